@@ -1,0 +1,261 @@
+//! faultline's native history format: JSON Lines, one event per line, with Jepsen's field names.
+//!
+//! Parsing is the first cost of every check of a large history, so it is split into chunks at line
+//! boundaries and parsed on all cores; values are decoded straight into [`Value`] without an intermediate
+//! JSON tree.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::history::{Event, EventKind, History, Process};
+use crate::value::Value;
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    time: Option<u64>,
+    #[serde(rename = "type")]
+    kind: EventKind,
+    process: Process,
+    #[serde(borrow)]
+    f: Cow<'a, str>,
+    #[serde(default)]
+    key: Option<Value>,
+    #[serde(default)]
+    value: Value,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default, borrow)]
+    node: Option<Cow<'a, str>>,
+}
+
+/// Parses a JSON Lines history. Blank lines are skipped; every other line must be one event.
+pub fn parse(source: &str, text: &str) -> Result<History, Error> {
+    let events = parse_events(source, text)?;
+    History::new(source, events)
+}
+
+pub fn parse_events(source: &str, text: &str) -> Result<Vec<Event>, Error> {
+    let chunks = split_at_lines(text, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let parsed: Vec<Result<Vec<Event>, Error>> = if chunks.len() == 1 {
+        vec![parse_chunk(source, chunks[0].0, chunks[0].1)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|&(chunk, first_line)| scope.spawn(move || parse_chunk(source, chunk, first_line)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("history parser thread panicked")).collect()
+        })
+    };
+    let mut events = Vec::new();
+    for chunk in parsed {
+        let chunk = chunk?;
+        if events.is_empty() {
+            events = chunk;
+        } else {
+            events.extend(chunk);
+        }
+    }
+    // Indices are optional; where given they must grow, since file order is the order of events.
+    let mut last: Option<u64> = None;
+    for (pos, e) in events.iter_mut().enumerate() {
+        if e.index == u64::MAX {
+            e.index = last.map_or(pos as u64, |l| l + 1);
+        } else if let Some(l) = last {
+            if e.index <= l {
+                return Err(Error::input(
+                    source,
+                    e.line,
+                    format!(
+                        "index {} is not greater than the previous event's index {l}; events must be listed in \
+                         the order they happened",
+                        e.index
+                    ),
+                ));
+            }
+        }
+        last = Some(e.index);
+    }
+    Ok(events)
+}
+
+/// Splits text into about `parts` pieces at line ends, each with the line number of its first line.
+fn split_at_lines(text: &str, parts: usize) -> Vec<(&str, u32)> {
+    const MIN_CHUNK: usize = 1 << 20;
+    let parts = parts.clamp(1, text.len() / MIN_CHUNK + 1);
+    let mut chunks = Vec::with_capacity(parts);
+    let mut start = 0;
+    let mut line = 1u32;
+    for i in 1..=parts {
+        let mut end = if i == parts { text.len() } else { (text.len() * i / parts).max(start) };
+        while end < text.len() && !text.is_char_boundary(end) {
+            end += 1;
+        }
+        end = match text[end..].find('\n') {
+            Some(nl) if i < parts => end + nl + 1,
+            _ if i < parts => text.len(),
+            _ => end,
+        };
+        let chunk = &text[start..end];
+        chunks.push((chunk, line));
+        line += memchr_count(chunk.as_bytes()) as u32;
+        start = end;
+        if start == text.len() {
+            break;
+        }
+    }
+    chunks
+}
+
+fn memchr_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+fn parse_chunk(source: &str, chunk: &str, first_line: u32) -> Result<Vec<Event>, Error> {
+    let mut events = Vec::with_capacity(chunk.len() / 80);
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for (i, text) in chunk.lines().enumerate() {
+        let line = first_line + i as u32;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let raw: RawEvent = serde_json::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = match message.rfind(" at line 1 column ") {
+                Some(at) => format!("{} (column {})", &message[..at], &message[at + 18..]),
+                None => message,
+            };
+            Error::input(
+                source,
+                line,
+                format!(
+                    "expected one JSON event per line with fields type, process and f (index, time, key, value, \
+                     error and node optional): {message}"
+                ),
+            )
+        })?;
+        events.push(Event {
+            index: raw.index.unwrap_or(u64::MAX),
+            time: raw.time,
+            kind: raw.kind,
+            process: raw.process,
+            f: intern(&mut names, &raw.f),
+            key: raw.key,
+            value: raw.value,
+            error: raw.error,
+            node: raw.node.map(|n| Arc::from(&*n)),
+            line,
+        });
+    }
+    Ok(events)
+}
+
+/// Operation names repeat on every line; share one allocation per distinct name.
+pub(crate) fn intern(names: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
+    match names.iter().find(|n| &***n == name) {
+        Some(n) => n.clone(),
+        None => {
+            let n: Arc<str> = Arc::from(name);
+            names.push(n.clone());
+            n
+        }
+    }
+}
+
+/// Writes events as JSON Lines.
+pub fn write_events<W: Write>(mut out: W, events: &[Event]) -> std::io::Result<()> {
+    for e in events {
+        serde_json::to_writer(&mut out, e)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Writes one event as a JSON line (no trailing newline).
+pub fn event_line(e: &Event) -> String {
+    serde_json::to_string(e).expect("events always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_round_trips() {
+        let text = concat!(
+            r#"{"index":0,"time":5,"type":"invoke","process":0,"f":"write","key":"k","value":1}"#,
+            "\n\n",
+            r#"{"index":1,"time":9,"type":"ok","process":0,"f":"write","key":"k","value":1,"node":"n1"}"#,
+            "\n",
+            r#"{"index":2,"type":"info","process":"nemesis","f":"start-partition","value":{"cut":["n1"]}}"#,
+            "\n"
+        );
+        let h = parse("t.jsonl", text).unwrap();
+        assert_eq!(h.events.len(), 3);
+        assert_eq!(h.events[1].line, 3);
+        assert_eq!(h.events[2].process, Process::Nemesis);
+        assert_eq!(h.operations.len(), 1);
+        let mut out = Vec::new();
+        write_events(&mut out, &h.events).unwrap();
+        let again = parse("again", std::str::from_utf8(&out).unwrap()).unwrap();
+        assert_eq!(again.events.iter().map(|e| (e.index, e.value.clone())).collect::<Vec<_>>(), h
+            .events
+            .iter()
+            .map(|e| (e.index, e.value.clone()))
+            .collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_was_expected() {
+        let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"done\",\"process\":0,\"f\":\"read\"}\n";
+        let e = parse("h.jsonl", text).unwrap_err().to_string();
+        assert!(e.starts_with("h.jsonl:2: "), "{e}");
+        assert!(e.contains("unknown variant `done`"), "{e}");
+        let e = parse("h.jsonl", "{\"type\":\"ok\",\"f\":\"read\"}").unwrap_err().to_string();
+        assert!(e.contains("missing field `process`"), "{e}");
+        let e = parse("h.jsonl", "not json").unwrap_err().to_string();
+        assert!(e.starts_with("h.jsonl:1: expected one JSON event"), "{e}");
+    }
+
+    #[test]
+    fn indices_must_grow() {
+        let text = "{\"index\":3,\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"index\":2,\"type\":\"ok\",\"process\":0,\"f\":\"read\"}\n";
+        let e = parse("h", text).unwrap_err().to_string();
+        assert!(e.contains("h:2: index 2 is not greater than the previous event's index 3"), "{e}");
+    }
+
+    #[test]
+    fn pairing_errors() {
+        let two = "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n";
+        let e = parse("h", two).unwrap_err().to_string();
+        assert!(e.contains("h:2: process 0 invokes \"read\" while its invocation at line 1"), "{e}");
+        let orphan = "{\"type\":\"ok\",\"process\":4,\"f\":\"read\"}\n";
+        let e = parse("h", orphan).unwrap_err().to_string();
+        assert!(e.contains("h:1: ok completion for process 4 has no outstanding invocation"), "{e}");
+        let mismatch = "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\"ok\",\"process\":0,\"f\":\"write\"}\n";
+        let e = parse("h", mismatch).unwrap_err().to_string();
+        assert!(e.contains("h:2: completion has f \"write\""), "{e}");
+    }
+
+    #[test]
+    fn chunked_parsing_keeps_line_numbers() {
+        let mut text = String::new();
+        for i in 0..60_000 {
+            text.push_str(&format!("{{\"type\":\"invoke\",\"process\":{i},\"f\":\"read\"}}\n"));
+        }
+        text.push_str("{\"type\":\"invoke\",\"process\":1,\"f\":\"read\",\"value\":}\n");
+        let e = parse_events("big", &text).unwrap_err().to_string();
+        assert!(e.starts_with("big:60001:"), "{e}");
+        let ok = parse_events("big", &text[..text.len() - 52]).unwrap();
+        assert_eq!(ok.len(), 60_000);
+        assert_eq!(ok[59_999].line, 60_000);
+        assert_eq!(ok[59_999].index, 59_999);
+    }
+}

@@ -1,0 +1,257 @@
+//! Histories: the events a run recorded, and the operations they pair into.
+//!
+//! The semantics are Jepsen's. A client process invokes an operation and later completes it with `ok` (it
+//! took effect), `fail` (it certainly did not take effect) or `info` (it may or may not have taken effect, at
+//! any moment after its invocation). An invocation that never completes means the same as `info`. Real-time
+//! order is the order of events in the history: an operation precedes another when it completed before the
+//! other was invoked.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::value::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl EventKind {
+    pub fn parse(s: &str) -> Option<EventKind> {
+        match s {
+            "invoke" => Some(EventKind::Invoke),
+            "ok" => Some(EventKind::Ok),
+            "fail" => Some(EventKind::Fail),
+            "info" => Some(EventKind::Info),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Invoke => "invoke",
+            EventKind::Ok => "ok",
+            EventKind::Fail => "fail",
+            EventKind::Info => "info",
+        }
+    }
+}
+
+/// Who performed an event: a numbered client process, or the nemesis injecting faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    Client(u64),
+    Nemesis,
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Process, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Process;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer or \"nemesis\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, p: u64) -> Result<Process, E> {
+                Ok(Process::Client(p))
+            }
+            fn visit_i64<E: serde::de::Error>(self, p: i64) -> Result<Process, E> {
+                u64::try_from(p).map(Process::Client).map_err(|_| E::custom("a process must not be negative"))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Process, E> {
+                match s {
+                    "nemesis" => Ok(Process::Nemesis),
+                    _ => Err(E::custom(format!("process {s:?} is neither an integer nor \"nemesis\""))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One line of a history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub index: u64,
+    /// Nanoseconds since the start of the run, where the producer recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub process: Process,
+    pub f: Arc<str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    #[serde(default)]
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Arc<str>>,
+    /// Where the event came from in its source file (1-based line), for messages; not part of the format.
+    #[serde(skip)]
+    pub line: u32,
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Fail,
+    /// Indeterminate: completed with `info`, or never completed.
+    Info,
+}
+
+/// An invocation paired with its completion. Its fields are positions in [`History::events`], so an
+/// operation costs a few words however large its values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub process: u64,
+    pub invoke: u32,
+    /// The completion event, if any. An `info` completion is recorded here too; `outcome` says what it means.
+    pub complete: Option<u32>,
+    pub outcome: Outcome,
+}
+
+/// A parsed history: events in the order they happened, and the operations they pair into.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// A name for messages, usually the file it was read from.
+    pub source: String,
+    pub events: Vec<Event>,
+    pub operations: Vec<Operation>,
+}
+
+impl History {
+    /// Pairs client events into operations. Nemesis events are not operations; see [`History::faults`].
+    ///
+    /// Errors (each naming the line): a completion with no outstanding invocation for its process, an
+    /// invocation while the same process has one outstanding (Jepsen gives a process that may have crashed a
+    /// new number), a completion whose `f` differs from its invocation's, and more than 2^32 events.
+    pub fn new(source: impl Into<String>, events: Vec<Event>) -> Result<History, Error> {
+        let source = source.into();
+        if events.len() >= u32::MAX as usize {
+            return Err(Error::input(&source, 0, "a history of more than 4294967294 events is not supported"));
+        }
+        let mut operations: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
+        let mut outstanding: rustc_hash::FxHashMap<u64, usize> = Default::default();
+        for (pos, event) in events.iter().enumerate() {
+            let Process::Client(process) = event.process else { continue };
+            match event.kind {
+                EventKind::Invoke => {
+                    if let Some(&open) = outstanding.get(&process) {
+                        let open_line = events[operations[open].invoke as usize].line;
+                        return Err(Error::input(
+                            &source,
+                            event.line,
+                            format!(
+                                "process {process} invokes {:?} while its invocation at line {open_line} is still \
+                                 outstanding; a process runs one operation at a time (after an indeterminate \
+                                 result, continue under a new process number)",
+                                &*event.f
+                            ),
+                        ));
+                    }
+                    outstanding.insert(process, operations.len());
+                    operations.push(Operation { process, invoke: pos as u32, complete: None, outcome: Outcome::Info });
+                }
+                kind => {
+                    let Some(open) = outstanding.remove(&process) else {
+                        return Err(Error::input(
+                            &source,
+                            event.line,
+                            format!(
+                                "{} completion for process {process} has no outstanding invocation to complete",
+                                kind.as_str()
+                            ),
+                        ));
+                    };
+                    let op = &mut operations[open];
+                    let invoked = &events[op.invoke as usize];
+                    if invoked.f != event.f {
+                        return Err(Error::input(
+                            &source,
+                            event.line,
+                            format!(
+                                "completion has f {:?} but process {process}'s invocation at line {} has f {:?}",
+                                &*event.f, invoked.line, &*invoked.f
+                            ),
+                        ));
+                    }
+                    op.complete = Some(pos as u32);
+                    op.outcome = match kind {
+                        EventKind::Ok => Outcome::Ok,
+                        EventKind::Fail => Outcome::Fail,
+                        _ => Outcome::Info,
+                    };
+                }
+            }
+        }
+        Ok(History { source, events, operations })
+    }
+
+    pub fn invocation(&self, op: &Operation) -> &Event {
+        &self.events[op.invoke as usize]
+    }
+
+    pub fn completion(&self, op: &Operation) -> Option<&Event> {
+        op.complete.map(|pos| &self.events[pos as usize])
+    }
+
+    /// The position of the event at which the operation is known to have ended, if it has one that
+    /// constrains real-time order: only `ok` and `fail` completions do; an `info` one does not.
+    pub fn definite_end(&self, op: &Operation) -> Option<u32> {
+        match op.outcome {
+            Outcome::Info => None,
+            _ => op.complete,
+        }
+    }
+
+    /// The value an operation's completion carries (a read's result), or its invocation's where it has no
+    /// completion.
+    pub fn result(&self, op: &Operation) -> &Value {
+        match self.completion(op) {
+            Some(e) => &e.value,
+            None => &self.invocation(op).value,
+        }
+    }
+
+    /// Counts of operations by outcome: (ok, fail, info).
+    pub fn outcome_counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for op in &self.operations {
+            match op.outcome {
+                Outcome::Ok => counts.0 += 1,
+                Outcome::Fail => counts.1 += 1,
+                Outcome::Info => counts.2 += 1,
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,14 @@
+//! faultline's checker: history types and formats, models, and the consistency checkers.
+//!
+//! A pure library: it reads the history it is handed and returns verdicts. No async runtime, no network,
+//! nothing of faultline's other crates; everything it concludes can be reproduced from the file.
+
+pub mod error;
+pub mod format;
+pub mod history;
+pub mod model;
+pub mod value;
+
+pub use error::Error;
+pub use history::{Event, EventKind, History, Operation, Outcome, Process};
+pub use value::Value;

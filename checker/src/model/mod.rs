@@ -1,0 +1,214 @@
+//! Models: the sequential specifications histories are checked against.
+//!
+//! As in Porcupine, a model is a state and a step function that accepts an operation (giving the next
+//! state) or rejects it. Everything else (which operations constrain the search, how a `fail` or `info` is
+//! read) is decided once, when a history's operations are *prepared* for a model, so the search itself
+//! stays one small loop over `step`.
+
+mod kv;
+mod register;
+
+use std::fmt;
+use std::hash::Hash;
+use std::str::FromStr;
+
+pub use kv::{KvModel, KvOp};
+pub(crate) use kv::prepare as prepare_kv;
+pub(crate) use register::prepare as prepare_register;
+pub use register::{RegisterModel, RegisterOp};
+
+use crate::error::Error;
+use crate::history::History;
+use crate::value::Value;
+
+/// A sequential specification.
+pub trait Model: Sync {
+    type State: Clone + Eq + Hash + Send;
+    type Op: Clone + Send + Sync;
+
+    fn init(&self) -> Self::State;
+
+    /// The state after `op`, or `None` if `op` cannot happen in `state` (a read of another value, say).
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+
+    /// True when `op` never changes the state, so that if it is indeterminate it constrains nothing.
+    fn is_read_only(&self, op: &Self::Op) -> bool;
+
+    /// The state in words, as a person reading the history would write it ("3", "null").
+    fn describe_state(&self, state: &Self::State) -> String;
+
+    /// What `op` needs of the state to happen, in words ("the register to hold 3"), if it needs anything.
+    fn requirement(&self, op: &Self::Op) -> Option<String>;
+
+    /// The value `op` observed, if it pins one down: used while shrinking a counterexample so that no read is
+    /// left reading a value that no remaining write wrote.
+    fn observed(&self, _op: &Self::Op) -> Option<Value> {
+        None
+    }
+
+    /// The value `op` writes, if it writes one outright.
+    fn written(&self, _op: &Self::Op) -> Option<Value> {
+        None
+    }
+}
+
+/// The models faultline knows by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// A register per key: `read`, `write`.
+    Register,
+    /// A register per key with `cas` (`value` = `[from, to]`).
+    CasRegister,
+    /// A key-value map split per key: `get`, `put`, `append` (string concatenation), `cas`.
+    Kv,
+}
+
+impl ModelKind {
+    pub const NAMES: &'static [&'static str] = &["register", "cas-register", "kv"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+        }
+    }
+
+    /// The model a history's operation names imply: `get`/`put`/`append` a key-value map, `cas` a
+    /// compare-and-set register, otherwise a plain register.
+    pub fn infer(history: &History) -> ModelKind {
+        let mut kind = ModelKind::Register;
+        for op in &history.operations {
+            match &*history.invocation(op).f {
+                "get" | "put" | "append" => return ModelKind::Kv,
+                "cas" => kind = ModelKind::CasRegister,
+                _ => {}
+            }
+        }
+        kind
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ModelKind, String> {
+        match s {
+            "register" => Ok(ModelKind::Register),
+            "cas-register" => Ok(ModelKind::CasRegister),
+            "kv" | "kv-append" => Ok(ModelKind::Kv),
+            _ => Err(format!("unknown model {s:?}; expected one of {}", ModelKind::NAMES.join(", "))),
+        }
+    }
+}
+
+/// How to read a compare-and-set that completed with `fail`.
+///
+/// Stores answer a failed comparison definitely ("the value was not 3"), so the failed CAS observed the
+/// state as surely as a read would: [`CasFail::Observe`] (Porcupine's reading, and the default) checks it
+/// as a read of any value other than `from`. [`CasFail::Drop`] (Knossos's reading) treats it as any other
+/// `fail`: it did not happen and says nothing. `Drop` can call a history valid that `Observe` rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CasFail {
+    #[default]
+    Observe,
+    Drop,
+}
+
+impl FromStr for CasFail {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CasFail, String> {
+        match s {
+            "observe" => Ok(CasFail::Observe),
+            "drop" => Ok(CasFail::Drop),
+            _ => Err(format!("unknown reading of failed cas {s:?}; expected observe or drop")),
+        }
+    }
+}
+
+impl fmt::Display for CasFail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CasFail::Observe => "observe",
+            CasFail::Drop => "drop",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelOptions {
+    pub kind: ModelKind,
+    /// Every key's value before the first write.
+    pub initial: Value,
+    pub cas_fail: CasFail,
+}
+
+impl ModelOptions {
+    pub fn new(kind: ModelKind) -> ModelOptions {
+        ModelOptions { kind, initial: Value::Null, cas_fail: CasFail::Observe }
+    }
+}
+
+/// One operation as the search sees it: the model's view of it and its real-time interval, in event
+/// positions. `ret == None` means it may take effect at any point after its call, or never.
+#[derive(Clone, Debug)]
+pub struct Entry<Op> {
+    pub op: Op,
+    pub call: u32,
+    pub ret: Option<u32>,
+    /// Index into [`History::operations`].
+    pub id: u32,
+}
+
+/// The operations of one partition (key), prepared for a model.
+#[derive(Clone, Debug)]
+pub struct Problem<M: Model> {
+    pub model: M,
+    pub entries: Vec<Entry<M::Op>>,
+}
+
+/// What preparing one operation gives.
+pub(crate) enum Prepared<Op> {
+    /// It took part in the history with this meaning.
+    Op(Op),
+    /// It provably did not take effect, or constrains nothing: leave it out.
+    Skip,
+}
+
+/// Builds an entry from a prepared op, dropping indeterminate read-only ops, which constrain nothing.
+pub(crate) fn entry<M: Model>(model: &M, history: &History, id: usize, op: M::Op) -> Option<Entry<M::Op>> {
+    let o = &history.operations[id];
+    let ret = history.definite_end(o);
+    if ret.is_none() && model.is_read_only(&op) {
+        return None;
+    }
+    Some(Entry { op, call: o.invoke, ret, id: id as u32 })
+}
+
+/// The error for an operation a model does not have.
+pub(crate) fn unknown_f(history: &History, id: usize, model: ModelKind, expected: &str) -> Error {
+    let e = history.invocation(&history.operations[id]);
+    Error::input(
+        &history.source,
+        e.line,
+        format!("operation f {:?} is not part of the {model} model (expected {expected})", &*e.f),
+    )
+}
+
+/// The `[from, to]` of a cas invocation, or an error naming the line.
+pub(crate) fn cas_pair(history: &History, id: usize) -> Result<(Value, Value), Error> {
+    let e = history.invocation(&history.operations[id]);
+    match e.value.as_list() {
+        Some([from, to]) => Ok((from.clone(), to.clone())),
+        _ => Err(Error::input(
+            &history.source,
+            e.line,
+            format!("a cas value must be a list [from, to]; found {}", e.value),
+        )),
+    }
+}
