@@ -6,6 +6,7 @@
 pub mod error;
 pub mod format;
 pub mod history;
+pub mod linear;
 pub mod model;
 pub mod value;
 

@@ -1,0 +1,408 @@
+//! Explaining a key that is not linearizable, in three steps a person can follow.
+//!
+//! 1. The longest linearizable prefix: the first events of the key, up to the one event whose arrival makes
+//!    the history impossible. Truncating a linearizable history keeps it linearizable (operations cut off
+//!    mid-flight become indeterminate), so this is a binary search. The event that breaks it is always a
+//!    completion: the operation that could not be placed.
+//! 2. A minimal counterexample: the prefix's operations, shrunk by delta debugging while the rest stays
+//!    non-linearizable, until removing any single operation makes it linearizable. A write is only removed
+//!    together with the reads that saw its value (where no other write wrote it), so that a counterexample
+//!    never degenerates into "a read of a value nobody wrote".
+//! 3. The narrative: which operation cannot be placed, what it needs of the state, which operations had
+//!    completed before it began, and every state the other operations allow while it runs.
+
+use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use super::search::{Budget, Outcome};
+use super::Decide;
+use crate::history::{History, Outcome as OpOutcome};
+use crate::model::{Entry, Model, Problem};
+use crate::value::Value;
+
+/// How long explaining one key may take at most, on top of deciding it.
+const EXPLAIN_TIME: Duration = Duration::from_secs(10);
+/// Bound on the enumeration of states a culprit could have seen.
+const STATE_ENUMERATION_STEPS: usize = 200_000;
+
+/// An operation, as a report shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OpRef {
+    /// Index into the history's operations.
+    pub id: u32,
+    pub process: u64,
+    pub f: String,
+    pub value: Value,
+    /// What the completion carried, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    pub outcome: OpOutcome,
+    /// The `index` field of the invocation event.
+    pub index: u64,
+    pub invoke_line: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete_line: Option<u32>,
+}
+
+impl OpRef {
+    pub fn new(history: &History, id: u32) -> OpRef {
+        let op = &history.operations[id as usize];
+        let invocation = history.invocation(op);
+        let completion = history.completion(op);
+        OpRef {
+            id,
+            process: op.process,
+            f: invocation.f.to_string(),
+            value: invocation.value.clone(),
+            result: completion.map(|c| c.value.clone()),
+            outcome: op.outcome,
+            index: invocation.index,
+            invoke_line: invocation.line,
+            complete_line: completion.map(|c| c.line),
+        }
+    }
+
+    /// "read by process 3 returned 1", "write 2 by process 1", "cas [1, 2] by process 0 failed".
+    pub fn describe(&self) -> String {
+        let reads = matches!(self.f.as_str(), "read" | "get");
+        let what = if reads || self.value.is_null() {
+            format!("{} by process {}", self.f, self.process)
+        } else {
+            format!("{} {} by process {}", self.f, self.value, self.process)
+        };
+        match (self.outcome, &self.result) {
+            (OpOutcome::Ok, Some(r)) if reads => format!("{what} returned {r}"),
+            (OpOutcome::Ok, _) => what,
+            (OpOutcome::Fail, _) => format!("{what} failed"),
+            (OpOutcome::Info, Some(_)) => format!("{what} (indeterminate: may or may not have taken effect)"),
+            (OpOutcome::Info, None) => format!("{what} (never completed: may or may not have taken effect)"),
+        }
+    }
+
+    /// "line 12" or "lines 12–15".
+    pub fn lines(&self) -> String {
+        match self.complete_line {
+            Some(c) if c != self.invoke_line => format!("lines {}–{}", self.invoke_line, c),
+            _ => format!("line {}", self.invoke_line),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Anomaly {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// The operation that could not be placed.
+    pub culprit: OpRef,
+    /// A minimal set of operations that has no linearization, in invocation order.
+    pub counterexample: Vec<OpRef>,
+    /// The key's history is linearizable up to and including this line...
+    pub linearizable_through_line: Option<u32>,
+    /// ...and this line (the culprit's completion in the full history) makes it not.
+    pub first_bad_line: Option<u32>,
+    /// The states the culprit could have observed, as the counterexample's other operations allow.
+    pub possible_states: Vec<String>,
+    pub explanation: String,
+}
+
+/// Entries cut off after event position `cut`: operations not yet invoked are gone, operations not yet
+/// returned become indeterminate (and, if read-only, constrain nothing).
+fn truncate<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32], cut: u32) -> (Vec<u32>, Vec<Entry<M::Op>>) {
+    let mut ids = Vec::new();
+    let mut cut_entries = Vec::new();
+    for &i in subset {
+        let e = &entries[i as usize];
+        if e.call > cut {
+            continue;
+        }
+        let ret = e.ret.filter(|&r| r <= cut);
+        if ret.is_none() && model.is_read_only(&e.op) {
+            continue;
+        }
+        ids.push(i);
+        cut_entries.push(Entry { op: e.op.clone(), call: e.call, ret, id: e.id });
+    }
+    (ids, cut_entries)
+}
+
+fn select<Op: Clone>(entries: &[Entry<Op>], subset: &[u32]) -> Vec<Entry<Op>> {
+    subset.iter().map(|&i| entries[i as usize].clone()).collect()
+}
+
+/// The first event position at which `subset` stops being linearizable, if the decider can tell.
+fn first_bad_event<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    subset: &[u32],
+    budget: &Budget,
+    decide: &Decide<'_, M::Op>,
+) -> Option<u32> {
+    let mut positions: Vec<u32> =
+        subset.iter().flat_map(|&i| [Some(entries[i as usize].call), entries[i as usize].ret]).flatten().collect();
+    positions.sort_unstable();
+    // Invariant: the prefix through positions[lo] is linearizable, through positions[hi] it is not.
+    let (mut lo, mut hi) = (0usize, positions.len().checked_sub(1)?);
+    if lo == hi {
+        return Some(positions[hi]);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match decide(&truncate(model, entries, subset, positions[mid]).1, budget).0 {
+            Outcome::Linearizable(_) => lo = mid,
+            Outcome::NotLinearizable => hi = mid,
+            Outcome::Unknown(_) => return None,
+        }
+    }
+    Some(positions[hi])
+}
+
+pub(crate) fn explain<M: Model>(
+    history: &History,
+    key: &Option<Value>,
+    problem: &Problem<M>,
+    initial: &Value,
+    parent: &Budget,
+    decide: &Decide<'_, M::Op>,
+) -> Option<Anomaly> {
+    let model = &problem.model;
+    let deadline = Instant::now() + EXPLAIN_TIME;
+    let budget = Budget::new(Some(parent.deadline.map_or(deadline, |d| d.min(deadline))), parent.memory_limit);
+    let all: Vec<u32> = (0..problem.entries.len() as u32).collect();
+
+    // 1. The longest linearizable prefix. From here on, operations still running at its first bad event
+    // are indeterminate: `entries` is the key's history as of that event.
+    let bad = first_bad_event(model, &problem.entries, &all, &budget, decide);
+    let (entries, first_bad_line, through_line) = match bad {
+        Some(cut) => {
+            let line = history.events[cut as usize].line;
+            let before = problem
+                .entries
+                .iter()
+                .flat_map(|e| [Some(e.call), e.ret])
+                .flatten()
+                .filter(|&p| p < cut)
+                .max()
+                .map(|p| history.events[p as usize].line);
+            (truncate(model, &problem.entries, &all, cut).1, Some(line), before)
+        }
+        None => (problem.entries.clone(), None, None),
+    };
+    let entries = &entries;
+
+    // 2. Shrink to a minimal counterexample.
+    let subset = shrink(model, entries, (0..entries.len() as u32).collect(), initial, &budget, decide);
+    let culprit = first_bad_event(model, entries, &subset, &budget, decide)
+        .and_then(|cut| subset.iter().copied().find(|&i| entries[i as usize].ret == Some(cut)))
+        .unwrap_or_else(|| *subset.last().expect("a non-linearizable set is not empty"));
+
+    // 3. What the culprit could have seen.
+    let states = possible_states(model, entries, &subset, culprit);
+    let ops: Vec<OpRef> = subset.iter().map(|&i| OpRef::new(history, entries[i as usize].id)).collect();
+    let culprit_ref = OpRef::new(history, entries[culprit as usize].id);
+    let explanation = narrate(model, entries, &subset, culprit, &culprit_ref, &ops, states.as_deref());
+    Some(Anomaly {
+        key: key.clone(),
+        culprit: culprit_ref,
+        counterexample: ops,
+        linearizable_through_line: through_line,
+        first_bad_line,
+        possible_states: states.map(|s| s.iter().map(|s| model.describe_state(s)).collect()).unwrap_or_default(),
+        explanation,
+    })
+}
+
+/// Delta debugging: remove chunks of operations, halving the chunk size, while the rest stays
+/// non-linearizable; ends 1-minimal (no single removal keeps it non-linearizable).
+fn shrink<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    mut subset: Vec<u32>,
+    initial: &Value,
+    budget: &Budget,
+    decide: &Decide<'_, M::Op>,
+) -> Vec<u32> {
+    let mut chunk = subset.len().div_ceil(2).max(1);
+    loop {
+        let mut start = 0;
+        let mut removed = false;
+        while start < subset.len() {
+            if budget.expired() {
+                return subset;
+            }
+            let end = (start + chunk).min(subset.len());
+            let candidate = close_over_writes(model, entries, [&subset[..start], &subset[end..]].concat(), initial);
+            let shrinks = !candidate.is_empty()
+                && matches!(decide(&select(entries, &candidate), budget).0, Outcome::NotLinearizable);
+            if shrinks {
+                subset = candidate;
+                removed = true;
+            } else {
+                start = end;
+            }
+        }
+        if chunk == 1 && !removed {
+            return subset;
+        }
+        if !removed {
+            chunk = chunk.div_ceil(2);
+        }
+    }
+}
+
+/// Drops operations that observe a value no other remaining operation wrote (and that is not the initial
+/// value), until none is left.
+fn close_over_writes<M: Model>(model: &M, entries: &[Entry<M::Op>], mut subset: Vec<u32>, initial: &Value) -> Vec<u32> {
+    loop {
+        let mut writers: FxHashMap<Value, usize> = FxHashMap::default();
+        for &i in &subset {
+            if let Some(v) = model.written(&entries[i as usize].op) {
+                *writers.entry(v).or_default() += 1;
+            }
+        }
+        let before = subset.len();
+        subset.retain(|&i| {
+            let op = &entries[i as usize].op;
+            model.observed(op).is_none_or(|v| {
+                let own = usize::from(model.written(op).as_ref() == Some(&v));
+                v == *initial || writers.get(&v).is_some_and(|&n| n > own)
+            })
+        });
+        if subset.len() == before {
+            return subset;
+        }
+    }
+}
+
+/// Every state the model can be in at an instant where `culprit` could take effect, over all orders of
+/// the other operations of `subset` that respect real time. `None` if there are too many orders to tell.
+fn possible_states<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32], culprit: u32) -> Option<Vec<M::State>> {
+    let x = &entries[culprit as usize];
+    // Only operations that may precede the culprit matter to what it sees.
+    let others: Vec<&Entry<M::Op>> = subset
+        .iter()
+        .filter(|&&i| i != culprit)
+        .map(|&i| &entries[i as usize])
+        .filter(|e| x.ret.is_none_or(|r| e.call < r))
+        .collect();
+    if others.len() > 63 {
+        return None;
+    }
+    let must_precede_x: u64 =
+        others.iter().enumerate().filter(|(_, e)| e.ret.is_some_and(|r| r < x.call)).fold(0, |m, (i, _)| m | 1 << i);
+    let preds: Vec<u64> = others
+        .iter()
+        .map(|e| others.iter().enumerate().filter(|(_, o)| o.ret.is_some_and(|r| r < e.call)).fold(0, |m, (i, _)| m | 1 << i))
+        .collect();
+    let mut seen: FxHashSet<(u64, M::State)> = FxHashSet::default();
+    let mut states: Vec<M::State> = Vec::new();
+    let mut stack = vec![(0u64, model.init())];
+    while let Some((placed, state)) = stack.pop() {
+        if !seen.insert((placed, state.clone())) {
+            continue;
+        }
+        if seen.len() > STATE_ENUMERATION_STEPS {
+            return None;
+        }
+        if placed & must_precede_x == must_precede_x && !states.contains(&state) {
+            states.push(state.clone());
+        }
+        for (i, e) in others.iter().enumerate() {
+            if placed & (1 << i) == 0 && preds[i] & placed == preds[i] {
+                if let Some(next) = model.step(&state, &e.op) {
+                    stack.push((placed | 1 << i, next));
+                }
+            }
+        }
+    }
+    Some(states)
+}
+
+fn narrate<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    subset: &[u32],
+    culprit: u32,
+    culprit_ref: &OpRef,
+    ops: &[OpRef],
+    states: Option<&[M::State]>,
+) -> String {
+    let x = &entries[culprit as usize];
+    let mut text = String::new();
+    let requirement = model.requirement(&x.op);
+    let window = match culprit_ref.complete_line {
+        Some(c) => format!("between its invocation (line {}) and its completion (line {c})", culprit_ref.invoke_line),
+        None => format!("after its invocation (line {})", culprit_ref.invoke_line),
+    };
+    match &requirement {
+        Some(r) => text.push_str(&format!(
+            "The {} ({}) cannot be placed: it needs {r} at some instant {window}.",
+            culprit_ref.describe(),
+            culprit_ref.lines()
+        )),
+        None => text.push_str(&format!(
+            "The {} ({}) cannot be placed: it must take effect {window}.",
+            culprit_ref.describe(),
+            culprit_ref.lines()
+        )),
+    }
+    let completed: Vec<&OpRef> = subset
+        .iter()
+        .zip(ops)
+        .filter(|(&i, _)| i != culprit && entries[i as usize].ret.is_some_and(|r| r < x.call))
+        .map(|(_, o)| o)
+        .collect();
+    if completed.is_empty() {
+        text.push_str("\nNo other operation of the counterexample had completed when it was invoked.");
+    } else {
+        text.push_str("\nAlready completed when it was invoked:");
+        for o in completed {
+            text.push_str(&format!("\n  - {} ({})", o.describe(), o.lines()));
+        }
+    }
+    let concurrent: Vec<&OpRef> = subset
+        .iter()
+        .zip(ops)
+        .filter(|(&i, _)| {
+            let e = &entries[i as usize];
+            i != culprit && !e.ret.is_some_and(|r| r < x.call) && x.ret.is_none_or(|r| e.call < r)
+        })
+        .map(|(_, o)| o)
+        .collect();
+    if !concurrent.is_empty() {
+        text.push_str("\nConcurrent with it:");
+        for o in concurrent {
+            text.push_str(&format!("\n  - {} ({})", o.describe(), o.lines()));
+        }
+    }
+    let accepting = states.map(|s| s.iter().any(|s| model.step(s, &x.op).is_some()));
+    match (states, accepting) {
+        (Some(states), Some(false)) if !states.is_empty() => {
+            let held: Vec<String> = states.iter().map(|s| model.describe_state(s)).collect();
+            text.push_str(&format!(
+                "\nEvery order of these operations that respects real time leaves the state at {} while it runs, \
+                 so no linearization exists.",
+                join_or(&held)
+            ));
+        }
+        (Some(states), Some(false)) if states.is_empty() => text.push_str(
+            "\nThe operations that must precede it cannot themselves be ordered to respect real time and their \
+             results, so no linearization exists.",
+        ),
+        _ => text.push_str(&format!(
+            "\nIt can take effect on its own, but then no order of the remaining {} operations respects real time \
+             and their results; removing any one operation of this counterexample makes it linearizable.",
+            subset.len() - 1
+        )),
+    }
+    text
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}

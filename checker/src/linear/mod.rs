@@ -1,0 +1,272 @@
+//! Linearizability: does every operation appear to take effect atomically at one instant between its
+//! invocation and its completion, in an order the model allows?
+//!
+//! The history is split per key (P-compositionality: a map is linearizable iff every key is) and the keys
+//! are checked in parallel. A key whose writes all write distinct values is decided by the polynomial zone
+//! check ([`zones`]); any other by the general search ([`search`]). For a key that is not linearizable,
+//! [`explain`] finds the longest linearizable prefix, shrinks the key's operations to a minimal
+//! counterexample, and says in words why it has no linearization.
+
+pub mod explain;
+pub mod search;
+pub mod zones;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::history::History;
+use crate::model::{self, Entry, Model, ModelKind, ModelOptions, Problem, RegisterModel};
+use crate::value::Value;
+pub use explain::{Anomaly, OpRef};
+pub use search::{Budget, Limit, Outcome};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub model: ModelOptions,
+    /// Wall-clock limit for the whole check; past it, undecided keys are `unknown`.
+    pub time_limit: Option<Duration>,
+    /// Bytes the search's memo tables may hold together; past it, undecided keys are `unknown`.
+    pub memory_limit: usize,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// How many invalid keys get a minimal counterexample and an explanation (the rest are only named).
+    pub explain_keys: usize,
+}
+
+impl Options {
+    pub fn new(model: ModelOptions) -> Options {
+        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0, explain_keys: 10 }
+    }
+}
+
+/// Which algorithm decided a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Zones,
+    Search,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyResult {
+    /// `None` for a history without keys.
+    pub key: Option<Value>,
+    pub verdict: Verdict,
+    /// Operations the key's check used (after dropping those that constrain nothing).
+    pub operations: usize,
+    pub method: Method,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_cause: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<Anomaly>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub verdict: Verdict,
+    pub model: String,
+    pub cas_fail: String,
+    pub keys: usize,
+    pub valid_keys: usize,
+    /// Keys that are invalid or unknown, with their anomalies.
+    pub problems: Vec<KeyResult>,
+    pub operations: usize,
+    pub elapsed_ms: f64,
+}
+
+/// Checks a history for linearizability.
+pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
+    let started = Instant::now();
+    let partitions = partition(history);
+    let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit);
+    // Prepare every key first, so that bad input is reported before any time is spent searching.
+    let problems: Vec<Prepared> = partitions
+        .iter()
+        .map(|(key, ids)| {
+            Ok(match opts.model.kind {
+                ModelKind::Register | ModelKind::CasRegister => {
+                    Prepared::Register(key.clone(), model::prepare_register(history, ids, &opts.model)?)
+                }
+                ModelKind::Kv => Prepared::Kv(key.clone(), model::prepare_kv(history, ids, &opts.model)?),
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+
+    // Largest keys first, so that one big key does not start last and finish alone.
+    let mut order: Vec<usize> = (0..problems.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(order.len().max(1));
+    let next = AtomicUsize::new(0);
+    let explained = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&p) = order.get(i) else { break };
+            done.push((p, problems[p].check(history, &opts.model.initial, &budget, &explained, opts.explain_keys)));
+        }
+        done
+    };
+    let mut results: Vec<(usize, KeyResult)> = if threads <= 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("checker thread panicked")).collect()
+        })
+    };
+    results.sort_by_key(|(p, _)| *p);
+    let keys = results.len();
+    let verdict = results.iter().map(|(_, r)| r.verdict).max().unwrap_or(Verdict::Valid);
+    let valid_keys = results.iter().filter(|(_, r)| r.verdict == Verdict::Valid).count();
+    let operations = results.iter().map(|(_, r)| r.operations).sum();
+    let problems = results.into_iter().map(|(_, r)| r).filter(|r| r.verdict != Verdict::Valid).collect();
+    Ok(Analysis {
+        verdict,
+        model: opts.model.kind.to_string(),
+        cas_fail: opts.model.cas_fail.to_string(),
+        keys,
+        valid_keys,
+        problems,
+        operations,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// Client operations grouped by key, keys in order of first appearance.
+pub fn partition(history: &History) -> Vec<(Option<Value>, Vec<usize>)> {
+    let mut index: FxHashMap<Option<&Value>, usize> = FxHashMap::default();
+    let mut parts: Vec<(Option<Value>, Vec<usize>)> = Vec::new();
+    for (id, op) in history.operations.iter().enumerate() {
+        let key = history.invocation(op).key.as_ref();
+        let p = *index.entry(key).or_insert_with(|| {
+            parts.push((key.cloned(), Vec::new()));
+            parts.len() - 1
+        });
+        parts[p].1.push(id);
+    }
+    parts
+}
+
+enum Prepared {
+    Register(Option<Value>, Problem<RegisterModel>),
+    Kv(Option<Value>, Problem<model::KvModel>),
+}
+
+impl Prepared {
+    fn len(&self) -> usize {
+        match self {
+            Prepared::Register(_, p) => p.entries.len(),
+            Prepared::Kv(_, p) => p.entries.len(),
+        }
+    }
+
+    fn check(
+        &self,
+        history: &History,
+        initial: &Value,
+        budget: &Budget,
+        explained: &AtomicUsize,
+        explain_keys: usize,
+    ) -> KeyResult {
+        match self {
+            Prepared::Register(key, p) => {
+                let decide = |entries: &[Entry<model::RegisterOp>], budget: &Budget| decide_register(&p.model, entries, budget);
+                check_key(history, key, p, initial, budget, explained, explain_keys, &decide)
+            }
+            Prepared::Kv(key, p) => {
+                let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| (search::search(&p.model, entries, budget), Method::Search);
+                check_key(history, key, p, initial, budget, explained, explain_keys, &decide)
+            }
+        }
+    }
+}
+
+/// Decides one set of register operations: by zones where values are unique, by search otherwise.
+pub(crate) fn decide_register(
+    model: &RegisterModel,
+    entries: &[Entry<model::RegisterOp>],
+    budget: &Budget,
+) -> (Outcome, Method) {
+    if zones::applies(model, entries) {
+        (zones::outcome(model, entries).0, Method::Zones)
+    } else {
+        (search::search(model, entries, budget), Method::Search)
+    }
+}
+
+/// A function that decides a set of one key's operations.
+pub(crate) type Decide<'a, Op> = dyn Fn(&[Entry<Op>], &Budget) -> (Outcome, Method) + Sync + 'a;
+
+#[allow(clippy::too_many_arguments)]
+fn check_key<M: Model>(
+    history: &History,
+    key: &Option<Value>,
+    problem: &Problem<M>,
+    initial: &Value,
+    budget: &Budget,
+    explained: &AtomicUsize,
+    explain_keys: usize,
+    decide: &Decide<'_, M::Op>,
+) -> KeyResult {
+    let (outcome, method) = decide(&problem.entries, budget);
+    let mut result = KeyResult {
+        key: key.clone(),
+        verdict: Verdict::Valid,
+        operations: problem.entries.len(),
+        method,
+        unknown_cause: None,
+        anomaly: None,
+    };
+    match outcome {
+        Outcome::Linearizable(_) => {}
+        Outcome::Unknown(limit) => {
+            result.verdict = Verdict::Unknown;
+            result.unknown_cause = Some(limit_cause(limit, budget));
+        }
+        Outcome::NotLinearizable => {
+            result.verdict = Verdict::Invalid;
+            if explained.fetch_add(1, Ordering::Relaxed) < explain_keys {
+                result.anomaly = explain::explain(history, key, problem, initial, budget, decide);
+            }
+        }
+    }
+    result
+}
+
+fn limit_cause(limit: Limit, budget: &Budget) -> String {
+    match limit {
+        Limit::Time => "the time limit was reached before the search decided this key".to_string(),
+        Limit::Memory => format!(
+            "the search's memo tables reached the memory limit of {} MiB before it decided this key",
+            budget.memory_limit >> 20
+        ),
+        Limit::Cancelled => "the check was cancelled".to_string(),
+    }
+}

@@ -1,0 +1,317 @@
+//! The linearizability checker against an independent brute-force oracle.
+//!
+//! The oracle shares no code with the checker past the history parser: it enumerates, depth first and
+//! without memoisation, every order of operations that respects real time (choosing which indeterminate
+//! operations took effect at all) and runs its own copy of each model's semantics. Thousands of small
+//! random histories, with indeterminate operations, failed compare-and-sets in both readings, repeated and
+//! unique values and several keys, must get the same verdict from both; every counterexample the checker
+//! reports must itself be non-linearizable by the oracle.
+
+use faultline_checker::format::jsonl;
+use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::model::{CasFail, ModelKind, ModelOptions};
+use faultline_checker::{History, Outcome, Value};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// read/write, values drawn from a tiny domain (the general search).
+    Register,
+    /// read/write with unique written values (the zone check).
+    UniqueRegister,
+    CasRegister,
+    /// get/put/append over strings.
+    Kv,
+}
+
+/// A random history: processes invoke and complete operations at random moments. Results come from a
+/// register that really changes at some moment inside each operation most of the time, and are random
+/// otherwise, so that valid and invalid histories both occur often.
+fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
+    let processes = 1 + rng.below(4);
+    let keys = if shape == Shape::Kv || rng.chance(20) { 1 + rng.below(2) } else { 1 };
+    let total = 1 + rng.below(max_ops as u64) as usize;
+    let mut lines = Vec::new();
+    let mut pending: Vec<Option<(String, String, serde_json::Value)>> = vec![None; processes as usize];
+    let mut next_process: Vec<u64> = (0..processes).collect();
+    let mut truth: Vec<serde_json::Value> = vec![initial(shape); keys as usize];
+    let mut invoked = 0;
+    let mut unique = 0;
+    let domain = |rng: &mut Rng| serde_json::json!(rng.below(3));
+    loop {
+        let idle: Vec<usize> = (0..processes as usize).filter(|&p| pending[p].is_none()).collect();
+        let busy: Vec<usize> = (0..processes as usize).filter(|&p| pending[p].is_some()).collect();
+        let invoke = invoked < total && !idle.is_empty() && (busy.is_empty() || rng.chance(50));
+        if invoke {
+            let p = idle[rng.below(idle.len() as u64) as usize];
+            let key = format!("k{}", rng.below(keys));
+            let (f, value) = match shape {
+                Shape::Register | Shape::UniqueRegister | Shape::CasRegister => match rng.below(if shape == Shape::CasRegister { 3 } else { 2 }) {
+                    0 => ("read", serde_json::Value::Null),
+                    1 if shape == Shape::UniqueRegister => {
+                        unique += 1;
+                        ("write", serde_json::json!(unique))
+                    }
+                    1 => ("write", domain(rng)),
+                    _ => ("cas", serde_json::json!([rng.below(3), rng.below(3)])),
+                },
+                Shape::Kv => match rng.below(3) {
+                    0 => ("get", serde_json::Value::Null),
+                    1 => ("put", serde_json::json!(["a", "b", ""][rng.below(3) as usize])),
+                    _ => ("append", serde_json::json!(["x", "y"][rng.below(2) as usize])),
+                },
+            };
+            let proc_id = next_process[p];
+            lines.push(serde_json::json!({"type": "invoke", "process": proc_id, "f": f, "key": key, "value": value}));
+            pending[p] = Some((f.to_string(), key, value));
+            invoked += 1;
+        } else if let Some(&p) = busy.get(rng.below(busy.len().max(1) as u64) as usize) {
+            let (f, key, value) = pending[p].take().unwrap();
+            let k: usize = key[1..].parse().unwrap();
+            let proc_id = next_process[p];
+            // Most operations take effect now, against the true state; some results are made up.
+            let takes_effect = rng.chance(85);
+            let (kind, result) = match f.as_str() {
+                "read" | "get" => {
+                    let r = if rng.chance(80) { truth[k].clone() } else if shape == Shape::Kv { serde_json::json!(["", "x", "ax", "y"][rng.below(4) as usize]) } else { domain(rng) };
+                    (if rng.chance(8) { "info" } else if rng.chance(5) { "fail" } else { "ok" }, r)
+                }
+                "write" | "put" => {
+                    if takes_effect {
+                        truth[k] = value.clone();
+                    }
+                    (if !takes_effect && rng.chance(50) { "fail" } else if rng.chance(12) { "info" } else { "ok" }, value.clone())
+                }
+                "append" => {
+                    if takes_effect {
+                        let old = truth[k].as_str().unwrap_or("").to_string();
+                        truth[k] = serde_json::json!(format!("{old}{}", value.as_str().unwrap()));
+                    }
+                    (if rng.chance(12) { "info" } else { "ok" }, value.clone())
+                }
+                _ => {
+                    let matches = truth[k] == value[0];
+                    if matches && takes_effect {
+                        truth[k] = value[1].clone();
+                    }
+                    let kind = if rng.chance(10) { "info" } else if matches != rng.chance(10) { "ok" } else { "fail" };
+                    (kind, value.clone())
+                }
+            };
+            if kind == "info" && rng.chance(30) {
+                // Never completes: the process is abandoned.
+                next_process[p] += processes;
+                continue;
+            }
+            let result = if f == "read" || f == "get" { if kind == "ok" { result } else { serde_json::Value::Null } } else { result };
+            lines.push(serde_json::json!({"type": kind, "process": proc_id, "f": f, "key": key, "value": result}));
+            if kind == "info" {
+                next_process[p] += processes;
+            }
+        } else {
+            break;
+        }
+    }
+    lines.iter().map(|l| l.to_string() + "\n").collect()
+}
+
+fn initial(shape: Shape) -> serde_json::Value {
+    match shape {
+        Shape::Kv => serde_json::json!(""),
+        _ => serde_json::Value::Null,
+    }
+}
+
+// ---- The oracle ----
+
+#[derive(Clone, Debug)]
+struct OracleOp {
+    call: u32,
+    /// `None`: may take effect at any time after its call, or never.
+    ret: Option<u32>,
+    f: String,
+    value: Value,
+    result: Value,
+    failed_cas: bool,
+}
+
+fn oracle_ops(history: &History, ids: &[usize], cas_fail: CasFail) -> Vec<OracleOp> {
+    let mut ops = Vec::new();
+    for &id in ids {
+        let op = &history.operations[id];
+        let inv = history.invocation(op);
+        let f = inv.f.to_string();
+        let reads = f == "read" || f == "get";
+        let (ret, failed_cas) = match op.outcome {
+            Outcome::Ok => (op.complete, false),
+            Outcome::Fail if f == "cas" && cas_fail == CasFail::Observe => (op.complete, true),
+            Outcome::Fail => continue,
+            Outcome::Info if reads => continue,
+            Outcome::Info => (None, false),
+        };
+        let result = history.completion(op).map(|c| c.value.clone()).unwrap_or(Value::Null);
+        ops.push(OracleOp { call: op.invoke, ret, f, value: inv.value.clone(), result, failed_cas });
+    }
+    ops
+}
+
+fn apply(state: &Value, op: &OracleOp) -> Option<Value> {
+    let pair = |v: &Value| v.as_list().map(|l| (l[0].clone(), l[1].clone())).unwrap();
+    match op.f.as_str() {
+        "read" | "get" => (*state == op.result).then(|| state.clone()),
+        "write" | "put" => Some(op.value.clone()),
+        "append" => {
+            let old = state.as_str().unwrap_or("");
+            Some(Value::str(&format!("{old}{}", op.value.as_str().unwrap())))
+        }
+        "cas" => {
+            let (from, to) = pair(&op.value);
+            if op.failed_cas {
+                (*state != from).then(|| state.clone())
+            } else {
+                (*state == from).then_some(to)
+            }
+        }
+        other => panic!("oracle does not know {other}"),
+    }
+}
+
+/// Depth-first over every real-time-respecting order; no memo, no pruning beyond the model.
+fn oracle_linearizable(ops: &[OracleOp], initial: &Value) -> bool {
+    fn go(ops: &[OracleOp], placed: &mut Vec<bool>, state: &Value) -> bool {
+        if ops.iter().zip(placed.iter()).all(|(o, &p)| p || o.ret.is_none()) {
+            return true;
+        }
+        for i in 0..ops.len() {
+            if placed[i] {
+                continue;
+            }
+            // Every unplaced operation that returned before i was called must come first.
+            let blocked = (0..ops.len()).any(|j| !placed[j] && j != i && ops[j].ret.is_some_and(|r| r < ops[i].call));
+            if blocked {
+                continue;
+            }
+            if let Some(next) = apply(state, &ops[i]) {
+                placed[i] = true;
+                if go(ops, placed, &next) {
+                    return true;
+                }
+                placed[i] = false;
+            }
+        }
+        false
+    }
+    go(ops, &mut vec![false; ops.len()], initial)
+}
+
+fn oracle_verdict(history: &History, opts: &ModelOptions) -> Verdict {
+    for (_, ids) in linear::partition(history) {
+        if !oracle_linearizable(&oracle_ops(history, &ids, opts.cas_fail), &opts.initial) {
+            return Verdict::Invalid;
+        }
+    }
+    Verdict::Valid
+}
+
+fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<u64>, max_ops: usize) {
+    let mut counts = [0usize; 2];
+    for seed in seeds {
+        let mut rng = Rng(seed * 7919 + shape as u64);
+        let text = random_history(&mut rng, shape, max_ops);
+        let history = jsonl::parse("random", &text).unwrap();
+        let mut model = ModelOptions::new(kind);
+        model.cas_fail = cas_fail;
+        model.initial = Value::from_json(&initial(shape));
+        let expected = oracle_verdict(&history, &model);
+        let opts = Options { threads: 1, ..Options::new(model.clone()) };
+        let got = linear::check(&history, &opts).unwrap();
+        assert_eq!(got.verdict, expected, "seed {seed}: checker says {:?}, oracle {:?}\n{text}", got.verdict, expected);
+        counts[(expected == Verdict::Invalid) as usize] += 1;
+        for problem in &got.problems {
+            let anomaly = problem.anomaly.as_ref().expect("invalid keys are explained");
+            let ids: Vec<usize> = anomaly.counterexample.iter().map(|o| o.id as usize).collect();
+            let ops = oracle_ops(&history, &ids, model.cas_fail);
+            assert!(
+                !oracle_linearizable(&ops, &model.initial),
+                "seed {seed}: counterexample {ids:?} is linearizable by the oracle\n{text}"
+            );
+            assert!(anomaly.counterexample.iter().any(|o| o.id == anomaly.culprit.id), "seed {seed}: culprit outside counterexample");
+            // Minimal: dropping any one operation leaves it linearizable, judged as the checker shrinks it: as
+            // of the first bad event, when operations that had not yet returned were still indeterminate.
+            let cut = anomaly.first_bad_line.expect("small histories get a prefix") - 1;
+            let truncated: Vec<OracleOp> = ops
+                .iter()
+                .map(|o| OracleOp { ret: o.ret.filter(|&r| r <= cut), ..o.clone() })
+                .filter(|o| o.ret.is_some() || !(o.f == "read" || o.f == "get" || o.failed_cas))
+                .collect();
+            assert_eq!(truncated.len(), ops.len(), "seed {seed}: counterexample holds ops that constrain nothing");
+            assert!(!oracle_linearizable(&truncated, &model.initial), "seed {seed}: truncated counterexample {ids:?} cut {cut} is linearizable\n{text}\n{anomaly:#?}");
+            for skip in 0..ids.len() {
+                let mut rest = truncated.clone();
+                rest.remove(skip);
+                let written = |o: &OracleOp| match o.f.as_str() {
+                    "write" | "put" => Some(o.value.clone()),
+                    "cas" if !o.failed_cas => o.value.as_list().map(|l| l[1].clone()),
+                    _ => None,
+                };
+                // Every value a remaining op observed is the initial one or written by another remaining op.
+                let produced = |v: &Value, by: usize| {
+                    *v == model.initial || rest.iter().enumerate().any(|(j, o)| j != by && written(o).as_ref() == Some(v))
+                };
+                let closed = rest.iter().enumerate().all(|(j, o)| match o.f.as_str() {
+                    "read" | "get" => produced(&o.result, j),
+                    "cas" if !o.failed_cas => produced(&o.value.as_list().unwrap()[0], j),
+                    _ => true,
+                });
+                if closed && shape != Shape::Kv {
+                    assert!(oracle_linearizable(&rest, &model.initial), "seed {seed}: counterexample not minimal without op {skip}\n{text}");
+                }
+            }
+            assert!(!anomaly.explanation.is_empty());
+        }
+    }
+    // The generator must produce both verdicts often, or the comparison proves little.
+    assert!(counts[0] > 100 && counts[1] > 100, "too one-sided: {counts:?} valid/invalid");
+}
+
+#[test]
+fn register_with_repeated_values_matches_oracle() {
+    run(Shape::Register, ModelKind::Register, CasFail::Observe, 0..3000, 8);
+}
+
+#[test]
+fn register_with_unique_values_matches_oracle() {
+    run(Shape::UniqueRegister, ModelKind::Register, CasFail::Observe, 0..3000, 8);
+}
+
+#[test]
+fn cas_register_observing_failed_cas_matches_oracle() {
+    run(Shape::CasRegister, ModelKind::CasRegister, CasFail::Observe, 0..3000, 8);
+}
+
+#[test]
+fn cas_register_dropping_failed_cas_matches_oracle() {
+    run(Shape::CasRegister, ModelKind::CasRegister, CasFail::Drop, 0..3000, 8);
+}
+
+#[test]
+fn kv_append_matches_oracle() {
+    run(Shape::Kv, ModelKind::Kv, CasFail::Observe, 0..3000, 8);
+}
