@@ -8,6 +8,7 @@ pub mod format;
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod synth;
 pub mod value;
 
 pub use error::Error;

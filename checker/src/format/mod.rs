@@ -113,6 +113,22 @@ pub fn parse(source: &str, text: &str, format: Option<Format>) -> Result<Importe
 /// Reads and parses a history file.
 pub fn load(path: &std::path::Path, format: Option<Format>) -> Result<Imported, Error> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io { source: source.clone(), message: e.to_string() })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Io { source: source.clone(), message: e.to_string() })?;
     parse(&source, &text, format)
+}
+
+impl Imported {
+    /// The model options for this history: what the caller named, else what its format implies, else what
+    /// its operation names imply.
+    pub fn model_options(
+        &self,
+        kind: Option<ModelKind>,
+        initial: Option<Value>,
+        cas_fail: crate::model::CasFail,
+    ) -> crate::model::ModelOptions {
+        let kind = kind.or(self.hints.model).unwrap_or_else(|| ModelKind::infer(&self.history));
+        let initial = initial.or_else(|| self.hints.initial.clone()).unwrap_or(Value::Null);
+        crate::model::ModelOptions { kind, initial, cas_fail }
+    }
 }

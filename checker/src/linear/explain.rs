@@ -277,7 +277,12 @@ fn close_over_writes<M: Model>(model: &M, entries: &[Entry<M::Op>], mut subset: 
 
 /// Every state the model can be in at an instant where `culprit` could take effect, over all orders of
 /// the other operations of `subset` that respect real time. `None` if there are too many orders to tell.
-fn possible_states<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32], culprit: u32) -> Option<Vec<M::State>> {
+fn possible_states<M: Model>(
+    model: &M,
+    entries: &[Entry<M::Op>],
+    subset: &[u32],
+    culprit: u32,
+) -> Option<Vec<M::State>> {
     let x = &entries[culprit as usize];
     // Only operations that may precede the culprit matter to what it sees.
     let others: Vec<&Entry<M::Op>> = subset
@@ -293,7 +298,9 @@ fn possible_states<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32]
         others.iter().enumerate().filter(|(_, e)| e.ret.is_some_and(|r| r < x.call)).fold(0, |m, (i, _)| m | 1 << i);
     let preds: Vec<u64> = others
         .iter()
-        .map(|e| others.iter().enumerate().filter(|(_, o)| o.ret.is_some_and(|r| r < e.call)).fold(0, |m, (i, _)| m | 1 << i))
+        .map(|e| {
+            others.iter().enumerate().filter(|(_, o)| o.ret.is_some_and(|r| r < e.call)).fold(0, |m, (i, _)| m | 1 << i)
+        })
         .collect();
     let mut seen: FxHashSet<(u64, M::State)> = FxHashSet::default();
     let mut states: Vec<M::State> = Vec::new();
@@ -381,8 +388,9 @@ fn narrate<M: Model>(
         (Some(states), Some(false)) if !states.is_empty() => {
             let held: Vec<String> = states.iter().map(|s| model.describe_state(s)).collect();
             text.push_str(&format!(
-                "\nEvery order of these operations that respects real time leaves the state at {} while it runs, \
-                 so no linearization exists.",
+                "\nEvery order of these operations that respects real time leaves {} holding {} while it runs, so \
+                 no linearization exists.",
+                model.noun(),
                 join_or(&held)
             ));
         }

@@ -197,11 +197,14 @@ impl Prepared {
     ) -> KeyResult {
         match self {
             Prepared::Register(key, p) => {
-                let decide = |entries: &[Entry<model::RegisterOp>], budget: &Budget| decide_register(&p.model, entries, budget);
+                let decide =
+                    |entries: &[Entry<model::RegisterOp>], budget: &Budget| decide_register(&p.model, entries, budget);
                 check_key(history, key, p, initial, budget, explained, explain_keys, &decide)
             }
             Prepared::Kv(key, p) => {
-                let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| (search::search(&p.model, entries, budget), Method::Search);
+                let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| {
+                    (search::search(&p.model, entries, budget), Method::Search)
+                };
                 check_key(history, key, p, initial, budget, explained, explain_keys, &decide)
             }
         }

@@ -194,7 +194,15 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         let words = n.div_ceil(64);
         // What one entry costs: its bitset, state and chain link, and about two table slots of (key, value).
         let entry_bytes = words * 8 + std::mem::size_of::<S>() + 4 + 2 * 16;
-        Memo { words, table: FxHashMap::default(), bits: Vec::new(), states: Vec::new(), chain: Vec::new(), bytes: 0, entry_bytes }
+        Memo {
+            words,
+            table: FxHashMap::default(),
+            bits: Vec::new(),
+            states: Vec::new(),
+            chain: Vec::new(),
+            bytes: 0,
+            entry_bytes,
+        }
     }
 
     /// Inserts the configuration; `Some(true)` if it is new, `Some(false)` if seen, `None` if over budget.

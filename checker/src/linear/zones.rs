@@ -92,7 +92,12 @@ pub fn check(model: &RegisterModel, entries: &[Entry<RegisterOp>]) -> Result<(),
     for (i, e) in entries.iter().enumerate() {
         if let RegisterOp::Write(v) = e.op {
             cluster_of[v as usize] = clusters.len() as u32;
-            clusters.push(Cluster { write: Some(i as u32), reads: Vec::new(), f: (ret(e), i as u32), s: (e.call.into(), i as u32) });
+            clusters.push(Cluster {
+                write: Some(i as u32),
+                reads: Vec::new(),
+                f: (ret(e), i as u32),
+                s: (e.call.into(), i as u32),
+            });
         }
     }
     for (i, e) in entries.iter().enumerate() {

@@ -48,6 +48,10 @@ impl Model for KvModel {
         matches!(op, KvOp::Get(_) | KvOp::CasFailed(_))
     }
 
+    fn noun(&self) -> &'static str {
+        "the key"
+    }
+
     fn describe_state(&self, state: &Value) -> String {
         state.to_string()
     }

@@ -12,8 +12,8 @@ use std::fmt;
 use std::hash::Hash;
 use std::str::FromStr;
 
-pub use kv::{KvModel, KvOp};
 pub(crate) use kv::prepare as prepare_kv;
+pub use kv::{KvModel, KvOp};
 pub(crate) use register::prepare as prepare_register;
 pub use register::{RegisterModel, RegisterOp};
 
@@ -33,6 +33,11 @@ pub trait Model: Sync {
 
     /// True when `op` never changes the state, so that if it is indeterminate it constrains nothing.
     fn is_read_only(&self, op: &Self::Op) -> bool;
+
+    /// What holds the state, in words ("the register"), for explanations.
+    fn noun(&self) -> &'static str {
+        "the state"
+    }
 
     /// The state in words, as a person reading the history would write it ("3", "null").
     fn describe_state(&self, state: &Self::State) -> String;

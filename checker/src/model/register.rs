@@ -55,6 +55,10 @@ impl Model for RegisterModel {
         matches!(op, RegisterOp::Read(_) | RegisterOp::CasFailed(_))
     }
 
+    fn noun(&self) -> &'static str {
+        "the register"
+    }
+
     fn describe_state(&self, &state: &u32) -> String {
         self.value(state).to_string()
     }
