@@ -1,1 +1,155 @@
-fn main() {}
+//! `cargo bench -p faultline-checker`: the linearizability checker on every file of the Porcupine corpus
+//! and on synthetic histories, as a Markdown table of medians.
+//!
+//! For each history: the median time to decide the verdict (what Porcupine's `CheckOperations` measures),
+//! the median time of the full check with the explanation (prefix, minimal counterexample, narrative), and
+//! the median time to parse the file. Pass a substring to bench only matching rows, e.g.
+//! `cargo bench -p faultline-checker -- etcd_00`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_checker::format;
+use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::model::CasFail;
+use faultline_checker::synth::{self, Spec};
+use faultline_checker::History;
+
+/// Runs `f` at least `MIN_RUNS` times and until `MIN_TIME` has passed (at most `MAX_RUNS`); the median.
+fn median<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
+    const MIN_RUNS: usize = 5;
+    const MAX_RUNS: usize = 101;
+    const MIN_TIME: Duration = Duration::from_millis(300);
+    let started = Instant::now();
+    let mut times = Vec::new();
+    let mut last;
+    loop {
+        let t = Instant::now();
+        last = f();
+        times.push(t.elapsed());
+        if times.len() >= MAX_RUNS || (times.len() >= MIN_RUNS && started.elapsed() >= MIN_TIME) {
+            break;
+        }
+    }
+    times.sort();
+    (times[times.len() / 2], last)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Row {
+    name: String,
+    events: usize,
+    verdict: Verdict,
+    expected: Option<String>,
+    parse: Duration,
+    decide: Duration,
+    full: Duration,
+}
+
+fn bench_history(name: String, history: &History, opts: &Options, expected: Option<String>, parse: Duration) -> Row {
+    let verdict_only = Options { explain_keys: 0, ..opts.clone() };
+    let (decide, analysis) = median(|| linear::check(history, &verdict_only).expect("prepared"));
+    let (full, _) = median(|| linear::check(history, opts).expect("prepared"));
+    Row { name, events: history.events.len(), verdict: analysis.verdict, expected, parse, decide, full }
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = |name: &str| filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/porcupine");
+    let mut rows = Vec::new();
+    match std::fs::read_to_string(corpus.join("EXPECTED.tsv")) {
+        Ok(expected) => {
+            for line in expected.lines().skip(1) {
+                let cols: Vec<&str> = line.split('\t').collect();
+                let [file, _, verdict, _] = cols[..] else { continue };
+                if !wanted(file) {
+                    continue;
+                }
+                let path: PathBuf = corpus.join(file);
+                let text = std::fs::read_to_string(&path).expect("corpus file readable");
+                let (parse, imported) = median(|| format::parse(file, &text, None).expect("corpus parses"));
+                let model = imported.model_options(None, None, CasFail::Observe);
+                let opts = Options::new(model);
+                rows.push(bench_history(file.to_string(), &imported.history, &opts, Some(verdict.to_string()), parse));
+            }
+        }
+        Err(_) => println!("corpus not found at {}; benching synthetic histories only", corpus.display()),
+    }
+
+    let synthetic = [
+        (
+            "synth: 1,000,000 ops, 1,000 keys, 20 clients, 0.5% info writes",
+            Spec { ops: 1_000_000, keys: 1000, clients: 20, info_writes: 0.005, stale_read: false, seed: 1 },
+        ),
+        (
+            "synth: 5,000 ops, 1 key, 50 clients",
+            Spec { ops: 5000, keys: 1, clients: 50, info_writes: 0.0, stale_read: false, seed: 2 },
+        ),
+        (
+            "synth: 5,000 ops, 1 key, 50 clients, stale read",
+            Spec { ops: 5000, keys: 1, clients: 50, info_writes: 0.0, stale_read: true, seed: 2 },
+        ),
+        (
+            "synth: 20,000 ops, 1 key, 20 clients, 1% info writes",
+            Spec { ops: 20_000, keys: 1, clients: 20, info_writes: 0.01, stale_read: false, seed: 3 },
+        ),
+        (
+            "synth: 20,000 ops, 1 key, 20 clients, 1% info writes, stale read",
+            Spec { ops: 20_000, keys: 1, clients: 20, info_writes: 0.01, stale_read: true, seed: 3 },
+        ),
+    ];
+    for (name, spec) in synthetic {
+        if !wanted(name) {
+            continue;
+        }
+        let mut text = Vec::new();
+        synth::write(&mut text, &spec).expect("in memory");
+        let text = String::from_utf8(text).expect("JSON is UTF-8");
+        let (parse, imported) = median(|| format::parse(name, &text, None).expect("synthetic parses"));
+        let opts = Options::new(imported.model_options(None, None, CasFail::Observe));
+        let expected = if spec.stale_read { "illegal" } else { "ok" };
+        rows.push(bench_history(name.to_string(), &imported.history, &opts, Some(expected.to_string()), parse));
+    }
+
+    println!("| history | events | verdict | expected | decide (ms) | with explanation (ms) | parse (ms) |");
+    println!("|---|---:|---|---|---:|---:|---:|");
+    let mut mismatches = 0;
+    for r in &rows {
+        let agrees = match (r.expected.as_deref(), r.verdict) {
+            (Some("ok"), Verdict::Valid) | (Some("illegal"), Verdict::Invalid) | (None, _) => true,
+            _ => false,
+        };
+        mismatches += usize::from(!agrees);
+        println!(
+            "| {} | {} | {}{} | {} | {:.3} | {:.3} | {:.3} |",
+            r.name,
+            r.events,
+            r.verdict.as_str(),
+            if agrees { "" } else { " (MISMATCH)" },
+            r.expected.as_deref().unwrap_or("-"),
+            ms(r.decide),
+            ms(r.full),
+            ms(r.parse)
+        );
+    }
+    let corpus_rows: Vec<&Row> = rows.iter().filter(|r| !r.name.starts_with("synth")).collect();
+    if !corpus_rows.is_empty() {
+        let sum = |f: fn(&Row) -> Duration| corpus_rows.iter().map(|r| ms(f(r))).sum::<f64>();
+        println!(
+            "| **corpus total ({} files)** | {} | | | **{:.3}** | **{:.3}** | **{:.3}** |",
+            corpus_rows.len(),
+            corpus_rows.iter().map(|r| r.events).sum::<usize>(),
+            sum(|r| r.decide),
+            sum(|r| r.full),
+            sum(|r| r.parse)
+        );
+    }
+    if mismatches > 0 {
+        eprintln!("{mismatches} verdicts differ from the expected ones");
+        std::process::exit(1);
+    }
+}

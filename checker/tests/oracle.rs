@@ -63,15 +63,17 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
             let p = idle[rng.below(idle.len() as u64) as usize];
             let key = format!("k{}", rng.below(keys));
             let (f, value) = match shape {
-                Shape::Register | Shape::UniqueRegister | Shape::CasRegister => match rng.below(if shape == Shape::CasRegister { 3 } else { 2 }) {
-                    0 => ("read", serde_json::Value::Null),
-                    1 if shape == Shape::UniqueRegister => {
-                        unique += 1;
-                        ("write", serde_json::json!(unique))
+                Shape::Register | Shape::UniqueRegister | Shape::CasRegister => {
+                    match rng.below(if shape == Shape::CasRegister { 3 } else { 2 }) {
+                        0 => ("read", serde_json::Value::Null),
+                        1 if shape == Shape::UniqueRegister => {
+                            unique += 1;
+                            ("write", serde_json::json!(unique))
+                        }
+                        1 => ("write", domain(rng)),
+                        _ => ("cas", serde_json::json!([rng.below(3), rng.below(3)])),
                     }
-                    1 => ("write", domain(rng)),
-                    _ => ("cas", serde_json::json!([rng.below(3), rng.below(3)])),
-                },
+                }
                 Shape::Kv => match rng.below(3) {
                     0 => ("get", serde_json::Value::Null),
                     1 => ("put", serde_json::json!(["a", "b", ""][rng.below(3) as usize])),
@@ -90,14 +92,38 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
             let takes_effect = rng.chance(85);
             let (kind, result) = match f.as_str() {
                 "read" | "get" => {
-                    let r = if rng.chance(80) { truth[k].clone() } else if shape == Shape::Kv { serde_json::json!(["", "x", "ax", "y"][rng.below(4) as usize]) } else { domain(rng) };
-                    (if rng.chance(8) { "info" } else if rng.chance(5) { "fail" } else { "ok" }, r)
+                    let r = if rng.chance(80) {
+                        truth[k].clone()
+                    } else if shape == Shape::Kv {
+                        serde_json::json!(["", "x", "ax", "y"][rng.below(4) as usize])
+                    } else {
+                        domain(rng)
+                    };
+                    (
+                        if rng.chance(8) {
+                            "info"
+                        } else if rng.chance(5) {
+                            "fail"
+                        } else {
+                            "ok"
+                        },
+                        r,
+                    )
                 }
                 "write" | "put" => {
                     if takes_effect {
                         truth[k] = value.clone();
                     }
-                    (if !takes_effect && rng.chance(50) { "fail" } else if rng.chance(12) { "info" } else { "ok" }, value.clone())
+                    (
+                        if !takes_effect && rng.chance(50) {
+                            "fail"
+                        } else if rng.chance(12) {
+                            "info"
+                        } else {
+                            "ok"
+                        },
+                        value.clone(),
+                    )
                 }
                 "append" => {
                     if takes_effect {
@@ -111,7 +137,13 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
                     if matches && takes_effect {
                         truth[k] = value[1].clone();
                     }
-                    let kind = if rng.chance(10) { "info" } else if matches != rng.chance(10) { "ok" } else { "fail" };
+                    let kind = if rng.chance(10) {
+                        "info"
+                    } else if matches != rng.chance(10) {
+                        "ok"
+                    } else {
+                        "fail"
+                    };
                     (kind, value.clone())
                 }
             };
@@ -120,7 +152,15 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
                 next_process[p] += processes;
                 continue;
             }
-            let result = if f == "read" || f == "get" { if kind == "ok" { result } else { serde_json::Value::Null } } else { result };
+            let result = if f == "read" || f == "get" {
+                if kind == "ok" {
+                    result
+                } else {
+                    serde_json::Value::Null
+                }
+            } else {
+                result
+            };
             lines.push(serde_json::json!({"type": kind, "process": proc_id, "f": f, "key": key, "value": result}));
             if kind == "info" {
                 next_process[p] += processes;
@@ -252,7 +292,10 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
                 !oracle_linearizable(&ops, &model.initial),
                 "seed {seed}: counterexample {ids:?} is linearizable by the oracle\n{text}"
             );
-            assert!(anomaly.counterexample.iter().any(|o| o.id == anomaly.culprit.id), "seed {seed}: culprit outside counterexample");
+            assert!(
+                anomaly.counterexample.iter().any(|o| o.id == anomaly.culprit.id),
+                "seed {seed}: culprit outside counterexample"
+            );
             // Minimal: dropping any one operation leaves it linearizable, judged as the checker shrinks it: as
             // of the first bad event, when operations that had not yet returned were still indeterminate.
             let cut = anomaly.first_bad_line.expect("small histories get a prefix") - 1;
@@ -262,7 +305,10 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
                 .filter(|o| o.ret.is_some() || !(o.f == "read" || o.f == "get" || o.failed_cas))
                 .collect();
             assert_eq!(truncated.len(), ops.len(), "seed {seed}: counterexample holds ops that constrain nothing");
-            assert!(!oracle_linearizable(&truncated, &model.initial), "seed {seed}: truncated counterexample {ids:?} cut {cut} is linearizable\n{text}\n{anomaly:#?}");
+            assert!(
+                !oracle_linearizable(&truncated, &model.initial),
+                "seed {seed}: truncated counterexample {ids:?} cut {cut} is linearizable\n{text}\n{anomaly:#?}"
+            );
             for skip in 0..ids.len() {
                 let mut rest = truncated.clone();
                 rest.remove(skip);
@@ -273,7 +319,8 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
                 };
                 // Every value a remaining op observed is the initial one or written by another remaining op.
                 let produced = |v: &Value, by: usize| {
-                    *v == model.initial || rest.iter().enumerate().any(|(j, o)| j != by && written(o).as_ref() == Some(v))
+                    *v == model.initial
+                        || rest.iter().enumerate().any(|(j, o)| j != by && written(o).as_ref() == Some(v))
                 };
                 let closed = rest.iter().enumerate().all(|(j, o)| match o.f.as_str() {
                     "read" | "get" => produced(&o.result, j),
@@ -281,7 +328,10 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
                     _ => true,
                 });
                 if closed && shape != Shape::Kv {
-                    assert!(oracle_linearizable(&rest, &model.initial), "seed {seed}: counterexample not minimal without op {skip}\n{text}");
+                    assert!(
+                        oracle_linearizable(&rest, &model.initial),
+                        "seed {seed}: counterexample not minimal without op {skip}\n{text}"
+                    );
                 }
             }
             assert!(!anomaly.explanation.is_empty());

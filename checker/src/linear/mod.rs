@@ -273,3 +273,60 @@ fn limit_cause(limit: Limit, budget: &Budget) -> String {
         Limit::Cancelled => "the check was cancelled".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::jsonl;
+    use crate::model::ModelKind;
+
+    /// 2 × 12 concurrent indeterminate writes (values repeat, so the zone check does not apply), then a read
+    /// of a value nobody wrote: the search must try every subset and order of the writes before it can say no.
+    fn exponential() -> History {
+        let mut text = String::new();
+        for p in 0..24 {
+            text.push_str(&format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n", p % 12));
+        }
+        text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"}\n{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"value\":-1}\n");
+        jsonl::parse("exponential", &text).unwrap()
+    }
+
+    #[test]
+    fn memory_bound_gives_unknown_with_the_cause() {
+        let opts = Options { memory_limit: 1 << 20, ..Options::new(ModelOptions::new(ModelKind::Register)) };
+        let a = check(&exponential(), &opts).unwrap();
+        assert_eq!(a.verdict, Verdict::Unknown);
+        assert!(a.problems[0].unknown_cause.as_deref().unwrap().contains("memory limit of 1 MiB"));
+    }
+
+    #[test]
+    fn time_bound_gives_unknown_with_the_cause() {
+        let opts = Options {
+            time_limit: Some(Duration::from_millis(50)),
+            ..Options::new(ModelOptions::new(ModelKind::Register))
+        };
+        let started = Instant::now();
+        let a = check(&exponential(), &opts).unwrap();
+        assert_eq!(a.verdict, Verdict::Unknown);
+        assert!(a.problems[0].unknown_cause.as_deref().unwrap().contains("time limit"));
+        assert!(started.elapsed() < Duration::from_secs(5), "the limit was not respected: {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn keys_are_checked_independently_and_reported_by_key() {
+        let text = r#"{"type":"invoke","process":0,"f":"write","key":"a","value":1}
+{"type":"ok","process":0,"f":"write","key":"a","value":1}
+{"type":"invoke","process":1,"f":"read","key":"b"}
+{"type":"ok","process":1,"f":"read","key":"b","value":1}
+{"type":"invoke","process":2,"f":"read","key":"a"}
+{"type":"ok","process":2,"f":"read","key":"a","value":1}
+"#;
+        let a =
+            check(&jsonl::parse("keys", text).unwrap(), &Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
+        assert_eq!((a.verdict, a.keys, a.valid_keys), (Verdict::Invalid, 2, 1));
+        assert_eq!(a.problems[0].key, Some(Value::str("b")));
+        let anomaly = a.problems[0].anomaly.as_ref().unwrap();
+        assert_eq!(anomaly.culprit.invoke_line, 3);
+        assert_eq!(anomaly.possible_states, vec!["null".to_string()]);
+    }
+}

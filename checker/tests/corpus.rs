@@ -1,0 +1,83 @@
+//! Every history of the Porcupine corpus (`../shared/corpus/porcupine`, beside the project) gets the
+//! verdict Porcupine's own test suite asserts for it. The corpus is not part of the project: where it is
+//! absent (a user's clone) these tests say so and pass; in CI (`CI` set) its absence is a failure.
+
+use std::path::{Path, PathBuf};
+
+use faultline_checker::format;
+use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::model::CasFail;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/porcupine");
+    if dir.join("EXPECTED.tsv").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "corpus not found at {} and CI is set: CI must not skip it",
+        dir.display()
+    );
+    eprintln!("corpus not found at {}; skipping (a user's clone)", dir.display());
+    None
+}
+
+fn expected(dir: &Path) -> Vec<(String, Verdict)> {
+    let text = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let verdict = match cols[2] {
+                "ok" => Verdict::Valid,
+                "illegal" => Verdict::Invalid,
+                other => panic!("unknown expected verdict {other}"),
+            };
+            (cols[0].to_string(), verdict)
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_file_gets_its_expected_verdict() {
+    let Some(dir) = corpus() else { return };
+    let rows = expected(&dir);
+    assert_eq!(rows.len(), 108);
+    let mut wrong = Vec::new();
+    for (file, want) in &rows {
+        let imported = format::load(&dir.join(file), None).unwrap();
+        let opts = Options::new(imported.model_options(None, None, CasFail::Observe));
+        let analysis = linear::check(&imported.history, &opts).unwrap();
+        if analysis.verdict != *want {
+            wrong.push(format!("{file}: got {:?}, expected {want:?}", analysis.verdict));
+            continue;
+        }
+        if *want == Verdict::Invalid {
+            let anomaly = analysis.problems[0].anomaly.as_ref().unwrap_or_else(|| panic!("{file}: no anomaly"));
+            assert!(
+                !anomaly.counterexample.is_empty() && anomaly.counterexample.len() < imported.history.operations.len()
+            );
+            assert!(anomaly.first_bad_line.is_some(), "{file}: no prefix");
+            assert!(anomaly.explanation.contains("cannot be placed"), "{file}: {}", anomaly.explanation);
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} files disagree:\n{}", wrong.len(), rows.len(), wrong.join("\n"));
+}
+
+/// Dropping failed compare-and-sets (Knossos's reading) only removes constraints: nothing valid becomes
+/// invalid, and the files that change verdict are exactly those whose anomaly needs a failed cas.
+#[test]
+fn dropping_failed_cas_never_invalidates_a_valid_file() {
+    let Some(dir) = corpus() else { return };
+    let mut changed = 0;
+    for (file, want) in expected(&dir).iter().filter(|(f, _)| f.starts_with("jepsen/")) {
+        let imported = format::load(&dir.join(file), None).unwrap();
+        let opts = Options::new(imported.model_options(None, None, CasFail::Drop));
+        let verdict = linear::check(&imported.history, &opts).unwrap().verdict;
+        match want {
+            Verdict::Valid => assert_eq!(verdict, Verdict::Valid, "{file}"),
+            _ => changed += usize::from(verdict == Verdict::Valid),
+        }
+    }
+    eprintln!("{changed} illegal files are valid when failed cas operations are dropped");
+}
