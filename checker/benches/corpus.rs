@@ -119,10 +119,10 @@ fn main() {
     println!("|---|---:|---|---|---:|---:|---:|");
     let mut mismatches = 0;
     for r in &rows {
-        let agrees = match (r.expected.as_deref(), r.verdict) {
-            (Some("ok"), Verdict::Valid) | (Some("illegal"), Verdict::Invalid) | (None, _) => true,
-            _ => false,
-        };
+        let agrees = matches!(
+            (r.expected.as_deref(), r.verdict),
+            (Some("ok"), Verdict::Valid) | (Some("illegal"), Verdict::Invalid) | (None, _)
+        );
         mismatches += usize::from(!agrees);
         println!(
             "| {} | {} | {}{} | {} | {:.3} | {:.3} | {:.3} |",

@@ -373,7 +373,7 @@ fn narrate<M: Model>(
         .zip(ops)
         .filter(|(&i, _)| {
             let e = &entries[i as usize];
-            i != culprit && !e.ret.is_some_and(|r| r < x.call) && x.ret.is_none_or(|r| e.call < r)
+            i != culprit && e.ret.is_none_or(|r| r >= x.call) && x.ret.is_none_or(|r| e.call < r)
         })
         .map(|(_, o)| o)
         .collect();
@@ -394,7 +394,7 @@ fn narrate<M: Model>(
                 join_or(&held)
             ));
         }
-        (Some(states), Some(false)) if states.is_empty() => text.push_str(
+        (Some([]), Some(false)) => text.push_str(
             "\nThe operations that must precede it cannot themselves be ordered to respect real time and their \
              results, so no linearization exists.",
         ),
