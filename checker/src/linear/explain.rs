@@ -5,21 +5,22 @@
 //!    mid-flight become indeterminate), so this is a binary search. The event that breaks it is always a
 //!    completion: the operation that could not be placed.
 //! 2. A minimal counterexample: the prefix's operations, shrunk by delta debugging while the rest stays
-//!    non-linearizable, until removing any single operation makes it linearizable. A write is only removed
-//!    together with the reads that saw its value (where no other write wrote it), so that a counterexample
-//!    never degenerates into "a read of a value nobody wrote".
+//!    non-linearizable, until no single operation can be removed. Only sound removals are made: a subset of
+//!    a linearizable history can itself be non-linearizable (drop the write a read saw), so an operation
+//!    that changes the state goes only together with every operation that may have seen what it wrote
+//!    ([`Removal`]). The counterexample is therefore a proof about the history, not only about itself.
 //! 3. The narrative: which operation cannot be placed, what it needs of the state, which operations had
 //!    completed before it began, and every state the other operations allow while it runs.
 
 use std::time::{Duration, Instant};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use super::search::{Budget, Outcome};
 use super::Decide;
 use crate::history::{History, Outcome as OpOutcome};
-use crate::model::{Entry, Model, Problem};
+use crate::model::{Entry, Model, Problem, Removal};
 use crate::value::Value;
 
 /// How long explaining one key may take at most, on top of deciding it.
@@ -162,7 +163,6 @@ pub(crate) fn explain<M: Model>(
     history: &History,
     key: &Option<Value>,
     problem: &Problem<M>,
-    initial: &Value,
     parent: &Budget,
     decide: &Decide<'_, M::Op>,
 ) -> Option<Anomaly> {
@@ -192,7 +192,7 @@ pub(crate) fn explain<M: Model>(
     let entries = &entries;
 
     // 2. Shrink to a minimal counterexample.
-    let subset = shrink(model, entries, (0..entries.len() as u32).collect(), initial, &budget, decide);
+    let subset = shrink(model, entries, (0..entries.len() as u32).collect(), &budget, decide);
     let culprit = first_bad_event(model, entries, &subset, &budget, decide)
         .and_then(|cut| subset.iter().copied().find(|&i| entries[i as usize].ret == Some(cut)))
         .unwrap_or_else(|| *subset.last().expect("a non-linearizable set is not empty"));
@@ -214,12 +214,12 @@ pub(crate) fn explain<M: Model>(
 }
 
 /// Delta debugging: remove chunks of operations, halving the chunk size, while the rest stays
-/// non-linearizable; ends 1-minimal (no single removal keeps it non-linearizable).
+/// non-linearizable; ends 1-minimal (no single sound removal keeps it non-linearizable). Every removal is
+/// sound (see [`Removal`]), so the result proves the history non-linearizable on its own.
 fn shrink<M: Model>(
     model: &M,
     entries: &[Entry<M::Op>],
     mut subset: Vec<u32>,
-    initial: &Value,
     budget: &Budget,
     decide: &Decide<'_, M::Op>,
 ) -> Vec<u32> {
@@ -232,14 +232,14 @@ fn shrink<M: Model>(
                 return subset;
             }
             let end = (start + chunk).min(subset.len());
-            let candidate = close_over_writes(model, entries, [&subset[..start], &subset[end..]].concat(), initial);
-            let shrinks = !candidate.is_empty()
-                && matches!(decide(&select(entries, &candidate), budget).0, Outcome::NotLinearizable);
-            if shrinks {
-                subset = candidate;
-                removed = true;
-            } else {
-                start = end;
+            let shrinks = remove_soundly(model, entries, &subset, &subset[start..end])
+                .filter(|rest| matches!(decide(&select(entries, rest), budget).0, Outcome::NotLinearizable));
+            match shrinks {
+                Some(rest) => {
+                    subset = rest;
+                    removed = true;
+                }
+                None => start = end,
             }
         }
         if chunk == 1 && !removed {
@@ -251,28 +251,45 @@ fn shrink<M: Model>(
     }
 }
 
-/// Drops operations that observe a value no other remaining operation wrote (and that is not the initial
-/// value), until none is left.
-fn close_over_writes<M: Model>(model: &M, entries: &[Entry<M::Op>], mut subset: Vec<u32>, initial: &Value) -> Vec<u32> {
-    loop {
-        let mut writers: FxHashMap<Value, usize> = FxHashMap::default();
-        for &i in &subset {
-            if let Some(v) = model.written(&entries[i as usize].op) {
-                *writers.entry(v).or_default() += 1;
+/// `subset` without the removable operations of `chunk` and everything that must go with them; `None` if
+/// nothing can go, or an operation that must go cannot.
+fn remove_soundly<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32], chunk: &[u32]) -> Option<Vec<u32>> {
+    let mut gone: FxHashSet<u32> = FxHashSet::default();
+    let mut overwritten: Vec<Value> = Vec::new();
+    for &i in chunk {
+        match model.removal(&entries[i as usize].op) {
+            Removal::Free => {
+                gone.insert(i);
             }
-        }
-        let before = subset.len();
-        subset.retain(|&i| {
-            let op = &entries[i as usize].op;
-            model.observed(op).is_none_or(|v| {
-                let own = usize::from(model.written(op).as_ref() == Some(&v));
-                v == *initial || writers.get(&v).is_some_and(|&n| n > own)
-            })
-        });
-        if subset.len() == before {
-            return subset;
+            Removal::WithObservers(v) => {
+                gone.insert(i);
+                overwritten.push(v);
+            }
+            Removal::Never => {}
         }
     }
+    let mut done: FxHashSet<Value> = FxHashSet::default();
+    while let Some(v) = overwritten.pop() {
+        if !done.insert(v.clone()) {
+            continue;
+        }
+        for &i in subset {
+            let op = &entries[i as usize].op;
+            if gone.contains(&i) || !model.depends_on(op, &v) {
+                continue;
+            }
+            match model.removal(op) {
+                Removal::Free => {}
+                Removal::WithObservers(w) => overwritten.push(w),
+                Removal::Never => return None,
+            }
+            gone.insert(i);
+        }
+    }
+    if gone.is_empty() {
+        return None;
+    }
+    Some(subset.iter().copied().filter(|i| !gone.contains(i)).collect())
 }
 
 /// Every state the model can be in at an instant where `culprit` could take effect, over all orders of

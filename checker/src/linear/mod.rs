@@ -129,7 +129,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&p) = order.get(i) else { break };
-            done.push((p, problems[p].check(history, &opts.model.initial, &budget, &explained, opts.explain_keys)));
+            done.push((p, problems[p].check(history, &budget, &explained, opts.explain_keys)));
         }
         done
     };
@@ -187,25 +187,18 @@ impl Prepared {
         }
     }
 
-    fn check(
-        &self,
-        history: &History,
-        initial: &Value,
-        budget: &Budget,
-        explained: &AtomicUsize,
-        explain_keys: usize,
-    ) -> KeyResult {
+    fn check(&self, history: &History, budget: &Budget, explained: &AtomicUsize, explain_keys: usize) -> KeyResult {
         match self {
             Prepared::Register(key, p) => {
                 let decide =
                     |entries: &[Entry<model::RegisterOp>], budget: &Budget| decide_register(&p.model, entries, budget);
-                check_key(history, key, p, initial, budget, explained, explain_keys, &decide)
+                check_key(history, key, p, budget, explained, explain_keys, &decide)
             }
             Prepared::Kv(key, p) => {
                 let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| {
                     (search::search(&p.model, entries, budget), Method::Search)
                 };
-                check_key(history, key, p, initial, budget, explained, explain_keys, &decide)
+                check_key(history, key, p, budget, explained, explain_keys, &decide)
             }
         }
     }
@@ -232,7 +225,6 @@ fn check_key<M: Model>(
     history: &History,
     key: &Option<Value>,
     problem: &Problem<M>,
-    initial: &Value,
     budget: &Budget,
     explained: &AtomicUsize,
     explain_keys: usize,
@@ -256,7 +248,7 @@ fn check_key<M: Model>(
         Outcome::NotLinearizable => {
             result.verdict = Verdict::Invalid;
             if explained.fetch_add(1, Ordering::Relaxed) < explain_keys {
-                result.anomaly = explain::explain(history, key, problem, initial, budget, decide);
+                result.anomaly = explain::explain(history, key, problem, budget, decide);
             }
         }
     }

@@ -64,20 +64,6 @@ impl Model for KvModel {
             KvOp::Put(_) => None,
         }
     }
-
-    fn observed(&self, op: &KvOp) -> Option<Value> {
-        match op {
-            KvOp::Get(v) | KvOp::Cas(v, _) => Some(v.clone()),
-            _ => None,
-        }
-    }
-
-    fn written(&self, op: &KvOp) -> Option<Value> {
-        match op {
-            KvOp::Put(v) | KvOp::Cas(_, v) => Some(v.clone()),
-            _ => None,
-        }
-    }
 }
 
 /// Prepares one key's operations for the key-value model.

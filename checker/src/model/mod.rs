@@ -45,16 +45,36 @@ pub trait Model: Sync {
     /// What `op` needs of the state to happen, in words ("the register to hold 3"), if it needs anything.
     fn requirement(&self, op: &Self::Op) -> Option<String>;
 
-    /// The value `op` observed, if it pins one down: used while shrinking a counterexample so that no read is
-    /// left reading a value that no remaining write wrote.
-    fn observed(&self, _op: &Self::Op) -> Option<Value> {
-        None
+    /// How `op` may be dropped from a non-linearizable set of operations while the rest still proves the
+    /// whole history non-linearizable. See [`Removal`].
+    fn removal(&self, op: &Self::Op) -> Removal {
+        if self.is_read_only(op) {
+            Removal::Free
+        } else {
+            Removal::Never
+        }
     }
 
-    /// The value `op` writes, if it writes one outright.
-    fn written(&self, _op: &Self::Op) -> Option<Value> {
-        None
+    /// True if `op` may have seen the state that a removed operation writing `value` left, so that it must
+    /// be removed with it.
+    fn depends_on(&self, _op: &Self::Op, _value: &Value) -> bool {
+        false
     }
+}
+
+/// Whether dropping an operation from a non-linearizable set keeps the rest a proof about the history.
+///
+/// Dropping an operation that changes nothing keeps any linearization of the whole valid for the rest, so
+/// a rest without one proves the whole has none. Dropping an operation that overwrites the state with a
+/// value `x` does too, provided every operation that may have seen `x` goes with it: in a linearization of
+/// the whole, each remaining operation then sees the state some remaining operation left. Anything else
+/// (an append, whose effect depends on what came before) stays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    Free,
+    /// Removable with every operation that [`Model::depends_on`] this value.
+    WithObservers(Value),
+    Never,
 }
 
 /// The models faultline knows by name.

@@ -5,7 +5,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{cas_pair, entry, unknown_f, CasFail, Entry, Model, ModelKind, ModelOptions, Prepared, Problem};
+use super::{cas_pair, entry, unknown_f, CasFail, Entry, Model, ModelKind, ModelOptions, Prepared, Problem, Removal};
 use crate::error::Error;
 use crate::history::{History, Outcome};
 use crate::value::Value;
@@ -71,17 +71,19 @@ impl Model for RegisterModel {
         }
     }
 
-    fn observed(&self, op: &RegisterOp) -> Option<Value> {
+    fn removal(&self, op: &RegisterOp) -> Removal {
         match *op {
-            RegisterOp::Read(v) | RegisterOp::Cas(v, _) => Some(self.value(v).clone()),
-            _ => None,
+            RegisterOp::Read(_) | RegisterOp::CasFailed(_) => Removal::Free,
+            RegisterOp::Write(v) | RegisterOp::Cas(_, v) => Removal::WithObservers(self.value(v).clone()),
         }
     }
 
-    fn written(&self, op: &RegisterOp) -> Option<Value> {
+    fn depends_on(&self, op: &RegisterOp, value: &Value) -> bool {
         match *op {
-            RegisterOp::Write(v) | RegisterOp::Cas(_, v) => Some(self.value(v).clone()),
-            _ => None,
+            RegisterOp::Read(v) | RegisterOp::Cas(v, _) => self.value(v) == value,
+            // A failed comparison saw some value other than `from`: possibly this one.
+            RegisterOp::CasFailed(from) => self.value(from) != value,
+            RegisterOp::Write(_) => false,
         }
     }
 }
