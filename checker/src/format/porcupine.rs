@@ -1,7 +1,9 @@
 //! Porcupine's Jepsen etcd logs: one event per line, as Jepsen's logger printed them.
 //!
-//!     INFO  jepsen.util - 3	:invoke	:cas	[1 4]
-//!     INFO  jepsen.util - 2	:info	:write	:timed-out
+//! ```text
+//! INFO  jepsen.util - 3 :invoke :cas [1 4]
+//! INFO  jepsen.util - 2 :info :write :timed-out
+//! ```
 //!
 //! Columns after ` - ` are separated by tabs or runs of spaces: process, type, f, value. The value is
 //! `nil`, an integer or `[from to]`; an `:info` completion says `:timed-out` instead, which becomes the
@@ -16,7 +18,8 @@ use crate::history::{Event, EventKind, History, Process};
 use crate::model::ModelKind;
 use crate::value::Value;
 
-const SHAPE: &str = "expected `INFO  jepsen.util - PROCESS :TYPE :F VALUE`, e.g. `INFO  jepsen.util - 3 :invoke :cas [1 4]`";
+const SHAPE: &str =
+    "expected `INFO  jepsen.util - PROCESS :TYPE :F VALUE`, e.g. `INFO  jepsen.util - 3 :invoke :cas [1 4]`";
 
 pub fn parse(source: &str, text: &str) -> Result<(History, Hints), Error> {
     let mut events = Vec::new();
@@ -30,10 +33,8 @@ pub fn parse(source: &str, text: &str) -> Result<(History, Hints), Error> {
         let bad = |what: &str| Error::input(source, line_no, format!("{what}; {SHAPE}"));
         let (_, rest) = line.split_once(" - ").ok_or_else(|| bad("no ` - ` separator"))?;
         let mut cols = rest.split_whitespace();
-        let process: u64 = cols
-            .next()
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| bad("the process is not a non-negative integer"))?;
+        let process: u64 =
+            cols.next().and_then(|p| p.parse().ok()).ok_or_else(|| bad("the process is not a non-negative integer"))?;
         let kind = cols
             .next()
             .and_then(|t| t.strip_prefix(':'))
