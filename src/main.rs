@@ -61,6 +61,9 @@ struct CheckArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Decide every key, even after one has made the history invalid (by default the others stop).
+    #[arg(long)]
+    all_keys: bool,
     /// Print the full results as JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -124,6 +127,7 @@ fn check(args: CheckArgs) -> ExitCode {
                 time_limit: args.time_limit,
                 memory_limit: args.memory_limit << 20,
                 threads: args.threads,
+                all_keys: args.all_keys,
                 ..linear::Options::new(model.clone())
             };
             let analysis = linear::check(&imported.history, &opts)?;

@@ -53,7 +53,11 @@ fn every_corpus_file_gets_its_expected_verdict() {
             continue;
         }
         if *want == Verdict::Invalid {
-            let anomaly = analysis.problems[0].anomaly.as_ref().unwrap_or_else(|| panic!("{file}: no anomaly"));
+            let anomaly = analysis
+                .problems
+                .iter()
+                .find_map(|p| p.anomaly.as_ref())
+                .unwrap_or_else(|| panic!("{file}: no key is explained"));
             assert!(
                 !anomaly.counterexample.is_empty() && anomaly.counterexample.len() < imported.history.operations.len()
             );
@@ -80,4 +84,32 @@ fn dropping_failed_cas_never_invalidates_a_valid_file() {
         }
     }
     eprintln!("{changed} illegal files are valid when failed cas operations are dropped");
+}
+
+/// Every corpus file imports with the number of events `EXPECTED.tsv` gives, and survives a round trip
+/// through faultline's JSON Lines unchanged.
+#[test]
+fn imports_count_every_event_and_round_trip_through_jsonl() {
+    let Some(dir) = corpus() else { return };
+    let text = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
+    for line in text.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let imported = format::load(&dir.join(cols[0]), None).unwrap();
+        let want_format =
+            if cols[0].starts_with("jepsen/") { format::Format::PorcupineLog } else { format::Format::Edn };
+        assert_eq!(imported.format, want_format, "{}", cols[0]);
+        assert_eq!(imported.history.events.len(), cols[3].parse::<usize>().unwrap(), "{}", cols[0]);
+        let mut out = Vec::new();
+        format::jsonl::write_events(&mut out, &imported.history.events).unwrap();
+        let again = format::parse("again", std::str::from_utf8(&out).unwrap(), None).unwrap();
+        assert_eq!(again.format, format::Format::Jsonl);
+        let fields = |e: &faultline_checker::Event| {
+            (e.index, e.kind, e.process, e.f.clone(), e.key.clone(), e.value.clone(), e.error.clone())
+        };
+        assert!(
+            imported.history.events.iter().map(fields).eq(again.history.events.iter().map(fields)),
+            "{} changed in the round trip",
+            cols[0]
+        );
+    }
 }

@@ -280,7 +280,7 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
         model.cas_fail = cas_fail;
         model.initial = Value::from_json(&initial(shape));
         let expected = oracle_verdict(&history, &model);
-        let opts = Options { threads: 1, ..Options::new(model.clone()) };
+        let opts = Options { threads: 1, all_keys: true, ..Options::new(model.clone()) };
         let got = linear::check(&history, &opts).unwrap();
         assert_eq!(got.verdict, expected, "seed {seed}: checker says {:?}, oracle {:?}\n{text}", got.verdict, expected);
         counts[(expected == Verdict::Invalid) as usize] += 1;

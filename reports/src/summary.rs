@@ -41,8 +41,18 @@ fn render_file(out: &mut String, file: &FileResult) {
         a.elapsed_ms
     );
     let shown = a.problems.iter().filter(|p| p.anomaly.is_some()).count();
-    for problem in &a.problems {
+    let stopped = |p: &&KeyResult| {
+        p.verdict == Verdict::Unknown && p.unknown_cause.as_deref().is_some_and(|c| c.starts_with("not decided"))
+    };
+    for problem in a.problems.iter().filter(|p| !stopped(p)) {
         render_problem(out, problem);
+    }
+    let undecided = a.problems.iter().filter(stopped).count();
+    if undecided > 0 {
+        let _ = writeln!(
+            out,
+            "  ({undecided} more keys not decided once the history was invalid; --all-keys decides every key)"
+        );
     }
     let hidden = a.problems.iter().filter(|p| p.verdict == Verdict::Invalid).count().saturating_sub(shown);
     if hidden > 0 {

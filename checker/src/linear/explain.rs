@@ -24,7 +24,7 @@ use crate::model::{Entry, Model, Problem, Removal};
 use crate::value::Value;
 
 /// How long explaining one key may take at most, on top of deciding it.
-const EXPLAIN_TIME: Duration = Duration::from_secs(10);
+const EXPLAIN_TIME: Duration = Duration::from_secs(3);
 /// Bound on the enumeration of states a culprit could have seen.
 const STATE_ENUMERATION_STEPS: usize = 200_000;
 

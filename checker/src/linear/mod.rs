@@ -53,11 +53,14 @@ pub struct Options {
     pub threads: usize,
     /// How many invalid keys get a minimal counterexample and an explanation (the rest are only named).
     pub explain_keys: usize,
+    /// Decide every key even after one has made the history invalid (by default the others stop, as in
+    /// Porcupine: the verdict cannot change, and a key can take exponential time).
+    pub all_keys: bool,
 }
 
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
-        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0, explain_keys: 10 }
+        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0, explain_keys: 10, all_keys: false }
     }
 }
 
@@ -129,7 +132,15 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&p) = order.get(i) else { break };
-            done.push((p, problems[p].check(history, &budget, &explained, opts.explain_keys)));
+            let result = if budget.cancelled.load(Ordering::Relaxed) {
+                problems[p].undecided(Limit::Cancelled, &budget)
+            } else {
+                problems[p].check(history, &budget, &explained, opts.explain_keys)
+            };
+            if result.verdict == Verdict::Invalid && !opts.all_keys {
+                budget.cancelled.store(true, Ordering::Relaxed);
+            }
+            done.push((p, result));
         }
         done
     };
@@ -184,6 +195,23 @@ impl Prepared {
         match self {
             Prepared::Register(_, p) => p.entries.len(),
             Prepared::Kv(_, p) => p.entries.len(),
+        }
+    }
+
+    fn undecided(&self, limit: Limit, budget: &Budget) -> KeyResult {
+        let (key, method) = match self {
+            Prepared::Register(key, p) => {
+                (key, if zones::applies(&p.model, &p.entries) { Method::Zones } else { Method::Search })
+            }
+            Prepared::Kv(key, _) => (key, Method::Search),
+        };
+        KeyResult {
+            key: key.clone(),
+            verdict: Verdict::Unknown,
+            operations: self.len(),
+            method,
+            unknown_cause: Some(limit_cause(limit, budget)),
+            anomaly: None,
         }
     }
 
@@ -262,7 +290,9 @@ fn limit_cause(limit: Limit, budget: &Budget) -> String {
             "the search's memo tables reached the memory limit of {} MiB before it decided this key",
             budget.memory_limit >> 20
         ),
-        Limit::Cancelled => "the check was cancelled".to_string(),
+        Limit::Cancelled => {
+            "not decided: another key already made the history invalid (--all-keys decides every key)".to_string()
+        }
     }
 }
 
