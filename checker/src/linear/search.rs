@@ -94,6 +94,20 @@ pub fn search<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) ->
         }
     }
 
+    // Optional operations with equal ops are interchangeable once both are invoked: neither ever has to be
+    // linearized or blocks anything. Linearizing them only in call order (each waits for its twin before
+    // it) visits one of each set of symmetric configurations instead of all of them.
+    let mut twin_before = vec![u32::MAX; n];
+    {
+        let mut last: FxHashMap<&M::Op, u32> = FxHashMap::default();
+        let mut by_call: Vec<usize> = (0..n).filter(|&i| entries[i].ret.is_none()).collect();
+        by_call.sort_unstable_by_key(|&i| entries[i].call);
+        for i in by_call {
+            if let Some(prev) = last.insert(&entries[i].op, i as u32) {
+                twin_before[i] = prev;
+            }
+        }
+    }
     let mut remaining = entries.iter().filter(|e| e.ret.is_some()).count();
     let mut memo = Memo::<M::State>::new(n);
     let zobrist: Vec<u64> = (0..n as u64).map(splitmix).collect();
@@ -119,6 +133,12 @@ pub fn search<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) ->
         }
         if entry != NIL && node_is_call[entry] {
             let i = node_op[entry] as usize;
+            let twin = twin_before[i] as usize;
+            let waits = twin != u32::MAX as usize && bits[twin / 64] & (1 << (twin % 64)) == 0;
+            if waits {
+                entry = next[entry];
+                continue;
+            }
             if let Some(after) = model.step(&state, &entries[i].op) {
                 bits[i / 64] |= 1 << (i % 64);
                 hash ^= zobrist[i];

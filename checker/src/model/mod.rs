@@ -24,7 +24,7 @@ use crate::value::Value;
 /// A sequential specification.
 pub trait Model: Sync {
     type State: Clone + Eq + Hash + Send;
-    type Op: Clone + Send + Sync;
+    type Op: Clone + Eq + Hash + Send + Sync;
 
     fn init(&self) -> Self::State;
 
