@@ -10,24 +10,11 @@
 use faultline_checker::format::jsonl;
 use faultline_checker::linear::{self, Options, Verdict};
 use faultline_checker::model::{CasFail, ModelKind, ModelOptions};
+use faultline_checker::synth::Rng;
 use faultline_checker::{History, Outcome, Value};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+fn chance(rng: &mut Rng, percent: u64) -> bool {
+    rng.below(100) < percent
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -46,7 +33,7 @@ enum Shape {
 /// otherwise, so that valid and invalid histories both occur often.
 fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
     let processes = 1 + rng.below(4);
-    let keys = if shape == Shape::Kv || rng.chance(20) { 1 + rng.below(2) } else { 1 };
+    let keys = if shape == Shape::Kv || chance(rng, 20) { 1 + rng.below(2) } else { 1 };
     let total = 1 + rng.below(max_ops as u64) as usize;
     let mut lines = Vec::new();
     let mut pending: Vec<Option<(String, String, serde_json::Value)>> = vec![None; processes as usize];
@@ -58,7 +45,7 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
     loop {
         let idle: Vec<usize> = (0..processes as usize).filter(|&p| pending[p].is_none()).collect();
         let busy: Vec<usize> = (0..processes as usize).filter(|&p| pending[p].is_some()).collect();
-        let invoke = invoked < total && !idle.is_empty() && (busy.is_empty() || rng.chance(50));
+        let invoke = invoked < total && !idle.is_empty() && (busy.is_empty() || chance(rng, 50));
         if invoke {
             let p = idle[rng.below(idle.len() as u64) as usize];
             let key = format!("k{}", rng.below(keys));
@@ -89,10 +76,10 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
             let k: usize = key[1..].parse().unwrap();
             let proc_id = next_process[p];
             // Most operations take effect now, against the true state; some results are made up.
-            let takes_effect = rng.chance(85);
+            let takes_effect = chance(rng, 85);
             let (kind, result) = match f.as_str() {
                 "read" | "get" => {
-                    let r = if rng.chance(80) {
+                    let r = if chance(rng, 80) {
                         truth[k].clone()
                     } else if shape == Shape::Kv {
                         serde_json::json!(["", "x", "ax", "y"][rng.below(4) as usize])
@@ -100,9 +87,9 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
                         domain(rng)
                     };
                     (
-                        if rng.chance(8) {
+                        if chance(rng, 8) {
                             "info"
-                        } else if rng.chance(5) {
+                        } else if chance(rng, 5) {
                             "fail"
                         } else {
                             "ok"
@@ -115,9 +102,9 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
                         truth[k] = value.clone();
                     }
                     (
-                        if !takes_effect && rng.chance(50) {
+                        if !takes_effect && chance(rng, 50) {
                             "fail"
-                        } else if rng.chance(12) {
+                        } else if chance(rng, 12) {
                             "info"
                         } else {
                             "ok"
@@ -130,16 +117,16 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
                         let old = truth[k].as_str().unwrap_or("").to_string();
                         truth[k] = serde_json::json!(format!("{old}{}", value.as_str().unwrap()));
                     }
-                    (if rng.chance(12) { "info" } else { "ok" }, value.clone())
+                    (if chance(rng, 12) { "info" } else { "ok" }, value.clone())
                 }
                 _ => {
                     let matches = truth[k] == value[0];
                     if matches && takes_effect {
                         truth[k] = value[1].clone();
                     }
-                    let kind = if rng.chance(10) {
+                    let kind = if chance(rng, 10) {
                         "info"
-                    } else if matches != rng.chance(10) {
+                    } else if matches != chance(rng, 10) {
                         "ok"
                     } else {
                         "fail"
@@ -147,7 +134,7 @@ fn random_history(rng: &mut Rng, shape: Shape, max_ops: usize) -> String {
                     (kind, value.clone())
                 }
             };
-            if kind == "info" && rng.chance(30) {
+            if kind == "info" && chance(rng, 30) {
                 // Never completes: the process is abandoned.
                 next_process[p] += processes;
                 continue;
