@@ -49,14 +49,16 @@ fn render_file(out: &mut String, file: &FileResult) {
     }
     let undecided = a.problems.iter().filter(stopped).count();
     if undecided > 0 {
+        let keys = if undecided == 1 { "key" } else { "keys" };
         let _ = writeln!(
             out,
-            "  ({undecided} more keys not decided once the history was invalid; --all-keys decides every key)"
+            "  ({undecided} more {keys} not decided once the history was invalid; --all-keys decides every key)"
         );
     }
     let hidden = a.problems.iter().filter(|p| p.verdict == Verdict::Invalid).count().saturating_sub(shown);
     if hidden > 0 {
-        let _ = writeln!(out, "  ({hidden} more invalid keys not explained; see --json)");
+        let keys = if hidden == 1 { "key" } else { "keys" };
+        let _ = writeln!(out, "  ({hidden} more invalid {keys} not explained)");
     }
 }
 

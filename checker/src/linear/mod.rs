@@ -132,7 +132,9 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&p) = order.get(i) else { break };
-            let result = if budget.cancelled.load(Ordering::Relaxed) {
+            // Once the verdict is known, only the cheap zone check still runs: a search may take exponential
+            // time to add nothing to the verdict.
+            let result = if budget.cancelled.load(Ordering::Relaxed) && problems[p].method() == Method::Search {
                 problems[p].undecided(Limit::Cancelled, &budget)
             } else {
                 problems[p].check(history, &budget, &explained, opts.explain_keys)
@@ -198,18 +200,22 @@ impl Prepared {
         }
     }
 
+    fn method(&self) -> Method {
+        match self {
+            Prepared::Register(_, p) if zones::applies(&p.model, &p.entries) => Method::Zones,
+            _ => Method::Search,
+        }
+    }
+
     fn undecided(&self, limit: Limit, budget: &Budget) -> KeyResult {
-        let (key, method) = match self {
-            Prepared::Register(key, p) => {
-                (key, if zones::applies(&p.model, &p.entries) { Method::Zones } else { Method::Search })
-            }
-            Prepared::Kv(key, _) => (key, Method::Search),
+        let key = match self {
+            Prepared::Register(key, _) | Prepared::Kv(key, _) => key,
         };
         KeyResult {
             key: key.clone(),
             verdict: Verdict::Unknown,
             operations: self.len(),
-            method,
+            method: self.method(),
             unknown_cause: Some(limit_cause(limit, budget)),
             anomaly: None,
         }
