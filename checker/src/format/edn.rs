@@ -383,8 +383,8 @@ pub fn parse(source: &str, text: &str) -> Result<(History, Hints), Error> {
         forms.push(form);
     }
     // A whole history as one vector or list of op maps.
-    if let [(_, Edn::List(_))] = forms.as_slice() {
-        let Some((_, Edn::List(items))) = forms.pop() else { unreachable!() };
+    if let [(_, Edn::List(items))] = forms.as_mut_slice() {
+        let items = std::mem::take(items);
         let mut relined = Reader { source, bytes: text.as_bytes(), text, pos: 0, line: 1 };
         forms = op_lines(&mut relined)?.into_iter().zip(items).collect();
     }

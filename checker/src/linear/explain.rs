@@ -110,22 +110,14 @@ pub struct Anomaly {
 
 /// Entries cut off after event position `cut`: operations not yet invoked are gone, operations not yet
 /// returned become indeterminate (and, if read-only, constrain nothing).
-fn truncate<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32], cut: u32) -> (Vec<u32>, Vec<Entry<M::Op>>) {
-    let mut ids = Vec::new();
-    let mut cut_entries = Vec::new();
-    for &i in subset {
-        let e = &entries[i as usize];
-        if e.call > cut {
-            continue;
-        }
-        let ret = e.ret.filter(|&r| r <= cut);
-        if ret.is_none() && model.is_read_only(&e.op) {
-            continue;
-        }
-        ids.push(i);
-        cut_entries.push(Entry { op: e.op.clone(), call: e.call, ret, id: e.id });
-    }
-    (ids, cut_entries)
+fn truncate<M: Model>(model: &M, entries: &[Entry<M::Op>], subset: &[u32], cut: u32) -> Vec<Entry<M::Op>> {
+    subset
+        .iter()
+        .map(|&i| &entries[i as usize])
+        .filter(|e| e.call <= cut)
+        .map(|e| Entry { op: e.op.clone(), call: e.call, ret: e.ret.filter(|&r| r <= cut), id: e.id })
+        .filter(|e| e.ret.is_some() || !model.is_read_only(&e.op))
+        .collect()
 }
 
 fn select<Op: Clone>(entries: &[Entry<Op>], subset: &[u32]) -> Vec<Entry<Op>> {
@@ -150,7 +142,7 @@ fn first_bad_event<M: Model>(
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        match decide(&truncate(model, entries, subset, positions[mid]).1, budget).0 {
+        match decide(&truncate(model, entries, subset, positions[mid]), budget).0 {
             Outcome::Linearizable(_) => lo = mid,
             Outcome::NotLinearizable => hi = mid,
             Outcome::Unknown(_) => return None,
@@ -185,7 +177,7 @@ pub(crate) fn explain<M: Model>(
                 .filter(|&p| p < cut)
                 .max()
                 .map(|p| history.events[p as usize].line);
-            (truncate(model, &problem.entries, &all, cut).1, Some(line), before)
+            (truncate(model, &problem.entries, &all, cut), Some(line), before)
         }
         None => (problem.entries.clone(), None, None),
     };
