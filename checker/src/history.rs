@@ -118,6 +118,10 @@ pub struct Event {
     pub line: u32,
 }
 
+/// The start of the `error` of an operation that never reached the store (its connection was refused).
+/// Such a `fail` observed nothing: even a compare-and-set with it is not read as an observation.
+pub const NOT_SENT: &str = "not-sent";
+
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -240,6 +244,16 @@ impl History {
             Some(e) => &e.value,
             None => &self.invocation(op).value,
         }
+    }
+
+    /// True if the operation failed without ever reaching the store (see [`NOT_SENT`]).
+    pub fn not_sent(&self, op: &Operation) -> bool {
+        op.outcome == Outcome::Fail
+            && self
+                .completion(op)
+                .and_then(|c| c.error.as_ref())
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.starts_with(NOT_SENT))
     }
 
     /// Counts of operations by outcome: (ok, fail, info).

@@ -341,6 +341,23 @@ mod tests {
     }
 
     #[test]
+    fn a_cas_that_was_never_sent_observes_nothing() {
+        let text = |error: &str| {
+            format!(
+                "{{\"type\":\"invoke\",\"process\":0,\"f\":\"cas\",\"value\":[1,2]}}\n\
+                 {{\"type\":\"fail\",\"process\":0,\"f\":\"cas\",\"value\":[1,2]{error}}}\n"
+            )
+        };
+        let opts = Options::new(ModelOptions { initial: Value::Int(1), ..ModelOptions::new(ModelKind::CasRegister) });
+        // The register holds 1, so a cas from 1 that failed its comparison is impossible...
+        let observed = jsonl::parse("h", &text(",\"error\":\"cas-mismatch\"")).unwrap();
+        assert_eq!(check(&observed, &opts).unwrap().verdict, Verdict::Invalid);
+        // ...but one whose connection was refused never compared anything.
+        let refused = jsonl::parse("h", &text(",\"error\":\"not-sent: connection refused\"")).unwrap();
+        assert_eq!(check(&refused, &opts).unwrap().verdict, Verdict::Valid);
+    }
+
+    #[test]
     fn keys_are_checked_independently_and_reported_by_key() {
         let text = r#"{"type":"invoke","process":0,"f":"write","key":"a","value":1}
 {"type":"ok","process":0,"f":"write","key":"a","value":1}
