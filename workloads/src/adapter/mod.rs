@@ -1,0 +1,163 @@
+//! Target adapters: how one register operation becomes an HTTP request to a store, and how the answer
+//! becomes a history outcome.
+//!
+//! The classification is what a Jepsen user would trust, because a wrong `fail` makes the checker unsound:
+//! - `ok`: the store said it happened (for a read, the value it returned; null for a missing key).
+//! - `fail`: it certainly did not happen: the request was refused before it was sent (connection refused),
+//!   the store answered that it did nothing, or a compare-and-set's comparison failed (an observation of
+//!   the state, recorded with the error [`CAS_MISMATCH`]).
+//! - `info`: it may or may not have happened: a timeout or a reset after the request was sent, a 5xx
+//!   without a definite meaning, an answer that cannot be understood.
+
+mod etcd;
+mod native;
+
+use std::fmt;
+use std::time::Duration;
+
+use faultline_checker::Value;
+
+pub use etcd::{EtcdV2, EtcdV3};
+pub use native::Native;
+
+/// The `error` of a compare-and-set whose comparison failed: the checker reads it as an observation.
+pub const CAS_MISMATCH: &str = "cas-mismatch";
+/// The prefix of the `error` of an operation that never reached the store (see
+/// `faultline_checker::history::NOT_SENT`).
+pub const NOT_SENT: &str = faultline_checker::history::NOT_SENT;
+
+/// A register operation on one key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Read,
+    Write(Value),
+    Cas(Value, Value),
+}
+
+impl Op {
+    pub fn f(&self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Write(_) => "write",
+            Op::Cas(..) => "cas",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It happened; for a read, the value read (null: the key does not exist).
+    Ok(Value),
+    /// It certainly did not happen; `error` says why.
+    Fail { error: String },
+    /// It may or may not have happened; `error` says why faultline cannot tell.
+    Info { error: String },
+}
+
+impl Outcome {
+    fn fail(error: impl Into<String>) -> Outcome {
+        Outcome::Fail { error: error.into() }
+    }
+
+    fn info(error: impl Into<String>) -> Outcome {
+        Outcome::Info { error: error.into() }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok(v) => write!(f, "ok {v}"),
+            Outcome::Fail { error } => write!(f, "fail ({error})"),
+            Outcome::Info { error } => write!(f, "info ({error})"),
+        }
+    }
+}
+
+/// The adapters faultline knows by name.
+#[derive(Clone, Debug)]
+pub enum Adapter {
+    Native(Native),
+    EtcdV2(EtcdV2),
+    EtcdV3(EtcdV3),
+}
+
+impl Adapter {
+    pub const NAMES: &'static [&'static str] = &["native", "etcd-v2", "etcd-v2-stale", "etcd-v3", "etcd-v3-stale"];
+
+    /// An adapter by name; the `-stale` variants read without a quorum (v2) or serializably (v3).
+    pub fn by_name(name: &str) -> Result<Adapter, String> {
+        match name {
+            "native" => Ok(Adapter::Native(Native)),
+            "etcd-v2" => Ok(Adapter::EtcdV2(EtcdV2 { quorum_reads: true })),
+            "etcd-v2-stale" => Ok(Adapter::EtcdV2(EtcdV2 { quorum_reads: false })),
+            "etcd-v3" => Ok(Adapter::EtcdV3(EtcdV3 { serializable_reads: false })),
+            "etcd-v3-stale" => Ok(Adapter::EtcdV3(EtcdV3 { serializable_reads: true })),
+            _ => Err(format!("unknown adapter {name:?}; expected one of {}", Adapter::NAMES.join(", "))),
+        }
+    }
+
+    /// Performs `op` on `key` at the node whose base URL is `base` (e.g. `http://127.0.0.1:7000`).
+    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+        let base = base.trim_end_matches('/');
+        match self {
+            Adapter::Native(a) => a.invoke(client, base, key, op).await,
+            Adapter::EtcdV2(a) => a.invoke(client, base, key, op).await,
+            Adapter::EtcdV3(a) => a.invoke(client, base, key, op).await,
+        }
+    }
+}
+
+/// A client for adapters: one connection pool per run, every request bounded by `timeout`.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("a plain HTTP client always builds")
+}
+
+/// An answer: its status and body, or the outcome of a request that got none.
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, String), Outcome> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(transport_error)?;
+    Ok((status, body))
+}
+
+/// A request that got no answer. Only a refused connection proves the request was never sent.
+fn transport_error(e: reqwest::Error) -> Outcome {
+    if e.is_connect() && !e.is_timeout() {
+        return Outcome::fail(format!("{NOT_SENT}: connection refused: {}", root_cause(&e)));
+    }
+    if e.is_timeout() {
+        return Outcome::info(format!("timeout: {}", root_cause(&e)));
+    }
+    Outcome::info(format!("no answer: {}", root_cause(&e)))
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Values are stored as their JSON text in stores that hold strings; text that is not JSON reads back as
+/// a string, so values written by other clients still show up faithfully.
+pub(crate) fn decode_value(text: &str) -> Value {
+    serde_json::from_str::<serde_json::Value>(text).map(|v| Value::from_json(&v)).unwrap_or_else(|_| Value::str(text))
+}
+
+pub(crate) fn encode_value(v: &Value) -> String {
+    v.to_json().to_string()
+}
+
+/// What an answer that cannot be understood means: for a read nothing happened that matters (it changes
+/// nothing), but faultline cannot say what it saw; for a write, it may have happened.
+pub(crate) fn garbage(status: u16, body: &str, expected: &str) -> Outcome {
+    let shown: String = body.chars().take(200).collect();
+    Outcome::info(format!("unexpected answer {status} {shown:?}; expected {expected}"))
+}

@@ -1,0 +1,67 @@
+//! faultline's native protocol (the reference cluster's):
+//!
+//! | operation | request | answers |
+//! |---|---|---|
+//! | read | `GET /kv/{key}` | 200 `{"value": V}`; 404 missing key (reads as null) |
+//! | write | `PUT /kv/{key}` `{"value": V}` | 200 `{"ok": true}` |
+//! | compare-and-set | `POST /kv/{key}/cas` `{"from": A, "to": B}` | 200 `{"ok": true}`; 412 `{"error": "mismatch", "value": V}` |
+//!
+//! 503 means the node did nothing (`"applied": false`), 504 that it cannot tell; 400 that the request was
+//! malformed and refused.
+
+use faultline_checker::Value;
+use serde_json::json;
+
+use super::{garbage, send, Op, Outcome, CAS_MISMATCH};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Native;
+
+impl Native {
+    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+        let url = format!("{base}/kv/{}", encode_segment(key));
+        let request = match op {
+            Op::Read => client.get(&url),
+            Op::Write(v) => client.put(&url).body(json!({ "value": v.to_json() }).to_string()),
+            Op::Cas(from, to) => client
+                .post(format!("{url}/cas"))
+                .body(json!({ "from": from.to_json(), "to": to.to_json() }).to_string()),
+        };
+        let request = request.header("content-type", "application/json");
+        let (status, body) = match send(request).await {
+            Ok(answer) => answer,
+            Err(outcome) => return outcome,
+        };
+        let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+        let error = || parsed.as_ref().and_then(|b| b.get("error")).map_or_else(|| body.clone(), |e| e.to_string());
+        match (status, op) {
+            (200, Op::Read) => match parsed.as_ref().and_then(|b| b.get("value")) {
+                Some(v) => Outcome::Ok(Value::from_json(v)),
+                None => garbage(status, &body, r#"{"value": ...}"#),
+            },
+            (404, Op::Read) => Outcome::Ok(Value::Null),
+            (200, _) => match parsed.as_ref().and_then(|b| b.get("ok")) {
+                Some(serde_json::Value::Bool(true)) => Outcome::Ok(Value::Null),
+                _ => garbage(status, &body, r#"{"ok": true}"#),
+            },
+            (412, Op::Cas(..)) => Outcome::fail(CAS_MISMATCH),
+            (400, _) => Outcome::fail(format!("refused as malformed: {}", error())),
+            (503, _) => Outcome::fail(format!("unavailable, not applied: {}", error())),
+            (504, _) => Outcome::info(format!("indeterminate: {}", error())),
+            _ => garbage(status, &body, "200, 404 (read), 412 (cas), 400, 503 or 504"),
+        }
+    }
+}
+
+/// Keys go into the URL path: percent-encode everything but unreserved characters.
+pub(crate) fn encode_segment(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

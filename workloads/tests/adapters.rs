@@ -1,0 +1,219 @@
+//! Every adapter against a stub HTTP server on loopback, one answer at a time: what request it sends, and
+//! how each answer (and each way of getting none) is classified.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faultline_checker::Value;
+use faultline_workloads::adapter::{client, Adapter, Op, Outcome, CAS_MISMATCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+enum Reply {
+    Answer(u16, String),
+    /// Read the request, then wait longer than the client will.
+    Hang,
+    /// Read the request, then close the connection without answering.
+    Reset,
+}
+
+/// One request as the stub saw it: "METHOD path", and the body.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Serves `reply` to every request; returns the base URL and what it saw.
+async fn stub(reply: Reply) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let reply = reply.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Headers, then as many body bytes as content-length says.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0usize);
+                        if request.len() >= end + 4 + length {
+                            let first = text
+                                .lines()
+                                .next()
+                                .unwrap_or("")
+                                .rsplit_once(' ')
+                                .map_or("", |(request, _)| request)
+                                .to_string();
+                            log.lock().unwrap().push((first, text[end + 4..].to_string()));
+                            break;
+                        }
+                    }
+                }
+                match reply {
+                    Reply::Answer(status, body) => {
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = socket.write_all(response.as_bytes()).await;
+                    }
+                    Reply::Hang => tokio::time::sleep(Duration::from_secs(5)).await,
+                    Reply::Reset => drop(socket),
+                }
+            });
+        }
+    });
+    (base, seen)
+}
+
+async fn run(adapter: &str, reply: Reply, key: &str, op: Op) -> (Outcome, Vec<(String, String)>) {
+    let (base, seen) = stub(reply).await;
+    let outcome = Adapter::by_name(adapter).unwrap().invoke(&client(Duration::from_millis(500)), &base, key, &op).await;
+    let seen = seen.lock().unwrap().clone();
+    (outcome, seen)
+}
+
+fn answer(status: u16, body: &str) -> Reply {
+    Reply::Answer(status, body.to_string())
+}
+
+fn is_fail(o: &Outcome, text: &str) -> bool {
+    matches!(o, Outcome::Fail { error } if error.contains(text))
+}
+
+fn is_info(o: &Outcome, text: &str) -> bool {
+    matches!(o, Outcome::Info { error } if error.contains(text))
+}
+
+#[tokio::test]
+async fn native_requests_and_every_answer() {
+    let write = Op::Write(Value::Int(3));
+    let cas = Op::Cas(Value::Int(1), Value::str("x"));
+
+    let (o, seen) = run("native", answer(200, r#"{"value": 3}"#), "a/b c", Op::Read).await;
+    assert_eq!(o, Outcome::Ok(Value::Int(3)));
+    assert_eq!(seen[0].0, "GET /kv/a%2Fb%20c");
+    assert_eq!(run("native", answer(404, r#"{"error":"not found"}"#), "k", Op::Read).await.0, Outcome::Ok(Value::Null));
+    assert!(is_info(&run("native", answer(200, "<html>"), "k", Op::Read).await.0, "expected {\"value\""));
+
+    let (o, seen) = run("native", answer(200, r#"{"ok": true}"#), "k", write.clone()).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0], ("PUT /kv/k".to_string(), r#"{"value":3}"#.to_string()));
+    let (o, seen) = run("native", answer(200, r#"{"ok": true}"#), "k", cas.clone()).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0], ("POST /kv/k/cas".to_string(), r#"{"from":1,"to":"x"}"#.to_string()));
+
+    assert!(is_fail(
+        &run("native", answer(412, r#"{"error":"mismatch","value":2}"#), "k", cas.clone()).await.0,
+        CAS_MISMATCH
+    ));
+    assert!(is_fail(
+        &run("native", answer(503, r#"{"error":"no primary","applied":false}"#), "k", write.clone()).await.0,
+        "not applied"
+    ));
+    assert!(is_info(
+        &run("native", answer(504, r#"{"error":"no quorum","applied":null}"#), "k", write.clone()).await.0,
+        "no quorum"
+    ));
+    assert!(is_fail(&run("native", answer(400, r#"{"error":"bad body"}"#), "k", write.clone()).await.0, "malformed"));
+    assert!(is_info(&run("native", answer(500, "oops"), "k", write.clone()).await.0, "unexpected answer 500"));
+    // A 412 to anything but a cas has no definite meaning.
+    assert!(is_info(&run("native", answer(412, "{}"), "k", write).await.0, "unexpected answer 412"));
+}
+
+#[tokio::test]
+async fn etcd_v2_requests_and_every_answer() {
+    let cas = Op::Cas(Value::Int(1), Value::Int(2));
+    let (o, seen) =
+        run("etcd-v2", answer(200, r#"{"action":"get","node":{"key":"/k","value":"3"}}"#), "k", Op::Read).await;
+    assert_eq!(o, Outcome::Ok(Value::Int(3)));
+    assert_eq!(seen[0].0, "GET /v2/keys/k?quorum=true");
+    let (_, seen) = run("etcd-v2-stale", answer(200, r#"{"node":{"value":"3"}}"#), "k", Op::Read).await;
+    assert_eq!(seen[0].0, "GET /v2/keys/k");
+    let (o, _) = run("etcd-v2", answer(200, r#"{"node":{"value":"not json"}}"#), "k", Op::Read).await;
+    assert_eq!(o, Outcome::Ok(Value::str("not json")));
+    let not_found = r#"{"errorCode":100,"message":"Key not found"}"#;
+    assert_eq!(run("etcd-v2", answer(404, not_found), "k", Op::Read).await.0, Outcome::Ok(Value::Null));
+
+    let (o, seen) =
+        run("etcd-v2", answer(201, r#"{"action":"set","node":{"value":"3"}}"#), "k", Op::Write(Value::Int(3))).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0], ("PUT /v2/keys/k".to_string(), "value=3".to_string()));
+    let (o, seen) =
+        run("etcd-v2", answer(200, r#"{"action":"compareAndSwap","node":{"value":"2"}}"#), "k", cas.clone()).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0], ("PUT /v2/keys/k?prevValue=1".to_string(), "value=2".to_string()));
+    let compare_failed = r#"{"errorCode":101,"message":"Compare failed","cause":"[1 != 2]"}"#;
+    assert!(is_fail(&run("etcd-v2", answer(412, compare_failed), "k", cas.clone()).await.0, CAS_MISMATCH));
+    assert!(is_fail(&run("etcd-v2", answer(404, not_found), "k", cas.clone()).await.0, CAS_MISMATCH));
+    let timed_out = r#"{"errorCode":300,"message":"Raft Internal Error","cause":"etcdserver: request timed out"}"#;
+    assert!(is_info(&run("etcd-v2", answer(500, timed_out), "k", cas).await.0, "Raft Internal Error"));
+    assert!(is_fail(
+        &run("etcd-v2", answer(400, r#"{"errorCode":209,"message":"Invalid field"}"#), "k", Op::Read).await.0,
+        "209"
+    ));
+}
+
+#[tokio::test]
+async fn etcd_v3_requests_and_every_answer() {
+    let header = r#""header":{"cluster_id":"1","member_id":"2","revision":"5","raft_term":"2"}"#;
+    let found = format!(r#"{{{header},"kvs":[{{"key":"aw==","value":"Mw=="}}],"count":"1"}}"#);
+    let (o, seen) = run("etcd-v3", answer(200, &found), "k", Op::Read).await;
+    assert_eq!(o, Outcome::Ok(Value::Int(3)));
+    assert_eq!(seen[0], ("POST /v3/kv/range".to_string(), r#"{"key":"aw=="}"#.to_string()));
+    let (_, seen) = run("etcd-v3-stale", answer(200, &found), "k", Op::Read).await;
+    assert!(seen[0].1.contains(r#""serializable":true"#));
+    assert_eq!(run("etcd-v3", answer(200, &format!("{{{header}}}")), "k", Op::Read).await.0, Outcome::Ok(Value::Null));
+
+    let (o, seen) = run("etcd-v3", answer(200, &format!("{{{header}}}")), "k", Op::Write(Value::Int(3))).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0], ("POST /v3/kv/put".to_string(), r#"{"key":"aw==","value":"Mw=="}"#.to_string()));
+
+    let cas = Op::Cas(Value::Int(2), Value::Int(3));
+    let (o, seen) = run("etcd-v3", answer(200, &format!(r#"{{{header},"succeeded":true}}"#)), "k", cas.clone()).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0].0, "POST /v3/kv/txn");
+    assert!(seen[0].1.contains(r#""compare":[{"key":"aw==","result":"EQUAL","target":"VALUE","value":"Mg=="}]"#));
+    let mismatch = format!(r#"{{{header},"responses":[{{"response_range":{{"kvs":[{{"value":"MQ=="}}]}}}}]}}"#);
+    assert!(is_fail(&run("etcd-v3", answer(200, &mismatch), "k", cas.clone()).await.0, CAS_MISMATCH));
+    let unavailable = r#"{"error":"etcdserver: request timed out","code":14}"#;
+    assert!(is_info(&run("etcd-v3", answer(503, unavailable), "k", Op::Read).await.0, "server error 503"));
+    assert!(is_info(
+        &run("etcd-v3", answer(500, r#"{"error":"context deadline exceeded","code":2}"#), "k", cas).await.0,
+        "500"
+    ));
+    assert!(is_info(&run("etcd-v3", answer(200, "[]"), "k", Op::Write(Value::Int(1))).await.0, "unexpected answer"));
+}
+
+#[tokio::test]
+async fn no_answer_is_fail_only_when_nothing_was_sent() {
+    // Refused: bind a port, then close it, so nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let c = client(Duration::from_millis(500));
+    for adapter in ["native", "etcd-v2", "etcd-v3"] {
+        let o = Adapter::by_name(adapter).unwrap().invoke(&c, &base, "k", &Op::Write(Value::Int(1))).await;
+        assert!(is_fail(&o, "not-sent: connection refused"), "{adapter}: {o}");
+    }
+    let started = std::time::Instant::now();
+    assert!(is_info(&run("native", Reply::Hang, "k", Op::Write(Value::Int(1))).await.0, "timeout"));
+    assert!(started.elapsed() < Duration::from_secs(3), "the timeout was not applied");
+    assert!(is_info(&run("native", Reply::Reset, "k", Op::Write(Value::Int(1))).await.0, "no answer"));
+    assert!(Adapter::by_name("etcd-v4").unwrap_err().contains("expected one of native"));
+}
