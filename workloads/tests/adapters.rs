@@ -217,3 +217,58 @@ async fn no_answer_is_fail_only_when_nothing_was_sent() {
     assert!(is_info(&run("native", Reply::Reset, "k", Op::Write(Value::Int(1))).await.0, "no answer"));
     assert!(Adapter::by_name("etcd-v4").unwrap_err().contains("expected one of native"));
 }
+
+/// The same outcome, ignoring the wording of errors: what a history records as type and value.
+fn same_kind(a: &Outcome, b: &Outcome) -> bool {
+    match (a, b) {
+        (Outcome::Ok(x), Outcome::Ok(y)) => x == y,
+        (Outcome::Fail { error: x }, Outcome::Fail { error: y }) => (x == CAS_MISMATCH) == (y == CAS_MISMATCH),
+        (Outcome::Info { .. }, Outcome::Info { .. }) => true,
+        _ => false,
+    }
+}
+
+/// The shipped adapter files give the same outcomes, from the same requests, as the built-in adapters.
+#[tokio::test]
+async fn adapter_files_match_the_built_in_adapters() {
+    let files = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters");
+    let write = Op::Write(Value::str("a b/c"));
+    let cas = Op::Cas(Value::Int(1), Value::Int(2));
+    let cases: Vec<(&str, Reply, Op)> = vec![
+        ("native", answer(200, r#"{"value": [1, "x"]}"#), Op::Read),
+        ("native", answer(404, r#"{"error":"not found"}"#), Op::Read),
+        ("native", answer(200, r#"{"ok": true}"#), write.clone()),
+        ("native", answer(200, r#"{"ok": true}"#), cas.clone()),
+        ("native", answer(412, r#"{"error":"mismatch","value":3}"#), cas.clone()),
+        ("native", answer(503, r#"{"error":"down","applied":false}"#), write.clone()),
+        ("native", answer(504, r#"{"error":"no quorum","applied":null}"#), cas.clone()),
+        ("native", answer(400, r#"{"error":"bad"}"#), write.clone()),
+        ("native", answer(500, "oops"), write.clone()),
+        ("native", Reply::Reset, Op::Read),
+        ("etcd-v2", answer(200, r#"{"action":"get","node":{"key":"/k","value":"\"a b/c\""}}"#), Op::Read),
+        ("etcd-v2", answer(404, r#"{"errorCode":100,"message":"Key not found"}"#), Op::Read),
+        ("etcd-v2", answer(201, r#"{"action":"set","node":{"value":"1"}}"#), write.clone()),
+        ("etcd-v2", answer(200, r#"{"action":"compareAndSwap","node":{"value":"2"}}"#), cas.clone()),
+        ("etcd-v2", answer(412, r#"{"errorCode":101,"message":"Compare failed"}"#), cas.clone()),
+        ("etcd-v2", answer(404, r#"{"errorCode":100,"message":"Key not found"}"#), cas.clone()),
+        ("etcd-v2", answer(500, r#"{"errorCode":300,"message":"Raft Internal Error"}"#), write.clone()),
+        ("etcd-v2", answer(400, r#"{"errorCode":209,"message":"Invalid field"}"#), cas),
+        ("etcd-v2", Reply::Hang, write),
+    ];
+    let c = client(Duration::from_millis(300));
+    for (name, reply, op) in cases {
+        let built_in = Adapter::by_name(name).unwrap();
+        let file = Adapter::by_name_or_file(files.join(format!("{name}.toml")).to_str().unwrap()).unwrap();
+        let (base, seen) = stub(reply.clone()).await;
+        let a = built_in.invoke(&c, &base, "k 1", &op).await;
+        let b = file.invoke(&c, &base, "k 1", &op).await;
+        let seen = seen.lock().unwrap().clone();
+        assert!(same_kind(&a, &b), "{name} {op:?}: built-in {a}, file {b}");
+        assert_eq!(seen.len(), 2, "{name} {op:?}");
+        assert_eq!(seen[0], seen[1], "{name} {op:?}: the requests differ");
+    }
+    let e = Adapter::by_name_or_file("no-such-adapter").unwrap_err();
+    assert!(e.contains("or the path of an adapter file"), "{e}");
+    let e = Adapter::by_name_or_file("/nonexistent/x.toml").unwrap_err();
+    assert!(e.contains("/nonexistent/x.toml"), "{e}");
+}

@@ -10,6 +10,7 @@
 //!   without a definite meaning, an answer that cannot be understood.
 
 mod etcd;
+mod http;
 mod native;
 
 use std::fmt;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use faultline_checker::Value;
 
 pub use etcd::{EtcdV2, EtcdV3};
+pub use http::HttpAdapter;
 pub use native::Native;
 
 /// The `error` of a compare-and-set whose comparison failed: the checker reads it as an observation.
@@ -80,6 +82,8 @@ pub enum Adapter {
     Native(Native),
     EtcdV2(EtcdV2),
     EtcdV3(EtcdV3),
+    /// Described by a TOML file.
+    Http(Box<HttpAdapter>),
 }
 
 impl Adapter {
@@ -97,6 +101,17 @@ impl Adapter {
         }
     }
 
+    /// A built-in adapter by name, or else an adapter file (`*.toml`) at that path.
+    pub fn by_name_or_file(name: &str) -> Result<Adapter, String> {
+        match Adapter::by_name(name) {
+            Ok(adapter) => Ok(adapter),
+            Err(_) if name.ends_with(".toml") || std::path::Path::new(name).exists() => {
+                HttpAdapter::load(std::path::Path::new(name)).map(|a| Adapter::Http(Box::new(a)))
+            }
+            Err(e) => Err(format!("{e}, or the path of an adapter file (.toml)")),
+        }
+    }
+
     /// Performs `op` on `key` at the node whose base URL is `base` (e.g. `http://127.0.0.1:7000`).
     pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
         let base = base.trim_end_matches('/');
@@ -104,6 +119,7 @@ impl Adapter {
             Adapter::Native(a) => a.invoke(client, base, key, op).await,
             Adapter::EtcdV2(a) => a.invoke(client, base, key, op).await,
             Adapter::EtcdV3(a) => a.invoke(client, base, key, op).await,
+            Adapter::Http(a) => a.invoke(client, base, key, op).await,
         }
     }
 }
