@@ -1,4 +1,8 @@
-//! faultline's workloads: the target adapters that turn register operations into HTTP requests and
-//! answers into history outcomes. (Generators and the runner that records histories come next.)
+//! faultline's workloads: target adapters that turn register operations into HTTP requests and answers
+//! into history outcomes, the register workload's generator, the recorder that streams the history to
+//! disk, and the runner that drives concurrent clients. Workloads know targets and load, not faults.
 
 pub mod adapter;
+pub mod generator;
+pub mod recorder;
+pub mod runner;

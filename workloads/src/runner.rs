@@ -1,0 +1,206 @@
+//! The runner: concurrent clients driving a cluster through an adapter, recording every operation.
+//!
+//! Each client runs one operation at a time, as a Jepsen process does. After an indeterminate result the
+//! client goes on under a new process number (its old one may still have an operation in flight at the
+//! store). A run stops at its time limit, its operation limit, or when told to; then, if asked, every key
+//! that was used is read from every node, for the convergence checks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use faultline_checker::{EventKind, Process, Value};
+
+use crate::adapter::{self, Adapter, Op, Outcome};
+use crate::generator::{Generator, RegisterWorkload};
+use crate::recorder::{Record, Recorder};
+
+/// A node of the target: its name in the history, and its base URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub nodes: Vec<Node>,
+    pub adapter: Adapter,
+    pub workload: RegisterWorkload,
+    pub clients: usize,
+    /// Operations per second across all clients; `None` for as fast as the target answers.
+    pub rate: Option<f64>,
+    pub time_limit: Duration,
+    pub op_limit: Option<u64>,
+    pub request_timeout: Duration,
+    /// Client `i` always talks to node `i mod n`; otherwise clients spread operations over all nodes.
+    pub pin_clients: bool,
+    pub final_reads: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Operations invoked by the clients (not counting final reads).
+    pub operations: u64,
+    pub keys: usize,
+    pub elapsed: Duration,
+}
+
+/// Runs the workload until a limit or `stop`; returns once every client has finished.
+pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> RunSummary {
+    assert!(!spec.nodes.is_empty(), "a run needs at least one node");
+    let started = Instant::now();
+    let deadline = started + spec.time_limit;
+    let generator = Arc::new(Mutex::new(Generator::new(spec.workload.clone())));
+    let http = adapter::client(spec.request_timeout);
+    let invoked = Arc::new(AtomicU64::new(0));
+    let pace = Arc::new(Mutex::new(started));
+    let clients = spec.clients.max(1);
+    let mut tasks = Vec::with_capacity(clients);
+    for c in 0..clients {
+        let client = Client {
+            spec: spec.clone(),
+            recorder: recorder.clone(),
+            http: http.clone(),
+            generator: generator.clone(),
+            invoked: invoked.clone(),
+            pace: pace.clone(),
+            stop: stop.clone(),
+            deadline,
+        };
+        tasks.push(tokio::spawn(async move { client.run(c).await }));
+    }
+    // Flush regularly, so that a crash loses at most a moment of history even while clients are quiet.
+    let flusher = {
+        let recorder = recorder.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(crate::recorder::FLUSH_EVERY).await;
+                recorder.flush();
+            }
+        })
+    };
+    for task in tasks {
+        let _ = task.await;
+    }
+    flusher.abort();
+    let operations = invoked.load(Ordering::Relaxed).min(spec.op_limit.unwrap_or(u64::MAX));
+    let keys = generator.lock().unwrap_or_else(|p| p.into_inner()).used_keys();
+    if spec.final_reads && !stop.load(Ordering::Relaxed) {
+        final_reads(spec, recorder, &http, &keys).await;
+    }
+    RunSummary { operations, keys: keys.len(), elapsed: started.elapsed() }
+}
+
+struct Client {
+    spec: RunSpec,
+    recorder: Recorder,
+    http: reqwest::Client,
+    generator: Arc<Mutex<Generator>>,
+    invoked: Arc<AtomicU64>,
+    pace: Arc<Mutex<Instant>>,
+    stop: Arc<AtomicBool>,
+    deadline: Instant,
+}
+
+impl Client {
+    async fn run(self, c: usize) {
+        let clients = self.spec.clients.max(1) as u64;
+        let mut process = c as u64;
+        let mut turn = c;
+        loop {
+            if self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline {
+                return;
+            }
+            if self.invoked.fetch_add(1, Ordering::Relaxed) >= self.spec.op_limit.unwrap_or(u64::MAX) {
+                return;
+            }
+            if let Some(rate) = self.spec.rate {
+                let at = {
+                    let mut next = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+                    let at = (*next).max(Instant::now());
+                    *next = at + Duration::from_secs_f64(1.0 / rate.max(1e-3));
+                    at
+                };
+                if at >= self.deadline {
+                    return;
+                }
+                tokio::time::sleep_until(at.into()).await;
+            }
+            let (key, op) = self.generator.lock().unwrap_or_else(|p| p.into_inner()).next_op();
+            let node = &self.spec.nodes[if self.spec.pin_clients { c } else { turn } % self.spec.nodes.len()];
+            turn += 1;
+            let indeterminate = perform(&self.spec.adapter, &self.http, &self.recorder, process, node, &key, &op).await;
+            if indeterminate {
+                process += clients;
+            }
+        }
+    }
+}
+
+/// Records the invocation, performs the operation, records its completion; true if it was indeterminate.
+async fn perform(
+    adapter: &Adapter,
+    http: &reqwest::Client,
+    recorder: &Recorder,
+    process: u64,
+    node: &Node,
+    key: &str,
+    op: &Op,
+) -> bool {
+    let invoked_value = match op {
+        Op::Read => Value::Null,
+        Op::Write(v) => v.clone(),
+        Op::Cas(from, to) => Value::List(vec![from.clone(), to.clone()].into()),
+    };
+    let record = |kind, value, error| Record {
+        kind,
+        process: Process::Client(process),
+        f: op.f(),
+        key: Some(key),
+        value,
+        error,
+        node: Some(&node.name),
+    };
+    recorder.record(record(EventKind::Invoke, invoked_value.clone(), None));
+    let outcome = adapter.invoke(http, &node.url, key, op).await;
+    let indeterminate = matches!(outcome, Outcome::Info { .. });
+    let completion = match outcome {
+        Outcome::Ok(read) if *op == Op::Read => record(EventKind::Ok, read, None),
+        Outcome::Ok(_) => record(EventKind::Ok, invoked_value, None),
+        Outcome::Fail { error } => record(EventKind::Fail, invoked_value, Some(error)),
+        Outcome::Info { error } => record(EventKind::Info, invoked_value, Some(error)),
+    };
+    recorder.record(completion);
+    indeterminate
+}
+
+/// Reads every key from every node, one reader per node, under process numbers no client uses.
+async fn final_reads(spec: &RunSpec, recorder: &Recorder, http: &reqwest::Client, keys: &[String]) {
+    let base = 1_000_000_000u64;
+    let readers = spec.nodes.iter().enumerate().map(|(n, node)| {
+        let mut process = base + n as u64 * 1_000_000;
+        async move {
+            for key in keys {
+                if perform(&spec.adapter, http, recorder, process, node, key, &Op::Read).await {
+                    process += 1;
+                }
+            }
+        }
+    });
+    futures_join_all(readers).await;
+}
+
+/// Runs futures concurrently to completion (a few, one per node), without another dependency.
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pinned.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
