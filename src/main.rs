@@ -29,6 +29,9 @@ struct Cli {
 enum Command {
     /// Check histories for linearizability. Exit code: 0 valid, 1 invalid, 2 unknown, 3 bad input.
     Check(CheckArgs),
+    /// Run a register workload against a cluster, record the history and check it. Exit code as for
+    /// check. (The embedded reference cluster, used when no --target is given, is not built yet.)
+    Test(TestArgs),
     /// Write a synthetic register history with a known verdict (for benchmarks and tests) to stdout.
     Synth(SynthArgs),
 }
@@ -70,6 +73,58 @@ struct CheckArgs {
 }
 
 #[derive(Args)]
+struct TestArgs {
+    /// Base URLs of the cluster's nodes, e.g. http://10.0.0.1:2379 (one client port per node).
+    #[arg(long = "target", num_args = 1.., value_name = "URL")]
+    targets: Vec<String>,
+    /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).
+    #[arg(long, default_value = "native")]
+    adapter: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// How long the workload runs, e.g. 20s.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    time_limit: Duration,
+    /// Stop after this many operations.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Operations per second across all clients (default: as fast as the target answers).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Operation weights read:write:cas.
+    #[arg(long, default_value = "2:1:1")]
+    mix: String,
+    /// Keys active at once.
+    #[arg(long, default_value_t = 5)]
+    keys: usize,
+    /// uniform, zipf or zipf:S.
+    #[arg(long, default_value = "uniform")]
+    key_dist: String,
+    /// Operations per key before its slot moves on to a fresh key.
+    #[arg(long, default_value_t = 200)]
+    ops_per_key: usize,
+    /// Seed of the generator (recorded in the run's config; default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Pin client i to node i mod n (default: clients spread operations over all nodes).
+    #[arg(long)]
+    pin_clients: bool,
+    /// Give up on a request after this long: it becomes indeterminate.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Skip reading every key from every node at the end.
+    #[arg(long)]
+    no_final_reads: bool,
+    /// Where runs are stored: STORE/<name>/<timestamp>/.
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// The test's name (its folder in the store).
+    #[arg(long, default_value = "register")]
+    name: String,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     #[arg(long, default_value_t = 1000)]
     ops: usize,
@@ -98,6 +153,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check(args),
+        Command::Test(args) => test(args),
         Command::Synth(args) => {
             let spec = synth::Spec {
                 ops: args.ops,
@@ -155,6 +211,127 @@ fn check(args: CheckArgs) -> ExitCode {
         print!("{}", faultline_reports::summary::render(&results));
     }
     ExitCode::from(match results.verdict {
+        Verdict::Valid => EXIT_VALID,
+        Verdict::Invalid => EXIT_INVALID,
+        Verdict::Unknown => EXIT_UNKNOWN,
+    })
+}
+
+fn test(args: TestArgs) -> ExitCode {
+    match run_test(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("faultline test: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run_test(args: &TestArgs) -> Result<u8, String> {
+    use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
+    use faultline_workloads::runner::{Node, RunSpec};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    if args.targets.is_empty() {
+        return Err(
+            "the embedded reference cluster is not built yet: give the cluster's nodes with --target URL...".into()
+        );
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    });
+    let spec = RunSpec {
+        nodes: args
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, url)| Node { name: format!("n{}", i + 1), url: url.trim_end_matches('/').to_string() })
+            .collect(),
+        adapter: faultline_workloads::adapter::Adapter::by_name_or_file(&args.adapter)?,
+        workload: RegisterWorkload {
+            mix: Mix::parse(&args.mix)?,
+            keys: args.keys,
+            distribution: KeyDistribution::parse(&args.key_dist)?,
+            ops_per_key: args.ops_per_key,
+            seed,
+        },
+        clients: args.clients,
+        rate: args.rate,
+        time_limit: args.time_limit,
+        op_limit: args.ops,
+        request_timeout: args.request_timeout,
+        pin_clients: args.pin_clients,
+        final_reads: !args.no_final_reads,
+    };
+    let run_dir = faultline_workloads::store::RunDir::create(&args.store, &args.name)
+        .map_err(|e| format!("cannot create a run folder in {}: {e}", args.store.display()))?;
+    let config = serde_json::json!({
+        "name": args.name, "targets": args.targets, "adapter": args.adapter, "clients": args.clients,
+        "time_limit_ms": args.time_limit.as_millis() as u64, "ops": args.ops, "rate": args.rate, "mix": args.mix,
+        "keys": args.keys, "key_dist": args.key_dist, "ops_per_key": args.ops_per_key, "seed": seed,
+        "pin_clients": args.pin_clients, "request_timeout_ms": args.request_timeout.as_millis() as u64,
+        "final_reads": !args.no_final_reads,
+    });
+    let write = |name: &str, text: String| {
+        std::fs::write(run_dir.file(name), text)
+            .map_err(|e| format!("cannot write {}: {e}", run_dir.file(name).display()))
+    };
+    write("config.json", serde_json::to_string_pretty(&config).expect("JSON"))?;
+    let recorder = faultline_workloads::recorder::Recorder::create(&run_dir.history())
+        .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
+
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let summary = runtime.block_on(async {
+        let interrupt = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nfaultline test: interrupted; stopping clients and keeping the history");
+                interrupt.store(true, Ordering::Relaxed);
+            }
+        });
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let recorder = recorder.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    eprint!("\r{}", faultline_reports::summary::progress(recorder.elapsed(), recorder.counts()));
+                }
+            });
+        }
+        faultline_workloads::runner::run(&spec, &recorder, stop.clone()).await
+    });
+    runtime.shutdown_background();
+    recorder.finish().map_err(|e| format!("writing {}: {e}", run_dir.history().display()))?;
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
+
+    let imported = format::load(&run_dir.history(), Some(Format::Jsonl)).map_err(|e| e.to_string())?;
+    let model = imported.model_options(Some(ModelKind::CasRegister), None, CasFail::Observe);
+    let analysis = linear::check(&imported.history, &linear::Options::new(model.clone())).map_err(|e| e.to_string())?;
+    let results = CheckResults::new(vec![FileResult {
+        file: run_dir.history().display().to_string(),
+        format: imported.format.to_string(),
+        events: imported.history.events.len(),
+        operations: imported.history.operations.len(),
+        initial: model.initial,
+        linearizability: analysis,
+    }]);
+    write("results.json", results.to_json())?;
+    print!("{}", faultline_reports::summary::render(&results));
+    println!(
+        "{} operations on {} keys in {:.1} s; run folder {}",
+        summary.operations,
+        summary.keys,
+        summary.elapsed.as_secs_f64(),
+        run_dir.path.display()
+    );
+    if stop.load(Ordering::Relaxed) {
+        return Ok(EXIT_ERROR);
+    }
+    Ok(match results.verdict {
         Verdict::Valid => EXIT_VALID,
         Verdict::Invalid => EXIT_INVALID,
         Verdict::Unknown => EXIT_UNKNOWN,

@@ -84,3 +84,117 @@ fn bad_input_and_bad_flags_exit_3_naming_the_problem() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(faultline(&["--help"]).status.code(), Some(0));
 }
+
+/// A correct single-node store speaking the native protocol, on a thread per connection.
+fn native_server() -> String {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let store: Arc<Mutex<HashMap<String, serde_json::Value>>> = Arc::default();
+    std::thread::spawn(move || {
+        for socket in listener.incoming().flatten() {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(socket.try_clone().unwrap());
+                let mut socket = socket;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let mut parts = line.split_whitespace();
+                    let (method, path) = (parts.next().unwrap(), parts.next().unwrap());
+                    let key = path.trim_start_matches("/kv/").trim_end_matches("/cas").to_string();
+                    let (status, answer) = {
+                        let mut store = store.lock().unwrap();
+                        match (method, path.ends_with("/cas")) {
+                            ("GET", _) => match store.get(&key) {
+                                Some(v) => (200, serde_json::json!({ "value": v })),
+                                None => (404, serde_json::json!({"error": "not found"})),
+                            },
+                            ("PUT", _) => {
+                                store.insert(key, body["value"].clone());
+                                (200, serde_json::json!({"ok": true}))
+                            }
+                            _ => {
+                                let current = store.get(&key).cloned().unwrap_or_default();
+                                if current == body["from"] {
+                                    store.insert(key, body["to"].clone());
+                                    (200, serde_json::json!({"ok": true}))
+                                } else {
+                                    (412, serde_json::json!({"error": "mismatch", "value": current}))
+                                }
+                            }
+                        }
+                    };
+                    let text = answer.to_string();
+                    let response = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{text}", text.len());
+                    if socket.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn test_records_checks_and_stores_a_run() {
+    let url = native_server();
+    let store = std::env::temp_dir().join(format!("faultline-cli-store-{}", std::process::id()));
+    let store_arg = store.to_str().unwrap();
+    let out = faultline(&[
+        "test",
+        "--target",
+        &url,
+        &url,
+        "--ops",
+        "400",
+        "--clients",
+        "4",
+        "--store",
+        store_arg,
+        "--seed",
+        "9",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("VALID") && stdout.contains("400 operations"), "{stdout}");
+    let latest = store.join("latest");
+    for file in ["history.jsonl", "results.json", "config.json"] {
+        assert!(latest.join(file).exists(), "{file} missing");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["seed"], 9);
+    // The recorded history checks the same with `faultline check`.
+    let out = faultline(&["check", latest.join("history.jsonl").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = faultline(&["test", "--store", store_arg]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target URL"));
+    let out = faultline(&["test", "--target", &url, "--adapter", "nope", "--store", store_arg]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected one of native"));
+    let out = faultline(&["test", "--target", &url, "--mix", "1:2", "--store", store_arg]);
+    assert_eq!(out.status.code(), Some(3));
+    std::fs::remove_dir_all(&store).unwrap();
+}

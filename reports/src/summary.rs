@@ -89,3 +89,11 @@ fn render_problem(out: &mut String, p: &KeyResult) {
         Verdict::Valid => {}
     }
 }
+
+/// The live progress line of a run: elapsed time, rate and outcomes so far.
+pub fn progress(elapsed: std::time::Duration, counts: impl Into<(u64, u64, u64)>) -> String {
+    let (ok, fail, info) = counts.into();
+    let done = ok + fail + info;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    format!("{secs:6.1} s  {:8.0} ops/s  ok {ok}  fail {fail}  info {info}   ", done as f64 / secs)
+}

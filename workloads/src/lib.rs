@@ -6,3 +6,4 @@ pub mod adapter;
 pub mod generator;
 pub mod recorder;
 pub mod runner;
+pub mod store;

@@ -39,6 +39,12 @@ pub struct Recorder {
 }
 
 /// One event to record; the recorder adds `index` and `time`.
+impl From<Counts> for (u64, u64, u64) {
+    fn from(c: Counts) -> (u64, u64, u64) {
+        (c.ok, c.fail, c.info)
+    }
+}
+
 pub struct Record<'a> {
     pub kind: EventKind,
     pub process: Process,
