@@ -241,6 +241,13 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
+    // Every flag is checked before anything is created.
+    let adapter = faultline_workloads::adapter::Adapter::by_name_or_file(&args.adapter)?;
+    let (mix, distribution) = (Mix::parse(&args.mix)?, KeyDistribution::parse(&args.key_dist)?);
+    let run_dir = faultline_workloads::store::RunDir::create(&args.store, &args.name)
+        .map_err(|e| format!("cannot create a run folder in {}: {e}", args.store.display()))?;
+    // Keys carry the run's name, so that no run sees what an earlier one left in the store.
+    let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
     let spec = RunSpec {
         nodes: args
             .targets
@@ -248,13 +255,14 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
             .enumerate()
             .map(|(i, url)| Node { name: format!("n{}", i + 1), url: url.trim_end_matches('/').to_string() })
             .collect(),
-        adapter: faultline_workloads::adapter::Adapter::by_name_or_file(&args.adapter)?,
+        adapter,
         workload: RegisterWorkload {
-            mix: Mix::parse(&args.mix)?,
+            mix,
             keys: args.keys,
-            distribution: KeyDistribution::parse(&args.key_dist)?,
+            distribution,
             ops_per_key: args.ops_per_key,
             seed,
+            key_prefix: format!("{run_id}-"),
         },
         clients: args.clients,
         rate: args.rate,
@@ -264,8 +272,6 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
         pin_clients: args.pin_clients,
         final_reads: !args.no_final_reads,
     };
-    let run_dir = faultline_workloads::store::RunDir::create(&args.store, &args.name)
-        .map_err(|e| format!("cannot create a run folder in {}: {e}", args.store.display()))?;
     let config = serde_json::json!({
         "name": args.name, "targets": args.targets, "adapter": args.adapter, "clients": args.clients,
         "time_limit_ms": args.time_limit.as_millis() as u64, "ops": args.ops, "rate": args.rate, "mix": args.mix,

@@ -64,6 +64,9 @@ pub struct RegisterWorkload {
     /// Operations a key gets before its slot moves on to a fresh key.
     pub ops_per_key: usize,
     pub seed: u64,
+    /// Put before every key's name. Stores keep keys between runs, and a key a previous run wrote does not
+    /// start empty, so each run should use its own prefix.
+    pub key_prefix: String,
 }
 
 struct Slot {
@@ -106,8 +109,8 @@ impl Generator {
         }
     }
 
-    pub fn key_name(key: u64) -> String {
-        format!("k{key}")
+    pub fn key_name(&self, key: u64) -> String {
+        format!("{}k{key}", self.spec.key_prefix)
     }
 
     /// The next operation: its key and what to do.
@@ -139,12 +142,13 @@ impl Generator {
                 Op::Cas(from, Value::Int(value))
             }
         };
-        (Generator::key_name(slot.key), op)
+        let key = slot.key;
+        (self.key_name(key), op)
     }
 
     /// Every key that received an operation, in the order they were first used.
     pub fn used_keys(&self) -> Vec<String> {
-        self.used.iter().map(|&k| Generator::key_name(k)).collect()
+        self.used.iter().map(|&k| self.key_name(k)).collect()
     }
 }
 
@@ -153,7 +157,14 @@ mod tests {
     use super::*;
 
     fn spec(keys: usize, distribution: KeyDistribution) -> RegisterWorkload {
-        RegisterWorkload { mix: Mix::parse("1:1:1").unwrap(), keys, distribution, ops_per_key: 10, seed: 5 }
+        RegisterWorkload {
+            mix: Mix::parse("1:1:1").unwrap(),
+            keys,
+            distribution,
+            ops_per_key: 10,
+            seed: 5,
+            key_prefix: String::new(),
+        }
     }
 
     #[test]

@@ -254,6 +254,14 @@ async fn adapter_files_match_the_built_in_adapters() {
         ("etcd-v2", answer(500, r#"{"errorCode":300,"message":"Raft Internal Error"}"#), write.clone()),
         ("etcd-v2", answer(400, r#"{"errorCode":209,"message":"Invalid field"}"#), cas),
         ("etcd-v2", Reply::Hang, write),
+        ("etcd-v2", answer(201, r#"{"action":"create","node":{"value":"2"}}"#), Op::Cas(Value::Null, Value::Int(2))),
+        (
+            "etcd-v2",
+            answer(412, r#"{"errorCode":105,"message":"Key already exists"}"#),
+            Op::Cas(Value::Null, Value::Int(2)),
+        ),
+        ("native", answer(200, r#"{"ok": true}"#), Op::Cas(Value::Null, Value::Int(2))),
+        ("native", answer(412, r#"{"error":"mismatch","value":1}"#), Op::Cas(Value::Null, Value::Int(2))),
     ];
     let c = client(Duration::from_millis(300));
     for (name, reply, op) in cases {
@@ -271,4 +279,35 @@ async fn adapter_files_match_the_built_in_adapters() {
     assert!(e.contains("or the path of an adapter file"), "{e}");
     let e = Adapter::by_name_or_file("/nonexistent/x.toml").unwrap_err();
     assert!(e.contains("/nonexistent/x.toml"), "{e}");
+}
+
+/// A cas from null means "if the key does not exist", which etcd cannot say with a value comparison.
+#[tokio::test]
+async fn cas_from_null_asks_whether_the_key_exists() {
+    let from_null = Op::Cas(Value::Null, Value::Int(2));
+    let (o, seen) =
+        run("etcd-v2", answer(201, r#"{"action":"create","node":{"value":"2"}}"#), "k", from_null.clone()).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert_eq!(seen[0], ("PUT /v2/keys/k?prevExist=false".to_string(), "value=2".to_string()));
+    let exists = r#"{"errorCode":105,"message":"Key already exists"}"#;
+    assert!(is_fail(&run("etcd-v2", answer(412, exists), "k", from_null.clone()).await.0, CAS_MISMATCH));
+    let header = r#""header":{"revision":"5"}"#;
+    let (o, seen) =
+        run("etcd-v3", answer(200, &format!(r#"{{{header},"succeeded":true}}"#)), "k", from_null.clone()).await;
+    assert_eq!(o, Outcome::Ok(Value::Null));
+    assert!(
+        seen[0].1.contains(r#""target":"CREATE""#) && seen[0].1.contains(r#""create_revision":"0""#),
+        "{}",
+        seen[0].1
+    );
+    // An adapter file without [cas_absent] does not send such a cas: it observed nothing.
+    let file = "[read]\nmethod = \"GET\"\nurl = \"{base}\"\nvalue = \"/v\"\nok = [200]\n\
+                [write]\nmethod = \"PUT\"\nurl = \"{base}\"\nok = [200]\n\
+                [cas]\nmethod = \"POST\"\nurl = \"{base}\"\nok = [200]\n";
+    let path = std::env::temp_dir().join(format!("faultline-no-absent-{}.toml", std::process::id()));
+    std::fs::write(&path, file).unwrap();
+    let adapter = Adapter::by_name_or_file(path.to_str().unwrap()).unwrap();
+    let o = adapter.invoke(&client(Duration::from_millis(300)), "http://127.0.0.1:9", "k", &from_null).await;
+    assert!(is_fail(&o, "not-sent: this adapter has no [cas_absent]"), "{o}");
+    std::fs::remove_file(&path).unwrap();
 }

@@ -104,6 +104,7 @@ fn spec(url: &str, ops: u64) -> RunSpec {
             distribution: KeyDistribution::Uniform,
             ops_per_key: 100,
             seed: 3,
+            key_prefix: String::new(),
         },
         clients: 8,
         rate: None,

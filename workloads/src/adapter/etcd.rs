@@ -27,6 +27,8 @@ impl EtcdV2 {
             Op::Read if self.quorum_reads => client.get(format!("{url}?quorum=true")),
             Op::Read => client.get(&url),
             Op::Write(v) => client.put(&url).body(form(v)),
+            // A cas from null means "if the key does not exist": etcd can only say that with prevExist.
+            Op::Cas(Value::Null, to) => client.put(format!("{url}?prevExist=false")).body(form(to)),
             Op::Cas(from, to) => {
                 client.put(format!("{url}?prevValue={}", encode_segment(&encode_value(from)))).body(form(to))
             }
@@ -46,7 +48,8 @@ impl EtcdV2 {
             },
             // Key not found: a read of nothing; a cas against a missing key compared against nothing.
             (404, Op::Read, Some(100)) => Outcome::Ok(Value::Null),
-            (404, Op::Cas(..), Some(100)) | (412, Op::Cas(..), Some(101)) => Outcome::fail(CAS_MISMATCH),
+            // 101: compare failed; 100: no key to compare against; 105: the key exists (a cas from null).
+            (404, Op::Cas(..), Some(100)) | (412, Op::Cas(..), Some(101 | 105)) => Outcome::fail(CAS_MISMATCH),
             (200 | 201, Op::Write(_) | Op::Cas(..), _) if parsed.as_ref().is_some_and(|b| b.get("node").is_some()) => {
                 Outcome::Ok(Value::Null)
             }
@@ -75,7 +78,12 @@ impl EtcdV3 {
             Op::Cas(from, to) => (
                 "txn",
                 json!({
-                    "compare": [{"key": key64, "result": "EQUAL", "target": "VALUE", "value": value64(from)}],
+                    // A cas from null means "if the key does not exist": its create revision is 0.
+                    "compare": [if from.is_null() {
+                        json!({"key": key64, "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
+                    } else {
+                        json!({"key": key64, "result": "EQUAL", "target": "VALUE", "value": value64(from)})
+                    }],
                     "success": [{"request_put": {"key": key64, "value": value64(to)}}],
                     "failure": [{"request_range": {"key": key64}}],
                 }),

@@ -25,6 +25,9 @@
 //! mismatch = [412]          # the comparison failed: an observation
 //! ```
 //!
+//! A `[cas_absent]` section, shaped like `[cas]`, is used for a compare-and-set from null ("if the key does
+//! not exist"), which stores express differently from a comparison of values.
+//!
 //! Placeholders: `{base}` (the node's URL), `{key}`, and `{value}`, `{from}`, `{to}` (values as JSON
 //! text), each optionally filtered: `|url` percent-encodes, `|base64` base64-encodes, `|json` quotes as a
 //! JSON string. `value_encoding = "json-text"` says the store holds values as strings containing their
@@ -49,6 +52,10 @@ pub struct HttpAdapter {
     pub write: Request,
     #[serde(default)]
     pub cas: Option<Request>,
+    /// A cas from null ("if the key does not exist"), which stores express differently from a comparison
+    /// of values. Without it such a cas is not sent.
+    #[serde(default)]
+    pub cas_absent: Option<Request>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -93,9 +100,13 @@ impl HttpAdapter {
 
     pub fn parse(text: &str) -> Result<HttpAdapter, String> {
         let adapter: HttpAdapter = toml::from_str(text).map_err(|e| format!("not a valid adapter file: {e}"))?;
-        for (op, request) in
-            [("read", Some(&adapter.read)), ("write", Some(&adapter.write)), ("cas", adapter.cas.as_ref())]
-        {
+        let requests = [
+            ("read", Some(&adapter.read)),
+            ("write", Some(&adapter.write)),
+            ("cas", adapter.cas.as_ref()),
+            ("cas_absent", adapter.cas_absent.as_ref()),
+        ];
+        for (op, request) in requests {
             let Some(request) = request else { continue };
             reqwest::Method::from_bytes(request.method.as_bytes())
                 .map_err(|_| format!("[{op}] method {:?} is not an HTTP method", request.method))?;
@@ -118,10 +129,20 @@ impl HttpAdapter {
         let (request, values): (&Request, Vec<(&str, String)>) = match op {
             Op::Read => (&self.read, vec![]),
             Op::Write(v) => (&self.write, vec![("value", encode_value(v))]),
-            Op::Cas(from, to) => match &self.cas {
-                Some(cas) => (cas, vec![("from", encode_value(from)), ("to", encode_value(to))]),
-                None => return Outcome::fail(format!("{}: this adapter has no [cas]", super::NOT_SENT)),
-            },
+            Op::Cas(from, to) => {
+                let values = vec![("from", encode_value(from)), ("to", encode_value(to))];
+                match (from, &self.cas, &self.cas_absent) {
+                    (Value::Null, _, Some(absent)) => (absent, values),
+                    (Value::Null, _, None) => {
+                        return Outcome::fail(format!(
+                            "{}: this adapter has no [cas_absent] for a cas from null",
+                            super::NOT_SENT
+                        ))
+                    }
+                    (_, Some(cas), _) => (cas, values),
+                    (_, None, _) => return Outcome::fail(format!("{}: this adapter has no [cas]", super::NOT_SENT)),
+                }
+            }
         };
         let fill = |template: &str| render(template, base, key, &values);
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("checked when loaded");
