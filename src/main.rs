@@ -246,7 +246,7 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
     let (mix, distribution) = (Mix::parse(&args.mix)?, KeyDistribution::parse(&args.key_dist)?);
     let run_dir = faultline_workloads::store::RunDir::create(&args.store, &args.name)
         .map_err(|e| format!("cannot create a run folder in {}: {e}", args.store.display()))?;
-    // Keys carry the run's name, so that no run sees what an earlier one left in the store.
+    // Keys carry the run's name and seed, so that no run sees what another one left in the store.
     let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
     let spec = RunSpec {
         nodes: args
@@ -262,7 +262,7 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
             distribution,
             ops_per_key: args.ops_per_key,
             seed,
-            key_prefix: format!("{run_id}-"),
+            key_prefix: format!("{run_id}-{:06x}-", seed & 0xff_ffff),
         },
         clients: args.clients,
         rate: args.rate,
