@@ -198,3 +198,29 @@ fn test_records_checks_and_stores_a_run() {
     assert_eq!(out.status.code(), Some(3));
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_keeps_a_checkable_history() {
+    let url = native_server();
+    let store = std::env::temp_dir().join(format!("faultline-cli-interrupt-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--target", &url, "--time-limit", "60s", "--rate", "500", "--store", store.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "did not stop promptly");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    let history = store.join("latest/history.jsonl");
+    let check = faultline(&["check", history.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    let lines = std::fs::read_to_string(&history).unwrap().lines().count();
+    assert!(lines > 500, "only {lines} events recorded in 1.5 s at 500/s");
+    std::fs::remove_dir_all(&store).unwrap();
+}
