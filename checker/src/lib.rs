@@ -8,6 +8,7 @@ pub mod format;
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod sequential;
 pub mod synth;
 pub mod value;
 

@@ -355,3 +355,105 @@ fn cas_register_dropping_failed_cas_matches_oracle() {
 fn kv_append_matches_oracle() {
     run(Shape::Kv, ModelKind::Kv, CasFail::Observe, 0..3000, 8);
 }
+
+// ---- Sequential consistency ----
+
+/// Each process's operations in invocation order, with their keys, as the oracle reads them.
+fn oracle_chains(history: &History, cas_fail: CasFail) -> Vec<Vec<(Option<Value>, OracleOp)>> {
+    let mut chains: std::collections::BTreeMap<u64, Vec<(Option<Value>, OracleOp)>> = Default::default();
+    for (id, op) in history.operations.iter().enumerate() {
+        let key = history.invocation(op).key.clone();
+        for o in oracle_ops(history, &[id], cas_fail) {
+            chains.entry(op.process).or_default().push((key.clone(), o));
+        }
+    }
+    chains.into_values().collect()
+}
+
+/// Depth first over every interleaving of the processes' sequences, indeterminate ops applied or skipped.
+fn oracle_sequential(chains: &[Vec<(Option<Value>, OracleOp)>], initial: &Value) -> bool {
+    fn go(
+        chains: &[Vec<(Option<Value>, OracleOp)>],
+        pos: &mut Vec<usize>,
+        state: &mut std::collections::HashMap<Option<Value>, Value>,
+        initial: &Value,
+    ) -> bool {
+        if pos.iter().zip(chains).all(|(&p, c)| p == c.len()) {
+            return true;
+        }
+        for p in 0..chains.len() {
+            let Some((key, op)) = chains[p].get(pos[p]) else { continue };
+            pos[p] += 1;
+            let current = state.get(key).cloned().unwrap_or_else(|| initial.clone());
+            if let Some(next) = apply(&current, op) {
+                let before = state.insert(key.clone(), next);
+                if go(chains, pos, state, initial) {
+                    return true;
+                }
+                match before {
+                    Some(b) => state.insert(key.clone(), b),
+                    None => state.remove(key),
+                };
+            }
+            if op.ret.is_none() && go(chains, pos, state, initial) {
+                return true;
+            }
+            pos[p] -= 1;
+        }
+        false
+    }
+    go(chains, &mut vec![0; chains.len()], &mut Default::default(), initial)
+}
+
+fn run_sequential(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<u64>) {
+    use faultline_checker::sequential;
+    let mut counts = [0usize; 2];
+    let mut sequential_only = 0;
+    for seed in seeds {
+        let mut rng = Rng(seed * 104_729 + shape as u64);
+        let text = random_history(&mut rng, shape, 7);
+        let history = jsonl::parse("random", &text).unwrap();
+        let mut model = ModelOptions::new(kind);
+        model.cas_fail = cas_fail;
+        model.initial = Value::from_json(&initial(shape));
+        let expected = if oracle_sequential(&oracle_chains(&history, cas_fail), &model.initial) {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        };
+        let got = sequential::check(&history, &sequential::Options::new(model.clone())).unwrap();
+        assert_eq!(
+            got.verdict, expected,
+            "seed {seed}: sequential checker says {:?}, oracle {expected:?}\n{text}",
+            got.verdict
+        );
+        if got.verdict == Verdict::Invalid {
+            assert!(got.explanation.as_deref().is_some_and(|e| e.contains("no process can go on")));
+        }
+        // Linearizable implies sequentially consistent.
+        let lin = linear::check(&history, &Options { threads: 1, ..Options::new(model) }).unwrap().verdict;
+        assert!(
+            !(lin == Verdict::Valid && expected == Verdict::Invalid),
+            "seed {seed}: linearizable but not sequential\n{text}"
+        );
+        sequential_only += usize::from(lin == Verdict::Invalid && expected == Verdict::Valid);
+        counts[(expected == Verdict::Invalid) as usize] += 1;
+    }
+    assert!(counts[0] > 100 && counts[1] > 100, "too one-sided: {counts:?} valid/invalid");
+    assert!(sequential_only > 10, "too few histories that are sequential but not linearizable: {sequential_only}");
+}
+
+#[test]
+fn sequential_register_matches_oracle() {
+    run_sequential(Shape::Register, ModelKind::Register, CasFail::Observe, 0..2000);
+}
+
+#[test]
+fn sequential_cas_register_matches_oracle() {
+    run_sequential(Shape::CasRegister, ModelKind::CasRegister, CasFail::Observe, 0..2000);
+}
+
+#[test]
+fn sequential_kv_matches_oracle() {
+    run_sequential(Shape::Kv, ModelKind::Kv, CasFail::Drop, 0..2000);
+}

@@ -1,0 +1,318 @@
+//! Sequential consistency: is there one total order of the operations that respects each process's own
+//! order and the model? Unlike linearizability there is no real-time constraint between processes, so a
+//! process may read a value that another process overwrote long before, as long as every process sees
+//! the writes in one order consistent with its own program.
+//!
+//! Sequential consistency is not compositional: keys cannot be checked alone, since the one order must
+//! serve all keys at once. The search therefore runs over the whole history. A configuration is how far
+//! each process has got in its own sequence, plus every key's state; from it, the next operation of any
+//! process may take effect next. Configurations are memoised (as in Lowe's linearizability search) and
+//! the same time and memory limits turn an exponential search into `unknown`.
+//!
+//! An operation with no definite result (`info`, or never completed) may or may not have taken effect: it
+//! is either applied in its place in its process's order or skipped. A `fail` is left out, except a failed
+//! compare-and-set under [`CasFail::Observe`], which is a read of any value but `from`.
+
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::history::History;
+use crate::linear::{partition, Budget, Limit, Verdict};
+use crate::model::{self, Model, ModelKind, ModelOptions, Problem};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub model: ModelOptions,
+    pub time_limit: Option<Duration>,
+    /// Bytes the memo table may hold; past it, `unknown`.
+    pub memory_limit: usize,
+}
+
+impl Options {
+    pub fn new(model: ModelOptions) -> Options {
+        Options { model, time_limit: None, memory_limit: 768 << 20 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub verdict: Verdict,
+    /// Operations the check used (after dropping those that constrain nothing).
+    pub operations: usize,
+    pub processes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_cause: Option<String>,
+    /// For `invalid`: what the deepest order the search found could not continue with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+/// One operation in its process's sequence: which key (partition) it belongs to and its op there.
+struct Step<Op> {
+    key: usize,
+    op: Op,
+    /// May or may not have taken effect.
+    optional: bool,
+    /// Index into the history's operations.
+    id: u32,
+}
+
+/// Checks a history for sequential consistency.
+pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
+    let started = Instant::now();
+    let parts = partition(history);
+    match opts.model.kind {
+        ModelKind::Register | ModelKind::CasRegister => {
+            let problems = parts
+                .iter()
+                .map(|(_, ids)| model::prepare_register(history, ids, &opts.model))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(run(history, &problems, opts, started))
+        }
+        ModelKind::Kv => {
+            let problems = parts
+                .iter()
+                .map(|(_, ids)| model::prepare_kv(history, ids, &opts.model))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(run(history, &problems, opts, started))
+        }
+    }
+}
+
+fn run<M: Model>(history: &History, problems: &[Problem<M>], opts: &Options, started: Instant) -> Analysis {
+    // Each process's operations, in the order it invoked them.
+    let mut chains: FxHashMap<u64, Vec<Step<M::Op>>> = FxHashMap::default();
+    let mut entries: Vec<(u32, usize, &model::Entry<M::Op>)> = Vec::new();
+    for (key, problem) in problems.iter().enumerate() {
+        entries.extend(problem.entries.iter().map(|e| (e.call, key, e)));
+    }
+    entries.sort_unstable_by_key(|&(call, _, _)| call);
+    for (_, key, e) in entries {
+        let process = history.operations[e.id as usize].process;
+        chains.entry(process).or_default().push(Step { key, op: e.op.clone(), optional: e.ret.is_none(), id: e.id });
+    }
+    let mut processes: Vec<(u64, Vec<Step<M::Op>>)> = chains.into_iter().collect();
+    processes.sort_unstable_by_key(|(p, _)| *p);
+    let operations = processes.iter().map(|(_, c)| c.len()).sum();
+    let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit);
+    let outcome = search(problems, &processes, &budget);
+    let (verdict, unknown_cause, explanation) = match outcome {
+        Search::Valid => (Verdict::Valid, None, None),
+        Search::Unknown(limit) => (
+            Verdict::Unknown,
+            Some(match limit {
+                Limit::Time => "the time limit was reached before the search decided".to_string(),
+                _ => format!("the memo table reached the memory limit of {} MiB", budget.memory_limit >> 20),
+            }),
+            None,
+        ),
+        Search::Invalid { deepest } => (Verdict::Invalid, None, Some(explain(history, problems, &processes, &deepest))),
+    };
+    Analysis {
+        verdict,
+        operations,
+        processes: processes.len(),
+        unknown_cause,
+        explanation,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+enum Search<S> {
+    Valid,
+    /// No order exists; `deepest` is the configuration with the most operations placed: how far each
+    /// process got, and every key's state there.
+    Invalid {
+        deepest: (Vec<usize>, Vec<S>),
+    },
+    Unknown(Limit),
+}
+
+fn search<M: Model>(
+    problems: &[Problem<M>],
+    processes: &[(u64, Vec<Step<M::Op>>)],
+    budget: &Budget,
+) -> Search<M::State> {
+    let start: (Vec<usize>, Vec<M::State>) =
+        (vec![0; processes.len()], problems.iter().map(|p| p.model.init()).collect());
+    let total: usize = processes.iter().map(|(_, c)| c.len()).sum();
+    // What one remembered configuration costs: its positions and states, stored once in the set and
+    // once on the stack, and the set's slot.
+    let entry_bytes =
+        2 * (processes.len() * std::mem::size_of::<usize>() + problems.len() * std::mem::size_of::<M::State>()) + 96;
+    let mut seen: FxHashSet<(Vec<usize>, Vec<M::State>)> = FxHashSet::default();
+    let mut stack = vec![start.clone()];
+    let mut deepest = (0usize, start.clone());
+    let mut steps = 0u32;
+    let mut used = 0usize;
+    let result = loop {
+        let Some((pos, states)) = stack.pop() else { break Search::Invalid { deepest: deepest.1 } };
+        let placed: usize = pos.iter().sum();
+        if placed == total {
+            break Search::Valid;
+        }
+        if placed > deepest.0 {
+            deepest = (placed, (pos.clone(), states.clone()));
+        }
+        steps = steps.wrapping_add(1);
+        if steps % 1024 == 0 && budget.expired() {
+            break Search::Unknown(Limit::Time);
+        }
+        for (p, (_, chain)) in processes.iter().enumerate() {
+            let Some(step) = chain.get(pos[p]) else { continue };
+            let mut next_pos = pos.clone();
+            next_pos[p] += 1;
+            if let Some(after) = problems[step.key].model.step(&states[step.key], &step.op) {
+                let mut next_states = states.clone();
+                next_states[step.key] = after;
+                push(&mut stack, &mut seen, next_pos.clone(), next_states);
+            }
+            if step.optional {
+                push(&mut stack, &mut seen, next_pos, states.clone());
+            }
+        }
+        used = seen.len() * entry_bytes;
+        if used > budget.memory_limit {
+            break Search::Unknown(Limit::Memory);
+        }
+    };
+    budget.memory_used.fetch_add(used, Ordering::Relaxed);
+    result
+}
+
+/// Pushes a configuration unless it was seen.
+fn push<S: Hash + Eq + Clone>(
+    stack: &mut Vec<(Vec<usize>, Vec<S>)>,
+    seen: &mut FxHashSet<(Vec<usize>, Vec<S>)>,
+    pos: Vec<usize>,
+    states: Vec<S>,
+) {
+    if !seen.contains(&(pos.clone(), states.clone())) {
+        seen.insert((pos.clone(), states.clone()));
+        stack.push((pos, states));
+    }
+}
+
+fn explain<M: Model>(
+    history: &History,
+    problems: &[Problem<M>],
+    processes: &[(u64, Vec<Step<M::Op>>)],
+    (deepest, states): &(Vec<usize>, Vec<M::State>),
+) -> String {
+    let placed: usize = deepest.iter().sum();
+    let total: usize = processes.iter().map(|(_, c)| c.len()).sum();
+    let mut text = format!(
+        "No single order of all {total} operations respects every process's own order and explains every result. \
+         The longest order the search found places {placed}; after it, no process can go on:"
+    );
+    for ((process, chain), &at) in processes.iter().zip(deepest) {
+        let Some(step) = chain.get(at) else { continue };
+        let op = crate::linear::OpRef::new(history, step.id);
+        let key = history
+            .invocation(&history.operations[step.id as usize])
+            .key
+            .as_ref()
+            .map_or(String::new(), |k| format!(" on key {k}"));
+        let model = &problems[step.key].model;
+        let held = model.describe_state(&states[step.key]);
+        let needs = match model.requirement(&step.op) {
+            Some(r) => format!("; it needs {r}, and {} holds {held}", model.noun()),
+            None => String::new(),
+        };
+        text.push_str(&format!("\n  - process {process}: {}{key} ({}){needs}", op.describe(), op.lines()));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::jsonl;
+
+    fn verdict(text: &str) -> Analysis {
+        let history = jsonl::parse("h", text).unwrap();
+        check(&history, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap()
+    }
+
+    fn op(p: u64, f: &str, kind: &str, key: &str, value: &str) -> String {
+        format!("{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{value}}}\n")
+    }
+
+    #[test]
+    fn a_stale_read_by_another_process_is_sequential() {
+        // Process 0 writes 1 and it completes; then process 1 reads null: not linearizable, but process 1
+        // may be ordered before the write.
+        let text = [
+            op(0, "write", "invoke", "x", "1"),
+            op(0, "write", "ok", "x", "1"),
+            op(1, "read", "invoke", "x", "null"),
+            op(1, "read", "ok", "x", "null"),
+        ]
+        .concat();
+        assert_eq!(verdict(&text).verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn readers_disagreeing_on_the_order_of_writes_are_not_sequential() {
+        // Writes of 1 and 2; process 2 reads 1 then 2, process 3 reads 2 then 1: no single order.
+        let mut text = String::new();
+        for (p, v) in [(0, "1"), (1, "2")] {
+            text += &op(p, "write", "invoke", "x", v);
+            text += &op(p, "write", "ok", "x", v);
+        }
+        for (p, first, second) in [(2, "1", "2"), (3, "2", "1")] {
+            text += &op(p, "read", "invoke", "x", "null");
+            text += &op(p, "read", "ok", "x", first);
+            text += &op(p, "read", "invoke", "x", "null");
+            text += &op(p, "read", "ok", "x", second);
+        }
+        let a = verdict(&text);
+        assert_eq!(a.verdict, Verdict::Invalid);
+        let explanation = a.explanation.unwrap();
+        assert!(explanation.contains("The longest order the search found places 5"), "{explanation}");
+        assert!(explanation.contains("it needs the register to hold 2, and the register holds 1"), "{explanation}");
+    }
+
+    #[test]
+    fn keys_are_not_checked_alone() {
+        // Each key alone is fine, but process 2 sees x's write before y's and process 3 the reverse.
+        let mut text = [
+            op(0, "write", "invoke", "x", "1"),
+            op(0, "write", "ok", "x", "1"),
+            op(1, "write", "invoke", "y", "1"),
+            op(1, "write", "ok", "y", "1"),
+        ]
+        .concat();
+        for (p, (k1, k2)) in [(2, ("x", "y")), (3, ("y", "x"))] {
+            text += &op(p, "read", "invoke", k1, "null");
+            text += &op(p, "read", "ok", k1, "1");
+            text += &op(p, "read", "invoke", k2, "null");
+            text += &op(p, "read", "ok", k2, "null");
+        }
+        assert_eq!(verdict(&text).verdict, Verdict::Invalid);
+    }
+
+    #[test]
+    fn the_time_limit_gives_unknown() {
+        let mut text = String::new();
+        for p in 0..40 {
+            text += &op(p, "write", "invoke", "x", &(p % 5).to_string());
+        }
+        text += &op(99, "read", "invoke", "x", "null");
+        text += &op(99, "read", "ok", "x", "7");
+        let history = jsonl::parse("h", &text).unwrap();
+        let opts = Options {
+            time_limit: Some(Duration::from_millis(100)),
+            ..Options::new(ModelOptions::new(ModelKind::Register))
+        };
+        let a = check(&history, &opts).unwrap();
+        assert_eq!(a.verdict, Verdict::Unknown);
+        assert!(a.unknown_cause.unwrap().contains("time limit"));
+    }
+}
