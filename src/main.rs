@@ -32,6 +32,9 @@ enum Command {
     /// Run a register workload against a cluster, record the history and check it. Exit code as for
     /// check. (The embedded reference cluster, used when no --target is given, is not built yet.)
     Test(TestArgs),
+    /// Run one node of the reference cluster (started by faultline itself).
+    #[command(hide = true)]
+    Node(NodeArgs),
     /// Write a synthetic register history with a known verdict (for benchmarks and tests) to stdout.
     Synth(SynthArgs),
 }
@@ -125,6 +128,31 @@ struct TestArgs {
 }
 
 #[derive(Args)]
+struct NodeArgs {
+    #[arg(long)]
+    id: usize,
+    /// Address to serve clients and peers on, e.g. 127.0.0.1:7000.
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// Every node, this one included: 0=127.0.0.1:7000,1=127.0.0.1:7001,...
+    #[arg(long, value_parser = faultline_cluster::parse_peers)]
+    peers: std::vec::Vec<(usize, String)>,
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// linearizable or unsafe.
+    #[arg(long, default_value = "linearizable")]
+    mode: faultline_cluster::Mode,
+    /// The primary's id (default: the lowest).
+    #[arg(long)]
+    primary: Option<usize>,
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// How often unsafe mode writes its log out.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    flush_interval: Duration,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     #[arg(long, default_value_t = 1000)]
     ops: usize,
@@ -154,6 +182,26 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(args),
         Command::Test(args) => test(args),
+        Command::Node(args) => {
+            let primary = args.primary.unwrap_or_else(|| args.peers.iter().map(|(id, _)| *id).min().unwrap_or(0));
+            let config = faultline_cluster::Config {
+                id: args.id,
+                listen: args.listen,
+                peers: args.peers,
+                data_dir: args.data_dir,
+                mode: args.mode,
+                primary,
+                request_timeout: args.request_timeout,
+                flush_interval: args.flush_interval,
+            };
+            match faultline_cluster::run(config) {
+                Ok(()) => ExitCode::from(EXIT_VALID),
+                Err(e) => {
+                    eprintln!("faultline node: {e}");
+                    ExitCode::from(EXIT_ERROR)
+                }
+            }
+        }
         Command::Synth(args) => {
             let spec = synth::Spec {
                 ops: args.ops,

@@ -121,6 +121,9 @@ pub struct Event {
 /// The start of the `error` of an operation that never reached the store (its connection was refused).
 /// Such a `fail` observed nothing: even a compare-and-set with it is not read as an observation.
 pub const NOT_SENT: &str = "not-sent";
+/// The start of the `error` of an operation the store refused to perform without comparing anything (no
+/// quorum, a malformed request): like [`NOT_SENT`], a `fail` that observed nothing.
+pub const NOT_APPLIED: &str = "not-applied";
 
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -246,14 +249,14 @@ impl History {
         }
     }
 
-    /// True if the operation failed without ever reaching the store (see [`NOT_SENT`]).
-    pub fn not_sent(&self, op: &Operation) -> bool {
+    /// True if the operation failed without the store looking at any state ([`NOT_SENT`], [`NOT_APPLIED`]).
+    pub fn observed_nothing(&self, op: &Operation) -> bool {
         op.outcome == Outcome::Fail
             && self
                 .completion(op)
                 .and_then(|c| c.error.as_ref())
                 .and_then(Value::as_str)
-                .is_some_and(|e| e.starts_with(NOT_SENT))
+                .is_some_and(|e| e.starts_with(NOT_SENT) || e.starts_with(NOT_APPLIED))
     }
 
     /// Counts of operations by outcome: (ok, fail, info).

@@ -124,13 +124,16 @@ async fn native_requests_and_every_answer() {
     ));
     assert!(is_fail(
         &run("native", answer(503, r#"{"error":"no primary","applied":false}"#), "k", write.clone()).await.0,
-        "not applied"
+        "not-applied: unavailable"
     ));
     assert!(is_info(
         &run("native", answer(504, r#"{"error":"no quorum","applied":null}"#), "k", write.clone()).await.0,
         "no quorum"
     ));
-    assert!(is_fail(&run("native", answer(400, r#"{"error":"bad body"}"#), "k", write.clone()).await.0, "malformed"));
+    assert!(is_fail(
+        &run("native", answer(400, r#"{"error":"bad body"}"#), "k", write.clone()).await.0,
+        "not-applied: refused as malformed"
+    ));
     assert!(is_info(&run("native", answer(500, "oops"), "k", write.clone()).await.0, "unexpected answer 500"));
     // A 412 to anything but a cas has no definite meaning.
     assert!(is_info(&run("native", answer(412, "{}"), "k", write).await.0, "unexpected answer 412"));
@@ -165,7 +168,7 @@ async fn etcd_v2_requests_and_every_answer() {
     assert!(is_info(&run("etcd-v2", answer(500, timed_out), "k", cas).await.0, "Raft Internal Error"));
     assert!(is_fail(
         &run("etcd-v2", answer(400, r#"{"errorCode":209,"message":"Invalid field"}"#), "k", Op::Read).await.0,
-        "209"
+        "not-applied: refused: errorCode 209"
     ));
 }
 

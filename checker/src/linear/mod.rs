@@ -355,6 +355,9 @@ mod tests {
         // ...but one whose connection was refused never compared anything.
         let refused = jsonl::parse("h", &text(",\"error\":\"not-sent: connection refused\"")).unwrap();
         assert_eq!(check(&refused, &opts).unwrap().verdict, Verdict::Valid);
+        // ...nor one the store refused to perform (no quorum).
+        let unavailable = jsonl::parse("h", &text(",\"error\":\"not-applied: unavailable\"")).unwrap();
+        assert_eq!(check(&unavailable, &opts).unwrap().verdict, Verdict::Valid);
     }
 
     #[test]

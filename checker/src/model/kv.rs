@@ -91,7 +91,7 @@ pub(crate) fn prepare(history: &History, ids: &[usize], opts: &ModelOptions) -> 
             ("cas", outcome) => {
                 let (from, to) = cas_pair(history, id)?;
                 match (outcome, opts.cas_fail) {
-                    (Outcome::Fail, _) if history.not_sent(o) => Prepared::Skip,
+                    (Outcome::Fail, _) if history.observed_nothing(o) => Prepared::Skip,
                     (Outcome::Fail, CasFail::Observe) => Prepared::Op(KvOp::CasFailed(from)),
                     (Outcome::Fail, CasFail::Drop) => Prepared::Skip,
                     _ => Prepared::Op(KvOp::Cas(from, to)),

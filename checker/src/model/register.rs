@@ -127,7 +127,7 @@ pub(crate) fn prepare(history: &History, ids: &[usize], opts: &ModelOptions) -> 
             "cas" if cas_allowed => {
                 let (from, to) = cas_pair(history, id)?;
                 match (o.outcome, opts.cas_fail) {
-                    (Outcome::Fail, _) if history.not_sent(o) => Prepared::Skip,
+                    (Outcome::Fail, _) if history.observed_nothing(o) => Prepared::Skip,
                     (Outcome::Fail, CasFail::Observe) => Prepared::Op(RegisterOp::CasFailed(values.id(&from))),
                     (Outcome::Fail, CasFail::Drop) => Prepared::Skip,
                     _ => Prepared::Op(RegisterOp::Cas(values.id(&from), values.id(&to))),

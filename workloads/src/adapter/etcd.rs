@@ -10,7 +10,7 @@ use faultline_checker::Value;
 use serde_json::json;
 
 use super::native::encode_segment;
-use super::{decode_value, encode_value, garbage, send, Op, Outcome, CAS_MISMATCH};
+use super::{decode_value, encode_value, garbage, send, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
 
 /// The v2 keys API (`--enable-v2=true`): `/v2/keys/{key}`.
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +53,9 @@ impl EtcdV2 {
             (200 | 201, Op::Write(_) | Op::Cas(..), _) if parsed.as_ref().is_some_and(|b| b.get("node").is_some()) => {
                 Outcome::Ok(Value::Null)
             }
-            (400..=499, _, Some(code)) => Outcome::fail(format!("refused: errorCode {code}: {}", message(&parsed))),
+            (400..=499, _, Some(code)) => {
+                Outcome::fail(format!("{NOT_APPLIED}: refused: errorCode {code}: {}", message(&parsed)))
+            }
             (500..=599, _, _) => Outcome::info(format!("server error {status}: {}", message(&parsed))),
             _ => garbage(status, &body, "an etcd v2 answer"),
         }
@@ -98,7 +100,7 @@ impl EtcdV3 {
         let Some(answer) = parsed.filter(|_| status == 200) else {
             return match status {
                 // gRPC codes in the body: 3 invalid argument, 9 failed precondition — refused outright.
-                400..=499 => Outcome::fail(format!("refused {status}: {body}")),
+                400..=499 => Outcome::fail(format!("{NOT_APPLIED}: refused {status}: {body}")),
                 500..=599 => Outcome::info(format!("server error {status}: {body}")),
                 _ => garbage(status, &body, "an etcd v3 JSON answer"),
             };

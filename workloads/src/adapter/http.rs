@@ -41,7 +41,7 @@ use faultline_checker::Value;
 use serde::Deserialize;
 
 use super::native::encode_segment;
-use super::{decode_value, encode_value, garbage, send, Op, Outcome, CAS_MISMATCH};
+use super::{decode_value, encode_value, garbage, send, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,7 +174,7 @@ impl HttpAdapter {
         {
             Outcome::fail(CAS_MISMATCH)
         } else if request.fail.contains(&status) {
-            Outcome::fail(format!("status {status} means not applied: {}", short(&body)))
+            Outcome::fail(format!("{NOT_APPLIED}: status {status}: {}", short(&body)))
         } else if request.info.contains(&status) {
             Outcome::info(format!("status {status} means indeterminate: {}", short(&body)))
         } else {

@@ -27,6 +27,9 @@ pub const CAS_MISMATCH: &str = "cas-mismatch";
 /// The prefix of the `error` of an operation that never reached the store (see
 /// `faultline_checker::history::NOT_SENT`).
 pub const NOT_SENT: &str = faultline_checker::history::NOT_SENT;
+/// The prefix of the `error` of an operation the store refused without comparing anything (see
+/// `faultline_checker::history::NOT_APPLIED`).
+pub const NOT_APPLIED: &str = faultline_checker::history::NOT_APPLIED;
 
 /// A register operation on one key.
 #[derive(Clone, Debug, PartialEq)]

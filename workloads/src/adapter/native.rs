@@ -12,7 +12,7 @@
 use faultline_checker::Value;
 use serde_json::json;
 
-use super::{garbage, send, Op, Outcome, CAS_MISMATCH};
+use super::{garbage, send, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Native;
@@ -45,8 +45,8 @@ impl Native {
                 _ => garbage(status, &body, r#"{"ok": true}"#),
             },
             (412, Op::Cas(..)) => Outcome::fail(CAS_MISMATCH),
-            (400, _) => Outcome::fail(format!("refused as malformed: {}", error())),
-            (503, _) => Outcome::fail(format!("unavailable, not applied: {}", error())),
+            (400, _) => Outcome::fail(format!("{NOT_APPLIED}: refused as malformed: {}", error())),
+            (503, _) => Outcome::fail(format!("{NOT_APPLIED}: unavailable: {}", error())),
             (504, _) => Outcome::info(format!("indeterminate: {}", error())),
             _ => garbage(status, &body, "200, 404 (read), 412 (cas), 400, 503 or 504"),
         }

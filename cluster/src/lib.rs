@@ -1,0 +1,112 @@
+//! faultline's reference key-value cluster: the embedded default target, and the test bed for every
+//! checker. Each node is a process (`faultline node ...`), persists to its own data directory, and can be
+//! killed and restarted; peers are addressed one by one, so faults can be put between any two nodes.
+//!
+//! # The native protocol
+//!
+//! | operation | request | answers |
+//! |---|---|---|
+//! | read | `GET /kv/{key}` | 200 `{"value": V}`; 404 `{"error": "not found"}` |
+//! | write | `PUT /kv/{key}` `{"value": V}` | 200 `{"ok": true}` |
+//! | compare-and-set | `POST /kv/{key}/cas` `{"from": A, "to": B}` (a missing key compares as null) | 200 `{"ok": true}`; 412 `{"error": "mismatch", "value": CURRENT}` |
+//!
+//! 503 `{"applied": false}`: certainly not applied. 504 `{"applied": null}`: may or may not have been.
+//! 400: a malformed request, refused. `GET /health` answers 200 when the node serves.
+//!
+//! # Modes
+//!
+//! - `linearizable`: a fixed primary, majority-acknowledged fsynced log ([`node`]). Linearizable; under
+//!   partitions it becomes unavailable, never wrong.
+//! - `unsafe`: the same, acknowledging before anything is durable: a kill of the primary loses
+//!   acknowledged writes. Not linearizable across crashes: a case checkers must catch.
+//!
+//! The `sequential` and `eventual` modes are not built yet.
+
+mod http;
+mod log;
+pub mod node;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Linearizable,
+    Unsafe,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "linearizable" => Ok(Mode::Linearizable),
+            "unsafe" => Ok(Mode::Unsafe),
+            "sequential" | "eventual" => Err(format!("mode {s} is not built yet; use linearizable or unsafe")),
+            _ => Err(format!("unknown mode {s:?}; expected linearizable or unsafe")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub id: usize,
+    pub listen: SocketAddr,
+    /// Every node of the cluster, this one included: id and `host:port`.
+    pub peers: Vec<(usize, String)>,
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    pub primary: usize,
+    pub request_timeout: Duration,
+    /// How often `unsafe` mode writes its log out.
+    pub flush_interval: Duration,
+}
+
+/// Parses `0=127.0.0.1:7000,1=127.0.0.1:7001`.
+pub fn parse_peers(s: &str) -> Result<Vec<(usize, String)>, String> {
+    s.split(',')
+        .map(|p| {
+            let (id, addr) = p.split_once('=').ok_or_else(|| format!("expected ID=HOST:PORT, not {p:?}"))?;
+            let id = id.trim().parse().map_err(|_| format!("the node id in {p:?} is not a number"))?;
+            Ok((id, addr.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Runs a node until the process is killed. Prints `ready ADDR` on stdout once it serves.
+pub fn run(config: Config) -> Result<(), String> {
+    if !config.peers.iter().any(|(id, _)| *id == config.id) {
+        return Err(format!("node {} is not among the peers", config.id));
+    }
+    if !config.peers.iter().any(|(id, _)| *id == config.primary) {
+        return Err(format!("the primary {} is not among the peers", config.primary));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let (mode, flush_interval) = (config.mode, config.flush_interval);
+        let node = Arc::new(node::Node::open(config)?);
+        if mode == Mode::Unsafe {
+            let node = node.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(flush_interval).await;
+                    node.flush_lazy().await;
+                }
+            });
+        }
+        println!("ready {}", listener.local_addr().map_err(|e| e.to_string())?);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let handler = move |request| node.clone().handle(request);
+        http::serve(listener, Arc::new(handler)).await;
+        Ok(())
+    })
+}

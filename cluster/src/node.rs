@@ -1,0 +1,303 @@
+//! One node of the reference cluster in `linearizable` or `unsafe` mode: primary-backup with a fixed
+//! primary and majority acknowledgement.
+//!
+//! The primary handles one client operation at a time. Before it answers anything from its state, every
+//! entry in its log must be on a majority of nodes: otherwise a read could contradict an earlier
+//! compare-and-set that was judged against an entry the client was told might not have happened. A write
+//! or successful compare-and-set is appended to the primary's log (fsynced in `linearizable` mode),
+//! applied to its state, and sent to the followers, who append it (fsynced) and acknowledge; the client
+//! gets 200 once a majority, the primary included, has it. Without a majority: 503 if nothing was appended
+//! (it certainly did not happen), 504 if the entry is in the primary's log (it will take effect when
+//! followers come back, so it may or may not have happened as far as the client can tell). Followers'
+//! logs are always prefixes of the primary's. Under a partition the primary side without a majority
+//! becomes unavailable, never wrong.
+//!
+//! `unsafe` mode is the same protocol with lazy durability on every node: entries are written to disk
+//! every 200 ms and never synced, so killing the primary loses writes it acknowledged, and when it comes
+//! back its shorter log overwrites the followers' tails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::http::{decode_segment, Request, Response};
+use crate::log::{Durability, Entry, Log};
+use crate::{Config, Mode};
+
+pub struct Node {
+    config: Config,
+    http: reqwest::Client,
+    core: Mutex<Core>,
+}
+
+struct Core {
+    log: Log,
+    /// Every log entry applied (served by the primary only; followers keep just the log).
+    state: HashMap<String, Value>,
+    /// Entries known to be on a majority (the primary's view).
+    committed: usize,
+    /// The primary's knowledge of each follower's log length.
+    follower_len: HashMap<usize, usize>,
+}
+
+enum Op {
+    Read,
+    Write(Value),
+    Cas(Value, Value),
+}
+
+impl Node {
+    pub fn open(config: Config) -> Result<Node, String> {
+        let durability = match config.mode {
+            Mode::Linearizable => Durability::Fsync,
+            Mode::Unsafe => Durability::Lazy,
+        };
+        let log = Log::open(&config.data_dir, durability)
+            .map_err(|e| format!("cannot open the log in {}: {e}", config.data_dir.display()))?;
+        let mut state = HashMap::new();
+        for entry in log.entries() {
+            state.insert(entry.key.clone(), entry.value.clone());
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let core = Core { log, state, committed: 0, follower_len: HashMap::new() };
+        Ok(Node { config, http, core: Mutex::new(core) })
+    }
+
+    fn is_primary(&self) -> bool {
+        self.config.id == self.config.primary
+    }
+
+    /// Writes lazily-durable entries out; `unsafe` mode runs it every 200 ms.
+    pub async fn flush_lazy(&self) {
+        let mut core = self.core.lock().await;
+        if let Err(e) = core.log.flush_lazy() {
+            eprintln!("node {}: writing the log: {e}", self.config.id);
+        }
+    }
+
+    pub async fn handle(self: Arc<Self>, request: Request) -> Response {
+        let path = request.path.split('?').next().unwrap_or("").to_string();
+        if path == "/health" {
+            return Response::json(200, json!({"ok": true, "id": self.config.id}));
+        }
+        if path == "/internal/append" && request.method == "POST" {
+            return self.append(&request.body).await;
+        }
+        let Some(rest) = path.strip_prefix("/kv/") else {
+            return Response::json(404, json!({"error": format!("no such endpoint {path}; expected /kv/{{key}}")}));
+        };
+        let (segment, is_cas) = match rest.strip_suffix("/cas") {
+            Some(k) => (k, true),
+            None => (rest, false),
+        };
+        let Some(key) = decode_segment(segment).filter(|k| !k.is_empty()) else {
+            return Response::json(400, json!({"error": "the key must be a non-empty percent-encoded path segment"}));
+        };
+        let body: Option<Value> = serde_json::from_slice(&request.body).ok();
+        let op = match (request.method.as_str(), is_cas) {
+            ("GET", false) => Op::Read,
+            ("PUT", false) => match body.as_ref().and_then(|b| b.get("value")) {
+                Some(v) => Op::Write(v.clone()),
+                None => return Response::json(400, json!({"error": "expected a body {\"value\": V}"})),
+            },
+            ("POST", true) => match body.as_ref().and_then(|b| Some((b.get("from")?.clone(), b.get("to")?.clone()))) {
+                Some((from, to)) => Op::Cas(from, to),
+                None => return Response::json(400, json!({"error": "expected a body {\"from\": A, \"to\": B}"})),
+            },
+            _ => return Response::json(400, json!({"error": "expected GET or PUT /kv/{key}, or POST /kv/{key}/cas"})),
+        };
+        if self.is_primary() {
+            self.perform(&key, op).await
+        } else {
+            self.forward(&request).await
+        }
+    }
+
+    /// The primary's handling of a client operation.
+    async fn perform(&self, key: &str, op: Op) -> Response {
+        let mut core = self.core.lock().await;
+        let len = core.log.len();
+        if !self.commit(&mut core, len).await {
+            return Response::json(503, json!({"error": "no majority reachable", "applied": false}));
+        }
+        let value = match op {
+            Op::Read => {
+                return match core.state.get(key) {
+                    Some(v) => Response::json(200, json!({ "value": v })),
+                    None => Response::json(404, json!({"error": "not found"})),
+                }
+            }
+            Op::Write(v) => v,
+            Op::Cas(from, to) => {
+                let current = core.state.get(key).cloned().unwrap_or(Value::Null);
+                if current != from {
+                    return Response::json(412, json!({"error": "mismatch", "value": current}));
+                }
+                to
+            }
+        };
+        let entry = Entry { key: key.to_string(), value: value.clone() };
+        if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
+            // The append may be partly on disk: the client cannot know.
+            return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
+        }
+        core.state.insert(entry.key, value);
+        let len = core.log.len();
+        if self.commit(&mut core, len).await {
+            Response::json(200, json!({"ok": true}))
+        } else {
+            Response::json(
+                504,
+                json!({"error": "no majority reachable; logged, may take effect later", "applied": null}),
+            )
+        }
+    }
+
+    /// Replicates the log up to `upto` entries; true once a majority (the primary included) has them.
+    async fn commit(&self, core: &mut Core, upto: usize) -> bool {
+        if core.committed >= upto {
+            return true;
+        }
+        let mut pending: Vec<(usize, String)> = self
+            .config
+            .peers
+            .iter()
+            .filter(|(id, _)| *id != self.config.id)
+            .map(|(id, addr)| (*id, format!("http://{addr}/internal/append")))
+            .collect();
+        let mut acks = 1;
+        // A follower whose log is shorter than the primary thought says so; it gets a second round from
+        // where its log ends.
+        for _round in 0..2 {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (id, url) in pending.drain(..) {
+                let from = core.follower_len.get(&id).copied().unwrap_or(0).min(upto);
+                let entries = core.log.entries()[from..upto].to_vec();
+                let http = self.http.clone();
+                tasks.spawn(async move { (id, url.clone(), send_entries(&http, &url, from, &entries).await) });
+            }
+            while let Some(done) = tasks.join_next().await {
+                let Ok((id, url, answer)) = done else { continue };
+                match answer {
+                    Sent::Has(len) => {
+                        core.follower_len.insert(id, len);
+                        acks += usize::from(len >= upto);
+                    }
+                    Sent::Behind(len) => {
+                        core.follower_len.insert(id, len);
+                        pending.push((id, url));
+                    }
+                    Sent::NoAnswer => {}
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        let ok = acks > self.config.peers.len() / 2;
+        if ok {
+            core.committed = core.committed.max(upto);
+        }
+        ok
+    }
+
+    /// A follower appending what the primary sent.
+    async fn append(&self, body: &[u8]) -> Response {
+        let parsed: Option<(usize, Vec<Entry>)> = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
+            let from = b.get("from")?.as_u64()? as usize;
+            let entries = b
+                .get("entries")?
+                .as_array()?
+                .iter()
+                .map(|e| Some(Entry { key: e.get("key")?.as_str()?.to_string(), value: e.get("value")?.clone() }));
+            Some((from, entries.collect::<Option<Vec<_>>>()?))
+        });
+        let Some((from, entries)) = parsed else {
+            return Response::json(
+                400,
+                json!({"error": "expected {\"from\": N, \"entries\": [{\"key\": K, \"value\": V}]}"}),
+            );
+        };
+        let mut core = self.core.lock().await;
+        if from > core.log.len() {
+            return Response::json(409, json!({ "len": core.log.len() }));
+        }
+        // The primary's log is the truth, and what it sent ends where its log ends. Entries this node
+        // already has are kept; from the first that differs, or past the primary's end (both only after an
+        // `unsafe` primary lost its tail), this log is replaced by what it sent.
+        let have = core.log.len();
+        let end = from + entries.len();
+        let same = (from..have.min(end)).take_while(|&i| core.log.entries()[i] == entries[i - from]).count();
+        let result = tokio::task::block_in_place(|| {
+            core.log.truncate(from + same)?;
+            core.log.append(&entries[same..])
+        });
+        if let Err(e) = result {
+            return Response::json(503, json!({"error": format!("writing the log: {e}")}));
+        }
+        Response::json(200, json!({ "len": core.log.len() }))
+    }
+
+    /// A follower passing a client's request to the primary, and its answer back.
+    async fn forward(&self, request: &Request) -> Response {
+        let Some((_, primary)) = self.config.peers.iter().find(|(id, _)| *id == self.config.primary) else {
+            return Response::json(503, json!({"error": "no primary configured", "applied": false}));
+        };
+        let url = format!("http://{primary}{}", request.path);
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let sent = self
+            .http
+            .request(method, url)
+            .header("content-type", "application/json")
+            .body(request.body.clone())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response.json::<Value>().await.map(|body| Response::json(status, body))
+            }
+            Err(e) => Err(e),
+        };
+        answer.unwrap_or_else(|e| {
+            if e.is_connect() && !e.is_timeout() {
+                Response::json(503, json!({"error": format!("primary unreachable: {e}"), "applied": false}))
+            } else {
+                Response::json(504, json!({"error": format!("no answer from the primary: {e}"), "applied": null}))
+            }
+        })
+    }
+}
+
+enum Sent {
+    /// The follower's log now has this many entries.
+    Has(usize),
+    /// The follower's log ends before `from`, at this length.
+    Behind(usize),
+    NoAnswer,
+}
+
+/// Sends a follower the entries from `from` on.
+async fn send_entries(http: &reqwest::Client, url: &str, from: usize, entries: &[Entry]) -> Sent {
+    let body = json!({
+        "from": from,
+        "entries": entries.iter().map(|e| json!({"key": e.key, "value": e.value})).collect::<Vec<_>>(),
+    });
+    let Ok(response) = http.post(url).header("content-type", "application/json").body(body.to_string()).send().await
+    else {
+        return Sent::NoAnswer;
+    };
+    let status = response.status().as_u16();
+    let len = response.json::<Value>().await.ok().and_then(|b| b.get("len")?.as_u64()).map(|l| l as usize);
+    match (status, len) {
+        (200, Some(len)) => Sent::Has(len),
+        (409, Some(len)) if len < from => Sent::Behind(len),
+        _ => Sent::NoAnswer,
+    }
+}

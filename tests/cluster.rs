@@ -1,0 +1,193 @@
+//! The reference cluster as processes: `faultline node` × 3 on loopback, killed and restarted by the test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Cluster {
+    nodes: Vec<Option<Child>>,
+    addrs: Vec<String>,
+    dir: PathBuf,
+    mode: &'static str,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Cluster {
+    fn start(name: &str, mode: &'static str) -> Cluster {
+        let addrs: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()))
+            .collect();
+        let dir = std::env::temp_dir().join(format!("faultline-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cluster = Cluster { nodes: vec![None, None, None], addrs, dir, mode };
+        for i in 0..3 {
+            cluster.restart(i);
+        }
+        cluster
+    }
+
+    fn restart(&mut self, i: usize) {
+        let peers: Vec<String> = self.addrs.iter().enumerate().map(|(j, a)| format!("{j}={a}")).collect();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["node", "--id", &i.to_string(), "--listen", &self.addrs[i], "--peers", &peers.join(",")])
+            .args(["--mode", self.mode, "--flush-interval", "5s", "--request-timeout", "300ms", "--data-dir"])
+            .arg(self.dir.join(format!("n{i}")))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert!(ready.starts_with("ready "), "node {i} said {ready:?}");
+        self.nodes[i] = Some(child);
+    }
+
+    fn kill(&mut self, i: usize) {
+        let mut child = self.nodes[i].take().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    fn urls(&self, nodes: &[usize]) -> Vec<String> {
+        nodes.iter().map(|&i| format!("http://{}", self.addrs[i])).collect()
+    }
+}
+
+/// One HTTP request; the status and body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    (status, answer.split_once("\r\n\r\n").unwrap().1.to_string())
+}
+
+fn faultline_test(urls: &[String], extra: &[&str]) -> (Option<i32>, String) {
+    let store = std::env::temp_dir().join(format!("faultline-cluster-store-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--target"])
+        .args(urls)
+        .args(["--store", store.to_str().unwrap(), "--request-timeout", "1s"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&store);
+    (out.status.code(), history)
+}
+
+#[test]
+fn linearizable_mode_is_valid_and_stays_right_when_followers_die() {
+    let mut cluster = Cluster::start("lin", "linearizable");
+    let (code, _) = faultline_test(&cluster.urls(&[0, 1, 2]), &["--time-limit", "3s", "--clients", "8"]);
+    assert_eq!(code, Some(0));
+
+    // One follower down: a majority remains, everything works through both live nodes.
+    cluster.kill(2);
+    let (code, history) = faultline_test(&cluster.urls(&[0, 1]), &["--time-limit", "2s", "--clients", "8"]);
+    assert_eq!(code, Some(0));
+    assert!(history.contains(r#""type":"ok","process":0,"f":"write""#) || history.contains(r#""f":"write","key""#));
+
+    // Both followers down: nothing is acknowledged, nothing wrong is read.
+    cluster.kill(1);
+    let (code, history) = faultline_test(&cluster.urls(&[0]), &["--time-limit", "2s", "--clients", "4"]);
+    assert_eq!(code, Some(0), "a checker verdict other than valid");
+    let completions: Vec<&str> = history.lines().filter(|l| !l.contains(r#""type":"invoke""#)).collect();
+    assert!(!completions.is_empty());
+    assert!(
+        completions.iter().all(|l| !l.contains(r#""type":"ok""#) || l.contains(r#""f":"read""#)),
+        "a write was acknowledged without a majority"
+    );
+
+    // Everything restarts from disk.
+    let (status, _) = http(&cluster.addrs[0], "PUT", "/kv/x", r#"{"value": 1}"#);
+    assert_eq!(status, 503);
+    cluster.restart(1);
+    assert_eq!(http(&cluster.addrs[0], "PUT", "/kv/x", r#"{"value": 7}"#).0, 200);
+    for i in [0, 1] {
+        cluster.kill(i);
+    }
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    assert_eq!(http(&cluster.addrs[2], "GET", "/kv/x", "").1, r#"{"value":7}"#);
+    assert_eq!(http(&cluster.addrs[1], "POST", "/kv/x/cas", r#"{"from": 7, "to": 8}"#).0, 200);
+    let (status, body) = http(&cluster.addrs[2], "POST", "/kv/x/cas", r#"{"from": 7, "to": 9}"#);
+    assert_eq!((status, body.as_str()), (412, r#"{"error":"mismatch","value":8}"#));
+    assert_eq!(http(&cluster.addrs[0], "GET", "/kv/missing", "").0, 404);
+    assert_eq!(http(&cluster.addrs[0], "PUT", "/kv/x", "not json").0, 400);
+}
+
+#[test]
+fn unsafe_mode_loses_an_acknowledged_write_when_its_primary_is_killed() {
+    let mut cluster = Cluster::start("unsafe", "unsafe");
+    assert_eq!(http(&cluster.addrs[1], "PUT", "/kv/x", r#"{"value": 1}"#).0, 200);
+    assert_eq!(http(&cluster.addrs[0], "GET", "/kv/x", "").1, r#"{"value":1}"#);
+    cluster.kill(0);
+    cluster.restart(0);
+    // The acknowledged write is gone, from the primary and, once it replicates, from the followers.
+    assert_eq!(http(&cluster.addrs[0], "GET", "/kv/x", "").0, 404);
+    assert_eq!(http(&cluster.addrs[0], "PUT", "/kv/y", r#"{"value": 2}"#).0, 200);
+    assert_eq!(http(&cluster.addrs[2], "GET", "/kv/x", "").0, 404);
+    // The same loss, as a history the checker judges.
+    let history = concat!(
+        r#"{"type":"invoke","process":0,"f":"write","key":"x","value":1}"#,
+        "\n",
+        r#"{"type":"ok","process":0,"f":"write","key":"x","value":1}"#,
+        "\n",
+        r#"{"type":"invoke","process":1,"f":"read","key":"x","value":null}"#,
+        "\n",
+        r#"{"type":"ok","process":1,"f":"read","key":"x","value":null}"#,
+        "\n",
+    );
+    let path = cluster.dir.join("lost.jsonl");
+    std::fs::write(&path, history).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(["check", path.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn bad_node_flags_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["node", "--id", "5", "--listen", "127.0.0.1:0", "--peers", "0=127.0.0.1:1", "--data-dir", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node 5 is not among the peers"));
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "node",
+            "--id",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
+            "--peers",
+            "0=127.0.0.1:1",
+            "--data-dir",
+            "/tmp/x",
+            "--mode",
+            "eventual",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
