@@ -29,8 +29,8 @@ struct Cli {
 enum Command {
     /// Check histories for linearizability. Exit code: 0 valid, 1 invalid, 2 unknown, 3 bad input.
     Check(CheckArgs),
-    /// Run a register workload against a cluster, record the history and check it. Exit code as for
-    /// check. (The embedded reference cluster, used when no --target is given, is not built yet.)
+    /// Run a register workload against a cluster (by default faultline's own reference cluster), record
+    /// the history and check it. Exit code as for check.
     Test(TestArgs),
     /// Run one node of the reference cluster (started by faultline itself).
     #[command(hide = true)]
@@ -77,9 +77,13 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct TestArgs {
-    /// Base URLs of the cluster's nodes, e.g. http://10.0.0.1:2379 (one client port per node).
+    /// Base URLs of the cluster's nodes, e.g. http://10.0.0.1:2379 (one client port per node). Without
+    /// it, faultline starts its own 3-node reference cluster on loopback.
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
+    /// The reference cluster's mode, when faultline starts it: linearizable or unsafe.
+    #[arg(long, default_value = "linearizable")]
+    store_mode: faultline_cluster::Mode,
     /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).
     #[arg(long, default_value = "native")]
     adapter: String,
@@ -281,11 +285,6 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    if args.targets.is_empty() {
-        return Err(
-            "the embedded reference cluster is not built yet: give the cluster's nodes with --target URL...".into()
-        );
-    }
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
@@ -294,11 +293,19 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
     let (mix, distribution) = (Mix::parse(&args.mix)?, KeyDistribution::parse(&args.key_dist)?);
     let run_dir = faultline_workloads::store::RunDir::create(&args.store, &args.name)
         .map_err(|e| format!("cannot create a run folder in {}: {e}", args.store.display()))?;
+    // Without targets, faultline starts its own reference cluster; it stops when `_cluster` is dropped.
+    let (_cluster, targets) = if args.targets.is_empty() {
+        let binary = std::env::current_exe().map_err(|e| format!("cannot find the faultline executable: {e}"))?;
+        let cluster = faultline_cluster::launch::LocalCluster::start(&binary, 3, args.store_mode, &run_dir.path)?;
+        let urls = cluster.urls.clone();
+        (Some(cluster), urls)
+    } else {
+        (None, args.targets.clone())
+    };
     // Keys carry the run's name and seed, so that no run sees what another one left in the store.
     let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
     let spec = RunSpec {
-        nodes: args
-            .targets
+        nodes: targets
             .iter()
             .enumerate()
             .map(|(i, url)| Node { name: format!("n{}", i + 1), url: url.trim_end_matches('/').to_string() })
@@ -321,7 +328,7 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
         final_reads: !args.no_final_reads,
     };
     let config = serde_json::json!({
-        "name": args.name, "targets": args.targets, "adapter": args.adapter, "clients": args.clients,
+        "name": args.name, "targets": targets, "store_mode": args.targets.is_empty().then(|| format!("{:?}", args.store_mode)), "adapter": args.adapter, "clients": args.clients,
         "time_limit_ms": args.time_limit.as_millis() as u64, "ops": args.ops, "rate": args.rate, "mix": args.mix,
         "keys": args.keys, "key_dist": args.key_dist, "ops_per_key": args.ops_per_key, "seed": seed,
         "pin_clients": args.pin_clients, "request_timeout_ms": args.request_timeout.as_millis() as u64,

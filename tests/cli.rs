@@ -188,9 +188,9 @@ fn test_records_checks_and_stores_a_run() {
     let out = faultline(&["check", latest.join("history.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
 
-    let out = faultline(&["test", "--store", store_arg]);
+    let out = faultline(&["test", "--store", store_arg, "--store-mode", "eventual"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--target URL"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
     let out = faultline(&["test", "--target", &url, "--adapter", "nope", "--store", store_arg]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected one of native"));
@@ -222,5 +222,27 @@ fn ctrl_c_stops_the_run_and_keeps_a_checkable_history() {
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     let lines = std::fs::read_to_string(&history).unwrap().lines().count();
     assert!(lines > 500, "only {lines} events recorded in 1.5 s at 500/s");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn test_without_targets_starts_and_stops_the_reference_cluster() {
+    let store = std::env::temp_dir().join(format!("faultline-cli-embedded-{}", std::process::id()));
+    let out = faultline(&["test", "--time-limit", "2s", "--store", store.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("VALID"), "{stdout}");
+    let latest = store.join("latest");
+    for node in ["n1", "n2", "n3"] {
+        assert!(latest.join("nodes").join(format!("{node}.log")).exists());
+        assert!(latest.join("data").join(node).join("log.jsonl").exists());
+    }
+    // The nodes were stopped: their ports no longer answer.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("config.json")).unwrap()).unwrap();
+    for url in config["targets"].as_array().unwrap() {
+        let addr = url.as_str().unwrap().trim_start_matches("http://");
+        assert!(std::net::TcpStream::connect(addr).is_err(), "{addr} still answers");
+    }
     std::fs::remove_dir_all(&store).unwrap();
 }

@@ -23,6 +23,7 @@
 //! The `sequential` and `eventual` modes are not built yet.
 
 mod http;
+pub mod launch;
 mod log;
 pub mod node;
 
