@@ -81,7 +81,7 @@ struct TestArgs {
     /// it, faultline starts its own 3-node reference cluster on loopback.
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
-    /// The reference cluster's mode, when faultline starts it: linearizable or unsafe.
+    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe or sequential.
     #[arg(long, default_value = "linearizable")]
     store_mode: faultline_cluster::Mode,
     /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).
@@ -143,7 +143,7 @@ struct NodeArgs {
     peers: std::vec::Vec<(usize, String)>,
     #[arg(long)]
     data_dir: PathBuf,
-    /// linearizable or unsafe.
+    /// linearizable, unsafe or sequential.
     #[arg(long, default_value = "linearizable")]
     mode: faultline_cluster::Mode,
     /// The primary's id (default: the lowest).
@@ -154,6 +154,9 @@ struct NodeArgs {
     /// How often unsafe mode writes its log out.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     flush_interval: Duration,
+    /// How long sequential mode's primary waits before each shipment to its followers.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    replication_delay: Duration,
 }
 
 #[derive(Args)]
@@ -197,6 +200,7 @@ fn main() -> ExitCode {
                 primary,
                 request_timeout: args.request_timeout,
                 flush_interval: args.flush_interval,
+                replication_delay: args.replication_delay,
             };
             match faultline_cluster::run(config) {
                 Ok(()) => ExitCode::from(EXIT_VALID),

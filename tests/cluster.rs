@@ -11,6 +11,7 @@ struct Cluster {
     addrs: Vec<String>,
     dir: PathBuf,
     mode: &'static str,
+    extra: Vec<&'static str>,
 }
 
 impl Drop for Cluster {
@@ -25,12 +26,16 @@ impl Drop for Cluster {
 
 impl Cluster {
     fn start(name: &str, mode: &'static str) -> Cluster {
+        Cluster::start_with(name, mode, &[])
+    }
+
+    fn start_with(name: &str, mode: &'static str, extra: &[&'static str]) -> Cluster {
         let addrs: Vec<String> = (0..3)
             .map(|_| format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()))
             .collect();
         let dir = std::env::temp_dir().join(format!("faultline-cluster-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut cluster = Cluster { nodes: vec![None, None, None], addrs, dir, mode };
+        let mut cluster = Cluster { nodes: vec![None, None, None], addrs, dir, mode, extra: extra.to_vec() };
         for i in 0..3 {
             cluster.restart(i);
         }
@@ -41,7 +46,9 @@ impl Cluster {
         let peers: Vec<String> = self.addrs.iter().enumerate().map(|(j, a)| format!("{j}={a}")).collect();
         let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
             .args(["node", "--id", &i.to_string(), "--listen", &self.addrs[i], "--peers", &peers.join(",")])
-            .args(["--mode", self.mode, "--flush-interval", "5s", "--request-timeout", "300ms", "--data-dir"])
+            .args(["--mode", self.mode, "--flush-interval", "5s", "--request-timeout", "300ms"])
+            .args(&self.extra)
+            .arg("--data-dir")
             .arg(self.dir.join(format!("n{i}")))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -80,11 +87,12 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     (status, answer.split_once("\r\n\r\n").unwrap().1.to_string())
 }
 
-fn faultline_test(urls: &[String], extra: &[&str]) -> (Option<i32>, String) {
-    let store = std::env::temp_dir().join(format!("faultline-cluster-store-{}", std::process::id()));
+fn faultline_test(cluster: &Cluster, nodes: &[usize], extra: &[&str]) -> (Option<i32>, String) {
+    let urls = cluster.urls(nodes);
+    let store = cluster.dir.with_extension("store");
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["test", "--target"])
-        .args(urls)
+        .args(&urls)
         .args(["--store", store.to_str().unwrap(), "--request-timeout", "1s"])
         .args(extra)
         .output()
@@ -97,18 +105,18 @@ fn faultline_test(urls: &[String], extra: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn linearizable_mode_is_valid_and_stays_right_when_followers_die() {
     let mut cluster = Cluster::start("lin", "linearizable");
-    let (code, _) = faultline_test(&cluster.urls(&[0, 1, 2]), &["--time-limit", "3s", "--clients", "8"]);
+    let (code, _) = faultline_test(&cluster, &[0, 1, 2], &["--time-limit", "3s", "--clients", "8"]);
     assert_eq!(code, Some(0));
 
     // One follower down: a majority remains, everything works through both live nodes.
     cluster.kill(2);
-    let (code, history) = faultline_test(&cluster.urls(&[0, 1]), &["--time-limit", "2s", "--clients", "8"]);
+    let (code, history) = faultline_test(&cluster, &[0, 1], &["--time-limit", "2s", "--clients", "8"]);
     assert_eq!(code, Some(0));
     assert!(history.contains(r#""type":"ok","process":0,"f":"write""#) || history.contains(r#""f":"write","key""#));
 
     // Both followers down: nothing is acknowledged, nothing wrong is read.
     cluster.kill(1);
-    let (code, history) = faultline_test(&cluster.urls(&[0]), &["--time-limit", "2s", "--clients", "4"]);
+    let (code, history) = faultline_test(&cluster, &[0], &["--time-limit", "2s", "--clients", "4"]);
     assert_eq!(code, Some(0), "a checker verdict other than valid");
     let completions: Vec<&str> = history.lines().filter(|l| !l.contains(r#""type":"invoke""#)).collect();
     assert!(!completions.is_empty());
@@ -162,6 +170,34 @@ fn unsafe_mode_loses_an_acknowledged_write_when_its_primary_is_killed() {
     std::fs::write(&path, history).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(["check", path.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sequential_mode_serves_stale_reads_but_stays_sequentially_consistent() {
+    let cluster = Cluster::start_with("seq", "sequential", &["--replication-delay", "300ms"]);
+    assert_eq!(http(&cluster.addrs[0], "PUT", "/kv/a", r#"{"value": 1}"#).0, 200);
+    // The follower has not been shipped the write yet...
+    assert_eq!(http(&cluster.addrs[1], "GET", "/kv/a", "").0, 404);
+    std::thread::sleep(Duration::from_millis(700));
+    // ...and has it once it is.
+    assert_eq!(http(&cluster.addrs[1], "GET", "/kv/a", "").1, r#"{"value":1}"#);
+    // A write through a follower is answered only once that follower has applied it.
+    assert_eq!(http(&cluster.addrs[2], "PUT", "/kv/a", r#"{"value": 2}"#).0, 200);
+    assert_eq!(http(&cluster.addrs[2], "GET", "/kv/a", "").1, r#"{"value":2}"#);
+    drop(cluster);
+
+    let cluster = Cluster::start_with("seq-run", "sequential", &["--replication-delay", "20ms"]);
+    let (code, history) = faultline_test(
+        &cluster,
+        &[0, 1, 2],
+        &["--pin-clients", "--time-limit", "10s", "--ops", "600", "--clients", "6", "--keys", "2"],
+    );
+    assert_eq!(code, Some(1), "stale reads at followers must make the history non-linearizable");
+    let history = faultline_checker::format::jsonl::parse("history", &history).unwrap();
+    let model = faultline_checker::model::ModelOptions::new(faultline_checker::model::ModelKind::CasRegister);
+    let sequential =
+        faultline_checker::sequential::check(&history, &faultline_checker::sequential::Options::new(model)).unwrap();
+    assert_eq!(sequential.verdict, faultline_checker::linear::Verdict::Valid, "{:?}", sequential.explanation);
 }
 
 #[test]

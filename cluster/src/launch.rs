@@ -34,6 +34,7 @@ impl LocalCluster {
         let mode = match mode {
             Mode::Linearizable => "linearizable",
             Mode::Unsafe => "unsafe",
+            Mode::Sequential => "sequential",
         };
         for (i, addr) in addrs.iter().enumerate() {
             let log_path: PathBuf = dir.join("nodes").join(format!("n{}.log", i + 1));

@@ -19,8 +19,12 @@
 //!   partitions it becomes unavailable, never wrong.
 //! - `unsafe`: the same, acknowledging before anything is durable: a kill of the primary loses
 //!   acknowledged writes. Not linearizable across crashes: a case checkers must catch.
+//! - `sequential` (ZooKeeper-style): the primary orders writes in its fsynced log and ships them to the
+//!   followers asynchronously, in log order; every node serves reads from its own state, and answers a
+//!   client's write only once it has applied it itself. Sequentially consistent for clients that stay
+//!   on one node; not linearizable (a follower serves stale reads).
 //!
-//! The `sequential` and `eventual` modes are not built yet.
+//! The `eventual` mode is not built yet.
 
 mod http;
 pub mod launch;
@@ -36,6 +40,7 @@ use std::time::Duration;
 pub enum Mode {
     Linearizable,
     Unsafe,
+    Sequential,
 }
 
 impl std::str::FromStr for Mode {
@@ -44,8 +49,9 @@ impl std::str::FromStr for Mode {
         match s {
             "linearizable" => Ok(Mode::Linearizable),
             "unsafe" => Ok(Mode::Unsafe),
-            "sequential" | "eventual" => Err(format!("mode {s} is not built yet; use linearizable or unsafe")),
-            _ => Err(format!("unknown mode {s:?}; expected linearizable or unsafe")),
+            "sequential" => Ok(Mode::Sequential),
+            "eventual" => Err(format!("mode {s} is not built yet; use linearizable, unsafe or sequential")),
+            _ => Err(format!("unknown mode {s:?}; expected linearizable, unsafe or sequential")),
         }
     }
 }
@@ -62,6 +68,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How often `unsafe` mode writes its log out.
     pub flush_interval: Duration,
+    /// How long `sequential` mode's primary waits before each shipment to its followers.
+    pub replication_delay: Duration,
 }
 
 /// Parses `0=127.0.0.1:7000,1=127.0.0.1:7001`.
@@ -92,8 +100,17 @@ pub fn run(config: Config) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let (mode, flush_interval) = (config.mode, config.flush_interval);
+        let (mode, flush_interval, replication_delay) = (config.mode, config.flush_interval, config.replication_delay);
         let node = Arc::new(node::Node::open(config)?);
+        if mode == Mode::Sequential && node.is_primary() {
+            let node = node.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(replication_delay.max(Duration::from_millis(2))).await;
+                    node.ship().await;
+                }
+            });
+        }
         if mode == Mode::Unsafe {
             let node = node.clone();
             tokio::spawn(async move {

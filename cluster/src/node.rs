@@ -34,7 +34,7 @@ pub struct Node {
 
 struct Core {
     log: Log,
-    /// Every log entry applied (served by the primary only; followers keep just the log).
+    /// Every log entry applied.
     state: HashMap<String, Value>,
     /// Entries known to be on a majority (the primary's view).
     committed: usize,
@@ -51,7 +51,7 @@ enum Op {
 impl Node {
     pub fn open(config: Config) -> Result<Node, String> {
         let durability = match config.mode {
-            Mode::Linearizable => Durability::Fsync,
+            Mode::Linearizable | Mode::Sequential => Durability::Fsync,
             Mode::Unsafe => Durability::Lazy,
         };
         let log = Log::open(&config.data_dir, durability)
@@ -69,7 +69,7 @@ impl Node {
         Ok(Node { config, http, core: Mutex::new(core) })
     }
 
-    fn is_primary(&self) -> bool {
+    pub fn is_primary(&self) -> bool {
         self.config.id == self.config.primary
     }
 
@@ -112,10 +112,80 @@ impl Node {
             },
             _ => return Response::json(400, json!({"error": "expected GET or PUT /kv/{key}, or POST /kv/{key}/cas"})),
         };
-        if self.is_primary() {
-            self.perform(&key, op).await
-        } else {
-            self.forward(&request).await
+        match (self.config.mode, self.is_primary(), &op) {
+            (Mode::Sequential, _, Op::Read) => {
+                let core = self.core.lock().await;
+                read(&core, &key)
+            }
+            (Mode::Sequential, true, _) => self.perform_sequential(&key, op).await,
+            (Mode::Sequential, false, _) => self.forward_and_wait(&request).await,
+            (_, true, _) => self.perform(&key, op).await,
+            (_, false, _) => self.forward(&request).await,
+        }
+    }
+
+    /// `sequential` mode's primary: order, log and apply at once; followers get it when it is shipped.
+    /// Every answer says the log position it reflects, so that a follower relaying it first catches up to
+    /// that position: a client's next read there must not see an older state than its last operation did.
+    async fn perform_sequential(&self, key: &str, op: Op) -> Response {
+        let mut core = self.core.lock().await;
+        let value = match op {
+            Op::Read => return read(&core, key),
+            Op::Write(v) => v,
+            Op::Cas(from, to) => {
+                let current = core.state.get(key).cloned().unwrap_or(Value::Null);
+                if current != from {
+                    return Response::json(
+                        412,
+                        json!({"error": "mismatch", "value": current, "index": core.log.len()}),
+                    );
+                }
+                to
+            }
+        };
+        let entry = Entry { key: key.to_string(), value: value.clone() };
+        if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
+            return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
+        }
+        core.state.insert(entry.key, value);
+        Response::json(200, json!({"ok": true, "index": core.log.len()}))
+    }
+
+    /// `sequential` mode's follower: the primary orders the write (or judges the cas); this node answers
+    /// once its own state has caught up to the log position the answer reflects.
+    async fn forward_and_wait(&self, request: &Request) -> Response {
+        let answer = self.forward(request).await;
+        let Some(index) = answer.body.get("index").and_then(Value::as_u64) else { return answer };
+        let deadline = tokio::time::Instant::now() + 2 * self.config.request_timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.core.lock().await.log.len() as u64 >= index {
+                return answer;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        Response::json(504, json!({"error": "answered by the primary but not yet caught up here", "applied": null}))
+    }
+
+    /// `sequential` mode's primary shipping new entries to every follower, without holding up clients.
+    pub async fn ship(&self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        {
+            let core = self.core.lock().await;
+            let upto = core.log.len();
+            for (id, addr) in self.config.peers.iter().filter(|(id, _)| *id != self.config.id) {
+                let from = core.follower_len.get(id).copied().unwrap_or(0).min(upto);
+                if from == upto && core.follower_len.contains_key(id) {
+                    continue;
+                }
+                let entries = core.log.entries()[from..upto].to_vec();
+                let (id, url, http) = (*id, format!("http://{addr}/internal/append"), self.http.clone());
+                tasks.spawn(async move { (id, send_entries(&http, &url, from, &entries).await) });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((id, Sent::Has(len) | Sent::Behind(len))) = done {
+                self.core.lock().await.follower_len.insert(id, len);
+            }
         }
     }
 
@@ -127,12 +197,7 @@ impl Node {
             return Response::json(503, json!({"error": "no majority reachable", "applied": false}));
         }
         let value = match op {
-            Op::Read => {
-                return match core.state.get(key) {
-                    Some(v) => Response::json(200, json!({ "value": v })),
-                    None => Response::json(404, json!({"error": "not found"})),
-                }
-            }
+            Op::Read => return read(&core, key),
             Op::Write(v) => v,
             Op::Cas(from, to) => {
                 let current = core.state.get(key).cloned().unwrap_or(Value::Null);
@@ -241,6 +306,14 @@ impl Node {
         if let Err(e) = result {
             return Response::json(503, json!({"error": format!("writing the log: {e}")}));
         }
+        // The state follows the log: new entries are applied; a replaced tail means starting over.
+        if from + same < have {
+            core.state.clear();
+        }
+        let start = if from + same < have { 0 } else { from + same };
+        let applied: Vec<(String, Value)> =
+            core.log.entries()[start..].iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+        core.state.extend(applied);
         Response::json(200, json!({ "len": core.log.len() }))
     }
 
@@ -281,6 +354,13 @@ enum Sent {
     /// The follower's log ends before `from`, at this length.
     Behind(usize),
     NoAnswer,
+}
+
+fn read(core: &Core, key: &str) -> Response {
+    match core.state.get(key) {
+        Some(v) => Response::json(200, json!({ "value": v })),
+        None => Response::json(404, json!({"error": "not found"})),
+    }
 }
 
 /// Sends a follower the entries from `from` on.
