@@ -81,7 +81,7 @@ struct TestArgs {
     /// it, faultline starts its own 3-node reference cluster on loopback.
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
-    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe or sequential.
+    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, sequential or eventual.
     #[arg(long, default_value = "linearizable")]
     store_mode: faultline_cluster::Mode,
     /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).
@@ -143,7 +143,7 @@ struct NodeArgs {
     peers: std::vec::Vec<(usize, String)>,
     #[arg(long)]
     data_dir: PathBuf,
-    /// linearizable, unsafe or sequential.
+    /// linearizable, unsafe, sequential or eventual.
     #[arg(long, default_value = "linearizable")]
     mode: faultline_cluster::Mode,
     /// The primary's id (default: the lowest).

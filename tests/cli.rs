@@ -188,9 +188,9 @@ fn test_records_checks_and_stores_a_run() {
     let out = faultline(&["check", latest.join("history.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
 
-    let out = faultline(&["test", "--store", store_arg, "--store-mode", "eventual"]);
+    let out = faultline(&["test", "--store", store_arg, "--store-mode", "strong"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected linearizable, unsafe, sequential or eventual"));
     let out = faultline(&["test", "--target", &url, "--adapter", "nope", "--store", store_arg]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected one of native"));

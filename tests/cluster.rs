@@ -201,6 +201,32 @@ fn sequential_mode_serves_stale_reads_but_stays_sequentially_consistent() {
 }
 
 #[test]
+fn eventual_mode_accepts_writes_everywhere_and_converges() {
+    let mut cluster = Cluster::start("eventual", "eventual");
+    assert_eq!(http(&cluster.addrs[0], "PUT", "/kv/a", r#"{"value": 1}"#).0, 200);
+    assert_eq!(http(&cluster.addrs[1], "PUT", "/kv/b", r#"{"value": 2}"#).0, 200);
+    assert_eq!(http(&cluster.addrs[2], "POST", "/kv/c/cas", r#"{"from": null, "to": 3}"#).0, 200);
+    // The last write of a key wins everywhere.
+    assert_eq!(http(&cluster.addrs[2], "PUT", "/kv/a", r#"{"value": 4}"#).0, 200);
+    let converged = |cluster: &Cluster| {
+        (0..3).all(|i| {
+            http(&cluster.addrs[i], "GET", "/kv/a", "").1 == r#"{"value":4}"#
+                && http(&cluster.addrs[i], "GET", "/kv/b", "").1 == r#"{"value":2}"#
+                && http(&cluster.addrs[i], "GET", "/kv/c", "").1 == r#"{"value":3}"#
+        })
+    };
+    let started = std::time::Instant::now();
+    while !converged(&cluster) {
+        assert!(started.elapsed() < Duration::from_secs(5), "no convergence in 5 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What a node learned by gossip survives its restart.
+    cluster.kill(0);
+    cluster.restart(0);
+    assert_eq!(http(&cluster.addrs[0], "GET", "/kv/b", "").1, r#"{"value":2}"#);
+}
+
+#[test]
 fn bad_node_flags_are_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["node", "--id", "5", "--listen", "127.0.0.1:0", "--peers", "0=127.0.0.1:1", "--data-dir", "/tmp/x"])
@@ -220,10 +246,10 @@ fn bad_node_flags_are_refused() {
             "--data-dir",
             "/tmp/x",
             "--mode",
-            "eventual",
+            "strong",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode \"strong\""));
 }

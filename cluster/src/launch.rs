@@ -35,6 +35,7 @@ impl LocalCluster {
             Mode::Linearizable => "linearizable",
             Mode::Unsafe => "unsafe",
             Mode::Sequential => "sequential",
+            Mode::Eventual => "eventual",
         };
         for (i, addr) in addrs.iter().enumerate() {
             let log_path: PathBuf = dir.join("nodes").join(format!("n{}.log", i + 1));

@@ -23,9 +23,11 @@
 //!   followers asynchronously, in log order; every node serves reads from its own state, and answers a
 //!   client's write only once it has applied it itself. Sequentially consistent for clients that stay
 //!   on one node; not linearizable (a follower serves stale reads).
-//!
-//! The `eventual` mode is not built yet.
+//! - `eventual`: leaderless, last writer wins by wall clock; every node serves everything from its own
+//!   state and gossips it every 100 ms. Converges once the network heals; loses acknowledged writes
+//!   when clocks disagree. Not sequentially consistent.
 
+mod eventual;
 mod http;
 pub mod launch;
 mod log;
@@ -41,6 +43,7 @@ pub enum Mode {
     Linearizable,
     Unsafe,
     Sequential,
+    Eventual,
 }
 
 impl std::str::FromStr for Mode {
@@ -50,8 +53,8 @@ impl std::str::FromStr for Mode {
             "linearizable" => Ok(Mode::Linearizable),
             "unsafe" => Ok(Mode::Unsafe),
             "sequential" => Ok(Mode::Sequential),
-            "eventual" => Err(format!("mode {s} is not built yet; use linearizable, unsafe or sequential")),
-            _ => Err(format!("unknown mode {s:?}; expected linearizable, unsafe or sequential")),
+            "eventual" => Ok(Mode::Eventual),
+            _ => Err(format!("unknown mode {s:?}; expected linearizable, unsafe, sequential or eventual")),
         }
     }
 }
@@ -108,6 +111,15 @@ pub fn run(config: Config) -> Result<(), String> {
                 loop {
                     tokio::time::sleep(replication_delay.max(Duration::from_millis(2))).await;
                     node.ship().await;
+                }
+            });
+        }
+        if mode == Mode::Eventual {
+            let node = node.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    node.gossip().await;
                 }
             });
         }

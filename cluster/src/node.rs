@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use crate::eventual;
 use crate::http::{decode_segment, Request, Response};
 use crate::log::{Durability, Entry, Log};
 use crate::{Config, Mode};
@@ -34,6 +35,8 @@ pub struct Node {
 
 struct Core {
     log: Log,
+    /// `eventual` mode's last-writer-wins state.
+    lww: Option<eventual::Store>,
     /// Every log entry applied.
     state: HashMap<String, Value>,
     /// Entries known to be on a majority (the primary's view).
@@ -51,7 +54,7 @@ enum Op {
 impl Node {
     pub fn open(config: Config) -> Result<Node, String> {
         let durability = match config.mode {
-            Mode::Linearizable | Mode::Sequential => Durability::Fsync,
+            Mode::Linearizable | Mode::Sequential | Mode::Eventual => Durability::Fsync,
             Mode::Unsafe => Durability::Lazy,
         };
         let log = Log::open(&config.data_dir, durability)
@@ -65,7 +68,8 @@ impl Node {
             .connect_timeout(config.request_timeout)
             .build()
             .map_err(|e| e.to_string())?;
-        let core = Core { log, state, committed: 0, follower_len: HashMap::new() };
+        let lww = (config.mode == Mode::Eventual).then(|| eventual::Store::recover(&log));
+        let core = Core { log, lww, state, committed: 0, follower_len: HashMap::new() };
         Ok(Node { config, http, core: Mutex::new(core) })
     }
 
@@ -88,6 +92,9 @@ impl Node {
         }
         if path == "/internal/append" && request.method == "POST" {
             return self.append(&request.body).await;
+        }
+        if path == "/internal/gossip" && request.method == "POST" {
+            return self.receive_gossip(&request.body).await;
         }
         let Some(rest) = path.strip_prefix("/kv/") else {
             return Response::json(404, json!({"error": format!("no such endpoint {path}; expected /kv/{{key}}")}));
@@ -113,6 +120,7 @@ impl Node {
             _ => return Response::json(400, json!({"error": "expected GET or PUT /kv/{key}, or POST /kv/{key}/cas"})),
         };
         match (self.config.mode, self.is_primary(), &op) {
+            (Mode::Eventual, _, _) => self.perform_eventual(&key, op).await,
             (Mode::Sequential, _, Op::Read) => {
                 let core = self.core.lock().await;
                 read(&core, &key)
@@ -122,6 +130,76 @@ impl Node {
             (_, true, _) => self.perform(&key, op).await,
             (_, false, _) => self.forward(&request).await,
         }
+    }
+
+    /// `eventual` mode: everything on this node's own state.
+    async fn perform_eventual(&self, key: &str, op: Op) -> Response {
+        let mut core = self.core.lock().await;
+        let Core { log, lww: Some(store), .. } = &mut *core else {
+            return Response::json(503, json!({"error": "not in eventual mode", "applied": false}));
+        };
+        let value = match op {
+            Op::Read => {
+                return match store.get(key) {
+                    Some(v) => Response::json(200, json!({ "value": v })),
+                    None => Response::json(404, json!({"error": "not found"})),
+                }
+            }
+            Op::Write(v) => v,
+            Op::Cas(from, to) => {
+                let current = store.get(key).cloned().unwrap_or(Value::Null);
+                if current != from {
+                    return Response::json(412, json!({"error": "mismatch", "value": current}));
+                }
+                to
+            }
+        };
+        let write = eventual::Stamped { value, stamp: eventual::now_stamp(self.config.id) };
+        if let Err(e) = tokio::task::block_in_place(|| log.append(&[eventual::entry(key, &write)])) {
+            return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
+        }
+        // Acknowledged even if an existing write with a later stamp wins: that is the mode's bug.
+        store.merge(key, write);
+        Response::json(200, json!({"ok": true}))
+    }
+
+    /// `eventual` mode: send the whole state to every peer.
+    pub async fn gossip(&self) {
+        let body = {
+            let core = self.core.lock().await;
+            match &core.lww {
+                Some(store) => store.gossip().to_string(),
+                None => return,
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (_, addr) in self.config.peers.iter().filter(|(id, _)| *id != self.config.id) {
+            let (http, url, body) = (self.http.clone(), format!("http://{addr}/internal/gossip"), body.clone());
+            tasks.spawn(
+                async move { http.post(url).header("content-type", "application/json").body(body).send().await },
+            );
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn receive_gossip(&self, body: &[u8]) -> Response {
+        let Some(writes) = eventual::parse_gossip(body) else {
+            return Response::json(400, json!({"error": "expected {\"entries\": [{\"key\": K, \"write\": W}]}"}));
+        };
+        let mut core = self.core.lock().await;
+        let Core { log, lww: Some(store), .. } = &mut *core else {
+            return Response::json(409, json!({"error": "not in eventual mode"}));
+        };
+        let mut kept = Vec::new();
+        for (key, write) in writes {
+            if store.merge(&key, write.clone()) {
+                kept.push(eventual::entry(&key, &write));
+            }
+        }
+        if let Err(e) = tokio::task::block_in_place(|| log.append(&kept)) {
+            return Response::json(503, json!({"error": format!("writing the log: {e}")}));
+        }
+        Response::json(200, json!({"ok": true}))
     }
 
     /// `sequential` mode's primary: order, log and apply at once; followers get it when it is shipped.
