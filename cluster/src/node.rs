@@ -138,21 +138,10 @@ impl Node {
         let Core { log, lww: Some(store), .. } = &mut *core else {
             return Response::json(503, json!({"error": "not in eventual mode", "applied": false}));
         };
-        let value = match op {
-            Op::Read => {
-                return match store.get(key) {
-                    Some(v) => Response::json(200, json!({ "value": v })),
-                    None => Response::json(404, json!({"error": "not found"})),
-                }
-            }
-            Op::Write(v) => v,
-            Op::Cas(from, to) => {
-                let current = store.get(key).cloned().unwrap_or(Value::Null);
-                if current != from {
-                    return Response::json(412, json!({"error": "mismatch", "value": current}));
-                }
-                to
-            }
+        let value = match next_value(store.get(key), op) {
+            None => return read_value(store.get(key)),
+            Some(Ok(value)) => value,
+            Some(Err(current)) => return Response::json(412, json!({"error": "mismatch", "value": current})),
         };
         let write = eventual::Stamped { value, stamp: eventual::now_stamp(self.config.id) };
         if let Err(e) = tokio::task::block_in_place(|| log.append(&[eventual::entry(key, &write)])) {
@@ -207,18 +196,11 @@ impl Node {
     /// that position: a client's next read there must not see an older state than its last operation did.
     async fn perform_sequential(&self, key: &str, op: Op) -> Response {
         let mut core = self.core.lock().await;
-        let value = match op {
-            Op::Read => return read(&core, key),
-            Op::Write(v) => v,
-            Op::Cas(from, to) => {
-                let current = core.state.get(key).cloned().unwrap_or(Value::Null);
-                if current != from {
-                    return Response::json(
-                        412,
-                        json!({"error": "mismatch", "value": current, "index": core.log.len()}),
-                    );
-                }
-                to
+        let value = match next_value(core.state.get(key), op) {
+            None => return read(&core, key),
+            Some(Ok(value)) => value,
+            Some(Err(current)) => {
+                return Response::json(412, json!({"error": "mismatch", "value": current, "index": core.log.len()}))
             }
         };
         let entry = Entry { key: key.to_string(), value: value.clone() };
@@ -274,16 +256,10 @@ impl Node {
         if !self.commit(&mut core, len).await {
             return Response::json(503, json!({"error": "no majority reachable", "applied": false}));
         }
-        let value = match op {
-            Op::Read => return read(&core, key),
-            Op::Write(v) => v,
-            Op::Cas(from, to) => {
-                let current = core.state.get(key).cloned().unwrap_or(Value::Null);
-                if current != from {
-                    return Response::json(412, json!({"error": "mismatch", "value": current}));
-                }
-                to
-            }
+        let value = match next_value(core.state.get(key), op) {
+            None => return read(&core, key),
+            Some(Ok(value)) => value,
+            Some(Err(current)) => return Response::json(412, json!({"error": "mismatch", "value": current})),
         };
         let entry = Entry { key: key.to_string(), value: value.clone() };
         if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
@@ -435,9 +411,26 @@ enum Sent {
 }
 
 fn read(core: &Core, key: &str) -> Response {
-    match core.state.get(key) {
+    read_value(core.state.get(key))
+}
+
+fn read_value(value: Option<&Value>) -> Response {
+    match value {
         Some(v) => Response::json(200, json!({ "value": v })),
         None => Response::json(404, json!({"error": "not found"})),
+    }
+}
+
+/// What a write or compare-and-set leaves in a key holding `current` (absent: null); for a cas whose
+/// comparison fails, `Err` with what it found. `None` for a read.
+fn next_value(current: Option<&Value>, op: Op) -> Option<Result<Value, Value>> {
+    match op {
+        Op::Read => None,
+        Op::Write(v) => Some(Ok(v)),
+        Op::Cas(from, to) => {
+            let current = current.cloned().unwrap_or(Value::Null);
+            Some(if current == from { Ok(to) } else { Err(current) })
+        }
     }
 }
 
