@@ -346,7 +346,10 @@ fn run_test(args: &TestArgs) -> Result<u8, String> {
     let recorder = faultline_workloads::recorder::Recorder::create(&run_dir.history())
         .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
 
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let summary = runtime.block_on(async {
         let interrupt = stop.clone();

@@ -133,6 +133,11 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .connect_timeout(timeout)
         .pool_max_idle_per_host(64)
+        // A tester talks to the cluster directly: a proxy from the environment would put a third party
+        // (and its own timeouts and retries) between the clients and the store.
+        .no_proxy()
+        .http1_only()
+        .tcp_nodelay(true)
         .build()
         .expect("a plain HTTP client always builds")
 }
@@ -141,8 +146,8 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, String), Outcome> {
     let response = request.send().await.map_err(transport_error)?;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(transport_error)?;
-    Ok((status, body))
+    let body = response.bytes().await.map_err(transport_error)?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// A request that got no answer. Only a refused connection proves the request was never sent.
