@@ -1,0 +1,700 @@
+//! The lab: the nodes of a cluster faultline starts itself, their network, and every fault applied to
+//! them. A lab owns its node processes (so it can kill, restart, pause and skew them) and the network
+//! they talk over: network namespaces with nftables when root ([`crate::netns`]), or userspace proxies on
+//! loopback otherwise ([`crate::proxy`]). Dropping the lab stops every node and removes every namespace,
+//! link and proxy it made; [`clean`] removes what a killed run left behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::clock;
+use crate::fault::{ClockSkew, Fault, FaultKind, Grudge};
+use crate::netns::NetnsNetwork;
+use crate::proxy::{Links, PathState, Proxies};
+
+/// The environment variable every lab node carries, naming its lab: how `lab clean` finds orphans.
+pub const LAB_ENV: &str = "FAULTLINE_LAB";
+
+/// How a lab's nodes are networked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// One network namespace per node, nftables for cuts and loss, netem for delay (root only).
+    Namespaces,
+    /// Loopback, with node-to-node traffic through faultline's proxies (any user).
+    Proxies,
+    /// Loopback, nothing in between: process and clock faults only.
+    Loopback,
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Network, String> {
+        match s {
+            "netns" => Ok(Network::Namespaces),
+            "proxy" => Ok(Network::Proxies),
+            "none" => Ok(Network::Loopback),
+            _ => Err(format!("unknown lab network {s:?}; expected netns, proxy or none")),
+        }
+    }
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Namespaces => "netns",
+            Network::Proxies => "proxy",
+            Network::Loopback => "none",
+        }
+    }
+
+    /// Namespaces where the machine allows them, proxies otherwise.
+    pub fn best_available() -> Network {
+        if crate::netns::unavailable().is_none() {
+            Network::Namespaces
+        } else {
+            Network::Proxies
+        }
+    }
+}
+
+/// Where a node listens, where its clients reach it, and where it must send to reach each peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeAddress {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub client_url: String,
+    /// `peers[j]`: the address this node uses for node `j` (its own listen address for itself).
+    pub peers: Vec<SocketAddr>,
+}
+
+/// How to run one node: the program, its arguments and environment (already filled in for this node).
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// The node's output goes here (appended across restarts).
+    pub log: PathBuf,
+    /// How long the node may take to accept connections on its listen address.
+    pub ready_timeout: Duration,
+}
+
+struct NodeProcess {
+    spec: NodeSpec,
+    child: Option<Child>,
+    paused: bool,
+}
+
+pub struct Lab {
+    pub network: Network,
+    pub nodes: Vec<NodeAddress>,
+    tag: String,
+    netns: Option<Arc<NetnsNetwork>>,
+    proxies: Option<Proxies>,
+    processes: Vec<NodeProcess>,
+    /// libfaketime and one control file per node, when the library is installed.
+    clock: Option<(PathBuf, Vec<PathBuf>)>,
+    strobes: BTreeMap<usize, tokio::task::JoinHandle<()>>,
+    /// The network faults in force, combined into the proxies' state.
+    grudge: BTreeMap<usize, BTreeSet<usize>>,
+    clients_cut: BTreeSet<usize>,
+    loss: (BTreeSet<usize>, u32),
+    delay: (BTreeSet<usize>, Duration, Duration),
+}
+
+impl Lab {
+    /// Builds the network for `count` nodes named n1, n2, ...; with namespaces every node listens on
+    /// `port` at its own address, on loopback every node gets a free port. Control files for clocks go
+    /// under `dir/clock`.
+    pub async fn create(network: Network, count: usize, port: u16, dir: &Path) -> Result<Lab, String> {
+        let names: Vec<String> = (1..=count).map(|i| format!("n{i}")).collect();
+        let (netns, proxies, nodes) = match network {
+            Network::Namespaces => {
+                let net = tokio::task::spawn_blocking(move || NetnsNetwork::create(count))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                let listen: Vec<SocketAddr> = (0..count).map(|i| SocketAddr::from((net.node_ip(i), port))).collect();
+                let nodes = addresses(&names, &listen, |_, j| listen[j]);
+                (Some(Arc::new(net)), None, nodes)
+            }
+            Network::Proxies | Network::Loopback => {
+                let listen: Vec<SocketAddr> = (0..count)
+                    .map(|_| free_loopback_port().map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p))))
+                    .collect::<Result<_, _>>()?;
+                if network == Network::Proxies {
+                    let proxies =
+                        Proxies::start(&listen).await.map_err(|e| format!("cannot start the link proxies: {e}"))?;
+                    let nodes =
+                        addresses(&names, &listen, |i, j| if i == j { listen[i] } else { proxies.addresses[&(i, j)] });
+                    (None, Some(proxies), nodes)
+                } else {
+                    (None, None, addresses(&names, &listen, |_, j| listen[j]))
+                }
+            }
+        };
+        let clock = match clock::library() {
+            Some(library) => {
+                let clock_dir = dir.join("clock");
+                std::fs::create_dir_all(&clock_dir).map_err(|e| format!("{}: {e}", clock_dir.display()))?;
+                let files: Vec<PathBuf> = names.iter().map(|n| clock_dir.join(n)).collect();
+                for f in &files {
+                    clock::set_offset(f, 0).map_err(|e| format!("{}: {e}", f.display()))?;
+                }
+                Some((library, files))
+            }
+            None => None,
+        };
+        let tag = format!("{}-{}", std::process::id(), netns.as_ref().map_or(0, |n| n.lab));
+        Ok(Lab {
+            network,
+            nodes,
+            tag,
+            netns,
+            proxies,
+            processes: Vec::new(),
+            clock,
+            strobes: BTreeMap::new(),
+            grudge: BTreeMap::new(),
+            clients_cut: BTreeSet::new(),
+            loss: (BTreeSet::new(), 0),
+            delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
+        })
+    }
+
+    /// Why this lab cannot apply `kind` of fault, if it cannot (the capability table of the README).
+    pub fn refuses(&self, kind: FaultKind) -> Option<String> {
+        match (kind, self.network) {
+            (FaultKind::Partition | FaultKind::Loss | FaultKind::Delay, Network::Loopback) => {
+                Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
+            }
+            (FaultKind::Delay, Network::Namespaces) if !self.netns.as_ref().is_some_and(|n| n.netem) => Some(
+                "delay in a namespaced lab needs tc netem, and this kernel has no sch_netem (nor nft queue for a \
+                 userspace delayer): use --lab proxy for delay"
+                    .into(),
+            ),
+            (FaultKind::Clock, _) => {
+                if self.clock.is_none() {
+                    return Some("clock faults need libfaketime (Debian: faketime)".into());
+                }
+                self.processes.iter().find_map(|p| clock::unsupported(&p.spec.program))
+            }
+            _ => None,
+        }
+    }
+
+    /// Starts every node (one spec per node, in order) and waits until each accepts connections.
+    pub fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
+        assert_eq!(specs.len(), self.nodes.len(), "one spec per node");
+        for spec in specs {
+            self.processes.push(NodeProcess { spec, child: None, paused: false });
+        }
+        for i in 0..self.nodes.len() {
+            self.spawn(i)?;
+        }
+        for i in 0..self.nodes.len() {
+            self.wait_ready(i)?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        let name = self.nodes[i].name.clone();
+        let spec = &self.processes[i].spec;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log)
+            .map_err(|e| format!("node {name}: cannot open its log {}: {e}", spec.log.display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut command = match &self.netns {
+            Some(net) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &net.namespace(i)]).arg(&spec.program);
+                c
+            }
+            None => Command::new(&spec.program),
+        };
+        command.args(&spec.args).envs(spec.env.iter().map(|(k, v)| (k, v))).env(LAB_ENV, &self.tag);
+        if let Some((library, files)) = &self.clock {
+            if clock::unsupported(&spec.program).is_none() {
+                command.envs(clock::environment(library, &files[i]));
+            }
+        }
+        command.stdin(Stdio::null()).stdout(log).stderr(log2);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the node if faultline dies,
+        // so that not even a SIGKILLed faultline leaves nodes running.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child =
+            command.spawn().map_err(|e| format!("node {name}: cannot start {}: {e}", spec.program.display()))?;
+        self.processes[i].child = Some(child);
+        self.processes[i].paused = false;
+        Ok(())
+    }
+
+    fn wait_ready(&mut self, i: usize) -> Result<(), String> {
+        let (name, addr) = (self.nodes[i].name.clone(), self.nodes[i].listen);
+        let process = &mut self.processes[i];
+        let deadline = Instant::now() + process.spec.ready_timeout;
+        loop {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Some(Ok(Some(status))) = process.child.as_mut().map(Child::try_wait) {
+                return Err(format!(
+                    "node {name} exited ({status}) before it served; see {}",
+                    process.spec.log.display()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "node {name} did not accept connections on {addr} within {:?}; see {}",
+                    process.spec.ready_timeout,
+                    process.spec.log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn index(&self, name: &str) -> Result<usize, String> {
+        self.nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name:?} in this lab"))
+    }
+
+    fn indexes(&self, names: &[String]) -> Result<BTreeSet<usize>, String> {
+        names.iter().map(|n| self.index(n)).collect()
+    }
+
+    fn pid(&self, i: usize) -> Option<i32> {
+        self.processes.get(i)?.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// Applies `fault`; returns the probe's finding (what was checked after applying it).
+    pub async fn start_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        if let Some(why) = self.refuses(fault.kind()) {
+            return Err(why);
+        }
+        match fault {
+            Fault::Partition { grudge, .. } => {
+                self.grudge = self.index_grudge(grudge)?;
+                self.apply_network().await?;
+                Ok(self.probe_partition().await)
+            }
+            Fault::IsolateClients { nodes } => {
+                if self.network != Network::Namespaces {
+                    return Err("cutting clients off needs a namespaced lab (--lab netns)".into());
+                }
+                self.clients_cut = self.indexes(nodes)?;
+                self.apply_network().await?;
+                Ok(json!({"cut": "clients"}))
+            }
+            Fault::Loss { nodes, percent } => {
+                self.loss = (self.indexes(nodes)?, *percent);
+                self.apply_network().await?;
+                Ok(json!({"rule": format!("{percent}% of packets from peers dropped")}))
+            }
+            Fault::Delay { nodes, delay, jitter } => {
+                self.delay = (self.indexes(nodes)?, *delay, *jitter);
+                self.apply_network().await?;
+                Ok(self.probe_delay().await)
+            }
+            Fault::Kill { nodes } => {
+                let mut probes = serde_json::Map::new();
+                for i in self.indexes(nodes)? {
+                    if let Some(child) = self.processes[i].child.as_mut() {
+                        let _ = child.kill();
+                        let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                        let refused =
+                            std::net::TcpStream::connect_timeout(&self.nodes[i].listen, Duration::from_millis(300))
+                                .is_err();
+                        probes.insert(self.nodes[i].name.clone(), json!({"exited": status, "port_closed": refused}));
+                    }
+                    self.processes[i].child = None;
+                }
+                Ok(Value::Object(probes))
+            }
+            Fault::Pause { nodes } => {
+                let mut probes = serde_json::Map::new();
+                for i in self.indexes(nodes)? {
+                    if let Some(pid) = self.pid(i) {
+                        // SAFETY: signalling our own child.
+                        unsafe { libc::kill(pid, libc::SIGSTOP) };
+                        self.processes[i].paused = true;
+                        probes.insert(self.nodes[i].name.clone(), json!({"state": process_state(pid).await}));
+                    }
+                }
+                Ok(Value::Object(probes))
+            }
+            Fault::Clock { nodes, skew } => {
+                let (library, files) = self.clock.clone().ok_or("no libfaketime")?;
+                let mut probes = serde_json::Map::new();
+                for i in self.indexes(nodes)? {
+                    let control = files[i].clone();
+                    match skew {
+                        ClockSkew::Bump { offset_ms } => {
+                            clock::set_offset(&control, *offset_ms).map_err(|e| e.to_string())?;
+                        }
+                        ClockSkew::Strobe { offset_ms, period } => {
+                            let (offset_ms, period, control) = (*offset_ms, *period, control.clone());
+                            let task = tokio::spawn(async move {
+                                for on in [true, false].into_iter().cycle() {
+                                    let _ = clock::set_offset(&control, if on { offset_ms } else { 0 });
+                                    tokio::time::sleep(period).await;
+                                }
+                            });
+                            if let Some(old) = self.strobes.insert(i, task) {
+                                old.abort();
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    let seen = clock::observed_offset_ms(&library, &control);
+                    probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
+                }
+                Ok(Value::Object(probes))
+            }
+        }
+    }
+
+    /// Undoes `fault` (restarts killed nodes, resumes paused ones, resets clocks, heals links).
+    pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        match fault {
+            Fault::Partition { .. } => {
+                self.grudge.clear();
+                self.apply_network().await?;
+                Ok(json!({"healed": true}))
+            }
+            Fault::IsolateClients { .. } => {
+                self.clients_cut.clear();
+                self.apply_network().await?;
+                Ok(json!({"healed": true}))
+            }
+            Fault::Loss { .. } => {
+                self.loss = (BTreeSet::new(), 0);
+                self.apply_network().await?;
+                Ok(json!({"healed": true}))
+            }
+            Fault::Delay { .. } => {
+                self.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
+                self.apply_network().await?;
+                Ok(json!({"healed": true}))
+            }
+            Fault::Kill { nodes } => {
+                let mut probes = serde_json::Map::new();
+                for i in self.indexes(nodes)? {
+                    if self.processes[i].child.is_none() {
+                        self.spawn(i)?;
+                        let ready = self.wait_ready_async(i).await;
+                        probes.insert(
+                            self.nodes[i].name.clone(),
+                            json!({"restarted": ready.is_ok(), "error": ready.err()}),
+                        );
+                    }
+                }
+                Ok(Value::Object(probes))
+            }
+            Fault::Pause { nodes } => {
+                let mut probes = serde_json::Map::new();
+                for i in self.indexes(nodes)? {
+                    if let Some(pid) = self.pid(i) {
+                        // SAFETY: signalling our own child.
+                        unsafe { libc::kill(pid, libc::SIGCONT) };
+                        self.processes[i].paused = false;
+                        probes.insert(self.nodes[i].name.clone(), json!({"state": process_state(pid).await}));
+                    }
+                }
+                Ok(Value::Object(probes))
+            }
+            Fault::Clock { nodes, .. } => {
+                let (library, files) = self.clock.clone().ok_or("no libfaketime")?;
+                let mut probes = serde_json::Map::new();
+                for i in self.indexes(nodes)? {
+                    if let Some(task) = self.strobes.remove(&i) {
+                        task.abort();
+                    }
+                    clock::set_offset(&files[i], 0).map_err(|e| e.to_string())?;
+                    probes.insert(
+                        self.nodes[i].name.clone(),
+                        json!({"observed_offset_ms": clock::observed_offset_ms(&library, &files[i])}),
+                    );
+                }
+                Ok(Value::Object(probes))
+            }
+        }
+    }
+
+    /// Heals everything: network, clocks, paused and dead nodes. Used before the final reads and on exit.
+    pub async fn heal_all(&mut self) -> Result<Value, String> {
+        let all: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let mut healed = serde_json::Map::new();
+        let network = self.network != Network::Loopback;
+        if network {
+            self.grudge.clear();
+            self.clients_cut.clear();
+            self.loss = (BTreeSet::new(), 0);
+            self.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
+            self.apply_network().await?;
+            healed.insert("network".into(), json!(true));
+        }
+        if self.clock.is_some() {
+            healed.insert(
+                "clock".into(),
+                self.stop_fault(&Fault::Clock { nodes: all.clone(), skew: ClockSkew::Bump { offset_ms: 0 } }).await?,
+            );
+        }
+        healed.insert("pause".into(), self.stop_fault(&Fault::Pause { nodes: all.clone() }).await?);
+        healed.insert("kill".into(), self.stop_fault(&Fault::Kill { nodes: all }).await?);
+        Ok(Value::Object(healed))
+    }
+
+    async fn wait_ready_async(&mut self, i: usize) -> Result<(), String> {
+        let addr = self.nodes[i].listen;
+        let deadline = Instant::now() + self.processes[i].spec.ready_timeout;
+        loop {
+            if tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr))
+                .await
+                .is_ok_and(|r| r.is_ok())
+            {
+                return Ok(());
+            }
+            if let Some(Ok(Some(status))) = self.processes[i].child.as_mut().map(Child::try_wait) {
+                return Err(format!("node {} exited ({status}) after restart", self.nodes[i].name));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "node {} did not come back within {:?}",
+                    self.nodes[i].name, self.processes[i].spec.ready_timeout
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn index_grudge(&self, grudge: &Grudge) -> Result<BTreeMap<usize, BTreeSet<usize>>, String> {
+        grudge
+            .iter()
+            .map(|(victim, sources)| {
+                Ok((self.index(victim)?, self.indexes(&sources.iter().cloned().collect::<Vec<_>>())?))
+            })
+            .collect()
+    }
+
+    /// Puts the network faults in force into the kernel (namespaces) or the proxies.
+    async fn apply_network(&mut self) -> Result<(), String> {
+        if let Some(net) = self.netns.clone() {
+            let cut: Vec<(usize, BTreeSet<usize>, bool)> = (0..self.nodes.len())
+                .map(|i| (i, self.grudge.get(&i).cloned().unwrap_or_default(), self.clients_cut.contains(&i)))
+                .collect();
+            let loss = self.loss.clone();
+            let delay = self.delay.clone();
+            let delay_in_force = !delay.1.is_zero() || net.netem;
+            return tokio::task::spawn_blocking(move || {
+                net.set_partition(&cut)?;
+                net.set_loss(&loss.0.into_iter().collect::<Vec<_>>(), loss.1)?;
+                if delay_in_force {
+                    net.set_delay(&delay.0.into_iter().collect::<Vec<_>>(), delay.1, delay.2)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        if let Some(proxies) = &self.proxies {
+            let n = self.nodes.len();
+            let mut links = Links::default();
+            for sender in 0..n {
+                for receiver in (0..n).filter(|r| *r != sender) {
+                    let touches = |set: &BTreeSet<usize>| set.contains(&sender) || set.contains(&receiver);
+                    let state = PathState {
+                        cut: self.grudge.get(&receiver).is_some_and(|s| s.contains(&sender)),
+                        loss_percent: if touches(&self.loss.0) { self.loss.1 } else { 0 },
+                        delay: if touches(&self.delay.0) { self.delay.1 } else { Duration::ZERO },
+                        jitter: if touches(&self.delay.0) { self.delay.2 } else { Duration::ZERO },
+                    };
+                    if state != PathState::default() {
+                        links.paths.insert((sender, receiver), state);
+                    }
+                }
+            }
+            proxies.set(links);
+        }
+        Ok(())
+    }
+
+    /// Checks every cut pair really is cut: the victim cannot reach the source (the answer is dropped).
+    async fn probe_partition(&self) -> Value {
+        let pairs: Vec<(usize, usize)> =
+            self.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
+        let probes = pairs.iter().map(|&(victim, source)| async move {
+            match (&self.netns, &self.proxies) {
+                (Some(net), _) => {
+                    let (net, port) = (net.clone(), self.nodes[source].listen.port());
+                    tokio::task::spawn_blocking(move || net.can_connect(victim, source, port)).await.unwrap_or(true)
+                }
+                (None, Some(proxies)) => {
+                    http_round_trip(proxies.addresses[&(victim, source)], Duration::from_millis(300)).await.is_some()
+                }
+                _ => true,
+            }
+        });
+        // All pairs at once: a cut pair costs the probe's whole timeout.
+        let reachable = join_all(probes).await;
+        let open: Vec<String> = pairs
+            .iter()
+            .zip(&reachable)
+            .filter(|(_, r)| **r)
+            .map(|((v, s), _)| format!("{}<-{}", self.nodes[*v].name, self.nodes[*s].name))
+            .collect();
+        let cut = pairs.len() - open.len();
+        json!({"pairs_checked": pairs.len(), "pairs_cut": cut, "still_open": open})
+    }
+
+    /// Measures the round trip between a delayed node and a peer: what the delay really is.
+    async fn probe_delay(&self) -> Value {
+        let Some(&i) = self.delay.0.iter().next() else { return Value::Null };
+        let j = (i + 1) % self.nodes.len();
+        if i == j {
+            return Value::Null;
+        }
+        let measured = match (&self.netns, &self.proxies) {
+            (Some(net), _) => {
+                let (net, port) = (net.clone(), self.nodes[j].listen.port());
+                tokio::task::spawn_blocking(move || net.connect_time(i, j, port)).await.ok().flatten()
+            }
+            (None, Some(proxies)) => http_round_trip(proxies.addresses[&(i, j)], Duration::from_secs(5)).await,
+            _ => None,
+        };
+        json!({"from": self.nodes[i].name, "to": self.nodes[j].name, "round_trip_ms": measured.map(|d| d.as_secs_f64() * 1e3)})
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for task in self.strobes.values() {
+            task.abort();
+        }
+        for process in &mut self.processes {
+            if let Some(child) = process.child.as_mut() {
+                // SAFETY: signalling our own child; a stopped process must run again to die cleanly.
+                unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // The network (namespaces, bridge) and the proxies are removed by their own drops.
+    }
+}
+
+fn addresses(names: &[String], listen: &[SocketAddr], peer: impl Fn(usize, usize) -> SocketAddr) -> Vec<NodeAddress> {
+    (0..names.len())
+        .map(|i| NodeAddress {
+            name: names[i].clone(),
+            listen: listen[i],
+            client_url: format!("http://{}", listen[i]),
+            peers: (0..names.len()).map(|j| peer(i, j)).collect(),
+        })
+        .collect()
+}
+
+pub fn free_loopback_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// The state letter of a process in /proc (R, S, T for stopped, ...), after the signal had a moment.
+async fn process_state(pid: i32) -> String {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_string))
+        .unwrap_or_else(|| "gone".into())
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+}
+
+/// Sends a minimal HTTP request to `addr` and times the first byte of the answer; `None` if none came
+/// within `limit`. Every HTTP server answers it, with some status.
+pub async fn http_round_trip(addr: SocketAddr, limit: Duration) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream.write_all(b"GET /faultline-probe HTTP/1.1\r\nhost: probe\r\nconnection: close\r\n\r\n").await.ok()?;
+        let mut byte = [0u8; 1];
+        (stream.read(&mut byte).await.ok()? == 1).then(|| started.elapsed())
+    };
+    tokio::time::timeout(limit, attempt).await.ok().flatten()
+}
+
+/// Whether a process with this pid exists.
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Kills node processes a killed run left behind (found by their [`LAB_ENV`] variable naming a faultline
+/// process that is gone), then removes namespaces and links the same way. Returns what it removed.
+pub fn clean() -> Vec<String> {
+    let mut removed = Vec::new();
+    let me = std::process::id();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+            if pid == me {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            let prefix = format!("{LAB_ENV}=");
+            let owner = environ.split(|b| *b == 0).find_map(|var| {
+                let tag = std::str::from_utf8(var.strip_prefix(prefix.as_bytes())?).ok()?;
+                tag.split('-').next()?.parse::<u32>().ok()
+            });
+            if owner.is_some_and(|owner| !process_alive(owner)) {
+                // SAFETY: kill has no memory preconditions.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGCONT);
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+                removed.push(format!("process {pid}"));
+            }
+        }
+    }
+    if crate::netns::unavailable().is_none() {
+        removed.extend(crate::netns::clean());
+    }
+    removed
+}

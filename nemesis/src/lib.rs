@@ -1,0 +1,21 @@
+//! faultline's nemesis: the faults a run injects, and the machinery that applies and heals them.
+//!
+//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew).
+//! - [`lab`]: clusters faultline starts itself: their processes and network, every fault applied to them.
+//!   [`netns`] is the namespaced network (root), [`proxy`] the userspace one (anyone), [`clock`] libfaketime.
+//! - [`command`]: clusters faultline does not start: faults as shell commands from a file.
+//! - [`schedule`]: when faults start and stop, recorded in the history.
+//!
+//! The nemesis knows nothing of the workload: it reports what it did through a callback that the run
+//! turns into `process: "nemesis"` events of the same history.
+
+pub mod clock;
+pub mod command;
+pub mod fault;
+pub mod lab;
+pub mod netns;
+pub mod proxy;
+pub mod schedule;
+
+pub use fault::{Fault, FaultKind, PartitionShape};
+pub use lab::{Lab, Network, NodeAddress, NodeSpec};

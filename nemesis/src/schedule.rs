@@ -1,0 +1,208 @@
+//! When faults happen: a loop that, every interval, starts a fault drawn from the chosen kinds, lets it
+//! act for an interval, stops it, and at the end heals everything, recording each step. As in Jepsen's
+//! combined nemesis packages, the kinds take turns (fixed) or are drawn at random, and the targets are
+//! drawn from the seed, so a run can be repeated.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faultline_checker::synth::Rng;
+use serde_json::{json, Value};
+
+use crate::command::CommandBackend;
+use crate::fault::{ClockSkew, Fault, FaultKind, PartitionShape};
+use crate::lab::Lab;
+
+/// What a schedule may do, and how often.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub kinds: Vec<FaultKind>,
+    /// A fault lasts about this long, and so does the quiet between two faults.
+    pub interval: Duration,
+    /// Draw each interval uniformly from half to one and a half times `interval`, and the fault kind at
+    /// random; otherwise fixed intervals and kinds in turn.
+    pub random: bool,
+    pub seed: u64,
+    /// The partition shapes to draw from.
+    pub shapes: Vec<PartitionShape>,
+    pub loss_percent: u32,
+    pub delay: Duration,
+    pub jitter: Duration,
+    /// Largest clock offset, either way.
+    pub clock_offset: Duration,
+}
+
+impl Schedule {
+    pub fn new(kinds: Vec<FaultKind>, seed: u64) -> Schedule {
+        Schedule {
+            kinds,
+            interval: Duration::from_secs(3),
+            random: true,
+            seed,
+            shapes: PartitionShape::random_shapes(),
+            loss_percent: 30,
+            delay: Duration::from_millis(50),
+            jitter: Duration::from_millis(10),
+            clock_offset: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the faults are applied to.
+pub enum Backend<'a> {
+    Lab(&'a mut Lab),
+    Command(&'a CommandBackend),
+}
+
+impl Backend<'_> {
+    pub fn node_names(&self) -> Vec<String> {
+        match self {
+            Backend::Lab(lab) => lab.nodes.iter().map(|n| n.name.clone()).collect(),
+            Backend::Command(c) => c.node_names(),
+        }
+    }
+
+    pub fn refuses(&self, kind: FaultKind) -> Option<String> {
+        match self {
+            Backend::Lab(lab) => lab.refuses(kind),
+            Backend::Command(c) => c.refuses(kind),
+        }
+    }
+
+    pub async fn start_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        match self {
+            Backend::Lab(lab) => lab.start_fault(fault).await,
+            Backend::Command(c) => c.start_fault(fault).await,
+        }
+    }
+
+    pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        match self {
+            Backend::Lab(lab) => lab.stop_fault(fault).await,
+            Backend::Command(c) => c.stop_fault(fault).await,
+        }
+    }
+}
+
+/// Checks up front that the backend can apply every kind asked for: a fault a mode cannot apply is
+/// refused before the run, never silently skipped.
+pub fn check_supported(schedule: &Schedule, backend: &Backend<'_>) -> Result<(), String> {
+    for kind in &schedule.kinds {
+        if let Some(why) = backend.refuses(*kind) {
+            return Err(format!("cannot inject {kind} faults: {why}"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a nemesis event marks the moment a step began (`invoke`) or what it did (`info`), as Jepsen's
+/// nemesis records each step: an invocation, then a completion with what happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Invoke,
+    Done,
+}
+
+/// Runs the schedule until `until` or `stop`, then heals everything. `record(step, f, value)` receives
+/// every step for the history, before (`Invoke`, the fault and its targets) and after (`Done`, with the
+/// probe's finding or the error): `start-<fault>`, `stop-<fault>`, and a final `heal`.
+pub async fn run(
+    schedule: &Schedule,
+    backend: &mut Backend<'_>,
+    until: Instant,
+    stop: &Arc<AtomicBool>,
+    record: &mut dyn FnMut(Step, &str, Value),
+) {
+    let mut rng = Rng(schedule.seed ^ 0x006e_656d_6573_6973);
+    let nodes = backend.node_names();
+    let mut turn = 0usize;
+    while !schedule.kinds.is_empty() {
+        if !pause(next_interval(schedule, &mut rng), until, stop).await {
+            break;
+        }
+        let kind = if schedule.random {
+            schedule.kinds[rng.below(schedule.kinds.len() as u64) as usize]
+        } else {
+            schedule.kinds[turn % schedule.kinds.len()]
+        };
+        let fault = draw(kind, schedule, &nodes, &mut rng, turn);
+        turn += 1;
+        let (start, stop_name) = (format!("start-{}", fault.name()), format!("stop-{}", fault.name()));
+        record(Step::Invoke, &start, fault.describe());
+        let started = backend.start_fault(&fault).await;
+        record(Step::Done, &start, outcome(&fault, started));
+        pause(next_interval(schedule, &mut rng), until, stop).await;
+        record(Step::Invoke, &stop_name, fault.describe());
+        let stopped = backend.stop_fault(&fault).await;
+        record(Step::Done, &stop_name, outcome(&fault, stopped));
+    }
+    if let Backend::Lab(lab) = backend {
+        record(Step::Invoke, "heal", Value::Null);
+        let healed = lab.heal_all().await;
+        record(Step::Done, "heal", healed.unwrap_or_else(|e| json!({ "error": e })));
+    }
+}
+
+fn outcome(fault: &Fault, result: Result<Value, String>) -> Value {
+    let mut value = fault.describe();
+    if let Value::Object(map) = &mut value {
+        match result {
+            Ok(probe) => map.insert("probe".into(), probe),
+            Err(e) => map.insert("error".into(), Value::String(e)),
+        };
+    }
+    value
+}
+
+fn next_interval(schedule: &Schedule, rng: &mut Rng) -> Duration {
+    if schedule.random {
+        schedule.interval.mul_f64(0.5 + rng.unit())
+    } else {
+        schedule.interval
+    }
+}
+
+/// Sleeps `d`, waking early on `stop` or at `until`; false if the schedule should end.
+async fn pause(d: Duration, until: Instant, stop: &AtomicBool) -> bool {
+    let end = (Instant::now() + d).min(until);
+    while Instant::now() < end {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::time::sleep((end - Instant::now()).min(Duration::from_millis(50))).await;
+    }
+    Instant::now() < until && !stop.load(Ordering::Relaxed)
+}
+
+/// A concrete fault of `kind` with targets drawn from `rng`.
+pub fn draw(kind: FaultKind, schedule: &Schedule, nodes: &[String], rng: &mut Rng, turn: usize) -> Fault {
+    let one = |rng: &mut Rng| vec![nodes[rng.below(nodes.len().max(1) as u64) as usize].clone()];
+    match kind {
+        FaultKind::Partition => {
+            let shapes =
+                if schedule.shapes.is_empty() { PartitionShape::random_shapes() } else { schedule.shapes.clone() };
+            let shape = &shapes[rng.below(shapes.len() as u64) as usize];
+            if *shape == PartitionShape::Clients {
+                return Fault::IsolateClients { nodes: one(rng) };
+            }
+            Fault::Partition { shape: shape.name().to_string(), grudge: shape.grudge(nodes, rng) }
+        }
+        FaultKind::Loss => Fault::Loss { nodes: one(rng), percent: schedule.loss_percent },
+        FaultKind::Delay => Fault::Delay { nodes: one(rng), delay: schedule.delay, jitter: schedule.jitter },
+        FaultKind::Kill => Fault::Kill { nodes: one(rng) },
+        FaultKind::Pause => Fault::Pause { nodes: one(rng) },
+        FaultKind::Clock => {
+            let max = schedule.clock_offset.as_millis().max(1) as u64;
+            let magnitude = (max / 2 + rng.below(max / 2 + 1)) as i64;
+            let offset_ms = if rng.below(2) == 0 { magnitude } else { -magnitude };
+            // Bumps and strobes take turns.
+            let skew = if turn % 2 == 0 {
+                ClockSkew::Bump { offset_ms }
+            } else {
+                ClockSkew::Strobe { offset_ms, period: Duration::from_millis(200) }
+            };
+            Fault::Clock { nodes: one(rng), skew }
+        }
+    }
+}
