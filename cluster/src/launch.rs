@@ -31,19 +31,12 @@ impl LocalCluster {
         std::fs::create_dir_all(dir.join("nodes")).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut cluster =
             LocalCluster { children: Vec::new(), urls: addrs.iter().map(|a| format!("http://{a}")).collect() };
-        let mode = match mode {
-            Mode::Linearizable => "linearizable",
-            Mode::Unsafe => "unsafe",
-            Mode::Sequential => "sequential",
-            Mode::Eventual => "eventual",
-        };
         for (i, addr) in addrs.iter().enumerate() {
             let log_path: PathBuf = dir.join("nodes").join(format!("n{}.log", i + 1));
             let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+            let options = NodeOptions { mode, ..NodeOptions::default() };
             let child = Command::new(binary)
-                .args(["node", "--id", &i.to_string(), "--listen", addr, "--peers", &peers.join(","), "--mode", mode])
-                .arg("--data-dir")
-                .arg(dir.join("data").join(format!("n{}", i + 1)))
+                .args(node_args(i, addr, &peers.join(","), &dir.join("data").join(format!("n{}", i + 1)), &options))
                 .stdout(Stdio::piped())
                 .stderr(log)
                 .spawn()
@@ -63,6 +56,56 @@ impl LocalCluster {
         }
         Ok(cluster)
     }
+}
+
+/// The settings of a reference node that a test may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    pub mode: Mode,
+    /// How long sequential mode's primary waits before each shipment to its followers.
+    pub replication_delay: Duration,
+    /// How often unsafe mode writes its log out.
+    pub flush_interval: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        NodeOptions {
+            mode: Mode::Linearizable,
+            replication_delay: Duration::ZERO,
+            flush_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The arguments of `faultline node` for node `id`: `peers` is `0=ADDR,1=ADDR,...`, each address where
+/// this node reaches that peer.
+pub fn node_args(id: usize, listen: &str, peers: &str, data_dir: &Path, options: &NodeOptions) -> Vec<String> {
+    let mode = match options.mode {
+        Mode::Linearizable => "linearizable",
+        Mode::Unsafe => "unsafe",
+        Mode::Sequential => "sequential",
+        Mode::Eventual => "eventual",
+    };
+    [
+        "node",
+        "--id",
+        &id.to_string(),
+        "--listen",
+        listen,
+        "--peers",
+        peers,
+        "--mode",
+        mode,
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--replication-delay",
+        &format!("{}ms", options.replication_delay.as_millis()),
+        "--flush-interval",
+        &format!("{}ms", options.flush_interval.as_millis()),
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Drop for LocalCluster {

@@ -42,7 +42,8 @@ pub struct RunSpec {
 pub struct RunSummary {
     /// Operations invoked by the clients (not counting final reads).
     pub operations: u64,
-    pub keys: usize,
+    /// Every key the clients used, for the final reads.
+    pub keys: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -86,10 +87,11 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
     flusher.abort();
     let operations = invoked.load(Ordering::Relaxed).min(spec.op_limit.unwrap_or(u64::MAX));
     let keys = generator.lock().unwrap_or_else(|p| p.into_inner()).used_keys();
+    let elapsed = started.elapsed();
     if spec.final_reads && !stop.load(Ordering::Relaxed) {
-        final_reads(spec, recorder, &http, &keys).await;
+        final_reads(spec, recorder, &keys).await;
     }
-    RunSummary { operations, keys: keys.len(), elapsed: started.elapsed() }
+    RunSummary { operations, keys, elapsed }
 }
 
 struct Client {
@@ -175,8 +177,10 @@ async fn perform(
     indeterminate
 }
 
-/// Reads every key from every node, one reader per node, under process numbers no client uses.
-async fn final_reads(spec: &RunSpec, recorder: &Recorder, http: &reqwest::Client, keys: &[String]) {
+/// Reads every key from every node, one reader per node, under process numbers no client uses. A run
+/// with faults calls it itself (with `spec.final_reads` off) once the faults are healed.
+pub async fn final_reads(spec: &RunSpec, recorder: &Recorder, keys: &[String]) {
+    let http = &adapter::client(spec.request_timeout);
     let base = 1_000_000_000u64;
     let readers = spec.nodes.iter().enumerate().map(|(n, node)| {
         let mut process = base + n as u64 * 1_000_000;
