@@ -10,6 +10,7 @@ use faultline_checker::format::{self, Format};
 use faultline_checker::linear::{self, Verdict};
 use faultline_checker::model::{CasFail, ModelKind};
 use faultline_checker::{synth, Value};
+use faultline_nemesis::FaultKind;
 use faultline_reports::results::{CheckResults, FileResult};
 
 /// Exit codes a CI gate can rely on.
@@ -31,7 +32,10 @@ enum Command {
     Check(CheckArgs),
     /// Run a register workload against a cluster (by default faultline's own reference cluster), record
     /// the history and check it. Exit code as for check.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
+    /// The lab faultline runs clusters in.
+    #[command(subcommand)]
+    Lab(LabCommand),
     /// Run one node of the reference cluster (started by faultline itself).
     #[command(hide = true)]
     Node(NodeArgs),
@@ -129,6 +133,50 @@ struct TestArgs {
     /// The test's name (its folder in the store).
     #[arg(long, default_value = "register")]
     name: String,
+    /// Faults to inject, any of partition, loss, delay, kill, pause, clock (or all, or none). Default:
+    /// partition,kill,pause for the reference cluster; none for --target.
+    #[arg(long, value_parser = |s: &str| FaultKind::parse_list(s).map(Faults))]
+    nemesis: Option<Faults>,
+    /// About how long each fault lasts, and the quiet between two faults.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    nemesis_interval: Duration,
+    /// Fixed intervals and fault kinds in turn (default: random intervals and kinds, from the seed).
+    #[arg(long)]
+    nemesis_fixed: bool,
+    /// Partition shapes to draw from: isolate-one, halves, majorities-ring, bridge, one-way, clients, or a
+    /// grudge such as n1:n2,n3;n2:n1 (n1 drops traffic from n2 and n3). Repeatable. Default: all shapes
+    /// but clients.
+    #[arg(long)]
+    partition: Vec<String>,
+    /// For --target: a TOML file of shell commands per fault (see the README), so faultline can inject
+    /// faults into machines or containers it does not start.
+    #[arg(long)]
+    nemesis_commands: Option<PathBuf>,
+    /// How the reference cluster is networked: netns (a network namespace per node; root), proxy
+    /// (loopback, node-to-node traffic through faultline's proxies; anyone), none (no network faults).
+    /// Default: netns when root, else proxy.
+    #[arg(long)]
+    lab: Option<faultline_nemesis::Network>,
+    /// Nodes of the reference cluster.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// The reference cluster in sequential mode: how long the primary waits before each shipment to its
+    /// followers (makes stale reads likely).
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    replication_delay: Duration,
+    /// The reference cluster in unsafe mode: how often it writes its log out.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    flush_interval: Duration,
+}
+
+/// The fault kinds of `--nemesis` (one value holding a list).
+#[derive(Clone)]
+struct Faults(Vec<FaultKind>);
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Remove every namespace, link and node process a killed faultline run left behind.
+    Clean,
 }
 
 #[derive(Args)]
@@ -188,7 +236,17 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check(args),
-        Command::Test(args) => test(args),
+        Command::Test(args) => test(*args),
+        Command::Lab(LabCommand::Clean) => {
+            let removed = faultline_nemesis::lab::clean();
+            if removed.is_empty() {
+                println!("nothing to clean");
+            }
+            for thing in removed {
+                println!("removed {thing}");
+            }
+            ExitCode::from(EXIT_VALID)
+        }
         Command::Node(args) => {
             let primary = args.primary.unwrap_or_else(|| args.peers.iter().map(|(id, _)| *id).min().unwrap_or(0));
             let config = faultline_cluster::Config {
@@ -266,16 +324,69 @@ fn check(args: CheckArgs) -> ExitCode {
     } else {
         print!("{}", faultline_reports::summary::render(&results));
     }
-    ExitCode::from(match results.verdict {
-        Verdict::Valid => EXIT_VALID,
-        Verdict::Invalid => EXIT_INVALID,
-        Verdict::Unknown => EXIT_UNKNOWN,
-    })
+    ExitCode::from(verdict_code(results.verdict))
 }
 
 fn test(args: TestArgs) -> ExitCode {
-    match run_test(&args) {
-        Ok(code) => ExitCode::from(code),
+    // The main job injects faults by default; a cluster faultline does not start gets none unless asked.
+    let default_nemesis = if args.targets.is_empty() {
+        vec![FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]
+    } else {
+        Vec::new()
+    };
+    let plan = faultline_harness::TestPlan {
+        targets: args.targets,
+        adapter: args.adapter,
+        node_options: faultline_cluster::launch::NodeOptions {
+            mode: args.store_mode,
+            replication_delay: args.replication_delay,
+            flush_interval: args.flush_interval,
+        },
+        node_count: args.nodes,
+        lab: args.lab,
+        clients: args.clients,
+        time_limit: args.time_limit,
+        ops: args.ops,
+        rate: args.rate,
+        mix: args.mix,
+        keys: args.keys,
+        key_dist: args.key_dist,
+        ops_per_key: args.ops_per_key,
+        seed: args.seed,
+        pin_clients: args.pin_clients,
+        request_timeout: args.request_timeout,
+        final_reads: !args.no_final_reads,
+        nemesis: args.nemesis.map_or(default_nemesis, |f| f.0),
+        nemesis_interval: args.nemesis_interval,
+        nemesis_fixed: args.nemesis_fixed,
+        partitions: args.partition,
+        nemesis_commands: args.nemesis_commands,
+        store: args.store,
+        name: args.name,
+        binary: match std::env::current_exe() {
+            Ok(path) => path,
+            Err(e) => {
+                eprintln!("faultline test: cannot find the faultline executable: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        },
+    };
+    match faultline_harness::run(&plan) {
+        Ok(outcome) => {
+            print!("{}", faultline_reports::summary::render(&outcome.results));
+            println!(
+                "{} operations on {} keys in {:.1} s, {} faults; run folder {}",
+                outcome.summary.operations,
+                outcome.summary.keys.len(),
+                outcome.summary.elapsed.as_secs_f64(),
+                outcome.faults,
+                outcome.run_dir.display()
+            );
+            if outcome.interrupted {
+                return ExitCode::from(EXIT_ERROR);
+            }
+            ExitCode::from(verdict_code(outcome.results.verdict))
+        }
         Err(e) => {
             eprintln!("faultline test: {e}");
             ExitCode::from(EXIT_ERROR)
@@ -283,127 +394,12 @@ fn test(args: TestArgs) -> ExitCode {
     }
 }
 
-fn run_test(args: &TestArgs) -> Result<u8, String> {
-    use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
-    use faultline_workloads::runner::{Node, RunSpec};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
-    });
-    // Every flag is checked before anything is created.
-    let adapter = faultline_workloads::adapter::Adapter::by_name_or_file(&args.adapter)?;
-    let (mix, distribution) = (Mix::parse(&args.mix)?, KeyDistribution::parse(&args.key_dist)?);
-    let run_dir = faultline_workloads::store::RunDir::create(&args.store, &args.name)
-        .map_err(|e| format!("cannot create a run folder in {}: {e}", args.store.display()))?;
-    // Without targets, faultline starts its own reference cluster; it stops when `_cluster` is dropped.
-    let (_cluster, targets) = if args.targets.is_empty() {
-        let binary = std::env::current_exe().map_err(|e| format!("cannot find the faultline executable: {e}"))?;
-        let cluster = faultline_cluster::launch::LocalCluster::start(&binary, 3, args.store_mode, &run_dir.path)?;
-        let urls = cluster.urls.clone();
-        (Some(cluster), urls)
-    } else {
-        (None, args.targets.clone())
-    };
-    // Keys carry the run's name and seed, so that no run sees what another one left in the store.
-    let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
-    let spec = RunSpec {
-        nodes: targets
-            .iter()
-            .enumerate()
-            .map(|(i, url)| Node { name: format!("n{}", i + 1), url: url.trim_end_matches('/').to_string() })
-            .collect(),
-        adapter,
-        workload: RegisterWorkload {
-            mix,
-            keys: args.keys,
-            distribution,
-            ops_per_key: args.ops_per_key,
-            seed,
-            key_prefix: format!("{run_id}-{:06x}-", seed & 0xff_ffff),
-        },
-        clients: args.clients,
-        rate: args.rate,
-        time_limit: args.time_limit,
-        op_limit: args.ops,
-        request_timeout: args.request_timeout,
-        pin_clients: args.pin_clients,
-        final_reads: !args.no_final_reads,
-    };
-    let config = serde_json::json!({
-        "name": args.name, "targets": targets, "store_mode": args.targets.is_empty().then(|| format!("{:?}", args.store_mode)), "adapter": args.adapter, "clients": args.clients,
-        "time_limit_ms": args.time_limit.as_millis() as u64, "ops": args.ops, "rate": args.rate, "mix": args.mix,
-        "keys": args.keys, "key_dist": args.key_dist, "ops_per_key": args.ops_per_key, "seed": seed,
-        "pin_clients": args.pin_clients, "request_timeout_ms": args.request_timeout.as_millis() as u64,
-        "final_reads": !args.no_final_reads,
-    });
-    let write = |name: &str, text: String| {
-        std::fs::write(run_dir.file(name), text)
-            .map_err(|e| format!("cannot write {}: {e}", run_dir.file(name).display()))
-    };
-    write("config.json", serde_json::to_string_pretty(&config).expect("JSON"))?;
-    let recorder = faultline_workloads::recorder::Recorder::create(&run_dir.history())
-        .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let summary = runtime.block_on(async {
-        let interrupt = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nfaultline test: interrupted; stopping clients and keeping the history");
-                interrupt.store(true, Ordering::Relaxed);
-            }
-        });
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            let recorder = recorder.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    eprint!("\r{}", faultline_reports::summary::progress(recorder.elapsed(), recorder.counts()));
-                }
-            });
-        }
-        faultline_workloads::runner::run(&spec, &recorder, stop.clone()).await
-    });
-    runtime.shutdown_background();
-    recorder.finish().map_err(|e| format!("writing {}: {e}", run_dir.history().display()))?;
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!();
-    }
-
-    let imported = format::load(&run_dir.history(), Some(Format::Jsonl)).map_err(|e| e.to_string())?;
-    let model = imported.model_options(Some(ModelKind::CasRegister), None, CasFail::Observe);
-    let analysis = linear::check(&imported.history, &linear::Options::new(model.clone())).map_err(|e| e.to_string())?;
-    let results = CheckResults::new(vec![FileResult {
-        file: run_dir.history().display().to_string(),
-        format: imported.format.to_string(),
-        events: imported.history.events.len(),
-        operations: imported.history.operations.len(),
-        initial: model.initial,
-        linearizability: analysis,
-    }]);
-    write("results.json", results.to_json())?;
-    print!("{}", faultline_reports::summary::render(&results));
-    println!(
-        "{} operations on {} keys in {:.1} s; run folder {}",
-        summary.operations,
-        summary.keys,
-        summary.elapsed.as_secs_f64(),
-        run_dir.path.display()
-    );
-    if stop.load(Ordering::Relaxed) {
-        return Ok(EXIT_ERROR);
-    }
-    Ok(match results.verdict {
+fn verdict_code(verdict: Verdict) -> u8 {
+    match verdict {
         Verdict::Valid => EXIT_VALID,
         Verdict::Invalid => EXIT_INVALID,
         Verdict::Unknown => EXIT_UNKNOWN,
-    })
+    }
 }
 
 fn parse_json_value(s: &str) -> Result<Value, String> {

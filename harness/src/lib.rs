@@ -1,0 +1,313 @@
+//! One `faultline test` run, start to finish: the run folder and its configuration, the cluster (the
+//! reference cluster in a lab, or the user's targets), the workload and the nemesis side by side, the heal,
+//! the final reads, the check, and the files a run leaves. The binary only turns flags into a [`TestPlan`].
+//!
+//! Every way out (normal end, error, Ctrl-C, SIGTERM) goes through the same teardown: the nemesis heals,
+//! the lab is dropped (nodes killed, namespaces and proxies removed), the history is flushed and kept.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faultline_checker::format::{self, Format};
+use faultline_checker::linear;
+use faultline_checker::model::{CasFail, ModelKind};
+use faultline_checker::{EventKind, Process, Value};
+use faultline_cluster::launch::NodeOptions;
+use faultline_nemesis::command::CommandBackend;
+use faultline_nemesis::schedule::{self, Backend, Schedule, Step};
+use faultline_nemesis::{FaultKind, Lab, Network, NodeSpec, PartitionShape};
+use faultline_reports::results::{CheckResults, FileResult};
+use faultline_workloads::adapter::Adapter;
+use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
+use faultline_workloads::recorder::{Record, Recorder};
+use faultline_workloads::runner::{self, Node, RunSpec, RunSummary};
+use faultline_workloads::store::RunDir;
+
+/// Everything a run needs to know, as the user gave it.
+#[derive(Clone, Debug)]
+pub struct TestPlan {
+    /// The nodes' base URLs; empty to start the reference cluster.
+    pub targets: Vec<String>,
+    pub adapter: String,
+    /// The reference cluster, when faultline starts it.
+    pub node_options: NodeOptions,
+    pub node_count: usize,
+    /// How the reference cluster is networked; `None` picks namespaces when root, proxies otherwise.
+    pub lab: Option<Network>,
+    pub clients: usize,
+    pub time_limit: Duration,
+    pub ops: Option<u64>,
+    pub rate: Option<f64>,
+    pub mix: String,
+    pub keys: usize,
+    pub key_dist: String,
+    pub ops_per_key: usize,
+    pub seed: Option<u64>,
+    pub pin_clients: bool,
+    pub request_timeout: Duration,
+    pub final_reads: bool,
+    pub nemesis: Vec<FaultKind>,
+    pub nemesis_interval: Duration,
+    pub nemesis_fixed: bool,
+    pub partitions: Vec<String>,
+    /// Faults for targets faultline does not start, as shell commands.
+    pub nemesis_commands: Option<PathBuf>,
+    pub store: PathBuf,
+    pub name: String,
+    /// The `faultline` executable, to start reference nodes.
+    pub binary: PathBuf,
+}
+
+/// What a run produced.
+pub struct TestOutcome {
+    pub results: CheckResults,
+    pub summary: RunSummary,
+    pub run_dir: PathBuf,
+    /// Ctrl-C or SIGTERM ended the run early.
+    pub interrupted: bool,
+    /// Faults started during the run.
+    pub faults: usize,
+}
+
+/// Runs the test; errors are for the user, with the cause.
+pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
+    let seed = plan.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    });
+    // Every flag is checked before anything is created.
+    let adapter = Adapter::by_name_or_file(&plan.adapter)?;
+    let (mix, distribution) = (Mix::parse(&plan.mix)?, KeyDistribution::parse(&plan.key_dist)?);
+    let external = !plan.targets.is_empty();
+    let commands = plan.nemesis_commands.as_deref().map(CommandBackend::load).transpose()?;
+    if external && !plan.nemesis.is_empty() && commands.is_none() {
+        return Err("faults against a cluster faultline does not start need --nemesis-commands FILE (shell \
+                    commands per fault); without it, run with --nemesis none"
+            .into());
+    }
+    let mut schedule = Schedule::new(plan.nemesis.clone(), seed);
+    schedule.interval = plan.nemesis_interval;
+    schedule.random = !plan.nemesis_fixed;
+    let names: Vec<String> = match &commands {
+        Some(c) if external => c.node_names(),
+        _ => (1..=plan.node_count.max(1)).map(|i| format!("n{i}")).collect(),
+    };
+    if !plan.partitions.is_empty() {
+        schedule.shapes = plan.partitions.iter().map(|s| PartitionShape::parse(s, &names)).collect::<Result<_, _>>()?;
+    }
+    let network = plan.lab.unwrap_or_else(Network::best_available);
+    if !external && network == Network::Namespaces {
+        if let Some(why) = faultline_nemesis::netns::unavailable() {
+            return Err(format!("--lab netns: {why}; use --lab proxy"));
+        }
+    }
+
+    let run_dir = RunDir::create(&plan.store, &plan.name)
+        .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
+
+    let (summary, faults) = runtime.block_on(async {
+        watch_signals(stop.clone());
+        // The lab lives until the end of this block: dropping it stops every node and removes the network.
+        let mut lab = None;
+        let targets: Vec<String> = if external {
+            plan.targets.iter().map(|t| t.trim_end_matches('/').to_string()).collect()
+        } else {
+            let started = start_reference_cluster(plan, network, &run_dir).await?;
+            let urls = started.nodes.iter().map(|n| n.client_url.clone()).collect();
+            lab = Some(started);
+            urls
+        };
+        let mut backend = match (&mut lab, &commands) {
+            (Some(lab), _) => Some(Backend::Lab(lab)),
+            (None, Some(c)) => Some(Backend::Command(c)),
+            (None, None) => None,
+        };
+        if let Some(backend) = &backend {
+            schedule::check_supported(&schedule, backend)?;
+        }
+        if external && names.len() != targets.len() && commands.is_some() {
+            return Err(format!(
+                "{} names {} nodes but {} targets were given",
+                plan.nemesis_commands.as_ref().map_or(String::new(), |p| p.display().to_string()),
+                names.len(),
+                targets.len()
+            ));
+        }
+        let spec = RunSpec {
+            nodes: targets
+                .iter()
+                .zip(&names)
+                .map(|(url, name)| Node { name: name.clone(), url: url.clone() })
+                .collect(),
+            adapter,
+            workload: RegisterWorkload {
+                mix,
+                keys: plan.keys,
+                distribution,
+                ops_per_key: plan.ops_per_key,
+                seed,
+                // Keys carry the run's name and seed, so that no run sees what another one left in the store.
+                key_prefix: format!("{run_id}-{:06x}-", seed & 0xff_ffff),
+            },
+            clients: plan.clients,
+            rate: plan.rate,
+            time_limit: plan.time_limit,
+            op_limit: plan.ops,
+            request_timeout: plan.request_timeout,
+            pin_clients: plan.pin_clients,
+            // Final reads come after the heal, below.
+            final_reads: false,
+        };
+        write_config(plan, &run_dir, &targets, network, seed)?;
+        let recorder = Recorder::create(&run_dir.history())
+            .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let recorder = recorder.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    eprint!("\r{}", faultline_reports::summary::progress(recorder.elapsed(), recorder.counts()));
+                }
+            });
+        }
+        let mut faults = 0;
+        let mut record = |step: Step, f: &str, value: serde_json::Value| {
+            faults += usize::from(step == Step::Invoke && f.starts_with("start-"));
+            recorder.record(Record {
+                kind: if step == Step::Invoke { EventKind::Invoke } else { EventKind::Info },
+                process: Process::Nemesis,
+                f,
+                key: None,
+                value: Value::from_json(&value),
+                error: None,
+                node: None,
+            });
+        };
+        let until = Instant::now() + plan.time_limit;
+        let workload = runner::run(&spec, &recorder, stop.clone());
+        let summary = match &mut backend {
+            Some(backend) if !schedule.kinds.is_empty() => {
+                let nemesis = schedule::run(&schedule, backend, until, &stop, &mut record);
+                let (summary, ()) = tokio::join!(workload, nemesis);
+                // Give the healed cluster a moment to recover before reading everything back.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                summary
+            }
+            _ => workload.await,
+        };
+        if plan.final_reads && !stop.load(Ordering::Relaxed) {
+            runner::final_reads(&spec, &recorder, &summary.keys).await;
+        }
+        recorder.finish().map_err(|e| format!("writing {}: {e}", run_dir.history().display()))?;
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!();
+        }
+        drop(lab);
+        Ok::<_, String>((summary, faults))
+    })?;
+    runtime.shutdown_background();
+
+    let imported = format::load(&run_dir.history(), Some(Format::Jsonl)).map_err(|e| e.to_string())?;
+    let model = imported.model_options(Some(ModelKind::CasRegister), None, CasFail::Observe);
+    let analysis = linear::check(&imported.history, &linear::Options::new(model.clone())).map_err(|e| e.to_string())?;
+    let results = CheckResults::new(vec![FileResult {
+        file: run_dir.history().display().to_string(),
+        format: imported.format.to_string(),
+        events: imported.history.events.len(),
+        operations: imported.history.operations.len(),
+        initial: model.initial,
+        linearizability: analysis,
+    }]);
+    let results_path = run_dir.file("results.json");
+    std::fs::write(&results_path, results.to_json())
+        .map_err(|e| format!("cannot write {}: {e}", results_path.display()))?;
+    Ok(TestOutcome { results, summary, run_dir: run_dir.path, interrupted: stop.load(Ordering::Relaxed), faults })
+}
+
+/// Starts the reference cluster in a lab: data in `run/data/nI`, output in `run/nodes/nI.log`.
+async fn start_reference_cluster(plan: &TestPlan, network: Network, run_dir: &RunDir) -> Result<Lab, String> {
+    let count = plan.node_count.max(1);
+    let mut lab = Lab::create(network, count, 7000, &run_dir.path).await?;
+    let logs = run_dir.path.join("nodes");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let specs = lab
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let peers: Vec<String> = node.peers.iter().enumerate().map(|(j, a)| format!("{j}={a}")).collect();
+            NodeSpec {
+                program: plan.binary.clone(),
+                args: faultline_cluster::launch::node_args(
+                    i,
+                    &node.listen.to_string(),
+                    &peers.join(","),
+                    &run_dir.path.join("data").join(&node.name),
+                    &plan.node_options,
+                ),
+                env: Vec::new(),
+                log: logs.join(format!("{}.log", node.name)),
+                ready_timeout: Duration::from_secs(10),
+            }
+        })
+        .collect();
+    lab.start(specs)?;
+    Ok(lab)
+}
+
+fn write_config(
+    plan: &TestPlan,
+    run_dir: &RunDir,
+    targets: &[String],
+    network: Network,
+    seed: u64,
+) -> Result<(), String> {
+    let config = serde_json::json!({
+        "name": plan.name, "targets": targets, "adapter": plan.adapter,
+        "reference_cluster": plan.targets.is_empty().then(|| serde_json::json!({
+            "mode": format!("{:?}", plan.node_options.mode).to_lowercase(), "nodes": plan.node_count,
+            "lab": network.as_str(),
+            "replication_delay_ms": plan.node_options.replication_delay.as_millis() as u64,
+            "flush_interval_ms": plan.node_options.flush_interval.as_millis() as u64,
+        })),
+        "clients": plan.clients, "time_limit_ms": plan.time_limit.as_millis() as u64, "ops": plan.ops,
+        "rate": plan.rate, "mix": plan.mix, "keys": plan.keys, "key_dist": plan.key_dist,
+        "ops_per_key": plan.ops_per_key, "seed": seed, "pin_clients": plan.pin_clients,
+        "request_timeout_ms": plan.request_timeout.as_millis() as u64, "final_reads": plan.final_reads,
+        "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "nemesis_interval_ms": plan.nemesis_interval.as_millis() as u64, "nemesis_fixed": plan.nemesis_fixed,
+        "partitions": plan.partitions,
+        "nemesis_commands": plan.nemesis_commands.as_ref().map(|p| p.display().to_string()),
+    });
+    let path = run_dir.file("config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Ctrl-C and SIGTERM end the run early, through the normal teardown.
+fn watch_signals(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match terminate.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+        eprintln!("\nfaultline test: interrupted; healing, stopping the cluster and keeping the history");
+        stop.store(true, Ordering::Relaxed);
+    });
+}

@@ -1,0 +1,313 @@
+//! The nemesis end to end, through the real binary: the reference cluster under real faults, each
+//! assertion read from the recorded history. Namespaced labs need root: outside CI a run without root says
+//! so and skips those; in CI (root) they must run. Proxy labs run for anyone.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline runs")
+}
+
+fn store(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("faultline-nemesis-{name}-{}", std::process::id()))
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The labs this machine can run: proxy always, netns when root (and always in CI, which is root).
+fn labs() -> Vec<&'static str> {
+    if is_root() {
+        vec!["netns", "proxy"]
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the namespaced lab tests as root");
+        eprintln!("skipping the namespaced lab: not root");
+        vec!["proxy"]
+    }
+}
+
+/// Runs `faultline test` with `args`; returns the exit code, the output and the run folder.
+fn run(store: &Path, args: &[&str]) -> (Option<i32>, String, PathBuf) {
+    let out = faultline(&[&["test", "--store", store.to_str().unwrap()], args].concat());
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|_| panic!("no run folder: {text}"));
+    (out.status.code(), text, dir)
+}
+
+fn events(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The nemesis completions (`info`) named `f`.
+fn nemesis<'a>(events: &'a [Value], f: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == f).collect()
+}
+
+#[test]
+fn linearizable_mode_stays_valid_under_partitions_kills_and_pauses() {
+    for lab in labs() {
+        let store = store(&format!("valid-{lab}"));
+        let mut faults = "partition,kill,pause".to_string();
+        if lab == "proxy" {
+            faults.push_str(",delay,loss");
+        }
+        let (code, text, dir) = run(
+            &store,
+            &[
+                "--lab",
+                lab,
+                "--nemesis",
+                &faults,
+                "--nemesis-interval",
+                "700ms",
+                "--nemesis-fixed",
+                "--time-limit",
+                "12s",
+                "--seed",
+                "3",
+            ],
+        );
+        assert_eq!(code, Some(0), "{lab}: {text}");
+        let events = events(&dir);
+        for p in nemesis(&events, "start-partition") {
+            let probe = &p["value"]["probe"];
+            assert!(probe["pairs_checked"].as_u64().unwrap() > 0, "{p}");
+            assert_eq!(probe["pairs_cut"], probe["pairs_checked"], "{lab}: a cut pair still talks: {p}");
+        }
+        let kills = nemesis(&events, "start-kill");
+        assert!(!kills.is_empty(), "{lab}: no kill in {text}");
+        for k in &kills {
+            for (_, probe) in k["value"]["probe"].as_object().unwrap() {
+                assert_eq!(probe["port_closed"], true, "{k}");
+                assert!(probe["exited"].as_str().unwrap().contains("SIGKILL"), "{k}");
+            }
+        }
+        for r in nemesis(&events, "stop-kill") {
+            for (_, probe) in r["value"]["probe"].as_object().unwrap() {
+                assert_eq!(probe["restarted"], true, "{r}");
+            }
+        }
+        let pauses = nemesis(&events, "start-pause");
+        assert!(!pauses.is_empty(), "{lab}: no pause");
+        for p in pauses {
+            for (_, probe) in p["value"]["probe"].as_object().unwrap() {
+                assert_eq!(probe["state"], "T", "a paused node is stopped: {p}");
+            }
+        }
+        if lab == "proxy" {
+            for d in nemesis(&events, "start-delay") {
+                let rtt = d["value"]["probe"]["round_trip_ms"].as_f64().unwrap();
+                // 50 ms +- 10 each way: the round trip crosses the delayed node's links twice.
+                assert!((95.0..200.0).contains(&rtt), "asked 2 x 50..60 ms, measured {rtt} ms: {d}");
+            }
+            assert!(!nemesis(&events, "start-delay").is_empty(), "no delay fault ran");
+        }
+        // Every fault was healed before the final reads, and the faults really hurt: some operations
+        // failed or timed out.
+        assert_eq!(nemesis(&events, "heal").len(), 1);
+        assert!(events.iter().any(|e| e["type"] == "fail" || e["type"] == "info" && e["process"] != "nemesis"));
+        std::fs::remove_dir_all(&store).unwrap();
+    }
+}
+
+#[test]
+fn unsafe_mode_loses_acknowledged_writes_when_killed() {
+    // One node, so that every kill hits the primary; it acknowledges writes it flushes only every second.
+    let store = store("unsafe");
+    let common = [
+        "--nodes",
+        "1",
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "800ms",
+        "--nemesis-fixed",
+        "--time-limit",
+        "8s",
+        "--mix",
+        "1:1:0",
+        "--flush-interval",
+        "1s",
+        "--lab",
+        "proxy",
+    ];
+    let (code, text, dir) = run(&store, &[&common[..], &["--store-mode", "unsafe"]].concat());
+    assert_eq!(code, Some(1), "{text}");
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let anomaly = &results["files"][0]["linearizability"]["problems"][0]["anomaly"];
+    assert_eq!(anomaly["culprit"]["f"], "read", "a read misses an acknowledged write: {anomaly}");
+    assert!(!nemesis(&events(&dir), "start-kill").is_empty());
+    // The same run against the fsyncing mode loses nothing.
+    let (code, text, _) = run(&store, &[&common[..], &["--store-mode", "linearizable"]].concat());
+    assert_eq!(code, Some(0), "{text}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn sequential_mode_serves_stale_reads_under_a_partition() {
+    let store = store("sequential");
+    let (code, text, dir) = run(
+        &store,
+        &[
+            "--store-mode",
+            "sequential",
+            "--nemesis",
+            "partition",
+            "--partition",
+            "isolate-one",
+            "--nemesis-interval",
+            "2s",
+            "--time-limit",
+            "8s",
+            "--lab",
+            "proxy",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!nemesis(&events(&dir), "start-partition").is_empty());
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let anomaly = &results["files"][0]["linearizability"]["problems"][0]["anomaly"];
+    assert_eq!(anomaly["culprit"]["f"], "read", "{anomaly}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn faults_a_lab_cannot_apply_are_refused_before_the_run() {
+    let store = store("refused");
+    let out = faultline(&["test", "--store", store.to_str().unwrap(), "--lab", "none", "--nemesis", "partition"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot inject partition faults"), "{out:?}");
+    let out = faultline(&["test", "--store", store.to_str().unwrap(), "--nemesis", "flood"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault \"flood\""));
+    let out =
+        faultline(&["test", "--store", store.to_str().unwrap(), "--target", "http://127.0.0.1:9", "--nemesis", "kill"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--nemesis-commands"));
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+fn leftovers(pid: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    for line in String::from_utf8_lossy(&netns.stdout).lines() {
+        if line.starts_with(&format!("faultline-{pid}-")) {
+            found.push(line.to_string());
+        }
+    }
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(environ) = std::fs::read(entry.path().join("environ")) {
+            let tag = format!("FAULTLINE_LAB={pid}-");
+            if environ.split(|b| *b == 0).any(|v| v.starts_with(tag.as_bytes())) {
+                found.push(format!("process {:?}", entry.file_name()));
+            }
+        }
+    }
+    found
+}
+
+/// The bridge and veths of lab number `lab`.
+fn lab_links(lab: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap_or("").to_string()))
+        .filter(|n| *n == format!("flbr{lab}") || n.starts_with(&format!("flv{lab}n")))
+        .collect()
+}
+
+/// Starts a long run in a namespaced lab and waits until its first fault is in the history. The caller
+/// ends and waits for the child (that is what these tests are about).
+#[allow(clippy::zombie_processes)]
+fn start_long_run(store: &Path) -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--lab",
+            "netns",
+            "--time-limit",
+            "120s",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "500ms",
+        ])
+        .args(["--store", store.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap_or_default();
+        if history.contains("start-partition") {
+            return child;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no fault within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_heals_and_removes_the_lab() {
+    if !labs().contains(&"netns") {
+        return;
+    }
+    let store = store("sigterm");
+    let child = start_long_run(&store);
+    let pid = child.id();
+    assert!(!leftovers(pid).is_empty(), "the lab was not where the test looks");
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+    let events = events(&store.join("latest"));
+    assert_eq!(nemesis(&events, "heal").len(), 1, "the nemesis healed before exit");
+    let check = faultline(&["check", store.join("latest/history.jsonl").to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn lab_clean_removes_what_a_killed_run_left() {
+    if !labs().contains(&"netns") {
+        return;
+    }
+    let store = store("sigkill");
+    let mut child = start_long_run(&store);
+    let pid = child.id();
+    let namespace = leftovers(pid).into_iter().find(|l| l.starts_with("faultline-")).unwrap();
+    let lab = namespace.split('-').nth(2).unwrap().to_string();
+    assert_eq!(lab_links(&lab).len(), 4, "a bridge and three veths");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Nothing could clean up: the namespaces are still there (their nodes died with faultline).
+    assert!(leftovers(pid).iter().any(|l| l.starts_with("faultline-")), "{:?}", leftovers(pid));
+    let out = faultline(&["lab", "clean"]);
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("namespace faultline-{pid}-")), "{said}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+    assert_eq!(lab_links(&lab), Vec::<String>::new());
+    let nft = Command::new("nft").args(["list", "tables"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&nft.stdout).contains("faultline"), "faultline never writes host rules");
+    // The history up to the kill is checkable.
+    let check = faultline(&["check", store.join("latest/history.jsonl").to_str().unwrap()]);
+    assert!(check.status.code() == Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    std::fs::remove_dir_all(&store).unwrap();
+}
