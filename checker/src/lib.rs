@@ -10,6 +10,7 @@ pub mod history;
 pub mod linear;
 pub mod model;
 pub mod sequential;
+pub mod session;
 pub mod synth;
 pub mod value;
 
