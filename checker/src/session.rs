@@ -131,6 +131,10 @@ impl Version {
     }
 }
 
+/// A session's read of a key: its position in the session, the version read, and the newest invocation rank
+/// read so far.
+type SessionRead = (u32, Version, u32);
+
 struct Step {
     op: u32,
     key: u32,
@@ -193,7 +197,7 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
     // Per (session, key): its writes as (position in session, version), and its reads as (position,
     // version read, the newest-invoked version read so far at or before that position).
     let mut writes_of: FxHashMap<(u64, u32), Vec<(u32, Version)>> = FxHashMap::default();
-    let mut reads_of: FxHashMap<(u64, u32), Vec<(u32, Version, u32)>> = FxHashMap::default();
+    let mut reads_of: FxHashMap<(u64, u32), Vec<SessionRead>> = FxHashMap::default();
     let mut key_writers: Vec<Vec<u64>> = vec![Vec::new(); parsed.keys.len()];
     let mut key_readers: Vec<Vec<u64>> = vec![Vec::new(); parsed.keys.len()];
     // Where each write sits: (session, position).
@@ -373,7 +377,7 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
 }
 
 /// The operation of a session's read found by its position.
-fn steps_op(steps: &[Step], found: Option<&(u32, Version, u32)>) -> u32 {
+fn steps_op(steps: &[Step], found: Option<&SessionRead>) -> u32 {
     found.map_or(0, |&(i, _, _)| steps[i as usize].op)
 }
 
