@@ -5,6 +5,7 @@
 
 pub mod causal;
 pub mod error;
+pub mod eventual;
 pub mod format;
 pub mod history;
 pub mod linear;
