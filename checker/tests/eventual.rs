@@ -8,7 +8,9 @@ use faultline_checker::model::{ModelKind, ModelOptions};
 const FINAL: u64 = 1_000_000_000;
 
 /// `(process, "w"/"r", key, value, node, time)`; each op is invoked and completes 10 ns later.
-fn history(ops: &[(u64, &str, &str, Option<i64>, &str, u64)]) -> String {
+type Op<'a> = (u64, &'a str, &'a str, Option<i64>, &'a str, u64);
+
+fn history(ops: &[Op]) -> String {
     let mut text = String::new();
     for &(p, op, key, v, node, t) in ops {
         let f = if op == "w" { "write" } else { "read" };
