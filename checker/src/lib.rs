@@ -8,6 +8,7 @@ pub mod error;
 pub mod eventual;
 pub mod format;
 pub mod history;
+pub mod ladder;
 pub mod linear;
 pub mod model;
 pub mod sequential;
