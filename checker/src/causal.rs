@@ -890,8 +890,12 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 let hr = hb(r, &h, true);
                 for (slot, list) in &c.g.key_writers[node.key as usize] {
                     let Some(z) = c.last_write(list, hr[*slot as usize]) else { continue };
+                    let zn = &c.g.nodes[z as usize];
+                    if z == w || h[&w][zn.slot as usize] >= zn.idx {
+                        continue;
+                    }
                     let edges = into.entry(w).or_default();
-                    if z != w && !edges.iter().any(|&(e, _)| e == z) {
+                    if !edges.iter().any(|&(e, _)| e == z) {
                         edges.push((z, r));
                     }
                 }
@@ -900,6 +904,12 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 // A target's strict hb-past: its own and the targets' before it, and the extra edges into it.
                 let mut acc = hb(t, &h, false);
                 for &(z, r) in into.get(&t).map_or(&[][..], |e| &e[..]) {
+                    // Already in t's hb-past: then so is z's (hb-pasts are closed), up to the fixpoint, which
+                    // the joins of targets in `hb` reach.
+                    let zn = &c.g.nodes[z as usize];
+                    if acc[zn.slot as usize] >= zn.idx {
+                        continue;
+                    }
                     let hz = hb(z, &h, true);
                     let mut grew = false;
                     for (a, b) in acc.iter_mut().zip(&hz) {
