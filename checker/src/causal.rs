@@ -535,9 +535,18 @@ impl Checker<'_> {
         self.op(v).lines()
     }
 
+    /// "write 2 to key "x" by process 1 (lines 3–4)", "read of key "x" by process 2 returned 1 (line 9)".
     fn describe(&self, v: u32) -> String {
         let o = self.op(v);
-        format!("{} ({})", o.describe(), o.lines())
+        let key = self.key(v).map_or(String::new(), |k| format!(" key {k}"));
+        let what = match &self.parsed.meaning[o.id as usize] {
+            Meaning::Write { value, from: None, .. } => format!("write {value} to{key} by process {}", o.process),
+            Meaning::Write { value, from: Some(f), .. } => {
+                format!("cas{key} from {f} to {value} by process {}", o.process)
+            }
+            _ => format!("read of{key} by process {} returned {}", o.process, self.value_read(v)),
+        };
+        format!("{what} ({})", o.lines())
     }
 
     fn thin_air(&self, r: u32) -> Anomaly {
@@ -551,25 +560,25 @@ impl Checker<'_> {
         self.anomaly(AnomalyKind::ThinAirRead, &[r], text)
     }
 
-    fn cycle_text(&self, cycle: &[u32], edge: &dyn Fn(u32, u32) -> &'static str) -> String {
+    fn cycle_text(&self, cycle: &[u32], edge: &dyn Fn(u32, u32) -> String) -> String {
         let mut text = String::new();
         for (i, &v) in cycle.iter().enumerate() {
             let next = cycle[(i + 1) % cycle.len()];
-            text.push_str(&format!("\n  - {}, {} ", self.describe(v), edge(v, next)));
+            text.push_str(&format!("\n  - {}; {}", self.describe(v), edge(v, next)));
         }
         if let Some(&first) = cycle.first() {
-            text.push_str(&format!("{} again.", self.op(first).describe()));
+            text.push_str(&format!(" the first one again ({}).", self.at(first)));
         }
         text
     }
 
-    fn edge_words(&self, a: u32, b: u32) -> &'static str {
+    fn edge_words(&self, a: u32, b: u32) -> String {
         if self.g.po_pred[b as usize] == Some(a) {
-            "and then, in the same process,"
+            format!("then process {} did", self.process(b))
         } else if self.g.nodes[b as usize].read == Some(Src::Write(a)) {
-            "whose value was read by"
+            "its value was read by".to_string()
         } else {
-            "which is ordered before"
+            "it is ordered before".to_string()
         }
     }
 }
@@ -773,8 +782,8 @@ fn check_ccv(c: &Checker<'_>) -> VariantResult {
             nodes.push(r);
             reasons.push_str(&format!(
                 "\n{} must be arbitrated before {}: process {} read {} ({}) after causally seeing {}.",
-                c.op(a).describe(),
-                c.op(b).describe(),
+                c.describe(a),
+                c.describe(b),
                 c.process(r),
                 c.value_read(r),
                 c.at(r),
@@ -786,7 +795,7 @@ fn check_ccv(c: &Checker<'_>) -> VariantResult {
         "No single arbitration order of conflicting writes exists: following causal order and the order in which \
          reads force writes to be arbitrated leads in a circle:{}{reasons}",
         c.cycle_text(&cycle, &|a, b| if witness.contains_key(&(a, b)) {
-            "which must be arbitrated before"
+            "it must be arbitrated before".to_string()
         } else {
             c.edge_words(a, b)
         })
@@ -970,7 +979,16 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 own[node.slot as usize] = node.idx - 1;
                 for (slot, list) in &c.g.key_writers[node.key as usize] {
                     if let Some(z) = c.last_write(list, own[*slot as usize]) {
-                        let text = format!(
+                        // Which forced order put z before the read: a target before the read whose view has z.
+                        let zn = &c.g.nodes[z as usize];
+                        let why = targets
+                            .iter()
+                            .filter(|&&t| {
+                                let tn = &c.g.nodes[t as usize];
+                                own[tn.slot as usize] >= tn.idx && h[&t][zn.slot as usize] >= zn.idx
+                            })
+                            .find_map(|&t| because.get(&t).map(|&(y, by)| (t, y, by)));
+                        let mut text = format!(
                             "process {} read the initial value{} ({}), but in its view {} ({}) happened before \
                              that read.",
                             c.process(r),
@@ -979,7 +997,25 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                             c.op(z).describe(),
                             c.at(z)
                         );
-                        violated = Some(c.anomaly(AnomalyKind::WriteHBInitRead, &[r, z], text));
+                        let mut nodes = vec![r, z];
+                        if let Some((t, y, by)) = why {
+                            text.push_str(&format!(
+                                " Its view must place {} ({}) before {} ({}), since it read {} ({}) while the former \
+                                 was already in its view; the write of {} comes after {}, and {} before the read of \
+                                 the initial value.",
+                                c.op(y).describe(),
+                                c.at(y),
+                                c.op(t).describe(),
+                                c.at(t),
+                                c.value_read(by),
+                                c.at(by),
+                                c.value_written(y),
+                                c.value_written(z),
+                                c.value_written(t),
+                            ));
+                            nodes.extend([t, y, by]);
+                        }
+                        violated = Some(c.anomaly(AnomalyKind::WriteHBInitRead, &nodes, text));
                         break;
                     }
                 }

@@ -351,7 +351,12 @@ fn causal_rung(level: Level, r: &causal::VariantResult) -> Rung {
             rung(
                 level,
                 Status::Violated,
-                format!("violated: {} anomalies ({})", r.anomaly_count, kinds.join(", ")),
+                format!(
+                    "violated: {} {} ({})",
+                    r.anomaly_count,
+                    if r.anomaly_count == 1 { "anomaly" } else { "anomalies" },
+                    kinds.join(", ")
+                ),
                 r.anomalies.iter().take(WORDS).map(|a| format!("{:?}: {}", a.kind, a.explanation)).collect(),
             )
         }

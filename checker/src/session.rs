@@ -230,11 +230,26 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
     let mut found: FxHashMap<Guarantee, (usize, Vec<Violation>)> = FxHashMap::default();
     let key_of = |k: u32| parsed.keys[k as usize].clone();
     let key_words = |k: u32| parsed.keys[k as usize].as_ref().map_or(String::new(), |k| format!(" of key {k}"));
+    // A version in words: "2 (written by process 0 at lines 3–4)".
     let what = |v: &Version| match v.write {
         None => "the initial value".to_string(),
         Some(w) => {
             let o = OpRef::new(history, w);
-            format!("{} ({})", o.describe(), o.lines())
+            let value = match &parsed.meaning[w as usize] {
+                Meaning::Write { value, .. } => value.clone(),
+                _ => o.value.clone(),
+            };
+            format!("{value} (written by process {} at {})", o.process, o.lines())
+        }
+    };
+    // A write in words: "1 to key "x" (lines 1–2)".
+    let written = |w: u32| {
+        let o = OpRef::new(history, w);
+        match &parsed.meaning[w as usize] {
+            Meaning::Write { key, value, .. } => {
+                format!("{value}{} ({})", key_words(*key).replace(" of ", " to "), o.lines())
+            }
+            _ => o.describe(),
         }
     };
     let mut report = |g: Guarantee, process: u64, key: u32, ops: Vec<u32>, explanation: String| {
@@ -264,10 +279,10 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
                 if let Some(&(w, wop)) = own.get(&s.key) {
                     if v.older(&w) {
                         let text = format!(
-                            "process {p} wrote {}{} ({}) and then read {} ({}), an older version: it did not \
+                            "process {p} wrote {}{} ({}) and then read {} at {}, an older version: it did not \
                              read its own write.",
                             OpRef::new(history, wop).value,
-                            key_words(s.key),
+                            key_words(s.key).replace(" of ", " to "),
                             OpRef::new(history, wop).lines(),
                             what(&v),
                             OpRef::new(history, here).lines()
@@ -278,10 +293,10 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
                 if let Some(&(prev, prev_read)) = seen.get(&s.key) {
                     if v.older(&prev) {
                         let text = format!(
-                            "process {p} read {} of{} at {}, then read the older {} at {}: its reads went \
-                             back in time.",
+                            "process {p} read {}{} at {}, then read the older {} at {}: its reads went back in \
+                             time.",
                             what(&prev),
-                            key_words(s.key).trim_start_matches(" of"),
+                            key_words(s.key).replace(" of ", " from "),
                             OpRef::new(history, prev_read).lines(),
                             what(&v),
                             OpRef::new(history, here).lines()
@@ -301,11 +316,11 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
                     if v.older(&w1) {
                         let w1op = w1.write.expect("a write");
                         let text = format!(
-                            "process {q} wrote {} and later {}; process {p} read the later write ({}) but then \
-                             read {} ({}), older than the earlier write: process {q}'s writes became visible \
-                             out of order.",
-                            what(&w1),
-                            what(&version_of(w2)),
+                            "process {q} wrote {} and later {}; process {p} read the later write at {} but then \
+                             read {} at {}, older than the earlier write: process {q}'s writes became visible out \
+                             of order.",
+                            written(w1op),
+                            written(w2),
                             OpRef::new(history, r2).lines(),
                             what(&v),
                             OpRef::new(history, here).lines()
@@ -329,12 +344,12 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
                     if v.older(&r1v) {
                         let r1 = steps_op(&sessions[&q], list[..k].iter().find(|(_, v, _)| v.invoke_rank() == best));
                         let text = format!(
-                            "process {q} read {} (at {}) before writing {}; process {p} read that write ({}) but \
-                             then read {} ({}), older than what the writer had read: the write was visible \
+                            "process {q} read {} at {} before writing {}; process {p} read that write at {} but \
+                             then read {} at {}, older than what the writer had read: the write was visible \
                              without the reads it followed.",
                             what(&r1v),
                             OpRef::new(history, r1).lines(),
-                            what(&version_of(w2)),
+                            written(w2),
                             OpRef::new(history, r2).lines(),
                             what(&v),
                             OpRef::new(history, here).lines()

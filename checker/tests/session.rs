@@ -45,7 +45,7 @@ fn monotonic_reads() {
     let history = jsonl::parse("h", &text).unwrap();
     let a = session::check(&history, &ModelOptions::new(ModelKind::Register)).unwrap();
     let e = &a.result(Guarantee::MonotonicReads).examples[0].explanation;
-    assert!(e.contains("process 1 read write 2 by process 0 (lines 3–4) of key \"x\" at lines 5–6"), "{e}");
+    assert!(e.contains("process 1 read 2 (written by process 0 at lines 3–4) from key \"x\" at lines 5–6, then read the older 1 (written by process 0 at lines 1–2) at lines 7–8"), "{e}");
 }
 
 #[test]
