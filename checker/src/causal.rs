@@ -42,6 +42,10 @@
 //!   along program order) is computed as a fixpoint over vector clocks: its extra edges all end at writes
 //!   the process read, so it suffices to keep a clock per such write. O(iterations·reads·W·P²) in the worst
 //!   case, bounded by [`Options::time_limit`].
+//!
+//! Reporting: each variant lists CC's anomalies when there are any (they violate CM and CCv too), and only
+//! otherwise its own: CCv one conflict cycle, CM at most one anomaly per process. Measured (see the
+//! crate's bench): 100k operations of 20 processes in about 0.6 s, 1M in about 16 s, on one core.
 
 use std::time::{Duration, Instant};
 
