@@ -5,15 +5,21 @@
 //! the median time of the full check with the explanation (prefix, minimal counterexample, narrative), and
 //! the median time to parse the file. Pass a substring to bench only matching rows, e.g.
 //! `cargo bench -p faultline-checker -- etcd_00`.
+//!
+//! A second table times the causal (CC, CM and CCv together), session-guarantee and eventual checkers on
+//! synthetic histories of 10k to 1M operations (rows named "consistency: ..."; synthetic histories are
+//! linearizable, so every model must hold).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use faultline_checker::causal::{self, Status};
 use faultline_checker::format;
 use faultline_checker::linear::{self, Options, Verdict};
 use faultline_checker::model::CasFail;
+use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
-use faultline_checker::History;
+use faultline_checker::{eventual, session, History};
 
 /// Runs `f` at least `MIN_RUNS` times and until `MIN_TIME` has passed (at most `MAX_RUNS`); the median.
 fn median<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -148,8 +154,73 @@ fn main() {
             sum(|r| r.parse)
         );
     }
+    mismatches += bench_consistency(&wanted);
     if mismatches > 0 {
         eprintln!("{mismatches} verdicts differ from the expected ones");
         std::process::exit(1);
     }
+}
+
+/// Times `f` once (for histories too large to repeat), or as [`median`] does.
+fn timed<T>(once: bool, mut f: impl FnMut() -> T) -> (Duration, T) {
+    if once {
+        let t = Instant::now();
+        let v = f();
+        (t.elapsed(), v)
+    } else {
+        median(f)
+    }
+}
+
+/// The causal, session and eventual checkers on synthetic histories; returns how many verdicts were wrong.
+fn bench_consistency(wanted: &dyn Fn(&str) -> bool) -> usize {
+    let rows = [
+        ("consistency: 10,000 ops, 100 keys, 20 clients", 10_000, 100, 0.0),
+        ("consistency: 10,000 ops, 100 keys, 20 clients, 0.5% info writes", 10_000, 100, 0.005),
+        ("consistency: 100,000 ops, 1,000 keys, 20 clients", 100_000, 1000, 0.0),
+        ("consistency: 100,000 ops, 1,000 keys, 20 clients, 0.5% info writes", 100_000, 1000, 0.005),
+        ("consistency: 1,000,000 ops, 10,000 keys, 20 clients", 1_000_000, 10_000, 0.0),
+    ];
+    let mut printed = false;
+    let mut wrong = 0;
+    for (name, ops, keys, info) in rows {
+        if !wanted(name) {
+            continue;
+        }
+        if !printed {
+            println!();
+            println!("| history | ops | processes | CC / CM / CCv | causal (ms) | sessions | session (ms) | eventual | eventual (ms) |");
+            println!("|---|---:|---:|---|---:|---|---:|---|---:|");
+            printed = true;
+        }
+        let spec = Spec { ops, keys, clients: 20, info_writes: info, stale_read: false, seed: 5 };
+        let history = History::new(name, synth::generate(&spec)).expect("synthetic history pairs");
+        let model = ModelOptions::new(ModelKind::Register);
+        let once = ops >= 1_000_000;
+        let (tc, c) = timed(once, || causal::check(&history, &causal::Options::new(model.clone())).expect("causal"));
+        let (ts, s) = timed(once, || session::check(&history, &model).expect("session"));
+        let (te, e) =
+            timed(once, || eventual::check(&history, &eventual::Options::new(model.clone())).expect("eventual"));
+        let word = |st: Status| match st {
+            Status::Holds => "holds",
+            Status::Violated => "VIOLATED",
+            Status::Unknown => "unknown",
+        };
+        wrong += [c.cc.status, c.cm.status, c.ccv.status].iter().filter(|&&x| x == Status::Violated).count();
+        wrong += usize::from(!s.holds()) + usize::from(e.verdict != Verdict::Valid);
+        println!(
+            "| {name} | {} | {} | {} / {} / {} | {:.1} | {} | {:.1} | {} | {:.1} |",
+            c.operations,
+            c.processes,
+            word(c.cc.status),
+            word(c.cm.status),
+            word(c.ccv.status),
+            ms(tc),
+            if s.holds() { "hold" } else { "VIOLATED" },
+            ms(ts),
+            e.verdict.as_str(),
+            ms(te)
+        );
+    }
+    wrong
 }

@@ -3,12 +3,16 @@
 //! A pure library: it reads the history it is handed and returns verdicts. No async runtime, no network,
 //! nothing of faultline's other crates; everything it concludes can be reproduced from the file.
 
+pub mod causal;
 pub mod error;
+pub mod eventual;
 pub mod format;
 pub mod history;
+pub mod ladder;
 pub mod linear;
 pub mod model;
 pub mod sequential;
+pub mod session;
 pub mod synth;
 pub mod value;
 

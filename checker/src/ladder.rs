@@ -1,0 +1,364 @@
+//! The consistency ladder: which of the usual consistency models a history satisfies, from the strongest
+//! down, so that a report can say "this store is sequentially consistent but not linearizable" rather than
+//! only "not linearizable".
+//!
+//! The models and their implications (each holds whenever one above it does):
+//!
+//! ```text
+//! linearizable ⇒ sequential ⇒ causal convergence (CCv) ⇒ causal (CC) ⇒ each session guarantee
+//!                          ⇒ causal memory (CM)        ⇒
+//! ```
+//!
+//! A model implied by a stronger one that holds is reported holding, "implied by" the strongest such model,
+//! and is not checked again: besides saving the time, the session checkers judge versions by real time
+//! (see [`crate::session`]), which causal consistency does not promise, so re-checking them under a causal
+//! store could report what causal consistency allows. Eventual consistency (thin-air reads, convergence of
+//! final reads, lost writes) is not implied by the others (it is about the final reads, not the run) and
+//! is always checked.
+//!
+//! A checker that cannot decide (a time or memory limit, an input it cannot read) gives `unknown` with the
+//! cause; the ladder goes on below it.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use crate::causal::Status;
+use crate::causal::{self, Variant};
+use crate::eventual;
+use crate::history::History;
+use crate::linear::{self, Verdict};
+use crate::model::ModelOptions;
+use crate::sequential;
+use crate::session::{self, Guarantee};
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub model: ModelOptions,
+    /// Wall-clock limit for each checker that can take long (linearizability, sequential, causal memory).
+    pub time_limit: Option<Duration>,
+    pub memory_limit: usize,
+    /// Worker threads for the linearizability checker; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Options {
+    pub fn new(model: ModelOptions) -> Options {
+        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0 }
+    }
+}
+
+/// The models of the ladder, strongest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    Linearizable,
+    Sequential,
+    CausalConvergence,
+    CausalMemory,
+    Causal,
+    ReadYourWrites,
+    MonotonicReads,
+    MonotonicWrites,
+    WritesFollowReads,
+    Eventual,
+}
+
+impl Level {
+    pub const ALL: [Level; 10] = [
+        Level::Linearizable,
+        Level::Sequential,
+        Level::CausalConvergence,
+        Level::CausalMemory,
+        Level::Causal,
+        Level::ReadYourWrites,
+        Level::MonotonicReads,
+        Level::MonotonicWrites,
+        Level::WritesFollowReads,
+        Level::Eventual,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Linearizable => "linearizability",
+            Level::Sequential => "sequential consistency",
+            Level::CausalConvergence => "causal convergence (CCv)",
+            Level::CausalMemory => "causal memory (CM)",
+            Level::Causal => "causal consistency (CC)",
+            Level::ReadYourWrites => "read-your-writes",
+            Level::MonotonicReads => "monotonic reads",
+            Level::MonotonicWrites => "monotonic writes",
+            Level::WritesFollowReads => "writes-follow-reads",
+            Level::Eventual => "eventual consistency",
+        }
+    }
+
+    /// The models that directly imply this one.
+    pub fn implied_by(self) -> &'static [Level] {
+        match self {
+            Level::Linearizable | Level::Eventual => &[],
+            Level::Sequential => &[Level::Linearizable],
+            Level::CausalConvergence | Level::CausalMemory => &[Level::Sequential],
+            Level::Causal => &[Level::CausalConvergence, Level::CausalMemory],
+            _ => &[Level::Causal],
+        }
+    }
+
+    fn guarantee(self) -> Option<Guarantee> {
+        match self {
+            Level::ReadYourWrites => Some(Guarantee::ReadYourWrites),
+            Level::MonotonicReads => Some(Guarantee::MonotonicReads),
+            Level::MonotonicWrites => Some(Guarantee::MonotonicWrites),
+            Level::WritesFollowReads => Some(Guarantee::WritesFollowReads),
+            _ => None,
+        }
+    }
+
+    fn variant(self) -> Option<Variant> {
+        match self {
+            Level::CausalConvergence => Some(Variant::CCv),
+            Level::CausalMemory => Some(Variant::CM),
+            Level::Causal => Some(Variant::CC),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Rung {
+    pub level: Level,
+    pub status: Status,
+    /// Set when the model was not checked because a stronger one holds: the strongest such model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implied_by: Option<Level>,
+    /// One line: why it holds, or the cause of `unknown`, or how many anomalies.
+    pub summary: String,
+    /// For a violated model: its anomalies in plain words, with history line numbers (the first few).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Ladder {
+    pub rungs: Vec<Rung>,
+    /// The first model of the ladder (strongest first, eventual last) that holds.
+    pub strongest: Option<Level>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linear: Option<linear::Analysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<sequential::Analysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causal: Option<causal::Analysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<session::Analysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eventual: Option<eventual::Analysis>,
+    pub elapsed_ms: f64,
+}
+
+impl Ladder {
+    pub fn rung(&self, level: Level) -> &Rung {
+        self.rungs.iter().find(|r| r.level == level).expect("every level has a rung")
+    }
+}
+
+/// How many anomalies per model are carried into the ladder in words.
+const WORDS: usize = 5;
+
+fn rung(level: Level, status: Status, summary: String, anomalies: Vec<String>) -> Rung {
+    Rung { level, status, implied_by: None, summary, anomalies }
+}
+
+fn unknown(level: Level, cause: String) -> Rung {
+    rung(level, Status::Unknown, cause, vec![])
+}
+
+/// Runs the ladder.
+pub fn check(history: &History, opts: &Options) -> Ladder {
+    let started = Instant::now();
+    let mut ladder = Ladder {
+        rungs: Vec::new(),
+        strongest: None,
+        linear: None,
+        sequential: None,
+        causal: None,
+        session: None,
+        eventual: None,
+        elapsed_ms: 0.0,
+    };
+    let mut causal_done: Option<Result<causal::Analysis, String>> = None;
+    let mut session_done: Option<Result<session::Analysis, String>> = None;
+    for level in Level::ALL {
+        // Implied by a stronger model that holds?
+        let implied = level.implied_by().iter().find_map(|&parent| {
+            let r = ladder.rungs.iter().find(|r| r.level == parent)?;
+            (r.status == Status::Holds).then(|| r.implied_by.unwrap_or(parent))
+        });
+        if let Some(by) = implied {
+            ladder.rungs.push(Rung {
+                level,
+                status: Status::Holds,
+                implied_by: Some(by),
+                summary: format!("holds: implied by {}", by.name()),
+                anomalies: vec![],
+            });
+            continue;
+        }
+        let r = match level {
+            Level::Linearizable => {
+                let lo = linear::Options {
+                    time_limit: opts.time_limit,
+                    memory_limit: opts.memory_limit,
+                    threads: opts.threads,
+                    ..linear::Options::new(opts.model.clone())
+                };
+                match linear::check(history, &lo) {
+                    Ok(a) => {
+                        let r = linear_rung(&a);
+                        ladder.linear = Some(a);
+                        r
+                    }
+                    Err(e) => unknown(level, e.to_string()),
+                }
+            }
+            Level::Sequential => {
+                let so = sequential::Options {
+                    time_limit: opts.time_limit,
+                    memory_limit: opts.memory_limit,
+                    ..sequential::Options::new(opts.model.clone())
+                };
+                match sequential::check(history, &so) {
+                    Ok(a) => {
+                        let r = match a.verdict {
+                            Verdict::Valid => rung(level, Status::Holds, "holds".into(), vec![]),
+                            Verdict::Unknown => unknown(level, a.unknown_cause.clone().unwrap_or_default()),
+                            Verdict::Invalid => rung(
+                                level,
+                                Status::Violated,
+                                "violated: no single order of all operations respects every process's order".into(),
+                                a.explanation.iter().cloned().collect(),
+                            ),
+                        };
+                        ladder.sequential = Some(a);
+                        r
+                    }
+                    Err(e) => unknown(level, e.to_string()),
+                }
+            }
+            Level::CausalConvergence | Level::CausalMemory | Level::Causal => {
+                let done = causal_done.get_or_insert_with(|| {
+                    let co = causal::Options {
+                        time_limit: opts.time_limit,
+                        memory_limit: opts.memory_limit,
+                        ..causal::Options::new(opts.model.clone())
+                    };
+                    causal::check(history, &co).map_err(|e| e.to_string())
+                });
+                match done {
+                    Ok(a) => causal_rung(level, a.variant(level.variant().expect("a causal level"))),
+                    Err(e) => unknown(level, e.clone()),
+                }
+            }
+            Level::Eventual => match eventual::check(history, &eventual::Options::new(opts.model.clone())) {
+                Ok(a) => {
+                    let mut words: Vec<String> = a.thin_air.iter().map(|t| t.explanation.clone()).collect();
+                    words.extend(a.diverged.iter().map(|d| d.explanation.clone()));
+                    words.extend(a.lost_writes.iter().map(|l| l.explanation.clone()));
+                    words.truncate(WORDS);
+                    let r = if a.verdict == Verdict::Valid {
+                        let note = if a.final_reads == 0 { " (no final reads: convergence not checked)" } else { "" };
+                        rung(level, Status::Holds, format!("holds{note}"), vec![])
+                    } else {
+                        rung(
+                            level,
+                            Status::Violated,
+                            format!(
+                                "violated: {} thin-air reads, {} keys diverged, {} lost writes",
+                                a.thin_air_count, a.diverged_count, a.lost_count
+                            ),
+                            words,
+                        )
+                    };
+                    ladder.eventual = Some(a);
+                    r
+                }
+                Err(e) => unknown(level, e.to_string()),
+            },
+            _ => {
+                let g = level.guarantee().expect("a session guarantee");
+                let done =
+                    session_done.get_or_insert_with(|| session::check(history, &opts.model).map_err(|e| e.to_string()));
+                match done {
+                    Ok(a) => {
+                        let res = a.result(g);
+                        if res.holds {
+                            rung(level, Status::Holds, "holds".into(), vec![])
+                        } else {
+                            rung(
+                                level,
+                                Status::Violated,
+                                format!("violated: {} violations", res.violations),
+                                res.examples.iter().take(WORDS).map(|v| v.explanation.clone()).collect(),
+                            )
+                        }
+                    }
+                    Err(e) => unknown(level, e.clone()),
+                }
+            }
+        };
+        ladder.rungs.push(r);
+    }
+    ladder.causal = causal_done.and_then(Result::ok);
+    ladder.session = session_done.and_then(Result::ok);
+    ladder.strongest = ladder.rungs.iter().find(|r| r.status == Status::Holds).map(|r| r.level);
+    ladder.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    ladder
+}
+
+fn linear_rung(a: &linear::Analysis) -> Rung {
+    let level = Level::Linearizable;
+    match a.verdict {
+        Verdict::Valid => rung(level, Status::Holds, "holds".into(), vec![]),
+        Verdict::Unknown => {
+            let causes: Vec<String> = a.problems.iter().filter_map(|p| p.unknown_cause.clone()).take(1).collect();
+            unknown(level, causes.join("; "))
+        }
+        Verdict::Invalid => {
+            let words = a
+                .problems
+                .iter()
+                .filter(|p| p.verdict == Verdict::Invalid)
+                .filter_map(|p| {
+                    let an = p.anomaly.as_ref()?;
+                    let key = p.key.as_ref().map_or(String::new(), |k| format!("key {k}: "));
+                    Some(format!("{key}{}", an.explanation))
+                })
+                .take(WORDS)
+                .collect();
+            let bad = a.problems.iter().filter(|p| p.verdict == Verdict::Invalid).count();
+            rung(level, Status::Violated, format!("violated: {bad} of {} keys are not linearizable", a.keys), words)
+        }
+    }
+}
+
+fn causal_rung(level: Level, r: &causal::VariantResult) -> Rung {
+    match r.status {
+        Status::Holds => rung(level, Status::Holds, "holds".into(), vec![]),
+        Status::Unknown => unknown(level, r.unknown_cause.clone().unwrap_or_default()),
+        Status::Violated => {
+            let mut kinds: Vec<String> = r.anomalies.iter().map(|a| format!("{:?}", a.kind)).collect();
+            kinds.dedup();
+            rung(
+                level,
+                Status::Violated,
+                format!(
+                    "violated: {} {} ({})",
+                    r.anomaly_count,
+                    if r.anomaly_count == 1 { "anomaly" } else { "anomalies" },
+                    kinds.join(", ")
+                ),
+                r.anomalies.iter().take(WORDS).map(|a| format!("{:?}: {}", a.kind, a.explanation)).collect(),
+            )
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The causal checker: one hand-built history per bad pattern of Bouajjani et al. (asserting the exact
+//! kinds each variant reports), and a brute-force oracle for CC, CM and CCv by their definitions on
+//! thousands of small random histories.
+
+use faultline_checker::causal::{self, AnomalyKind, Options, Status, Variant};
+use faultline_checker::format::jsonl;
+use faultline_checker::model::{ModelKind, ModelOptions};
+use faultline_checker::synth::Rng;
+
+/// `(process, op, key, value, outcome)`: op is "w" or "r"; each op is invoked and completed at once.
+type Op<'a> = (u64, &'a str, &'a str, Option<i64>, &'a str);
+
+fn jsonl_of(ops: &[Op]) -> String {
+    let mut text = String::new();
+    for &(p, op, key, value, outcome) in ops {
+        let f = if op == "w" { "write" } else { "read" };
+        let v = value.map_or("null".to_string(), |v| v.to_string());
+        let inv = if op == "w" { v.clone() } else { "null".to_string() };
+        text += &format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{inv}}}\n");
+        text += &format!("{{\"type\":\"{outcome}\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{v}}}\n");
+    }
+    text
+}
+
+fn analyse(ops: &[Op]) -> causal::Analysis {
+    let history = jsonl::parse("h", &jsonl_of(ops)).unwrap();
+    causal::check(&history, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap()
+}
+
+fn kinds(a: &causal::Analysis, v: Variant) -> (Status, Vec<AnomalyKind>) {
+    let r = a.variant(v);
+    (r.status, r.anomalies.iter().map(|a| a.kind).collect())
+}
+
+fn w(p: u64, k: &'static str, v: i64) -> Op<'static> {
+    (p, "w", k, Some(v), "ok")
+}
+fn r(p: u64, k: &'static str, v: Option<i64>) -> Op<'static> {
+    (p, "r", k, v, "ok")
+}
+
+#[test]
+fn thin_air_read() {
+    let a = analyse(&[w(0, "x", 1), r(1, "x", Some(5))]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Violated, vec![AnomalyKind::ThinAirRead]));
+    assert_eq!(a.cm.status, Status::Violated);
+    assert_eq!(a.ccv.status, Status::Violated);
+    assert!(a.cc.anomalies[0].explanation.contains("no operation wrote that value"));
+}
+
+#[test]
+fn cyclic_causal_order() {
+    // Each process reads what the other writes only after the read.
+    let a = analyse(&[r(0, "x", Some(1)), r(1, "y", Some(1)), w(0, "y", 1), w(1, "x", 1)]);
+    let (status, k) = kinds(&a, Variant::CC);
+    assert_eq!((status, k), (Status::Violated, vec![AnomalyKind::CyclicCO]));
+    assert_eq!(a.cc.anomalies[0].ops.len(), 4);
+}
+
+#[test]
+fn initial_read_after_a_causally_earlier_write() {
+    let a = analyse(&[w(0, "x", 1), w(0, "y", 1), r(1, "y", Some(1)), r(1, "x", None)]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Violated, vec![AnomalyKind::WriteCOInitRead]));
+    let text = &a.cc.anomalies[0].explanation;
+    assert!(text.contains("process 1 read the initial value of key \"x\" (lines 7–8)"), "{text}");
+}
+
+#[test]
+fn read_of_an_overwritten_value() {
+    let a = analyse(&[w(0, "x", 1), w(0, "x", 2), r(1, "x", Some(2)), r(1, "x", Some(1))]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Violated, vec![AnomalyKind::WriteCORead]));
+    let ops: Vec<u32> = a.cc.anomalies[0].ops.iter().map(|o| o.invoke_line).collect();
+    assert_eq!(ops, vec![7, 1, 3]);
+}
+
+#[test]
+fn disagreeing_on_concurrent_writes_is_cc_and_cm_but_not_ccv() {
+    let a = analyse(&[w(0, "x", 1), w(1, "x", 2), r(0, "x", Some(2)), r(1, "x", Some(1))]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Holds, vec![]));
+    assert_eq!(kinds(&a, Variant::CM), (Status::Holds, vec![]));
+    assert_eq!(kinds(&a, Variant::CCv), (Status::Violated, vec![AnomalyKind::CyclicCF]));
+}
+
+#[test]
+fn initial_read_after_a_write_in_the_process_view_is_cc_and_ccv_but_not_cm() {
+    let a = analyse(&[
+        w(0, "x", 1),
+        w(0, "y", 1),
+        w(1, "z", 1),
+        w(1, "x", 2),
+        w(1, "u", 1),
+        r(2, "y", Some(1)),
+        r(2, "z", None),
+        r(2, "u", Some(1)),
+        r(2, "x", Some(1)),
+    ]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Holds, vec![]));
+    assert_eq!(kinds(&a, Variant::CCv), (Status::Holds, vec![]));
+    assert_eq!(kinds(&a, Variant::CM), (Status::Violated, vec![AnomalyKind::WriteHBInitRead]));
+}
+
+#[test]
+fn cyclic_happens_before() {
+    let a = analyse(&[
+        w(0, "x", 1),
+        w(0, "y", 1),
+        w(0, "a", 1),
+        w(1, "y", 2),
+        w(1, "x", 2),
+        w(1, "b", 1),
+        r(2, "a", Some(1)),
+        r(2, "b", Some(1)),
+        r(2, "x", Some(1)),
+        r(2, "y", Some(2)),
+    ]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Holds, vec![]));
+    assert_eq!(kinds(&a, Variant::CM), (Status::Violated, vec![AnomalyKind::CyclicHB]));
+    assert_eq!(kinds(&a, Variant::CCv), (Status::Violated, vec![AnomalyKind::CyclicCF]));
+}
+
+#[test]
+fn failed_and_unobserved_indeterminate_writes_did_not_happen() {
+    // The failed write of 2 and the unobserved info write of 3 are not overwrites of 1.
+    let a =
+        analyse(&[w(0, "x", 1), (0, "w", "x", Some(2), "fail"), (0, "w", "x", Some(3), "info"), r(1, "x", Some(1))]);
+    assert_eq!(a.cc.status, Status::Holds);
+    // An observed info write happened: reading 1 after having seen 3 (written after 1) is a violation.
+    let a = analyse(&[w(0, "x", 1), (0, "w", "x", Some(3), "info"), r(1, "x", Some(3)), r(1, "x", Some(1))]);
+    assert_eq!(kinds(&a, Variant::CC), (Status::Violated, vec![AnomalyKind::WriteCORead]));
+}
+
+#[test]
+fn a_value_written_twice_is_an_input_error() {
+    let history = jsonl::parse("h", &jsonl_of(&[w(0, "x", 1), w(1, "x", 1)])).unwrap();
+    let e = causal::check(&history, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap_err();
+    assert!(e.to_string().contains("written to this key again (first at line 1)"), "{e}");
+}
+
+// ---- The oracle ----
+
+#[derive(Clone, Debug)]
+struct O {
+    process: u64,
+    write: bool,
+    key: u8,
+    value: Option<i64>,
+}
+
+/// Random small history: ≤ 7 included operations over 1–2 keys and 2–3 processes; reads return the value of
+/// a random write of their key (earlier or later), the initial value, or rarely a value nobody wrote.
+fn random(rng: &mut Rng) -> (Vec<Op<'static>>, Vec<O>) {
+    let processes = 2 + rng.below(2);
+    let keys = 1 + rng.below(2);
+    let n = 2 + rng.below(7) as usize;
+    let mut ops = Vec::new();
+    let mut next = 0;
+    let mut written: Vec<Vec<i64>> = vec![Vec::new(); 2];
+    let mut plan = Vec::new();
+    for _ in 0..n {
+        let p = rng.below(processes);
+        let k = rng.below(keys) as u8;
+        let write = rng.below(2) == 0;
+        if write {
+            next += 1;
+            written[k as usize].push(next);
+            plan.push((p, true, k, Some(next)));
+        } else {
+            plan.push((p, false, k, None));
+        }
+    }
+    for (p, write, k, v) in plan {
+        let key: &'static str = ["x", "y"][k as usize];
+        if write {
+            ops.push((p, "w", key, v, "ok"));
+        } else {
+            let choices = &written[k as usize];
+            let value = match rng.below(10) {
+                0..=1 => None,
+                2 => Some(99),
+                _ if choices.is_empty() => None,
+                _ => Some(choices[rng.below(choices.len() as u64) as usize]),
+            };
+            ops.push((p, "r", key, value, "ok"));
+        }
+    }
+    let oracle =
+        ops.iter().map(|&(p, f, k, v, _)| O { process: p, write: f == "w", key: (k == "y") as u8, value: v }).collect();
+    (ops, oracle)
+}
+
+/// co as a closed relation (co[a][b]: a before b), or None if cyclic.
+fn causal_order(ops: &[O]) -> Option<Vec<Vec<bool>>> {
+    let n = ops.len();
+    let mut co = vec![vec![false; n]; n];
+    for a in 0..n {
+        for b in a + 1..n {
+            if ops[a].process == ops[b].process {
+                co[a][b] = true;
+            }
+        }
+        for b in 0..n {
+            if ops[a].write && !ops[b].write && ops[b].key == ops[a].key && ops[b].value == ops[a].value {
+                co[a][b] = true;
+            }
+        }
+    }
+    for k in 0..n {
+        for a in 0..n {
+            for b in 0..n {
+                if co[a][k] && co[k][b] {
+                    co[a][b] = true;
+                }
+            }
+        }
+    }
+    (0..n).all(|a| !co[a][a]).then_some(co)
+}
+
+/// Every order of `set` that extends `co`; calls `f` on each until it returns true.
+fn extensions(set: &[usize], co: &[Vec<bool>], f: &mut dyn FnMut(&[usize]) -> bool) -> bool {
+    fn go(
+        rest: &mut Vec<usize>,
+        prefix: &mut Vec<usize>,
+        co: &[Vec<bool>],
+        f: &mut dyn FnMut(&[usize]) -> bool,
+    ) -> bool {
+        if rest.is_empty() {
+            return f(prefix);
+        }
+        for i in 0..rest.len() {
+            let v = rest[i];
+            if rest.iter().any(|&u| co[u][v]) {
+                continue;
+            }
+            rest.remove(i);
+            prefix.push(v);
+            let found = go(rest, prefix, co, f);
+            prefix.pop();
+            rest.insert(i, v);
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+    go(&mut set.to_vec(), &mut Vec::new(), co, f)
+}
+
+/// Is read `r` valid in `order` restricted to `allowed`: the last write of its key before it has its value?
+fn valid(ops: &[O], order: &[usize], r: usize, allowed: &dyn Fn(usize) -> bool) -> bool {
+    let mut last = None;
+    for &v in order {
+        if v == r {
+            return last == ops[r].value;
+        }
+        if allowed(v) && ops[v].write && ops[v].key == ops[r].key {
+            last = ops[v].value;
+        }
+    }
+    unreachable!()
+}
+
+fn past(co: &[Vec<bool>], o: usize) -> Vec<usize> {
+    (0..co.len()).filter(|&a| a == o || co[a][o]).collect()
+}
+
+/// (CC, CM, CCv) by definition.
+fn oracle(ops: &[O]) -> (bool, bool, bool) {
+    let n = ops.len();
+    let Some(co) = causal_order(ops) else { return (false, false, false) };
+    let reads: Vec<usize> = (0..n).filter(|&v| !ops[v].write).collect();
+    // CC: each read is valid in some order of its causal past.
+    let cc = reads.iter().all(|&r| extensions(&past(&co, r), &co, &mut |ord| valid(ops, ord, r, &|_| true)));
+    // CCv: one order of everything in which each read is valid restricted to its causal past.
+    let ccv = extensions(&(0..n).collect::<Vec<_>>(), &co, &mut |ord| {
+        reads.iter().all(|&r| valid(ops, ord, r, &|v| co[v][r]))
+    });
+    // CM (Ahamad et al.'s views): for each operation o, one order of its causal past in which every read of
+    // its process up to o returns the last write of its key before it.
+    let cm = (0..n).all(|o| {
+        let mine: Vec<usize> =
+            reads.iter().copied().filter(|&r| ops[r].process == ops[o].process && (r == o || co[r][o])).collect();
+        extensions(&past(&co, o), &co, &mut |ord| mine.iter().all(|&r| valid(ops, ord, r, &|_| true)))
+    });
+    (cc, cm, ccv)
+}
+
+#[test]
+fn agrees_with_brute_force_oracle() {
+    let mut rng = Rng(7);
+    let mut tally = [[0usize; 2]; 3];
+    for i in 0..20_000 {
+        let (ops, oracle_ops) = random(&mut rng);
+        let expected = oracle(&oracle_ops);
+        let a = analyse(&ops);
+        let got = (a.cc.status == Status::Holds, a.cm.status == Status::Holds, a.ccv.status == Status::Holds);
+        assert_eq!(got, expected, "history {i} (CC, CM, CCv):\n{}", jsonl_of(&ops));
+        for (t, holds) in tally.iter_mut().zip([expected.0, expected.1, expected.2]) {
+            t[holds as usize] += 1;
+        }
+    }
+    for (name, t) in ["CC", "CM", "CCv"].iter().zip(tally) {
+        assert!(t[0] > 300 && t[1] > 300, "{name}: {} violated, {} holding: both must occur often", t[0], t[1]);
+    }
+}
+
+#[test]
+fn a_cas_reads_from_and_then_writes() {
+    // Process 1's cas [1, 2] read 1 and wrote 2; process 2 saw 2, then read the overwritten 1.
+    let text = r#"{"type":"invoke","process":0,"f":"write","key":"x","value":1}
+{"type":"ok","process":0,"f":"write","key":"x","value":1}
+{"type":"invoke","process":1,"f":"cas","key":"x","value":[1,2]}
+{"type":"ok","process":1,"f":"cas","key":"x","value":[1,2]}
+{"type":"invoke","process":1,"f":"cas","key":"x","value":[7,8]}
+{"type":"fail","process":1,"f":"cas","key":"x","value":[7,8],"error":"cas-mismatch"}
+{"type":"invoke","process":2,"f":"read","key":"x"}
+{"type":"ok","process":2,"f":"read","key":"x","value":2}
+{"type":"invoke","process":2,"f":"read","key":"x"}
+{"type":"ok","process":2,"f":"read","key":"x","value":1}
+"#;
+    let history = jsonl::parse("h", text).unwrap();
+    let a = causal::check(&history, &Options::new(ModelOptions::new(ModelKind::CasRegister))).unwrap();
+    assert_eq!(kinds(&a, Variant::CC), (Status::Violated, vec![AnomalyKind::WriteCORead]));
+    let lines: Vec<u32> = a.cc.anomalies[0].ops.iter().map(|o| o.invoke_line).collect();
+    assert_eq!(lines, vec![9, 1, 3]);
+    assert_eq!(a.operations, 4, "the failed cas takes no part");
+}
+
+#[test]
+fn appends_cannot_be_checked_causally() {
+    let text = r#"{"type":"invoke","process":0,"f":"append","key":"x","value":"a"}
+{"type":"ok","process":0,"f":"append","key":"x","value":"a"}
+"#;
+    let history = jsonl::parse("h", text).unwrap();
+    let e = causal::check(&history, &Options::new(ModelOptions::new(ModelKind::Kv))).unwrap_err();
+    assert!(e.to_string().contains("h:1: operation f \"append\" cannot be checked"), "{e}");
+}
+
+#[test]
+fn a_large_synthetic_history_holds_and_its_stale_read_is_causal() {
+    use faultline_checker::synth::{generate, Spec};
+    use faultline_checker::History;
+    // Linearizable by construction, so every variant holds. The planted stale read is by a fresh process
+    // with nothing in its causal past, which causal consistency allows.
+    for stale_read in [false, true] {
+        let spec = Spec { ops: 20_000, keys: 50, clients: 10, info_writes: 0.01, stale_read, seed: 3 };
+        let h = History::new("synth", generate(&spec)).unwrap();
+        let a = causal::check(&h, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
+        assert_eq!((a.cc.status, a.cm.status, a.ccv.status), (Status::Holds, Status::Holds, Status::Holds));
+    }
+}

@@ -1,0 +1,171 @@
+//! The ladder's implications, tested on the checkers themselves: on random histories, every model weaker
+//! than one that holds must hold when checked directly (not only because the ladder says it is implied).
+//! Linearizable ⇒ sequential, causal (CC, CM, CCv), every session guarantee, no thin-air reads; sequential
+//! ⇒ CC, CM, CCv. Both verdicts of each must occur often, or the property says little.
+
+use faultline_checker::causal::{self, Status};
+use faultline_checker::eventual;
+use faultline_checker::format::jsonl;
+use faultline_checker::ladder::{self, Level};
+use faultline_checker::linear::{self, Verdict};
+use faultline_checker::model::{ModelKind, ModelOptions};
+use faultline_checker::sequential;
+use faultline_checker::session;
+use faultline_checker::synth::{self, Rng, Spec};
+use faultline_checker::History;
+
+/// A random register history with unique written values: processes run concurrent operations; a write takes
+/// effect at its completion (or, if indeterminate or failed, maybe never); a read usually returns the
+/// current value and sometimes an older one, so that every model both holds and fails often.
+fn random(rng: &mut Rng) -> History {
+    let processes = 2 + rng.below(3);
+    let keys = 1 + rng.below(2);
+    let total = 3 + rng.below(8);
+    let mut text = String::new();
+    let mut pending: Vec<Option<(u64, bool, u64, i64)>> = vec![None; processes as usize];
+    let mut ids: Vec<u64> = (0..processes).collect();
+    let mut truth = vec![None::<i64>; keys as usize];
+    let mut history_of: Vec<Vec<i64>> = vec![Vec::new(); keys as usize];
+    let (mut invoked, mut next) = (0, 0);
+    loop {
+        let idle: Vec<usize> = (0..processes as usize).filter(|&p| pending[p].is_none()).collect();
+        let busy: Vec<usize> = (0..processes as usize).filter(|&p| pending[p].is_some()).collect();
+        if invoked < total && !idle.is_empty() && (busy.is_empty() || rng.below(2) == 0) {
+            let p = idle[rng.below(idle.len() as u64) as usize];
+            let k = rng.below(keys);
+            let write = rng.below(2) == 0;
+            next += 1;
+            let f = if write { "write" } else { "read" };
+            let v = if write { next.to_string() } else { "null".into() };
+            text +=
+                &format!("{{\"type\":\"invoke\",\"process\":{},\"f\":\"{f}\",\"key\":{k},\"value\":{v}}}\n", ids[p]);
+            pending[p] = Some((k, write, ids[p], next));
+            invoked += 1;
+        } else if let Some(&p) = busy.get(rng.below(busy.len().max(1) as u64) as usize) {
+            let (k, write, id, v) = pending[p].take().unwrap();
+            let (kind, value) = if write {
+                let kind = ["ok", "ok", "ok", "info", "fail"][rng.below(5) as usize];
+                if kind == "ok" || (kind == "info" && rng.below(2) == 0) {
+                    truth[k as usize] = Some(v);
+                    history_of[k as usize].push(v);
+                }
+                (kind, v.to_string())
+            } else {
+                let seen = &history_of[k as usize];
+                let value = if rng.below(2) == 0 && !seen.is_empty() {
+                    let i = rng.below(seen.len() as u64 + 1) as usize;
+                    if i == seen.len() {
+                        None
+                    } else {
+                        Some(seen[i])
+                    }
+                } else {
+                    truth[k as usize]
+                };
+                ("ok", value.map_or("null".into(), |v| v.to_string()))
+            };
+            let f = if write { "write" } else { "read" };
+            text += &format!("{{\"type\":\"{kind}\",\"process\":{id},\"f\":\"{f}\",\"key\":{k},\"value\":{value}}}\n");
+            if kind == "info" {
+                ids[p] += processes;
+            }
+        } else {
+            break;
+        }
+    }
+    jsonl::parse("random", &text).unwrap()
+}
+
+fn opts() -> ModelOptions {
+    ModelOptions::new(ModelKind::Register)
+}
+
+/// Every model weaker than linearizability, checked directly: does each hold?
+fn weaker_than_linearizable(h: &History) -> Vec<(&'static str, bool)> {
+    let c = causal::check(h, &causal::Options::new(opts())).unwrap();
+    let s = session::check(h, &opts()).unwrap();
+    let e = eventual::check(h, &eventual::Options::new(opts())).unwrap();
+    let mut out = vec![
+        ("sequential", sequential::check(h, &sequential::Options::new(opts())).unwrap().verdict == Verdict::Valid),
+        ("CC", c.cc.status == Status::Holds),
+        ("CM", c.cm.status == Status::Holds),
+        ("CCv", c.ccv.status == Status::Holds),
+        ("no thin-air reads", e.thin_air_count == 0),
+    ];
+    for g in &s.guarantees {
+        out.push((g.guarantee.name(), g.holds));
+    }
+    out
+}
+
+#[test]
+fn what_linearizability_implies_holds_when_checked() {
+    let mut rng = Rng(11);
+    let (mut lin, mut not_lin, mut seq, mut not_seq) = (0, 0, 0, 0);
+    let mut weaker_failed = [0usize; 3];
+    for i in 0..4000 {
+        let h = random(&mut rng);
+        let text: String = h.events.iter().map(|e| jsonl::event_line(e) + "\n").collect();
+        let l = linear::check(&h, &linear::Options::new(opts())).unwrap().verdict;
+        if l == Verdict::Valid {
+            lin += 1;
+            for (model, holds) in weaker_than_linearizable(&h) {
+                assert!(holds, "history {i} is linearizable but not {model}:\n{text}");
+            }
+        } else {
+            not_lin += 1;
+        }
+        if sequential::check(&h, &sequential::Options::new(opts())).unwrap().verdict == Verdict::Valid {
+            seq += 1;
+            let c = causal::check(&h, &causal::Options::new(opts())).unwrap();
+            for r in [&c.cc, &c.cm, &c.ccv] {
+                assert_eq!(r.status, Status::Holds, "history {i} is sequential but not {:?}:\n{text}", r.variant);
+            }
+        } else {
+            not_seq += 1;
+            let c = causal::check(&h, &causal::Options::new(opts())).unwrap();
+            for (n, r) in weaker_failed.iter_mut().zip([&c.cc, &c.cm, &c.ccv]) {
+                *n += usize::from(r.status == Status::Violated);
+            }
+        }
+    }
+    assert!(lin > 500 && not_lin > 500, "linearizable {lin}, not {not_lin}");
+    assert!(seq > 300 && not_seq > 300, "sequential {seq}, not {not_seq}");
+    assert!(weaker_failed.iter().all(|&n| n > 100), "causal violations among non-sequential: {weaker_failed:?}");
+}
+
+#[test]
+fn the_ladder_reports_implied_models_and_the_strongest() {
+    // Linearizable by construction: everything holds, implied by linearizability.
+    let spec = Spec { ops: 3000, keys: 5, clients: 8, info_writes: 0.02, stale_read: false, seed: 4 };
+    let h = History::new("synth", synth::generate(&spec)).unwrap();
+    let l = ladder::check(&h, &ladder::Options::new(opts()));
+    assert_eq!(l.strongest, Some(Level::Linearizable));
+    for r in &l.rungs {
+        assert_eq!(r.status, Status::Holds, "{:?}", r.level);
+        if !matches!(r.level, Level::Linearizable | Level::Eventual) {
+            assert_eq!(r.implied_by, Some(Level::Linearizable), "{:?}", r.level);
+        }
+    }
+    // Two readers disagreeing on the order of two writes: sequential fails, CC and CM hold, CCv fails.
+    let text = r#"{"type":"invoke","process":0,"f":"write","key":"x","value":1}
+{"type":"ok","process":0,"f":"write","key":"x","value":1}
+{"type":"invoke","process":1,"f":"write","key":"x","value":2}
+{"type":"ok","process":1,"f":"write","key":"x","value":2}
+{"type":"invoke","process":0,"f":"read","key":"x"}
+{"type":"ok","process":0,"f":"read","key":"x","value":2}
+{"type":"invoke","process":1,"f":"read","key":"x"}
+{"type":"ok","process":1,"f":"read","key":"x","value":1}
+"#;
+    let l = ladder::check(&jsonl::parse("h", text).unwrap(), &ladder::Options::new(opts()));
+    let status = |lv| l.rung(lv).status;
+    assert_eq!(status(Level::Linearizable), Status::Violated);
+    assert_eq!(status(Level::Sequential), Status::Violated);
+    assert_eq!(status(Level::CausalConvergence), Status::Violated);
+    assert_eq!(status(Level::CausalMemory), Status::Holds);
+    assert_eq!(l.rung(Level::Causal).implied_by, Some(Level::CausalMemory));
+    assert_eq!(l.rung(Level::MonotonicReads).implied_by, Some(Level::CausalMemory));
+    assert_eq!(l.strongest, Some(Level::CausalMemory));
+    assert!(l.rung(Level::CausalConvergence).anomalies[0].starts_with("CyclicCF: "));
+    assert!(serde_json::to_string(&l).unwrap().contains("\"implied_by\":\"causal-memory\""));
+}
