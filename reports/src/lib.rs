@@ -3,7 +3,9 @@
 
 pub mod escape;
 pub mod html;
+pub mod junit;
 pub mod ladder;
+pub mod markdown;
 pub mod plots;
 pub mod results;
 pub mod summary;

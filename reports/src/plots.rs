@@ -226,7 +226,12 @@ fn latency_scatter(d: &Data) -> Plot {
                     }
                 }
                 .map_err(|e| e.to_string())?;
-                series.label(label).legend(move |(x, y)| Circle::new((x + 7, y), 4, colour.filled()));
+                let series = series.label(label);
+                match outcome {
+                    Outcome::Ok => series.legend(move |(x, y)| Circle::new((x + 7, y), 4, colour.filled())),
+                    Outcome::Fail => series.legend(move |(x, y)| Cross::new((x + 7, y), 4, FAULT.stroke_width(1))),
+                    Outcome::Info => series.legend(move |(x, y)| TriangleMarker::new((x + 7, y), 5, colour.filled())),
+                };
             }
         }
         legend(&mut chart).map_err(|e| e.to_string())?;

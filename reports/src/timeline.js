@@ -65,16 +65,7 @@
     var k = W / (view.t1 - view.t0);
     ctx.clearRect(0, 0, W, H);
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, H);
-    // Faults, behind everything.
     ctx.font = '11px system-ui, sans-serif';
-    D.faults.forEach(function (f) {
-      if (f[1] < view.t0 || f[0] > view.t1) return;
-      var x0 = Math.max(0, (f[0] - view.t0) * k), x1 = Math.min(W, (f[1] - view.t0) * k);
-      ctx.fillStyle = 'rgba(207,34,46,0.12)';
-      ctx.fillRect(x0, AXIS, Math.max(1, x1 - x0), H - AXIS);
-      ctx.fillStyle = '#cf222e';
-      ctx.fillText(String(D.faultNames[f[2]]), x0 + 3, AXIS + 11);
-    });
     // Axis.
     var span = display(view.t1) - display(view.t0), step = niceStep(span, Math.max(2, W / 110));
     ctx.fillStyle = '#57606a'; ctx.strokeStyle = '#eaeef2'; ctx.lineWidth = 1;
@@ -108,6 +99,17 @@
       ctx.strokeStyle = '#1f2328'; ctx.lineWidth = 2;
       ctx.strokeRect(x0 - 1, y - 1, x1 - x0 + 2, h + 2);
       drawn++;
+    });
+    // Faults, over the operations (translucent), so that they show however dense the lanes are.
+    D.faults.forEach(function (f) {
+      if (f[1] < view.t0 || f[0] > view.t1) return;
+      var x0 = Math.max(0, (f[0] - view.t0) * k), x1 = Math.min(W, (f[1] - view.t0) * k);
+      ctx.fillStyle = 'rgba(207,34,46,0.16)';
+      ctx.fillRect(x0, AXIS, Math.max(1, x1 - x0), H - AXIS);
+      ctx.strokeStyle = 'rgba(207,34,46,0.6)'; ctx.lineWidth = 1;
+      ctx.strokeRect(x0 + 0.5, AXIS + 0.5, Math.max(1, x1 - x0) - 1, H - AXIS - 1);
+      ctx.fillStyle = '#a40e26';
+      ctx.fillText(String(D.faultNames[f[2]]), x0 + 3, H - 4);
     });
     status.textContent = 'Drawing ' + drawn + ' of ' + n + ' operations (' + (hi - lo) + ' in view), ' + lanes +
       ' lanes; ' + fmt(display(view.t0), step / 100) + ' – ' + fmt(display(view.t1), step / 100) + ' ' + unitName() + '.';
