@@ -8,5 +8,6 @@ pub mod ladder;
 pub mod markdown;
 pub mod plots;
 pub mod results;
+pub mod serve;
 pub mod summary;
 pub mod timeline;
