@@ -336,7 +336,7 @@ fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod]
             "<g><title>{} ({})</title><rect class=\"{class}\" x=\"{a0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"14\" rx=\"3\"/>",
             esc(&op.describe()),
             esc(&op.lines()),
-            (a1 - a0).max(3.0)
+            (a1 - a0).max(if op.id == a.culprit.id { 8.0 } else { 3.0 })
         );
         let anchor = if a0 > left + width * 0.55 { ("end", a1) } else { ("start", a0) };
         let _ = write!(

@@ -3,6 +3,7 @@
 // history reaches the page through textContent, never as markup.
 (function () {
   'use strict';
+  var began = performance.now();
   var holder = document.getElementById('timeline-data');
   var canvas = document.getElementById('tl');
   if (!holder || !canvas) return;
@@ -62,6 +63,7 @@
   }
 
   function draw() {
+    var drawStart = performance.now();
     var k = W / (view.t1 - view.t0);
     ctx.clearRect(0, 0, W, H);
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, H);
@@ -83,9 +85,10 @@
       if (end[i] < view.t0) continue;
       if (mark.has(i)) { marked.push(i); continue; }
       var lane = D.l[i], c = D.o[i];
-      var x0 = (start[i] - view.t0) * k, x1 = (end[i] - view.t0) * k;
+      // Whole pixels: many operations share one when zoomed out, and what would paint the same pixels of
+      // a lane in the same colour again is skipped.
+      var x0 = Math.floor((start[i] - view.t0) * k), x1 = Math.ceil((end[i] - view.t0) * k);
       if (x1 - x0 < 1) x1 = x0 + 1;
-      // Many operations share a pixel when zoomed out: skip what would paint over the same pixels again.
       if (x1 <= lastX[lane] && lastC[lane] === c) continue;
       if (c !== current) { ctx.fillStyle = COLOURS[c]; current = c; }
       ctx.fillRect(x0, AXIS + 3 + lane * laneH, x1 - x0, h);
@@ -112,7 +115,7 @@
       ctx.fillText(String(D.faultNames[f[2]]), x0 + 3, H - 4);
     });
     status.textContent = 'Drawing ' + drawn + ' of ' + n + ' operations (' + (hi - lo) + ' in view), ' + lanes +
-      ' lanes; ' + fmt(display(view.t0), step / 100) + ' – ' + fmt(display(view.t1), step / 100) + ' ' + unitName() + '.';
+      ' lanes; ' + fmt(display(view.t0), step / 100) + ' – ' + fmt(display(view.t1), step / 100) + ' ' + unitName() + ' (' + (performance.now() - drawStart).toFixed(0) + ' ms).';
   }
 
   var pending = false;
@@ -210,4 +213,5 @@
   resize();
   draw();
   document.body.setAttribute('data-timeline', 'ready');
+  document.body.setAttribute('data-timeline-ms', (performance.now() - began).toFixed(0));
 })();

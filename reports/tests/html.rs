@@ -69,7 +69,12 @@ fn an_anomaly_is_told_and_drawn() {
     let h = stale_read(400, 3);
     let a = check(&h);
     assert_eq!(a.verdict, Verdict::Invalid);
-    let seq = sequential::check(&h, &sequential::Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
+    let seq_opts = sequential::Options {
+        memory_limit: 64 << 20,
+        time_limit: Some(std::time::Duration::from_secs(2)),
+        ..sequential::Options::new(ModelOptions::new(ModelKind::Register))
+    };
+    let seq = sequential::check(&h, &seq_opts).unwrap();
     let mut input = ReportInput::new("stale read", &h, &a);
     input.sequential = Some(&seq);
     let page = render(&input);
