@@ -16,6 +16,30 @@ use faultline_reports::html::{render, ReportInput};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Drives the timeline as a person would, with synthetic events, and reports into `<pre id="probe">`.
+const PROBE: &str = r#"
+(function () {
+  var c = document.getElementById('tl'), r = c.getBoundingClientRect(), out = [];
+  var at = function (fx, fy) { return { clientX: r.left + r.width * fx, clientY: r.top + fy, bubbles: true }; };
+  c.dispatchEvent(new WheelEvent('wheel', Object.assign(at(0.5, 40), { deltaY: -400, cancelable: true })));
+  c.dispatchEvent(new MouseEvent('mousedown', at(0.5, 40)));
+  window.dispatchEvent(new MouseEvent('mousemove', at(0.45, 40)));
+  window.dispatchEvent(new MouseEvent('mouseup', at(0.45, 40)));
+  var lane0 = 20 + 3 + 2;
+  for (var fx = 0.3; fx < 0.7 && document.getElementById('tl-detail').textContent.indexOf('process ') !== 0; fx += 0.01) {
+    c.dispatchEvent(new MouseEvent('mousedown', at(fx, lane0)));
+    window.dispatchEvent(new MouseEvent('mouseup', at(fx, lane0)));
+  }
+  out.push('clicked: ' + document.getElementById('tl-detail').textContent);
+  document.getElementById('tl-anomaly').click();
+  out.push('anomaly: ' + document.getElementById('tl-detail').textContent);
+  var pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = out.join('\n');
+  document.body.appendChild(pre);
+})();
+"#;
+
 fn chromium() -> Option<&'static str> {
     if Path::new(CHROMIUM).exists() {
         return Some(CHROMIUM);
@@ -113,8 +137,12 @@ fn load(name: &str, page: &str, browser: &str) -> (PathBuf, PathBuf, String, f64
     std::fs::create_dir_all(&dir).unwrap();
     let html = dir.join("report.html");
     std::fs::write(&html, page).unwrap();
+    // A probe, run after the report's own script in a copy of the page: zoom with the wheel, pan by
+    // dragging, click an operation, then the anomaly button; it writes what the detail panel showed.
+    let probed = dir.join("probed.html");
+    std::fs::write(&probed, page.replace("</body>", &format!("<script>{PROBE}</script></body>"))).unwrap();
     let mut dump = common(&dir, "profile-dom");
-    dump.extend(["--dump-dom".to_string(), format!("file://{}", html.display())]);
+    dump.extend(["--dump-dom".to_string(), format!("file://{}", probed.display())]);
     let started = Instant::now();
     let (dom, stderr) = run(browser, &dump);
     let elapsed = started.elapsed().as_secs_f64();
@@ -122,6 +150,10 @@ fn load(name: &str, page: &str, browser: &str) -> (PathBuf, PathBuf, String, f64
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
     assert!(dom.contains("data-timeline=\"ready\""), "the timeline script did not finish; stderr:\n{stderr}");
     assert!(dom.contains("id=\"tl-status\">Drawing "), "the canvas status was not written");
+    let probe = dom.split("id=\"probe\">").nth(1).and_then(|s| s.split("</pre>").next()).unwrap_or("");
+    assert!(probe.contains("clicked: process "), "a click on the canvas showed no operation:\n{probe}");
+    assert!(probe.contains("anomaly: process ") && probe.contains("cannot be placed"), "{probe}");
+    assert!(probe.contains(r#""type":"invoke""#), "the lines were not shown:\n{probe}");
     (dir, html, dom, elapsed)
 }
 
