@@ -72,7 +72,7 @@ pub fn render(input: &ReportInput) -> String {
     let faults = timeline::fault_periods(h, clock);
     let rows = input.ladder();
     let verdict = rows.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Valid);
-    let lines = SourceLines::new(h, input.source);
+    let lines = SourceLines::new(input.source);
 
     let mut out = String::with_capacity(64 * h.operations.len() + (64 << 10));
     let _ = write!(
@@ -359,7 +359,7 @@ struct SourceLines<'a> {
 }
 
 impl<'a> SourceLines<'a> {
-    fn new(_h: &History, source: Option<&'a str>) -> SourceLines<'a> {
+    fn new(source: Option<&'a str>) -> SourceLines<'a> {
         SourceLines { lines: source.map(|s| s.lines().collect()) }
     }
 
@@ -446,7 +446,7 @@ fn timeline_data(
     let h = input.history;
     let mut order: Vec<u32> = (0..spans.len() as u32).collect();
     order.sort_by_key(|&i| (spans[i as usize].start, i));
-    let lanes = assign_lanes(h, spans, &order);
+    let lanes = assign_lanes(h, spans);
     let n = order.len();
     let mut cols: Vec<String> = (0..13).map(|_| String::with_capacity(n * 4)).collect();
     let (mut fs, mut keys, mut errors, mut nodes) = (Dict::new(), Dict::new(), Dict::new(), Dict::new());
@@ -549,7 +549,7 @@ fn timeline_data(
 /// Lanes for the canvas: a process keeps one lane from its first invocation to its last completion, and a
 /// lane is reused once its process is done, so there are about as many lanes as concurrent clients however
 /// many process numbers indeterminate results used up.
-fn assign_lanes(h: &History, spans: &[Span], order: &[u32]) -> Vec<u32> {
+fn assign_lanes(h: &History, spans: &[Span]) -> Vec<u32> {
     let mut life: HashMap<u64, (u64, u64)> = HashMap::new();
     for s in spans {
         let p = h.operations[s.op as usize].process;
@@ -572,7 +572,6 @@ fn assign_lanes(h: &History, spans: &[Span], order: &[u32]) -> Vec<u32> {
         free_at[lane] = end;
         lane_of.insert(p, lane as u32);
     }
-    let _ = order;
     h.operations.iter().map(|o| lane_of[&o.process]).collect()
 }
 

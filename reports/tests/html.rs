@@ -147,3 +147,20 @@ fn a_million_operations_fit() {
         std::fs::write(out, &page).unwrap();
     }
 }
+
+#[test]
+fn empty_and_untimed_histories_render() {
+    let empty = History::default();
+    let a = check(&empty);
+    let page = render(&ReportInput::new("empty", &empty, &a));
+    assert!(page.contains(">VALID</div>") && page.contains("\"s\":[]"));
+    let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+                {\"type\":\"info\",\"process\":\"nemesis\",\"f\":\"start\"}\n\
+                {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+                {\"type\":\"invoke\",\"process\":1,\"f\":\"read\"}\n";
+    let h = jsonl::parse("untimed", text).unwrap();
+    let a = check(&h);
+    let page = render(&ReportInput::new("untimed", &h, &a));
+    assert!(page.contains("\"unit\":\"event\"") && page.contains("no times recorded"));
+    assert!(page.contains("\"faults\":[[1,3,1]]"), "the fault lasts to the end of the history");
+}
