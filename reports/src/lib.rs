@@ -1,5 +1,18 @@
 //! faultline's reports: what a person or a CI job reads after a check. Reports render verdicts; they
 //! decide nothing about validity.
+//!
+//! [`summary`] for the terminal, [`results`] as JSON, [`html`] a self-contained page (with [`plots`]),
+//! [`junit`] and [`markdown`] for CI, [`serve`] to browse a store of runs. The [`ladder`] of models and the
+//! [`timeline`] clock are shared, so every report says the same thing; [`escape`] keeps the target's text
+//! text.
 
+pub mod escape;
+pub mod html;
+pub mod junit;
+pub mod ladder;
+pub mod markdown;
+pub mod plots;
 pub mod results;
+pub mod serve;
 pub mod summary;
+pub mod timeline;

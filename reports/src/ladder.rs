@@ -1,0 +1,126 @@
+//! The ladder: one row per consistency model checked on a history, strongest first, each with its verdict,
+//! why, and the operations that show it. Every report (HTML, JUnit, Markdown) renders the same rows, so a
+//! model added to the checker needs one constructor here to appear everywhere.
+
+use faultline_checker::linear::{self, KeyResult, OpRef, Verdict};
+use faultline_checker::sequential;
+
+/// One model's verdict on one history.
+#[derive(Clone, Debug)]
+pub struct LadderRow {
+    /// "linearizability", "sequential consistency", ...
+    pub model: String,
+    pub verdict: Verdict,
+    /// In plain words: what holds, or what goes wrong.
+    pub explanation: String,
+    /// The operations the explanation is about (a counterexample), possibly none.
+    pub ops: Vec<OpRef>,
+    /// The verdict split by key group, for reports with one case per group (JUnit). Per key where the
+    /// model is checked per key; one group for the whole history otherwise.
+    pub groups: Vec<KeyGroup>,
+}
+
+/// A set of keys checked together and their verdict.
+#[derive(Clone, Debug)]
+pub struct KeyGroup {
+    /// "key \"a\"", "3 other keys", "all keys".
+    pub name: String,
+    pub verdict: Verdict,
+    pub explanation: String,
+}
+
+impl LadderRow {
+    pub fn linearizability(a: &linear::Analysis) -> LadderRow {
+        let mut groups: Vec<KeyGroup> = a
+            .problems
+            .iter()
+            .map(|p| KeyGroup { name: key_name(p), verdict: p.verdict, explanation: problem_text(p) })
+            .collect();
+        if a.valid_keys > 0 || groups.is_empty() {
+            let name = match (groups.is_empty(), a.valid_keys) {
+                (true, _) => "all keys".to_string(),
+                (false, 1) => "1 other key".to_string(),
+                (false, n) => format!("{n} other keys"),
+            };
+            groups.push(KeyGroup { name, verdict: Verdict::Valid, explanation: "linearizable".to_string() });
+        }
+        let keys = |n: usize| if n == 1 { "key" } else { "keys" };
+        let invalid = a.problems.iter().filter(|p| p.verdict == Verdict::Invalid).count();
+        let unknown = a.problems.len() - invalid;
+        let explanation = match a.verdict {
+            Verdict::Valid => format!(
+                "Every operation appears to take effect at one instant between its invocation and completion: \
+                 {} {} linearizable ({} operations, {} model).",
+                a.keys,
+                keys(a.keys),
+                a.operations,
+                a.model
+            ),
+            Verdict::Invalid => {
+                let first = a.problems.iter().find(|p| p.anomaly.is_some());
+                let mut text = format!("{invalid} of {} {} not linearizable.", a.keys, keys(a.keys));
+                if let Some(p) = first {
+                    let story = p.anomaly.as_ref().map(|x| x.explanation.lines().next().unwrap_or("")).unwrap_or("");
+                    text.push_str(&format!(" {}: {story}", capitalised(&key_name(p))));
+                }
+                text
+            }
+            Verdict::Unknown => format!(
+                "{unknown} of {} {} could not be decided: {}",
+                a.keys,
+                keys(a.keys),
+                a.problems.iter().find_map(|p| p.unknown_cause.as_deref()).unwrap_or("undecided")
+            ),
+        };
+        let ops =
+            a.problems.iter().find_map(|p| p.anomaly.as_ref()).map(|x| x.counterexample.clone()).unwrap_or_default();
+        LadderRow { model: "linearizability".to_string(), verdict: a.verdict, explanation, ops, groups }
+    }
+
+    pub fn sequential(a: &sequential::Analysis) -> LadderRow {
+        let explanation = match a.verdict {
+            Verdict::Valid => format!(
+                "One total order of all {} operations respects every process's own order ({} processes).",
+                a.operations, a.processes
+            ),
+            Verdict::Invalid => {
+                a.explanation.clone().unwrap_or_else(|| "no total order respects every process's order".into())
+            }
+            Verdict::Unknown => a.unknown_cause.clone().unwrap_or_else(|| "undecided".into()),
+        };
+        LadderRow {
+            model: "sequential consistency".to_string(),
+            verdict: a.verdict,
+            groups: vec![KeyGroup { name: "all keys".into(), verdict: a.verdict, explanation: explanation.clone() }],
+            explanation,
+            ops: Vec::new(),
+        }
+    }
+}
+
+/// "key \"a\"", or "the register" for a history without keys.
+pub fn key_name(p: &KeyResult) -> String {
+    p.key.as_ref().map_or_else(|| "the register".to_string(), |k| format!("key {k}"))
+}
+
+fn problem_text(p: &KeyResult) -> String {
+    match (&p.anomaly, &p.unknown_cause) {
+        (Some(a), _) => a.explanation.clone(),
+        (None, Some(cause)) => cause.clone(),
+        (None, None) => format!("not linearizable ({} operations; not explained)", p.operations),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+/// The colour a verdict is shown in, everywhere.
+pub fn colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Valid => "#1a7f37",
+        Verdict::Invalid => "#cf222e",
+        Verdict::Unknown => "#9a6700",
+    }
+}
