@@ -900,7 +900,11 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
             for &r in &reads {
                 let node = &c.g.nodes[r as usize];
                 let Some(Src::Write(w)) = node.read else { continue };
-                let hr = hb(r, &h, true);
+                let mut hr = hb(r, &h, true);
+                // A cas reads before it writes: its own write is not in the past of its read.
+                if node.writes {
+                    hr[node.slot as usize] = node.idx - 1;
+                }
                 for (slot, list) in &c.g.key_writers[node.key as usize] {
                     let Some(z) = c.last_write(list, hr[*slot as usize]) else { continue };
                     let zn = &c.g.nodes[z as usize];

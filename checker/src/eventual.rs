@@ -9,7 +9,8 @@
 //! - **convergence**: after the run, processes numbered from [`Options::final_process_base`] read every
 //!   key from every node (the event's `node` names it). All final reads of a key must agree.
 //! - **lost writes**: an acknowledged (`ok`) write that no final read of its key reflects, and that was not
-//!   superseded (no final read returns a later version of the key). Keys with no final read are not judged.
+//!   superseded: no final read returns a value whose write may have come after it (one that ended after
+//!   this write was invoked, or never ended). Keys with no final read are not judged.
 //! - **staleness**: for each read (other than the final ones), the writes of its key with a later version
 //!   that had completed before the read began. In time: how long before the read began the first of them
 //!   completed (the event `time` field, in nanoseconds, where every event has one; otherwise event
@@ -252,19 +253,27 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
                 });
             }
         }
-        let best = f
+        // A write the final value's write may have followed supersedes it: that write ended after this one
+        // began (or never ended). Versions are not compared by value: concurrent writes may take effect in
+        // either order. A final write that ended before this one was invoked cannot have replaced it, in any
+        // order a store could pick, unless the store ordered by something other than time (a skewed clock).
+        let latest_final_end = f
             .iter()
             .filter_map(|(_, v, _)| match parsed.source(k as u32, v, &opts.model.initial) {
-                Source::Write(w) => Some(rank(w)),
+                Source::Write(s) => {
+                    let o = &history.operations[s as usize];
+                    Some(history.definite_end(o).unwrap_or(u32::MAX))
+                }
                 _ => None,
             })
             .max();
-        for &(_, r, w) in &writes[k] {
+        for &(_, _, w) in &writes[k] {
             acknowledged += 1;
             let Meaning::Write { value, .. } = &parsed.meaning[w as usize] else { continue };
+            let invoked = history.operations[w as usize].invoke;
             if values.contains(value) {
                 reflected += 1;
-            } else if best.is_some_and(|b| b > r) {
+            } else if latest_final_end.is_some_and(|end| end > invoked) {
                 superseded += 1;
             } else {
                 lost_count += 1;

@@ -97,3 +97,26 @@ fn staleness_in_time_and_versions() {
     assert_eq!((s.time.max, s.versions.max, s.versions.p50), (190.0, 2.0, 0.0));
     assert_eq!(a.verdict, Verdict::Valid);
 }
+
+#[test]
+fn concurrent_writes_may_take_effect_in_either_order() {
+    // 2 is invoked after 1 but both overlap; the store may apply 2 first, then 1: the final 1 supersedes
+    // 2, even though 2 is the larger value. (Found by a linearizable run of the reference cluster.)
+    let text = concat!(
+        r#"{"type":"invoke","process":1,"f":"write","key":"x","value":1}"#,
+        "\n",
+        r#"{"type":"invoke","process":2,"f":"write","key":"x","value":2}"#,
+        "\n",
+        r#"{"type":"ok","process":2,"f":"write","key":"x","value":2}"#,
+        "\n",
+        r#"{"type":"ok","process":1,"f":"write","key":"x","value":1}"#,
+        "\n",
+        r#"{"type":"invoke","process":1000000000,"f":"read","key":"x","value":null,"node":"n1"}"#,
+        "\n",
+        r#"{"type":"ok","process":1000000000,"f":"read","key":"x","value":1,"node":"n1"}"#,
+        "\n"
+    );
+    let a = check(text);
+    assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.lost_writes);
+    assert_eq!((a.reflected_writes, a.superseded_writes, a.lost_count), (1, 1, 0));
+}
