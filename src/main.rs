@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use faultline_checker::format::{self, Format};
-use faultline_checker::linear::{self, Verdict};
+use faultline_checker::format::Format;
+use faultline_checker::ladder::Level;
+use faultline_checker::linear::Verdict;
 use faultline_checker::model::{CasFail, ModelKind};
 use faultline_checker::{synth, Value};
+use faultline_harness::check::{self, CheckOptions};
 use faultline_nemesis::FaultKind;
-use faultline_reports::results::{CheckResults, FileResult};
+use faultline_reports::results::CheckResults;
 
 /// Exit codes a CI gate can rely on.
 const EXIT_VALID: u8 = 0;
@@ -36,6 +38,8 @@ enum Command {
     /// The lab faultline runs clusters in.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Browse a store of runs in a web browser: a list of runs with their verdicts, and their reports.
+    Serve(ServeArgs),
     /// Run one node of the reference cluster (started by faultline itself).
     #[command(hide = true)]
     Node(NodeArgs),
@@ -77,6 +81,29 @@ struct CheckArgs {
     /// Print the full results as JSON instead of a summary.
     #[arg(long)]
     json: bool,
+    /// linearizable, or all: every model of the consistency ladder (sequential, causal, session
+    /// guarantees, eventual), each holds / violated / unknown.
+    #[arg(long, default_value = "linearizable")]
+    consistency: Consistency,
+    /// The model that must hold for exit code 0 (linearizable, sequential, causal, read-your-writes, ...,
+    /// eventual). A model other than linearizable runs the ladder.
+    #[arg(long, default_value = "linearizable", value_parser = parse_level)]
+    require: Level,
+    /// Write a self-contained HTML report of the history here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write JUnit XML here (one test case per model and key group).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a Markdown summary here (for a CI step summary).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Consistency {
+    Linearizable,
+    All,
 }
 
 #[derive(Args)]
@@ -164,6 +191,12 @@ struct TestArgs {
     /// followers (makes stale reads likely).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     replication_delay: Duration,
+    /// The model the run must keep for exit code 0 (every run checks the whole consistency ladder).
+    #[arg(long, default_value = "linearizable", value_parser = parse_level)]
+    require: Level,
+    /// Each checker gives up (unknown) after this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    check_time_limit: Duration,
     /// The reference cluster in unsafe mode: how often it writes its log out.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     flush_interval: Duration,
@@ -208,6 +241,16 @@ struct NodeArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// The store to serve.
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// Address to listen on (loopback by default: the reports hold the target's data).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+}
+
+#[derive(Args)]
 struct SynthArgs {
     #[arg(long, default_value_t = 1000)]
     ops: usize,
@@ -237,6 +280,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(args),
         Command::Test(args) => test(*args),
+        Command::Serve(args) => {
+            let server = match faultline_reports::serve::Server::bind(&args.store, args.listen) {
+                Ok(server) => server,
+                Err(e) => {
+                    eprintln!("faultline serve: cannot listen on {}: {e}", args.listen);
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            };
+            let addr = server.local_addr().map_or(args.listen, |a| a);
+            println!("serving {} at http://{addr}/", args.store.display());
+            match server.run() {
+                Ok(()) => ExitCode::from(EXIT_VALID),
+                Err(e) => {
+                    eprintln!("faultline serve: {e}");
+                    ExitCode::from(EXIT_ERROR)
+                }
+            }
+        }
         Command::Lab(LabCommand::Clean) => {
             let removed = faultline_nemesis::lab::clean();
             if removed.is_empty() {
@@ -289,29 +350,35 @@ fn main() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
+    if args.files.len() > 1 && args.report.is_some() {
+        eprintln!("faultline check: --report renders one history; give one file");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let opts = CheckOptions {
+        model: args.model,
+        format: args.format,
+        initial: args.initial,
+        cas_fail: args.cas_fail,
+        time_limit: args.time_limit,
+        memory_limit: args.memory_limit << 20,
+        threads: args.threads,
+        all_keys: args.all_keys,
+        ladder: args.consistency == Consistency::All,
+        required: args.require,
+    };
     let mut files = Vec::new();
     for path in &args.files {
-        let result = format::load(path, args.format).and_then(|imported| {
-            let model = imported.model_options(args.model, args.initial.clone(), args.cas_fail);
-            let opts = linear::Options {
-                time_limit: args.time_limit,
-                memory_limit: args.memory_limit << 20,
-                threads: args.threads,
-                all_keys: args.all_keys,
-                ..linear::Options::new(model.clone())
-            };
-            let analysis = linear::check(&imported.history, &opts)?;
-            Ok(FileResult {
-                file: path.display().to_string(),
-                format: imported.format.to_string(),
-                events: imported.history.events.len(),
-                operations: imported.history.operations.len(),
-                initial: model.initial,
-                linearizability: analysis,
-            })
-        });
-        match result {
-            Ok(r) => files.push(r),
+        match check::check_file(path, &opts) {
+            Ok(checked) => {
+                if let Some(report) = &args.report {
+                    let html = check::html_report(&checked, vec![("history".into(), path.display().to_string())]);
+                    if let Err(e) = check::write(report, &html) {
+                        eprintln!("faultline check: {e}");
+                        return ExitCode::from(EXIT_ERROR);
+                    }
+                }
+                files.push(checked.result);
+            }
             Err(e) => {
                 eprintln!("faultline check: {e}");
                 return ExitCode::from(EXIT_ERROR);
@@ -319,6 +386,18 @@ fn check(args: CheckArgs) -> ExitCode {
         }
     }
     let results = CheckResults::new(files);
+    let extras = [
+        (&args.junit, check::junit_report(&results)),
+        (&args.markdown, check::markdown_report("faultline check", &results)),
+    ];
+    for (path, text) in extras {
+        if let Some(path) = path {
+            if let Err(e) = check::write(path, &text) {
+                eprintln!("faultline check: {e}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    }
     if args.json {
         println!("{}", results.to_json());
     } else {
@@ -363,6 +442,8 @@ fn test(args: TestArgs) -> ExitCode {
         nemesis_commands: args.nemesis_commands,
         store: args.store,
         name: args.name,
+        required: args.require,
+        check_time_limit: args.check_time_limit,
         binary: match std::env::current_exe() {
             Ok(path) => path,
             Err(e) => {
@@ -400,6 +481,14 @@ fn verdict_code(verdict: Verdict) -> u8 {
         Verdict::Invalid => EXIT_INVALID,
         Verdict::Unknown => EXIT_UNKNOWN,
     }
+}
+
+fn parse_level(s: &str) -> Result<Level, String> {
+    Level::ALL.into_iter().find(|l| serde_json::to_value(l).is_ok_and(|v| v == s)).ok_or_else(|| {
+        let names: Vec<String> =
+            Level::ALL.iter().filter_map(|l| serde_json::to_value(l).ok()?.as_str().map(String::from)).collect();
+        format!("unknown model {s:?}; expected one of {}", names.join(", "))
+    })
 }
 
 fn parse_json_value(s: &str) -> Result<Value, String> {

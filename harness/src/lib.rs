@@ -5,20 +5,24 @@
 //! Every way out (normal end, error, Ctrl-C, SIGTERM) goes through the same teardown: the nemesis heals,
 //! the lab is dropped (nodes killed, namespaces and proxies removed), the history is flushed and kept.
 
+pub mod check;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faultline_checker::format::{self, Format};
-use faultline_checker::linear;
-use faultline_checker::model::{CasFail, ModelKind};
+use faultline_checker::format::Format;
+use faultline_checker::ladder::Level;
+use faultline_checker::model::ModelKind;
 use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;
 use faultline_nemesis::schedule::{self, Backend, Schedule, Step};
 use faultline_nemesis::{FaultKind, Lab, Network, NodeSpec, PartitionShape};
-use faultline_reports::results::{CheckResults, FileResult};
+use faultline_reports::results::CheckResults;
+
+use crate::check::CheckOptions;
 use faultline_workloads::adapter::Adapter;
 use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::{Record, Recorder};
@@ -56,6 +60,10 @@ pub struct TestPlan {
     pub nemesis_commands: Option<PathBuf>,
     pub store: PathBuf,
     pub name: String,
+    /// The model the run must keep to pass.
+    pub required: Level,
+    /// Each of the checkers gives up (unknown) after this long.
+    pub check_time_limit: Duration,
     /// The `faultline` executable, to start reference nodes.
     pub binary: PathBuf,
 }
@@ -214,21 +222,62 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     })?;
     runtime.shutdown_background();
 
-    let imported = format::load(&run_dir.history(), Some(Format::Jsonl)).map_err(|e| e.to_string())?;
-    let model = imported.model_options(Some(ModelKind::CasRegister), None, CasFail::Observe);
-    let analysis = linear::check(&imported.history, &linear::Options::new(model.clone())).map_err(|e| e.to_string())?;
-    let results = CheckResults::new(vec![FileResult {
-        file: run_dir.history().display().to_string(),
-        format: imported.format.to_string(),
-        events: imported.history.events.len(),
-        operations: imported.history.operations.len(),
-        initial: model.initial,
-        linearizability: analysis,
-    }]);
-    let results_path = run_dir.file("results.json");
-    std::fs::write(&results_path, results.to_json())
-        .map_err(|e| format!("cannot write {}: {e}", results_path.display()))?;
+    let check_opts = CheckOptions {
+        format: Some(Format::Jsonl),
+        model: Some(ModelKind::CasRegister),
+        time_limit: Some(plan.check_time_limit),
+        ladder: true,
+        required: plan.required,
+        ..CheckOptions::new()
+    };
+    let checked = check::check_file(&run_dir.history(), &check_opts)?;
+    let parameters = run_parameters(plan, network, seed, &summary, faults);
+    let results = CheckResults::new(vec![checked.result.clone()]);
+    check::write(&run_dir.file("results.json"), &results.to_json())?;
+    check::write(&run_dir.file("report.html"), &check::html_report(&checked, parameters))?;
+    check::write(&run_dir.file("junit.xml"), &check::junit_report(&results))?;
+    check::write(
+        &run_dir.file("summary.md"),
+        &check::markdown_report(&format!("faultline test {}", plan.name), &results),
+    )?;
     Ok(TestOutcome { results, summary, run_dir: run_dir.path, interrupted: stop.load(Ordering::Relaxed), faults })
+}
+
+/// The run's parameters as the report shows them.
+fn run_parameters(
+    plan: &TestPlan,
+    network: Network,
+    seed: u64,
+    summary: &RunSummary,
+    faults: usize,
+) -> Vec<(String, String)> {
+    let target = if plan.targets.is_empty() {
+        format!(
+            "reference cluster, {} nodes, {} mode, lab {}",
+            plan.node_count,
+            format!("{:?}", plan.node_options.mode).to_lowercase(),
+            network.as_str()
+        )
+    } else {
+        format!("{} ({})", plan.targets.join(" "), plan.adapter)
+    };
+    let nemesis = if plan.nemesis.is_empty() {
+        "none".to_string()
+    } else {
+        let kinds: Vec<&str> = plan.nemesis.iter().map(|k| k.as_str()).collect();
+        format!("{}, every ~{:?}; {faults} faults", kinds.join(", "), plan.nemesis_interval)
+    };
+    vec![
+        ("target".into(), target),
+        (
+            "workload".into(),
+            format!("register, mix {}, {} clients, {} keys ({})", plan.mix, plan.clients, plan.keys, plan.key_dist),
+        ),
+        ("nemesis".into(), nemesis),
+        ("seed".into(), seed.to_string()),
+        ("duration".into(), format!("{:.1} s, {} operations", summary.elapsed.as_secs_f64(), summary.operations)),
+        ("required model".into(), plan.required.name().to_string()),
+    ]
 }
 
 /// Starts the reference cluster in a lab: data in `run/data/nI`, output in `run/nodes/nI.log`.

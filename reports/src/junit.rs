@@ -23,7 +23,13 @@ impl Suite {
         results
             .files
             .iter()
-            .map(|f| Suite { name: f.file.clone(), rows: vec![LadderRow::linearizability(&f.linearizability)] })
+            .map(|f| Suite {
+                name: f.file.clone(),
+                rows: match &f.ladder {
+                    Some(ladder) => LadderRow::from_ladder(ladder, &f.linearizability),
+                    None => vec![LadderRow::linearizability(&f.linearizability)],
+                },
+            })
             .collect()
     }
 }

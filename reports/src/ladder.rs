@@ -2,6 +2,7 @@
 //! why, and the operations that show it. Every report (HTML, JUnit, Markdown) renders the same rows, so a
 //! model added to the checker needs one constructor here to appear everywhere.
 
+use faultline_checker::ladder::{Ladder, Level, Rung, Status};
 use faultline_checker::linear::{self, KeyResult, OpRef, Verdict};
 use faultline_checker::sequential;
 
@@ -92,6 +93,46 @@ impl LadderRow {
             model: "sequential consistency".to_string(),
             verdict: a.verdict,
             groups: vec![KeyGroup { name: "all keys".into(), verdict: a.verdict, explanation: explanation.clone() }],
+            explanation,
+            ops: Vec::new(),
+        }
+    }
+}
+
+impl LadderRow {
+    /// Every model of a consistency ladder, strongest first. Linearizability and sequential consistency
+    /// keep their own rows (per-key groups, the counterexample); the others are told from their rung.
+    pub fn from_ladder(ladder: &Ladder, linearizability: &linear::Analysis) -> Vec<LadderRow> {
+        ladder
+            .rungs
+            .iter()
+            .map(|rung| match (rung.level, &ladder.sequential) {
+                (Level::Linearizable, _) => LadderRow::linearizability(linearizability),
+                (Level::Sequential, Some(a)) if rung.implied_by.is_none() => LadderRow::sequential(a),
+                _ => LadderRow::rung(rung),
+            })
+            .collect()
+    }
+
+    /// A row from a rung of the ladder: its status, its summary, and its anomalies in words.
+    pub fn rung(rung: &Rung) -> LadderRow {
+        let verdict = match rung.status {
+            Status::Holds => Verdict::Valid,
+            Status::Violated => Verdict::Invalid,
+            Status::Unknown => Verdict::Unknown,
+        };
+        let mut explanation = capitalised(&rung.summary);
+        if !explanation.ends_with('.') {
+            explanation.push('.');
+        }
+        for anomaly in &rung.anomalies {
+            explanation.push('\n');
+            explanation.push_str(anomaly);
+        }
+        LadderRow {
+            model: rung.level.name().to_string(),
+            verdict,
+            groups: vec![KeyGroup { name: "all keys".into(), verdict, explanation: explanation.clone() }],
             explanation,
             ops: Vec::new(),
         }

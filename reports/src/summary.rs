@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use faultline_checker::ladder::{Ladder, Level, Status};
 use faultline_checker::linear::{KeyResult, Verdict};
 
 use crate::results::{CheckResults, FileResult};
@@ -13,7 +14,7 @@ pub fn render(results: &CheckResults) -> String {
         render_file(&mut out, file);
     }
     if results.files.len() > 1 {
-        let count = |v: Verdict| results.files.iter().filter(|f| f.linearizability.verdict == v).count();
+        let count = |v: Verdict| results.files.iter().filter(|f| f.verdict() == v).count();
         let _ = writeln!(
             out,
             "{} files: {} valid, {} invalid, {} unknown",
@@ -59,6 +60,37 @@ fn render_file(out: &mut String, file: &FileResult) {
     if hidden > 0 {
         let keys = if hidden == 1 { "key" } else { "keys" };
         let _ = writeln!(out, "  ({hidden} more invalid {keys} not explained)");
+    }
+    if let Some(ladder) = &file.ladder {
+        render_ladder(out, ladder, file.required);
+    }
+}
+
+/// The consistency ladder: one line per model, strongest first, then the anomaly of each violated model.
+fn render_ladder(out: &mut String, ladder: &Ladder, required: Option<Level>) {
+    let strongest = ladder.strongest.map_or("none", Level::name);
+    let _ = writeln!(out, "  consistency ladder (strongest model that holds: {strongest}):");
+    for rung in &ladder.rungs {
+        let status = match rung.status {
+            Status::Holds => "holds",
+            Status::Violated => "VIOLATED",
+            Status::Unknown => "unknown",
+        };
+        let gate = if required == Some(rung.level) { "  <- required" } else { "" };
+        let why = match (rung.status, rung.implied_by) {
+            (Status::Holds, Some(by)) => format!("implied by {}", by.name()),
+            (Status::Holds, None) => "checked".to_string(),
+            _ => rung.summary.lines().next().unwrap_or("").to_string(),
+        };
+        let _ = writeln!(out, "    {:<28} {status:<9} {why}{gate}", rung.level.name());
+    }
+    for rung in ladder.rungs.iter().filter(|r| r.status == Status::Violated && r.level != Level::Linearizable) {
+        if let Some(first) = rung.anomalies.first() {
+            let _ = writeln!(out, "  {} is violated:", rung.level.name());
+            for line in first.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
     }
 }
 

@@ -98,6 +98,8 @@ fn results(h: &History) -> CheckResults {
         operations: h.operations.len(),
         initial: Default::default(),
         linearizability: a,
+        ladder: None,
+        required: None,
     }])
 }
 
