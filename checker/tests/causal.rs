@@ -350,6 +350,24 @@ fn a_chain_of_cas_by_one_process_holds_in_every_variant() {
 }
 
 #[test]
+fn a_process_that_reads_its_own_write_then_cas_holds_in_every_variant() {
+    let text = r#"{"type":"invoke","process":0,"f":"write","key":"x","value":8}
+{"type":"ok","process":0,"f":"write","key":"x","value":8}
+{"type":"invoke","process":0,"f":"read","key":"x"}
+{"type":"ok","process":0,"f":"read","key":"x","value":8}
+{"type":"invoke","process":9,"f":"read","key":"x"}
+{"type":"ok","process":9,"f":"read","key":"x","value":8}
+{"type":"invoke","process":0,"f":"cas","key":"x","value":[8,9]}
+{"type":"ok","process":0,"f":"cas","key":"x","value":[8,9]}
+"#;
+    let history = jsonl::parse("h", text).unwrap();
+    let a = causal::check(&history, &Options::new(ModelOptions::new(ModelKind::CasRegister))).unwrap();
+    for v in [Variant::CC, Variant::CM, Variant::CCv] {
+        assert_eq!(kinds(&a, v), (Status::Holds, vec![]), "{v:?}: {:?}", a.variant(v).anomalies);
+    }
+}
+
+#[test]
 fn appends_cannot_be_checked_causally() {
     let text = r#"{"type":"invoke","process":0,"f":"append","key":"x","value":"a"}
 {"type":"ok","process":0,"f":"append","key":"x","value":"a"}
