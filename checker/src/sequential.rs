@@ -172,6 +172,20 @@ fn search<M: Model>(
         if steps % 1024 == 0 && budget.expired() {
             break Search::Unknown(Limit::Time);
         }
+        // An operation that leaves its key as it is (a read, a failed cas) and can take effect now is taken
+        // now, alone: any order that takes it later also works with it moved here, since nothing between
+        // sees it and its process's later operations stay after it. Only writes are branched on.
+        let free = (0..processes.len()).find_map(|p| {
+            let step = processes[p].1.get(pos[p])?;
+            let after = problems[step.key].model.step(&states[step.key], &step.op)?;
+            (after == states[step.key]).then_some(p)
+        });
+        if let Some(p) = free {
+            let mut next_pos = pos.clone();
+            next_pos[p] += 1;
+            push(&mut stack, &mut seen, next_pos, states.clone());
+            continue;
+        }
         // The next operation of each process, tried in the order they were invoked: a history from a real
         // store is usually close to an order in real time, so the first tries mostly succeed and the memo
         // stays small. (The stack pops last-pushed first: push the latest invocation first.)
