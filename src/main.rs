@@ -154,6 +154,9 @@ struct TestArgs {
     /// Skip reading every key from every node at the end.
     #[arg(long)]
     no_final_reads: bool,
+    /// Quiet time before the final reads, for the cluster to recover and converge.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    settle: Duration,
     /// Where runs are stored: STORE/<name>/<timestamp>/.
     #[arg(long, default_value = "store")]
     store: PathBuf,
@@ -435,6 +438,7 @@ fn test(args: TestArgs) -> ExitCode {
         pin_clients: args.pin_clients,
         request_timeout: args.request_timeout,
         final_reads: !args.no_final_reads,
+        settle: args.settle,
         nemesis: args.nemesis.map_or(default_nemesis, |f| f.0),
         nemesis_interval: args.nemesis_interval,
         nemesis_fixed: args.nemesis_fixed,

@@ -39,6 +39,33 @@ fn stale_read_exits_1_with_its_explanation_and_json() {
     assert!(text.contains("INVALID") && text.contains("minimal counterexample (3 operations)"), "{text}");
     assert!(text.contains("cannot be placed: it needs the register to hold"), "{text}");
 
+    // The same check writes a report, JUnit and Markdown for CI, and can run the whole ladder.
+    let dir = path.parent().unwrap();
+    let (report, junit, markdown) = (dir.join("stale.html"), dir.join("stale.xml"), dir.join("stale.md"));
+    let out = faultline(&[
+        "check",
+        "--consistency",
+        "all",
+        "--report",
+        report.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--markdown",
+        markdown.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("consistency ladder") && text.contains("sequential consistency"), "{text}");
+    assert!(std::fs::read_to_string(&report).unwrap().contains("cannot be placed"));
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
+    assert!(std::fs::read_to_string(&markdown).unwrap().contains("linearizability"));
+    let out = faultline(&["check", "--require", "sequential", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a stale read is sequentially consistent");
+    let out = faultline(&["check", "--require", "strict", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model \"strict\""));
+
     let out = faultline(&["check", "--json", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -178,9 +205,13 @@ fn test_records_checks_and_stores_a_run() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("VALID") && stdout.contains("400 operations"), "{stdout}");
     let latest = store.join("latest");
-    for file in ["history.jsonl", "results.json", "config.json"] {
+    for file in ["history.jsonl", "results.json", "config.json", "report.html", "junit.xml", "summary.md"] {
         assert!(latest.join(file).exists(), "{file} missing");
     }
+    let junit = std::fs::read_to_string(latest.join("junit.xml")).unwrap();
+    assert!(junit.contains("<testsuites") && junit.contains("failures=\"0\""), "{junit}");
+    let html = std::fs::read_to_string(latest.join("report.html")).unwrap();
+    assert!(html.contains("linearizability") && !html.contains("src=\"http"), "self-contained report");
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(latest.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["seed"], 9);

@@ -52,6 +52,8 @@ pub struct TestPlan {
     pub pin_clients: bool,
     pub request_timeout: Duration,
     pub final_reads: bool,
+    /// The quiet time between the end of the workload (and the heal) and the final reads.
+    pub settle: Duration,
     pub nemesis: Vec<FaultKind>,
     pub nemesis_interval: Duration,
     pub nemesis_fixed: bool,
@@ -204,13 +206,14 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             Some(backend) if !schedule.kinds.is_empty() => {
                 let nemesis = schedule::run(&schedule, backend, until, &stop, &mut record);
                 let (summary, ()) = tokio::join!(workload, nemesis);
-                // Give the healed cluster a moment to recover before reading everything back.
-                tokio::time::sleep(Duration::from_secs(1)).await;
                 summary
             }
             _ => workload.await,
         };
         if plan.final_reads && !stop.load(Ordering::Relaxed) {
+            // The cluster gets a quiet moment (healed, no load) to recover and converge before everything
+            // is read back: the final reads judge convergence, not replication lag.
+            tokio::time::sleep(plan.settle).await;
             runner::final_reads(&spec, &recorder, &summary.keys).await;
         }
         recorder.finish().map_err(|e| format!("writing {}: {e}", run_dir.history().display()))?;
@@ -329,7 +332,7 @@ fn write_config(
         "clients": plan.clients, "time_limit_ms": plan.time_limit.as_millis() as u64, "ops": plan.ops,
         "rate": plan.rate, "mix": plan.mix, "keys": plan.keys, "key_dist": plan.key_dist,
         "ops_per_key": plan.ops_per_key, "seed": seed, "pin_clients": plan.pin_clients,
-        "request_timeout_ms": plan.request_timeout.as_millis() as u64, "final_reads": plan.final_reads,
+        "request_timeout_ms": plan.request_timeout.as_millis() as u64, "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
         "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "nemesis_interval_ms": plan.nemesis_interval.as_millis() as u64, "nemesis_fixed": plan.nemesis_fixed,
         "partitions": plan.partitions,

@@ -312,6 +312,9 @@ impl Lab {
             Fault::Kill { nodes } => {
                 let mut probes = serde_json::Map::new();
                 for i in self.indexes(nodes)? {
+                    if let Some(proxies) = self.proxies.as_mut() {
+                        proxies.target_down(i);
+                    }
                     if let Some(child) = self.processes[i].child.as_mut() {
                         let _ = child.kill();
                         let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
@@ -396,6 +399,12 @@ impl Lab {
                     if self.processes[i].child.is_none() {
                         self.spawn(i)?;
                         let ready = self.wait_ready_async(i).await;
+                        if let Some(proxies) = self.proxies.as_mut() {
+                            proxies
+                                .target_up(i)
+                                .await
+                                .map_err(|e| format!("the proxies to {}: {e}", self.nodes[i].name))?;
+                        }
                         probes.insert(
                             self.nodes[i].name.clone(),
                             json!({"restarted": ready.is_ok(), "error": ready.err()}),

@@ -49,43 +49,74 @@ pub struct Proxies {
     state: watch::Sender<Links>,
     /// `addresses[(from, to)]`: where node `from` must send to reach node `to`.
     pub addresses: BTreeMap<(usize, usize), SocketAddr>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    targets: Vec<SocketAddr>,
+    listeners: BTreeMap<(usize, usize), tokio::task::JoinHandle<()>>,
+    seed: Arc<Mutex<u64>>,
 }
 
 impl Proxies {
     /// Starts a proxy for every ordered pair of `nodes` (their real peer addresses), on free loopback ports.
     pub async fn start(nodes: &[SocketAddr]) -> std::io::Result<Proxies> {
         let (state, _) = watch::channel(Links::default());
-        let mut addresses = BTreeMap::new();
-        let mut tasks = Vec::new();
-        let seed = Arc::new(Mutex::new(0x5eed_u64));
+        let mut proxies = Proxies {
+            state,
+            addresses: BTreeMap::new(),
+            targets: nodes.to_vec(),
+            listeners: BTreeMap::new(),
+            seed: Arc::new(Mutex::new(0x5eed_u64)),
+        };
         for from in 0..nodes.len() {
-            for (to, &target) in nodes.iter().enumerate() {
-                if from == to {
-                    continue;
-                }
+            for to in (0..nodes.len()).filter(|to| *to != from) {
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
-                addresses.insert((from, to), listener.local_addr()?);
-                let (watch, seed) = (state.subscribe(), seed.clone());
-                tasks.push(tokio::spawn(async move {
-                    while let Ok((inbound, _)) = listener.accept().await {
-                        let (watch, seed) = (watch.clone(), seed.clone());
-                        tokio::spawn(async move {
-                            if let Ok(outbound) = TcpStream::connect(target).await {
-                                let _ = inbound.set_nodelay(true);
-                                let _ = outbound.set_nodelay(true);
-                                let (ir, iw) = inbound.into_split();
-                                let (or, ow) = outbound.into_split();
-                                let forward = pump(ir, ow, (from, to), watch.clone(), seed.clone());
-                                let backward = pump(or, iw, (to, from), watch, seed);
-                                tokio::join!(forward, backward);
-                            }
-                        });
-                    }
-                }));
+                proxies.addresses.insert((from, to), listener.local_addr()?);
+                proxies.serve(from, to, listener);
             }
         }
-        Ok(Proxies { state, addresses, tasks })
+        Ok(proxies)
+    }
+
+    fn serve(&mut self, from: usize, to: usize, listener: TcpListener) {
+        let (target, watch, seed) = (self.targets[to], self.state.subscribe(), self.seed.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (watch, seed) = (watch.clone(), seed.clone());
+                tokio::spawn(async move {
+                    if let Ok(outbound) = TcpStream::connect(target).await {
+                        let _ = inbound.set_nodelay(true);
+                        let _ = outbound.set_nodelay(true);
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = outbound.into_split();
+                        let forward = pump(ir, ow, (from, to), watch.clone(), seed.clone());
+                        let backward = pump(or, iw, (to, from), watch, seed);
+                        tokio::join!(forward, backward);
+                    }
+                });
+            }
+        });
+        if let Some(old) = self.listeners.insert((from, to), task) {
+            old.abort();
+        }
+    }
+
+    /// A node that is down refuses connections, as its host's kernel would: the proxies to it stop
+    /// listening, so a peer learns at once that nothing was sent (rather than from a connection that
+    /// closes after it sent its request, which would leave it not knowing).
+    pub fn target_down(&mut self, to: usize) {
+        for ((_, t), task) in &self.listeners {
+            if *t == to {
+                task.abort();
+            }
+        }
+    }
+
+    /// Listens again (on the same addresses) for a node that is back.
+    pub async fn target_up(&mut self, to: usize) -> std::io::Result<()> {
+        let links: Vec<(usize, usize)> = self.addresses.keys().copied().filter(|(_, t)| *t == to).collect();
+        for (from, to) in links {
+            let listener = TcpListener::bind(self.addresses[&(from, to)]).await?;
+            self.serve(from, to, listener);
+        }
+        Ok(())
     }
 
     /// Replaces the fault state of every link at once.
@@ -105,7 +136,7 @@ impl Proxies {
 
 impl Drop for Proxies {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.listeners.values() {
             task.abort();
         }
     }
