@@ -175,10 +175,13 @@ fn search<M: Model>(
         // An operation that leaves its key as it is (a read, a failed cas) and can take effect now is taken
         // now, alone: any order that takes it later also works with it moved here, since nothing between
         // sees it and its process's later operations stay after it. Only writes are branched on.
-        let free = (0..processes.len()).find_map(|p| {
-            let step = processes[p].1.get(pos[p])?;
-            let after = problems[step.key].model.step(&states[step.key], &step.op)?;
-            (after == states[step.key]).then_some(p)
+        // (An operation that merely happens to leave the state as it is now, such as a write of the value
+        // the key holds, is not one: at a later place it would have set the state.)
+        let free = (0..processes.len()).find(|&p| {
+            processes[p].1.get(pos[p]).is_some_and(|step| {
+                let model = &problems[step.key].model;
+                model.is_read_only(&step.op) && model.step(&states[step.key], &step.op).is_some()
+            })
         });
         if let Some(p) = free {
             let mut next_pos = pos.clone();
