@@ -156,7 +156,7 @@ pub struct History {
 }
 
 impl History {
-    /// Pairs client events into operations. Nemesis events are not operations; see [`History::faults`].
+    /// Pairs client events into operations. Nemesis events are not operations; they stay in `events`.
     ///
     /// Errors (each naming the line): a completion with no outstanding invocation for its process, an
     /// invocation while the same process has one outstanding (Jepsen gives a process that may have crashed a
