@@ -6,11 +6,14 @@
 //! the median time to parse the file. Pass a substring to bench only matching rows, e.g.
 //! `cargo bench -p faultline-checker -- etcd_00`.
 //!
-//! A second table times the causal (CC, CM and CCv together), session-guarantee and eventual checkers on
-//! synthetic histories of 10k to 1M operations (rows named "consistency: ..."; synthetic histories are
-//! linearizable, so every model must hold).
+//! A second table times every checker of the consistency ladder (linearizability, sequential, causal with
+//! CC, CM and CCv together, session guarantees, eventual) on synthetic histories of 10k to 1M operations
+//! (rows named "consistency: ..."; synthetic histories are linearizable, so every model must hold, or be
+//! unknown where a checker gives up at its limits), with the peak memory each checker allocated.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faultline_checker::causal::{self, Status};
@@ -19,7 +22,53 @@ use faultline_checker::linear::{self, Options, Verdict};
 use faultline_checker::model::CasFail;
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
-use faultline_checker::{eventual, session, History};
+use faultline_checker::{eventual, sequential, session, History};
+
+/// The system allocator, counting bytes in use and their peak, so that each checker's peak memory can be
+/// told apart within one process.
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; only the counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size > layout.size() {
+                let now = IN_USE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                IN_USE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`; also returns the most memory it had allocated at once, in MiB.
+fn peak_mib<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let base = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let v = f();
+    (v, (PEAK.load(Ordering::Relaxed) - base) as f64 / (1 << 20) as f64)
+}
 
 /// Runs `f` at least `MIN_RUNS` times and until `MIN_TIME` has passed (at most `MAX_RUNS`); the median.
 fn median<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -189,18 +238,31 @@ fn bench_consistency(wanted: &dyn Fn(&str) -> bool) -> usize {
         }
         if !printed {
             println!();
-            println!("| history | ops | processes | CC / CM / CCv | causal (ms) | sessions | session (ms) | eventual | eventual (ms) |");
-            println!("|---|---:|---:|---|---:|---|---:|---|---:|");
+            println!(
+                "| history | linearizability ms (MiB) | sequential | ms (MiB) | CC / CM / CCv | causal ms (MiB) | \
+                 sessions | session ms (MiB) | eventual | eventual ms (MiB) |"
+            );
+            println!("|---|---:|---|---:|---|---:|---|---:|---|---:|");
             printed = true;
         }
         let spec = Spec { ops, keys, clients: 20, info_writes: info, stale_read: false, seed: 5 };
         let history = History::new(name, synth::generate(&spec)).expect("synthetic history pairs");
         let model = ModelOptions::new(ModelKind::Register);
-        let once = ops >= 1_000_000;
-        let (tc, c) = timed(once, || causal::check(&history, &causal::Options::new(model.clone())).expect("causal"));
-        let (ts, s) = timed(once, || session::check(&history, &model).expect("session"));
-        let (te, e) =
-            timed(once, || eventual::check(&history, &eventual::Options::new(model.clone())).expect("eventual"));
+        let once = ops >= 100_000;
+        let ((tl, l), ml) =
+            peak_mib(|| timed(once, || linear::check(&history, &Options::new(model.clone())).expect("linear")));
+        let sequential_opts = sequential::Options {
+            time_limit: Some(Duration::from_secs(60)),
+            ..sequential::Options::new(model.clone())
+        };
+        let ((tq, q), mq) =
+            peak_mib(|| timed(once, || sequential::check(&history, &sequential_opts).expect("sequential")));
+        let ((tc, c), mc) =
+            peak_mib(|| timed(once, || causal::check(&history, &causal::Options::new(model.clone())).expect("causal")));
+        let ((ts, s), ms_) = peak_mib(|| timed(once, || session::check(&history, &model).expect("session")));
+        let ((te, e), me) = peak_mib(|| {
+            timed(once, || eventual::check(&history, &eventual::Options::new(model.clone())).expect("eventual"))
+        });
         let word = |st: Status| match st {
             Status::Holds => "holds",
             Status::Violated => "VIOLATED",
@@ -208,10 +270,12 @@ fn bench_consistency(wanted: &dyn Fn(&str) -> bool) -> usize {
         };
         wrong += [c.cc.status, c.cm.status, c.ccv.status].iter().filter(|&&x| x == Status::Violated).count();
         wrong += usize::from(!s.holds()) + usize::from(e.verdict != Verdict::Valid);
+        wrong += usize::from(l.verdict == Verdict::Invalid) + usize::from(q.verdict == Verdict::Invalid);
         println!(
-            "| {name} | {} | {} | {} / {} / {} | {:.1} | {} | {:.1} | {} | {:.1} |",
-            c.operations,
-            c.processes,
+            "| {name} | {:.1} ({ml:.0}) | {} | {:.1} ({mq:.0}) | {} / {} / {} | {:.1} ({mc:.0}) | {} | {:.1} ({ms_:.0}) | {} | {:.1} ({me:.0}) |",
+            ms(tl),
+            q.verdict.as_str(),
+            ms(tq),
             word(c.cc.status),
             word(c.cm.status),
             word(c.ccv.status),
