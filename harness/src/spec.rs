@@ -308,7 +308,7 @@ pub fn render(template: &str, vars: &BTreeMap<&'static str, String>) -> Result<S
         match vars.get(name) {
             Some(value) => out.push_str(value),
             None if PLACEHOLDERS.iter().any(|(p, _)| *p == name) => {
-                return Err(format!("the placeholder {{{name}}} has no value: the spec sets no {name}"));
+                return Err(format!("the placeholder {{{name}}} needs `peer_port` in the spec"));
             }
             None => {
                 let known: Vec<String> = PLACEHOLDERS.iter().map(|(p, _)| format!("{{{p}}}")).collect();
@@ -368,7 +368,7 @@ mod tests {
     fn placeholders_are_filled_and_errors_say_which() {
         assert_eq!(render("--name={name} :{client_port} {{x}}", &vars()).unwrap(), "--name=n1 :2379 {x}");
         assert!(render("{nmae}", &vars()).unwrap_err().contains("unknown placeholder {nmae}"));
-        assert!(render("{peer_port}", &vars()).unwrap_err().contains("the spec sets no peer_port"));
+        assert!(render("{peer_port}", &vars()).unwrap_err().contains("needs `peer_port` in the spec"));
         assert!(render("{name", &vars()).unwrap_err().contains("without its"));
     }
 
