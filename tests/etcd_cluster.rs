@@ -167,13 +167,50 @@ fn etcd_with_serializable_reads_serves_stale_reads_under_a_partition() {
     );
     assert_eq!(run.code, Some(1), "{}", run.text);
     let dir = std::fs::canonicalize(store.join("latest")).unwrap();
-    assert!(!nemesis(&events(&dir), "start-partition").is_empty());
+    let (stale, reads) = stale_reads_on_the_isolated_node(&events(&dir));
+    assert!(stale > 0, "no stale read on the isolated node ({reads} reads there)");
     let anomaly = &results(&dir)["files"][0]["linearizability"]["problems"][0]["anomaly"];
     assert_eq!(anomaly["culprit"]["f"], "read", "a stale read: {anomaly}");
     assert_eq!(anomaly["culprit"]["outcome"], "ok", "{anomaly}");
     assert!(anomaly["explanation"].as_str().unwrap().contains("cannot be placed"), "{anomaly}");
     assert!(run.text.contains("minimal counterexample"), "{}", run.text);
     std::fs::remove_dir_all(&store).unwrap();
+}
+
+/// Reads served by the node the first partition isolated, while it was isolated: (how many returned a value
+/// older than one whose write had completed before the read began, how many there were). Written values
+/// increase per key, so "older" is "smaller".
+fn stale_reads_on_the_isolated_node(events: &[Value]) -> (usize, usize) {
+    let position = |f: &str, kind: &str| {
+        events.iter().position(|e| e["process"] == "nemesis" && e["f"] == f && e["type"] == kind).unwrap()
+    };
+    let (start, stop) = (position("start-partition", "info"), position("stop-partition", "invoke"));
+    let grudge = events[start]["value"]["grudge"].as_object().unwrap();
+    let isolated = grudge.iter().find(|(_, s)| s.as_array().unwrap().len() == grudge.len() - 1).unwrap().0;
+    let mut newest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut newest_at_invoke: std::collections::HashMap<u64, Option<i64>> = std::collections::HashMap::new();
+    let (mut stale, mut reads) = (0, 0);
+    for (i, e) in events.iter().enumerate().filter(|(_, e)| e["process"] != "nemesis") {
+        let (key, process) = (e["key"].to_string(), e["process"].as_u64().unwrap());
+        match (e["type"].as_str().unwrap(), e["f"].as_str().unwrap()) {
+            ("invoke", "read") => {
+                newest_at_invoke.insert(process, newest.get(&key).copied());
+            }
+            ("ok", "write") | ("ok", "cas") => {
+                let value = if e["f"] == "cas" { e["value"][1].as_i64() } else { e["value"].as_i64() };
+                let slot = newest.entry(key).or_insert(i64::MIN);
+                *slot = (*slot).max(value.unwrap());
+            }
+            ("ok", "read") if start < i && i < stop && e["node"] == isolated.as_str() => {
+                reads += 1;
+                if let Some(Some(newer)) = newest_at_invoke.get(&process) {
+                    stale += usize::from(e["value"].as_i64().is_none_or(|v| v < *newer));
+                }
+            }
+            _ => {}
+        }
+    }
+    (stale, reads)
 }
 
 /// Invocations per operation, and the number of keys, of a run's history (the nemesis aside).
