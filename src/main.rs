@@ -189,7 +189,7 @@ struct TestArgs {
     /// Default: netns when root, else proxy.
     #[arg(long)]
     lab: Option<faultline_nemesis::Network>,
-    /// Nodes of the reference cluster.
+    /// Nodes of the cluster faultline starts (the reference cluster, or --cluster).
     #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// The reference cluster in sequential mode: how long the primary waits before each shipment to its
