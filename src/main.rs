@@ -115,9 +115,14 @@ struct TestArgs {
     /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, sequential or eventual.
     #[arg(long, default_value = "linearizable")]
     store_mode: faultline_cluster::Mode,
+    /// Start this server as the cluster, as a cluster spec describes it: a spec file (.toml), or a
+    /// shipped spec: etcd, reference. Nodes run in the lab (--lab), as the reference cluster does.
+    #[arg(long, value_name = "FILE|NAME", conflicts_with = "targets")]
+    cluster: Option<String>,
     /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).
-    #[arg(long, default_value = "native")]
-    adapter: String,
+    /// Default: the cluster spec's adapter, else native.
+    #[arg(long)]
+    adapter: Option<String>,
     /// Concurrent clients.
     #[arg(long, default_value_t = 10)]
     clients: usize,
@@ -187,7 +192,7 @@ struct TestArgs {
     /// Default: netns when root, else proxy.
     #[arg(long)]
     lab: Option<faultline_nemesis::Network>,
-    /// Nodes of the reference cluster.
+    /// Nodes of the cluster faultline starts (the reference cluster, or --cluster).
     #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// The reference cluster in sequential mode: how long the primary waits before each shipment to its
@@ -416,9 +421,21 @@ fn test(args: TestArgs) -> ExitCode {
     } else {
         Vec::new()
     };
+    let cluster = match args.cluster.as_deref().map(faultline_harness::spec::ClusterSpec::resolve).transpose() {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("faultline test: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let adapter = args
+        .adapter
+        .or_else(|| cluster.as_ref().and_then(|c| c.adapter.clone()))
+        .unwrap_or_else(|| "native".to_string());
     let plan = faultline_harness::TestPlan {
         targets: args.targets,
-        adapter: args.adapter,
+        cluster,
+        adapter,
         node_options: faultline_cluster::launch::NodeOptions {
             mode: args.store_mode,
             replication_delay: args.replication_delay,

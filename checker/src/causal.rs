@@ -311,23 +311,38 @@ struct Graph {
 
 fn build(history: &History, parsed: &Parsed, opts: &ModelOptions) -> Graph {
     let mut observed = vec![false; history.operations.len()];
-    let mut source_of = |key: u32, value: &Value| match parsed.source(key, value, &opts.initial) {
-        Source::Write(w) => {
-            observed[w as usize] = true;
-            Source::Write(w)
-        }
-        s => s,
-    };
     let mut reads: Vec<Option<Source>> = vec![None; history.operations.len()];
+    // Operations that certainly happened observe what they read; an indeterminate cas observes its `from`
+    // only once it is itself known to have happened (observed), else its read may never have taken place.
+    let mut pending = Vec::new();
     for (id, m) in parsed.meaning.iter().enumerate() {
-        match m {
-            Meaning::Read { key, value } => reads[id] = Some(source_of(*key, value)),
-            Meaning::Write { key, from: Some(from), .. } => reads[id] = Some(source_of(*key, from)),
+        let (key, value, definite) = match m {
+            Meaning::Read { key, value } => (*key, value, true),
+            Meaning::Write { key, from: Some(from), definite, .. } => (*key, from, *definite),
+            _ => continue,
+        };
+        let source = parsed.source(key, value, &opts.initial);
+        reads[id] = Some(source);
+        match source {
+            Source::Write(w) if definite => observed[w as usize] = true,
+            Source::Write(w) => pending.push((id, w)),
             _ => {}
         }
     }
     // An indeterminate cas observed by someone happened, and so did its read; an indeterminate write or cas
     // nobody observed is left out. Repeat, since an included cas's read can observe another one.
+    loop {
+        let before = pending.len();
+        pending.retain(|&(cas, w)| {
+            if observed[cas] {
+                observed[w as usize] = true;
+            }
+            !observed[cas]
+        });
+        if pending.len() == before {
+            break;
+        }
+    }
     let included = |id: usize, observed: &[bool]| match &parsed.meaning[id] {
         Meaning::Read { .. } => true,
         Meaning::Write { definite, .. } => *definite || observed[id],

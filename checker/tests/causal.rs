@@ -327,6 +327,39 @@ fn a_cas_reads_from_and_then_writes() {
 }
 
 #[test]
+fn an_unobserved_indeterminate_cas_observes_nothing() {
+    // Found on a 3-node etcd run: on a node cut off from the majority, cas [24, 25] and cas [25, 26] both
+    // timed out, and nobody read 25 or 26. Neither happened, so neither read anything: the second must not
+    // make the first "observed", whose read of 24 (never written: cas [23, 24] failed) was then reported as
+    // a read out of thin air. Once 26 is read, both happened, and the read of 24 is out of thin air indeed.
+    let mut text = String::from(
+        r#"{"type":"invoke","process":0,"f":"write","key":"x","value":21}
+{"type":"ok","process":0,"f":"write","key":"x","value":21}
+{"type":"invoke","process":1,"f":"cas","key":"x","value":[23,24]}
+{"type":"fail","process":1,"f":"cas","key":"x","value":[23,24],"error":"cas-mismatch"}
+{"type":"invoke","process":2,"f":"cas","key":"x","value":[24,25]}
+{"type":"invoke","process":3,"f":"cas","key":"x","value":[25,26]}
+{"type":"info","process":2,"f":"cas","key":"x","value":[24,25],"error":"timeout"}
+{"type":"info","process":3,"f":"cas","key":"x","value":[25,26],"error":"timeout"}
+{"type":"invoke","process":4,"f":"read","key":"x"}
+{"type":"ok","process":4,"f":"read","key":"x","value":21}
+"#,
+    );
+    let check = |text: &str| {
+        let history = jsonl::parse("h", text).unwrap();
+        causal::check(&history, &Options::new(ModelOptions::new(ModelKind::CasRegister))).unwrap()
+    };
+    let a = check(&text);
+    for v in [Variant::CC, Variant::CM, Variant::CCv] {
+        assert_eq!(kinds(&a, v), (Status::Holds, vec![]), "{v:?}");
+    }
+    text += "{\"type\":\"invoke\",\"process\":5,\"f\":\"read\",\"key\":\"x\"}\n";
+    text += "{\"type\":\"ok\",\"process\":5,\"f\":\"read\",\"key\":\"x\",\"value\":26}\n";
+    let a = check(&text);
+    assert_eq!(kinds(&a, Variant::CC).1, vec![AnomalyKind::ThinAirRead]);
+}
+
+#[test]
 fn a_chain_of_cas_by_one_process_holds_in_every_variant() {
     // Process 0's second cas reads what its first wrote. Its own write is not in the past of its read:
     // counting it there made causal memory see a cycle (found on a sequential-mode run of the reference

@@ -6,6 +6,7 @@
 //! the lab is dropped (nodes killed, namespaces and proxies removed), the history is flushed and kept.
 
 pub mod check;
+pub mod spec;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +33,10 @@ use faultline_workloads::store::RunDir;
 /// Everything a run needs to know, as the user gave it.
 #[derive(Clone, Debug)]
 pub struct TestPlan {
-    /// The nodes' base URLs; empty to start the reference cluster.
+    /// The nodes' base URLs; empty to start the reference cluster (or `cluster`).
     pub targets: Vec<String>,
+    /// A cluster spec: the server faultline starts in its lab instead of the reference cluster.
+    pub cluster: Option<spec::ClusterSpec>,
     pub adapter: String,
     /// The reference cluster, when faultline starts it.
     pub node_options: NodeOptions,
@@ -106,7 +109,16 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     if !plan.partitions.is_empty() {
         schedule.shapes = plan.partitions.iter().map(|s| PartitionShape::parse(s, &names)).collect::<Result<_, _>>()?;
     }
+    if external && plan.cluster.is_some() {
+        return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
+    }
     let network = plan.lab.unwrap_or_else(Network::best_available);
+    if let Some(spec) = &plan.cluster {
+        if let Some(why) = spec.refuses_lab(network) {
+            let how = if plan.lab.is_none() { " (the default lab here; choose one with --lab)" } else { "" };
+            return Err(format!("{why}{how}"));
+        }
+    }
     if !external && network == Network::Namespaces {
         if let Some(why) = faultline_nemesis::netns::unavailable() {
             return Err(format!("--lab netns: {why}; use --lab proxy"));
@@ -115,6 +127,11 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
 
     let run_dir = RunDir::create(&plan.store, &plan.name)
         .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
+    // A spec is checked (placeholders, program, faults) before any lab exists.
+    if let Some(spec) = &plan.cluster {
+        let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
+        spec.check(plan.node_count.max(1), &plan.nemesis, &ctx)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -129,7 +146,10 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         let targets: Vec<String> = if external {
             plan.targets.iter().map(|t| t.trim_end_matches('/').to_string()).collect()
         } else {
-            let started = start_reference_cluster(plan, network, &run_dir).await?;
+            let started = match &plan.cluster {
+                Some(spec) => start_spec_cluster(plan, spec, network, &run_dir).await?,
+                None => start_reference_cluster(plan, network, &run_dir).await?,
+            };
             let urls = started.nodes.iter().map(|n| n.client_url.clone()).collect();
             lab = Some(started);
             urls
@@ -254,7 +274,9 @@ fn run_parameters(
     summary: &RunSummary,
     faults: usize,
 ) -> Vec<(String, String)> {
-    let target = if plan.targets.is_empty() {
+    let target = if let Some(spec) = &plan.cluster {
+        format!("cluster spec {}, {} nodes, lab {} ({})", spec.source, plan.node_count, network.as_str(), plan.adapter)
+    } else if plan.targets.is_empty() {
         format!(
             "reference cluster, {} nodes, {} mode, lab {}",
             plan.node_count,
@@ -307,10 +329,31 @@ async fn start_reference_cluster(plan: &TestPlan, network: Network, run_dir: &Ru
                 env: Vec::new(),
                 log: logs.join(format!("{}.log", node.name)),
                 ready_timeout: Duration::from_secs(10),
+                ready: faultline_nemesis::Readiness::Listen,
             }
         })
         .collect();
-    lab.start(specs)?;
+    lab.start(specs).await?;
+    Ok(lab)
+}
+
+/// Starts the cluster a spec describes in a lab: data in `run/data/nI`, output in `run/nodes/nI.log`.
+/// On an error the lab is dropped here, which stops what started and removes the network.
+async fn start_spec_cluster(
+    plan: &TestPlan,
+    spec: &spec::ClusterSpec,
+    network: Network,
+    run_dir: &RunDir,
+) -> Result<Lab, String> {
+    let count = plan.node_count.max(1);
+    let mut lab = Lab::create_with_peer_port(network, count, spec.client_port, spec.peer_port, &run_dir.path).await?;
+    for dir in ["nodes", "data"] {
+        let dir = run_dir.path.join(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
+    let specs = (0..count).map(|i| spec.node(&lab.nodes, i, &ctx)).collect::<Result<Vec<_>, _>>()?;
+    lab.start(specs).await.map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
     Ok(lab)
 }
 
@@ -323,7 +366,10 @@ fn write_config(
 ) -> Result<(), String> {
     let config = serde_json::json!({
         "name": plan.name, "targets": targets, "adapter": plan.adapter,
-        "reference_cluster": plan.targets.is_empty().then(|| serde_json::json!({
+        "cluster": plan.cluster.as_ref().map(|c| serde_json::json!({
+            "spec": c.source, "nodes": plan.node_count, "lab": network.as_str(),
+        })),
+        "reference_cluster": (plan.targets.is_empty() && plan.cluster.is_none()).then(|| serde_json::json!({
             "mode": format!("{:?}", plan.node_options.mode).to_lowercase(), "nodes": plan.node_count,
             "lab": network.as_str(),
             "replication_delay_ms": plan.node_options.replication_delay.as_millis() as u64,

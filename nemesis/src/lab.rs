@@ -68,9 +68,14 @@ impl Network {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeAddress {
     pub name: String,
+    /// Where the node serves clients.
     pub listen: SocketAddr,
     pub client_url: String,
-    /// `peers[j]`: the address this node uses for node `j` (its own listen address for itself).
+    /// Where the node serves its peers: `listen` itself, unless the lab was made with a separate peer
+    /// port ([`Lab::create_with_peer_port`]).
+    pub peer_listen: SocketAddr,
+    /// `peers[j]`: the address this node uses for node `j`'s `peer_listen` (its own for itself); in a
+    /// proxy lab, the proxy of the link.
     pub peers: Vec<SocketAddr>,
 }
 
@@ -82,8 +87,21 @@ pub struct NodeSpec {
     pub env: Vec<(String, String)>,
     /// The node's output goes here (appended across restarts).
     pub log: PathBuf,
-    /// How long the node may take to accept connections on its listen address.
+    /// How long the node may take to become ready.
     pub ready_timeout: Duration,
+    /// What "ready" means, at start and after a restart.
+    pub ready: Readiness,
+}
+
+/// How the lab tells that a node it started serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// It accepts TCP connections on its listen address.
+    Listen,
+    /// It accepts TCP connections on this address.
+    Tcp(SocketAddr),
+    /// A GET of this URL (`http://HOST:PORT/PATH`) answers with a 2xx status.
+    Http(String),
 }
 
 struct NodeProcess {
@@ -114,28 +132,52 @@ impl Lab {
     /// `port` at its own address, on loopback every node gets a free port. Control files for clocks go
     /// under `dir/clock`.
     pub async fn create(network: Network, count: usize, port: u16, dir: &Path) -> Result<Lab, String> {
+        Lab::create_with_peer_port(network, count, port, None, dir).await
+    }
+
+    /// As [`Lab::create`], for nodes that serve their peers on a port of their own (`peer_port` with
+    /// namespaces; another free port on loopback). Peer traffic is what the proxies carry.
+    pub async fn create_with_peer_port(
+        network: Network,
+        count: usize,
+        port: u16,
+        peer_port: Option<u16>,
+        dir: &Path,
+    ) -> Result<Lab, String> {
         let names: Vec<String> = (1..=count).map(|i| format!("n{i}")).collect();
         let (netns, proxies, nodes) = match network {
             Network::Namespaces => {
                 let net = tokio::task::spawn_blocking(move || NetnsNetwork::create(count))
                     .await
                     .map_err(|e| e.to_string())??;
-                let listen: Vec<SocketAddr> = (0..count).map(|i| SocketAddr::from((net.node_ip(i), port))).collect();
-                let nodes = addresses(&names, &listen, |_, j| listen[j]);
+                let at = |p: u16| (0..count).map(|i| SocketAddr::from((net.node_ip(i), p))).collect::<Vec<_>>();
+                let (listen, peer_listen) = (at(port), peer_port.map(at));
+                let peer_listen = peer_listen.unwrap_or_else(|| listen.clone());
+                let nodes = addresses(&names, &listen, &peer_listen, |_, j| peer_listen[j]);
                 (Some(Arc::new(net)), None, nodes)
             }
             Network::Proxies | Network::Loopback => {
-                let listen: Vec<SocketAddr> = (0..count)
-                    .map(|_| free_loopback_port().map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p))))
-                    .collect::<Result<_, _>>()?;
+                let free = || -> Result<Vec<SocketAddr>, String> {
+                    (0..count)
+                        .map(|_| free_loopback_port().map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p))))
+                        .collect()
+                };
+                let listen = free()?;
+                let peer_listen = if peer_port.is_some() { free()? } else { listen.clone() };
                 if network == Network::Proxies {
-                    let proxies =
-                        Proxies::start(&listen).await.map_err(|e| format!("cannot start the link proxies: {e}"))?;
-                    let nodes =
-                        addresses(&names, &listen, |i, j| if i == j { listen[i] } else { proxies.addresses[&(i, j)] });
+                    let proxies = Proxies::start(&peer_listen)
+                        .await
+                        .map_err(|e| format!("cannot start the link proxies: {e}"))?;
+                    let nodes = addresses(&names, &listen, &peer_listen, |i, j| {
+                        if i == j {
+                            peer_listen[i]
+                        } else {
+                            proxies.addresses[&(i, j)]
+                        }
+                    });
                     (None, Some(proxies), nodes)
                 } else {
-                    (None, None, addresses(&names, &listen, |_, j| listen[j]))
+                    (None, None, addresses(&names, &listen, &peer_listen, |_, j| peer_listen[j]))
                 }
             }
         };
@@ -189,8 +231,9 @@ impl Lab {
         }
     }
 
-    /// Starts every node (one spec per node, in order) and waits until each accepts connections.
-    pub fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
+    /// Starts every node (one spec per node, in order), then waits until each is ready. Async, so that the
+    /// proxies (tasks of the same runtime) carry peer traffic while the nodes find each other.
+    pub async fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
         assert_eq!(specs.len(), self.nodes.len(), "one spec per node");
         for spec in specs {
             self.processes.push(NodeProcess { spec, child: None, paused: false });
@@ -199,7 +242,7 @@ impl Lab {
             self.spawn(i)?;
         }
         for i in 0..self.nodes.len() {
-            self.wait_ready(i)?;
+            self.wait_ready(i, "").await?;
         }
         Ok(())
     }
@@ -241,31 +284,6 @@ impl Lab {
         self.processes[i].child = Some(child);
         self.processes[i].paused = false;
         Ok(())
-    }
-
-    fn wait_ready(&mut self, i: usize) -> Result<(), String> {
-        let (name, addr) = (self.nodes[i].name.clone(), self.nodes[i].listen);
-        let process = &mut self.processes[i];
-        let deadline = Instant::now() + process.spec.ready_timeout;
-        loop {
-            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if let Some(Ok(Some(status))) = process.child.as_mut().map(Child::try_wait) {
-                return Err(format!(
-                    "node {name} exited ({status}) before it served; see {}",
-                    process.spec.log.display()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "node {name} did not accept connections on {addr} within {:?}; see {}",
-                    process.spec.ready_timeout,
-                    process.spec.log.display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     fn index(&self, name: &str) -> Result<usize, String> {
@@ -395,21 +413,22 @@ impl Lab {
             }
             Fault::Kill { nodes } => {
                 let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    if self.processes[i].child.is_none() {
-                        self.spawn(i)?;
-                        let ready = self.wait_ready_async(i).await;
-                        if let Some(proxies) = self.proxies.as_mut() {
-                            proxies
-                                .target_up(i)
-                                .await
-                                .map_err(|e| format!("the proxies to {}: {e}", self.nodes[i].name))?;
-                        }
-                        probes.insert(
-                            self.nodes[i].name.clone(),
-                            json!({"restarted": ready.is_ok(), "error": ready.err()}),
-                        );
+                // All restart before any is awaited: a node may be ready only once a quorum is back.
+                let dead: Vec<usize> =
+                    self.indexes(nodes)?.into_iter().filter(|i| self.processes[*i].child.is_none()).collect();
+                for &i in &dead {
+                    self.spawn(i)?;
+                    if let Some(proxies) = self.proxies.as_mut() {
+                        proxies
+                            .target_up(i)
+                            .await
+                            .map_err(|e| format!("the proxies to {}: {e}", self.nodes[i].name))?;
                     }
+                }
+                for i in dead {
+                    let ready = self.wait_ready(i, " after restart").await;
+                    probes
+                        .insert(self.nodes[i].name.clone(), json!({"restarted": ready.is_ok(), "error": ready.err()}));
                 }
                 Ok(Value::Object(probes))
             }
@@ -467,26 +486,51 @@ impl Lab {
         Ok(Value::Object(healed))
     }
 
-    async fn wait_ready_async(&mut self, i: usize) -> Result<(), String> {
-        let addr = self.nodes[i].listen;
-        let deadline = Instant::now() + self.processes[i].spec.ready_timeout;
+    /// Waits until node `i` is ready as its spec says; the error names the node, what was awaited and the
+    /// end of its log. `when` qualifies the error ("after restart").
+    async fn wait_ready(&mut self, i: usize, when: &str) -> Result<(), String> {
+        let name = self.nodes[i].name.clone();
+        let (ready, timeout, log) = {
+            let spec = &self.processes[i].spec;
+            (spec.ready.clone(), spec.ready_timeout, spec.log.clone())
+        };
+        let what = match &ready {
+            Readiness::Listen => format!("accept connections on {}", self.nodes[i].listen),
+            Readiness::Tcp(addr) => format!("accept connections on {addr}"),
+            Readiness::Http(url) => format!("answer GET {url} with 2xx"),
+        };
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
         loop {
-            if tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr))
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
+            let attempt = Duration::from_millis(500);
+            let ok = match &ready {
+                Readiness::Listen => tcp_ready(self.nodes[i].listen, attempt).await,
+                Readiness::Tcp(addr) => tcp_ready(*addr, attempt).await,
+                Readiness::Http(url) => match http_status(url, attempt).await {
+                    Ok(status) => {
+                        last = format!("; last answer: status {status}");
+                        (200..300).contains(&status)
+                    }
+                    Err(e) => {
+                        last = format!("; last attempt: {e}");
+                        false
+                    }
+                },
+            };
+            if ok {
                 return Ok(());
             }
             if let Some(Ok(Some(status))) = self.processes[i].child.as_mut().map(Child::try_wait) {
-                return Err(format!("node {} exited ({status}) after restart", self.nodes[i].name));
+                self.processes[i].child = None;
+                return Err(format!("node {name} exited ({status}){when} before it was ready; {}", log_tail(&log)));
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "node {} did not come back within {:?}",
-                    self.nodes[i].name, self.processes[i].spec.ready_timeout
+                    "node {name} was not ready{when} within {timeout:?}: it did not {what}{last}; {}",
+                    log_tail(&log)
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -605,12 +649,18 @@ impl Drop for Lab {
     }
 }
 
-fn addresses(names: &[String], listen: &[SocketAddr], peer: impl Fn(usize, usize) -> SocketAddr) -> Vec<NodeAddress> {
+fn addresses(
+    names: &[String],
+    listen: &[SocketAddr],
+    peer_listen: &[SocketAddr],
+    peer: impl Fn(usize, usize) -> SocketAddr,
+) -> Vec<NodeAddress> {
     (0..names.len())
         .map(|i| NodeAddress {
             name: names[i].clone(),
             listen: listen[i],
             client_url: format!("http://{}", listen[i]),
+            peer_listen: peer_listen[i],
             peers: (0..names.len()).map(|j| peer(i, j)).collect(),
         })
         .collect()
@@ -630,6 +680,54 @@ async fn process_state(pid: i32) -> String {
         .ok()
         .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_string))
         .unwrap_or_else(|| "gone".into())
+}
+
+async fn tcp_ready(addr: SocketAddr, limit: Duration) -> bool {
+    tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await.is_ok_and(|r| r.is_ok())
+}
+
+/// The status of a GET of `url` (`http://HOST:PORT/PATH`), within `limit`.
+pub async fn http_status(url: &str, limit: Duration) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs can be probed"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 256];
+        while !head.contains(&b'\n') {
+            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| format!("not an HTTP answer: {:?}", line.lines().next().unwrap_or("")))
+    };
+    tokio::time::timeout(limit, attempt).await.map_err(|_| format!("no answer within {limit:?}"))?
+}
+
+/// The last lines of a node's log, for an error message.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return format!("its log {} is empty", log.display());
+    }
+    let tail: Vec<&str> = lines[lines.len().saturating_sub(3)..].iter().map(|l| l.trim()).collect();
+    let mut tail = tail.join(" | ");
+    let chars = tail.chars().count();
+    if chars > 600 {
+        tail = format!("...{}", tail.chars().skip(chars - 600).collect::<String>());
+    }
+    format!("the end of its log ({}): {tail}", log.display())
 }
 
 /// Runs futures concurrently and collects their outputs in order.

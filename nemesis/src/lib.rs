@@ -18,4 +18,4 @@ pub mod proxy;
 pub mod schedule;
 
 pub use fault::{Fault, FaultKind, PartitionShape};
-pub use lab::{Lab, Network, NodeAddress, NodeSpec};
+pub use lab::{Lab, Network, NodeAddress, NodeSpec, Readiness};

@@ -1,0 +1,400 @@
+//! Cluster specs: how to run one node of any server as a cluster faultline starts in its lab
+//! (`faultline test --cluster FILE|NAME`). A spec is a TOML file:
+//!
+//! ```toml
+//! command = ["etcd", "--name", "{name}", "--data-dir", "{data_dir}",
+//!            "--listen-client-urls", "{client_url}", "--advertise-client-urls", "{client_url}",
+//!            "--listen-peer-urls", "{peer_url}", "--initial-advertise-peer-urls", "{peer_url}",
+//!            "--initial-cluster", "{initial_cluster}"]
+//! adapter = "etcd-v3"            # what the clients speak (--adapter overrides it)
+//! client_port = 2379             # in a namespaced lab; loopback labs pick free ports
+//! peer_port = 2380               # optional: nodes that serve peers on a port of their own
+//! ready = { http = "{client_url}/health", timeout = "20s" }   # or tcp = "{host}:{client_port}"
+//! [env]
+//! GOMAXPROCS = "1"
+//! [refuse]                       # labs (netns, proxy, none) or faults this cluster cannot take, and why
+//! proxy = "every member must see the same peer URLs"
+//! ```
+//!
+//! Placeholders, filled in per node: see [`PLACEHOLDERS`]. `{{` and `}}` are literal braces. A spec is
+//! checked (every placeholder known and given a value, the program found) before any lab is built.
+//! `etcd` and `reference` name the specs shipped in `clusters/`.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use faultline_nemesis::{FaultKind, Network, NodeAddress, NodeSpec, Readiness};
+use serde::Deserialize;
+
+/// The specs shipped with faultline, by name.
+pub const BUILT_IN: [(&str, &str); 2] =
+    [("etcd", include_str!("../../clusters/etcd.toml")), ("reference", include_str!("../../clusters/reference.toml"))];
+
+/// Every placeholder, with what it becomes.
+pub const PLACEHOLDERS: [(&str, &str); 15] = [
+    ("id", "the node's number, from 1"),
+    ("index", "the node's number, from 0"),
+    ("name", "the node's name: n1, n2, ..."),
+    ("host", "the node's IP address"),
+    ("client_port", "the port it serves clients on"),
+    ("peer_port", "the port it serves peers on (needs peer_port in the spec)"),
+    ("listen", "{host}:{client_port}"),
+    ("client_url", "http://{host}:{client_port}"),
+    ("peer_url", "http://{host}:{peer_port} (needs peer_port in the spec)"),
+    ("initial_cluster", "n1=http://PEER1,n2=http://PEER2,...: every node's peer address as this node reaches it"),
+    ("peers", "PEER1,PEER2,...: the same, as HOST:PORT"),
+    ("indexed_peers", "0=PEER1,1=PEER2,...: the same, numbered from 0"),
+    ("data_dir", "the node's data directory, RUN/data/NAME, kept across restarts"),
+    ("faultline", "the running faultline executable"),
+    ("run", "the run's folder name (unique per run)"),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    command: Command,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    ready: Option<ReadyFile>,
+    adapter: Option<String>,
+    client_port: Option<u16>,
+    peer_port: Option<u16>,
+    #[serde(default)]
+    refuse: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Command {
+    Words(Vec<String>),
+    Line(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadyFile {
+    http: Option<String>,
+    tcp: Option<String>,
+    timeout: Option<String>,
+}
+
+/// How to readiness-check a node, before its placeholders are filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadyTemplate {
+    Http(String),
+    Tcp(String),
+}
+
+/// A parsed cluster spec.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// The built-in name or the file's path, for messages.
+    pub source: String,
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub ready: ReadyTemplate,
+    pub ready_timeout: Duration,
+    pub adapter: Option<String>,
+    pub client_port: u16,
+    pub peer_port: Option<u16>,
+    /// Labs and fault kinds the cluster cannot take, with the reason.
+    pub refuse: BTreeMap<String, String>,
+}
+
+/// What a node's placeholders are filled from, besides its lab address.
+pub struct RenderContext<'a> {
+    pub faultline: &'a Path,
+    /// The run's folder: data in `data/NAME`, logs in `nodes/NAME.log`.
+    pub run_dir: &'a Path,
+}
+
+impl ClusterSpec {
+    /// A built-in name (`etcd`, `reference`) or the path of a spec file. An existing file wins.
+    pub fn resolve(name_or_path: &str) -> Result<ClusterSpec, String> {
+        let path = Path::new(name_or_path);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name_or_path}: {e}"))?;
+            return ClusterSpec::parse(&text, name_or_path);
+        }
+        match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            Some((name, text)) => ClusterSpec::parse(text, name),
+            None => Err(format!(
+                "--cluster {name_or_path:?}: no such file, and not a built-in cluster spec ({})",
+                BUILT_IN.map(|(n, _)| n).join(", ")
+            )),
+        }
+    }
+
+    pub fn parse(text: &str, source: &str) -> Result<ClusterSpec, String> {
+        let file: SpecFile = toml::from_str(text).map_err(|e| format!("cluster spec {source}: {e}"))?;
+        let command = match file.command {
+            Command::Words(words) => words,
+            Command::Line(line) => line.split_whitespace().map(String::from).collect(),
+        };
+        if command.is_empty() {
+            return Err(format!("cluster spec {source}: `command` is empty; it needs at least the program"));
+        }
+        let (ready, ready_timeout) = match file.ready {
+            None => (ReadyTemplate::Tcp("{listen}".into()), Duration::from_secs(10)),
+            Some(r) => {
+                let ready = match (r.http, r.tcp) {
+                    (Some(url), None) => ReadyTemplate::Http(url),
+                    (None, Some(addr)) => ReadyTemplate::Tcp(addr),
+                    (None, None) => ReadyTemplate::Tcp("{listen}".into()),
+                    (Some(_), Some(_)) => {
+                        return Err(format!("cluster spec {source}: `ready` takes http or tcp, not both"))
+                    }
+                };
+                let timeout = match r.timeout {
+                    Some(t) => parse_duration(&t).map_err(|e| format!("cluster spec {source}: ready.timeout: {e}"))?,
+                    None => Duration::from_secs(10),
+                };
+                (ready, timeout)
+            }
+        };
+        for key in file.refuse.keys() {
+            let known =
+                ["netns", "proxy", "none"].contains(&key.as_str()) || FaultKind::ALL.iter().any(|k| k.as_str() == key);
+            if !known {
+                return Err(format!(
+                    "cluster spec {source}: refuse.{key}: expected a lab (netns, proxy, none) or a fault (partition, \
+                     loss, delay, kill, pause, clock)"
+                ));
+            }
+        }
+        Ok(ClusterSpec {
+            source: source.to_string(),
+            command,
+            env: file.env.into_iter().collect(),
+            ready,
+            ready_timeout,
+            adapter: file.adapter,
+            client_port: file.client_port.unwrap_or(7000),
+            peer_port: file.peer_port,
+            refuse: file.refuse,
+        })
+    }
+
+    /// Why the cluster cannot run in `network`, if it cannot.
+    pub fn refuses_lab(&self, network: Network) -> Option<String> {
+        self.refuse
+            .get(network.as_str())
+            .map(|why| format!("the cluster spec {} cannot run in a {} lab: {why}", self.source, network.as_str()))
+    }
+
+    /// Why the cluster cannot take `kind` of fault, if it cannot: the spec says so, or (clock) the program
+    /// is one libfaketime cannot reach.
+    pub fn refuses_fault(&self, kind: FaultKind, program: &Path) -> Option<String> {
+        if let Some(why) = self.refuse.get(kind.as_str()) {
+            return Some(format!("the cluster spec {} refuses {kind} faults: {why}", self.source));
+        }
+        if kind == FaultKind::Clock {
+            return faultline_nemesis::clock::unsupported(program)
+                .map(|why| format!("cannot inject clock faults into the cluster spec {}: {why}", self.source));
+        }
+        None
+    }
+
+    /// Checks the spec before any lab exists: fills in every placeholder for `count` nodes on made-up
+    /// addresses, finds the program, and checks the faults asked for. Returns the program's path.
+    pub fn check(&self, count: usize, faults: &[FaultKind], ctx: &RenderContext<'_>) -> Result<PathBuf, String> {
+        let fake: Vec<SocketAddr> =
+            (0..count).map(|i| SocketAddr::from((Ipv4Addr::new(10, 0, 0, i as u8 + 2), self.client_port))).collect();
+        let peer: Vec<SocketAddr> =
+            fake.iter().map(|a| SocketAddr::new(a.ip(), self.peer_port.unwrap_or(a.port()))).collect();
+        let nodes: Vec<NodeAddress> = (0..count)
+            .map(|i| NodeAddress {
+                name: format!("n{}", i + 1),
+                listen: fake[i],
+                client_url: format!("http://{}", fake[i]),
+                peer_listen: peer[i],
+                peers: peer.clone(),
+            })
+            .collect();
+        let mut program = PathBuf::new();
+        for i in 0..count {
+            program = self.node(&nodes, i, ctx)?.program;
+        }
+        for kind in faults {
+            if let Some(why) = self.refuses_fault(*kind, &program) {
+                return Err(why);
+            }
+        }
+        Ok(program)
+    }
+
+    /// The spec of node `i` of a lab: every placeholder filled in, the program found.
+    pub fn node(&self, nodes: &[NodeAddress], i: usize, ctx: &RenderContext<'_>) -> Result<NodeSpec, String> {
+        let node = &nodes[i];
+        let context = |e: String| format!("node {}: cluster spec {}: {e}", node.name, self.source);
+        let vars = self.variables(nodes, i, ctx);
+        let fill = |what: &str, template: &str| render(template, &vars).map_err(|e| context(format!("{what}: {e}")));
+        let mut words = Vec::new();
+        for (k, word) in self.command.iter().enumerate() {
+            words.push(fill(&format!("command word {} ({word:?})", k + 1), word)?);
+        }
+        let program = find_program(&words[0]).map_err(context)?;
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), fill(&format!("env.{k}"), v)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let ready = match &self.ready {
+            ReadyTemplate::Http(url) => Readiness::Http(fill("ready.http", url)?),
+            ReadyTemplate::Tcp(addr) => {
+                let addr = fill("ready.tcp", addr)?;
+                Readiness::Tcp(addr.parse().map_err(|_| context(format!("ready.tcp: {addr:?} is not IP:PORT")))?)
+            }
+        };
+        Ok(NodeSpec {
+            program,
+            args: words[1..].to_vec(),
+            env,
+            log: ctx.run_dir.join("nodes").join(format!("{}.log", node.name)),
+            ready_timeout: self.ready_timeout,
+            ready,
+        })
+    }
+
+    fn variables(&self, nodes: &[NodeAddress], i: usize, ctx: &RenderContext<'_>) -> BTreeMap<&'static str, String> {
+        let node = &nodes[i];
+        let mut vars = BTreeMap::new();
+        vars.insert("id", (i + 1).to_string());
+        vars.insert("index", i.to_string());
+        vars.insert("name", node.name.clone());
+        vars.insert("host", node.listen.ip().to_string());
+        vars.insert("client_port", node.listen.port().to_string());
+        vars.insert("listen", node.listen.to_string());
+        vars.insert("client_url", node.client_url.clone());
+        if self.peer_port.is_some() {
+            vars.insert("peer_port", node.peer_listen.port().to_string());
+            vars.insert("peer_url", format!("http://{}", node.peer_listen));
+        }
+        let peers = |f: &dyn Fn(usize, &SocketAddr) -> String| -> String {
+            node.peers.iter().enumerate().map(|(j, a)| f(j, a)).collect::<Vec<_>>().join(",")
+        };
+        vars.insert("initial_cluster", peers(&|j, a| format!("{}=http://{a}", nodes[j].name)));
+        vars.insert("peers", peers(&|_, a| a.to_string()));
+        vars.insert("indexed_peers", peers(&|j, a| format!("{j}={a}")));
+        vars.insert("data_dir", ctx.run_dir.join("data").join(&node.name).display().to_string());
+        vars.insert("faultline", ctx.faultline.display().to_string());
+        vars.insert(
+            "run",
+            ctx.run_dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().replace(':', "")),
+        );
+        vars
+    }
+}
+
+/// Fills `{name}` placeholders from `vars`; `{{` and `}}` are literal braces.
+pub fn render(template: &str, vars: &BTreeMap<&'static str, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
+            out.push_str(&tail[..1]);
+            rest = after;
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err(format!("a lone `}}` in {template:?} (write `}}}}` for a literal brace)"));
+        }
+        let end = tail.find('}').ok_or_else(|| format!("`{{` without its `}}` in {template:?}"))?;
+        let name = &tail[1..end];
+        match vars.get(name) {
+            Some(value) => out.push_str(value),
+            None if PLACEHOLDERS.iter().any(|(p, _)| *p == name) => {
+                return Err(format!("the placeholder {{{name}}} needs `peer_port` in the spec"));
+            }
+            None => {
+                let known: Vec<String> = PLACEHOLDERS.iter().map(|(p, _)| format!("{{{p}}}")).collect();
+                return Err(format!("unknown placeholder {{{name}}}; known: {}", known.join(" ")));
+            }
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The program's path: as given if it names a path, else the first executable of that name in PATH.
+fn find_program(program: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if executable(&path) {
+            Ok(path)
+        } else if path.exists() {
+            Err(format!("the program {program} is not an executable file"))
+        } else {
+            Err(format!("the program {program} does not exist"))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| format!("the program {program:?} was not found in PATH ({})", path.to_string_lossy()))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("expected a duration such as 20s or 500ms, not {s:?}"))?;
+    let seconds = match unit {
+        "ms" => n / 1e3,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{s:?} is not a usable duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> BTreeMap<&'static str, String> {
+        [("name", "n1".to_string()), ("client_port", "2379".to_string())].into_iter().collect()
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_errors_say_which() {
+        assert_eq!(render("--name={name} :{client_port} {{x}}", &vars()).unwrap(), "--name=n1 :2379 {x}");
+        assert!(render("{nmae}", &vars()).unwrap_err().contains("unknown placeholder {nmae}"));
+        assert!(render("{peer_port}", &vars()).unwrap_err().contains("needs `peer_port` in the spec"));
+        assert!(render("{name", &vars()).unwrap_err().contains("without its"));
+    }
+
+    #[test]
+    fn the_built_in_specs_parse_and_render() {
+        for (name, _) in BUILT_IN {
+            let spec = ClusterSpec::resolve(name).unwrap();
+            let dir = std::env::temp_dir();
+            let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+            // The program may be missing here (etcd): only placeholders are checked then.
+            if let Err(e) = spec.check(3, &[], &ctx) {
+                assert!(e.contains("not found in PATH"), "{name}: {e}");
+            }
+        }
+        let etcd = ClusterSpec::resolve("etcd").unwrap();
+        assert!(etcd.refuses_lab(Network::Proxies).is_some());
+        assert!(etcd.refuses_lab(Network::Namespaces).is_none());
+        assert!(ClusterSpec::resolve("no-such-spec").unwrap_err().contains("etcd, reference"));
+    }
+
+    #[test]
+    fn a_missing_program_names_the_node() {
+        let spec = ClusterSpec::parse(r#"command = "no-such-server-xyz --port {client_port}""#, "t.toml").unwrap();
+        let dir = std::env::temp_dir();
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let e = spec.check(3, &[], &ctx).unwrap_err();
+        assert!(e.starts_with("node n1: cluster spec t.toml: the program \"no-such-server-xyz\" was not found"), "{e}");
+    }
+}
