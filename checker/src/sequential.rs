@@ -13,7 +13,6 @@
 //! is either applied in its place in its process's order or skipped. A `fail` is left out, except a failed
 //! compare-and-set under [`CasFail::Observe`], which is a read of any value but `from`.
 
-use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -150,83 +149,105 @@ fn search<M: Model>(
     let start: (Vec<usize>, Vec<M::State>) =
         (vec![0; processes.len()], problems.iter().map(|p| p.model.init()).collect());
     let total: usize = processes.iter().map(|(_, c)| c.len()).sum();
+    if total == 0 {
+        return Search::Valid;
+    }
     // What one remembered configuration costs: its positions and states, stored once in the set and
-    // once on the stack, and the set's slot.
+    // at most once on the path, and the set's slot.
     let entry_bytes =
         2 * (processes.len() * std::mem::size_of::<usize>() + problems.len() * std::mem::size_of::<M::State>()) + 96;
     let mut seen: FxHashSet<(Vec<usize>, Vec<M::State>)> = FxHashSet::default();
-    let mut stack = vec![start.clone()];
-    let mut deepest = (0usize, start.clone());
+    seen.insert(start.clone());
+    // A depth-first search that makes one move at a time from the configuration on top: only the path
+    // and the configurations already visited are held, never every unexplored sibling.
+    let mut path = vec![Frame { moves: moves(problems, processes, &start), config: start.clone(), next: 0 }];
+    let mut deepest = (0usize, start);
     let mut steps = 0u32;
-    let mut used = 0usize;
     let result = loop {
-        let Some((pos, states)) = stack.pop() else { break Search::Invalid { deepest: deepest.1 } };
-        let placed: usize = pos.iter().sum();
+        let Some(top) = path.last_mut() else { break Search::Invalid { deepest: deepest.1 } };
+        let Some(&(p, apply)) = top.moves.get(top.next) else {
+            path.pop();
+            continue;
+        };
+        top.next += 1;
+        let (pos, states) = &top.config;
+        let step = &processes[p].1[pos[p]];
+        let mut next_states = states.clone();
+        if apply {
+            match problems[step.key].model.step(&states[step.key], &step.op) {
+                Some(after) => next_states[step.key] = after,
+                None => continue,
+            }
+        }
+        let mut next_pos = pos.clone();
+        next_pos[p] += 1;
+        let config = (next_pos, next_states);
+        if seen.contains(&config) {
+            continue;
+        }
+        seen.insert(config.clone());
+        let placed: usize = config.0.iter().sum();
         if placed == total {
             break Search::Valid;
         }
         if placed > deepest.0 {
-            deepest = (placed, (pos.clone(), states.clone()));
+            deepest = (placed, config.clone());
         }
         steps = steps.wrapping_add(1);
         if steps % 1024 == 0 && budget.expired() {
             break Search::Unknown(Limit::Time);
         }
-        // An operation that leaves its key as it is (a read, a failed cas) and can take effect now is taken
-        // now, alone: any order that takes it later also works with it moved here, since nothing between
-        // sees it and its process's later operations stay after it. Only writes are branched on.
-        // (An operation that merely happens to leave the state as it is now, such as a write of the value
-        // the key holds, is not one: at a later place it would have set the state.)
-        let free = (0..processes.len()).find(|&p| {
-            processes[p].1.get(pos[p]).is_some_and(|step| {
-                let model = &problems[step.key].model;
-                model.is_read_only(&step.op) && model.step(&states[step.key], &step.op).is_some()
-            })
-        });
-        if let Some(p) = free {
-            let mut next_pos = pos.clone();
-            next_pos[p] += 1;
-            push(&mut stack, &mut seen, next_pos, states.clone());
-            continue;
-        }
-        // The next operation of each process, tried in the order they were invoked: a history from a real
-        // store is usually close to an order in real time, so the first tries mostly succeed and the memo
-        // stays small. (The stack pops last-pushed first: push the latest invocation first.)
-        let mut next: Vec<usize> = (0..processes.len()).filter(|&p| pos[p] < processes[p].1.len()).collect();
-        next.sort_unstable_by_key(|&p| std::cmp::Reverse(processes[p].1[pos[p]].call));
-        for p in next {
-            let step = &processes[p].1[pos[p]];
-            let mut next_pos = pos.clone();
-            next_pos[p] += 1;
-            if step.optional {
-                push(&mut stack, &mut seen, next_pos.clone(), states.clone());
-            }
-            if let Some(after) = problems[step.key].model.step(&states[step.key], &step.op) {
-                let mut next_states = states.clone();
-                next_states[step.key] = after;
-                push(&mut stack, &mut seen, next_pos, next_states);
-            }
-        }
-        used = seen.len() * entry_bytes;
-        if used > budget.memory_limit {
+        if seen.len() * entry_bytes > budget.memory_limit {
             break Search::Unknown(Limit::Memory);
         }
+        path.push(Frame { moves: moves(problems, processes, &config), config, next: 0 });
     };
-    budget.memory_used.fetch_add(used, Ordering::Relaxed);
+    budget.memory_used.fetch_add(seen.len() * entry_bytes, Ordering::Relaxed);
     result
 }
 
-/// Pushes a configuration unless it was seen.
-fn push<S: Hash + Eq + Clone>(
-    stack: &mut Vec<(Vec<usize>, Vec<S>)>,
-    seen: &mut FxHashSet<(Vec<usize>, Vec<S>)>,
-    pos: Vec<usize>,
-    states: Vec<S>,
-) {
-    if !seen.contains(&(pos.clone(), states.clone())) {
-        seen.insert((pos.clone(), states.clone()));
-        stack.push((pos, states));
+/// A configuration on the search's path: the moves out of it, and how many were tried.
+struct Frame<S> {
+    config: (Vec<usize>, Vec<S>),
+    /// (process, whether its next operation takes effect), in the order to try.
+    moves: Vec<(usize, bool)>,
+    next: usize,
+}
+
+/// The moves out of a configuration, best first.
+fn moves<M: Model>(
+    problems: &[Problem<M>],
+    processes: &[(u64, Vec<Step<M::Op>>)],
+    (pos, states): &(Vec<usize>, Vec<M::State>),
+) -> Vec<(usize, bool)> {
+    // An operation that never changes the state (a read, a failed cas) and can take effect now is taken
+    // now, alone: any order that takes it later also works with it moved here, since nothing between sees
+    // it and its process's later operations stay after it. Only writes are branched on. (An operation
+    // that merely happens to leave the state as it is now, such as a write of the value the key holds, is
+    // not one: at a later place it would have set the state.)
+    let free = (0..processes.len()).find(|&p| {
+        processes[p].1.get(pos[p]).is_some_and(|step| {
+            let model = &problems[step.key].model;
+            model.is_read_only(&step.op) && model.step(&states[step.key], &step.op).is_some()
+        })
+    });
+    if let Some(p) = free {
+        return vec![(p, true)];
     }
+    // The next operation of each process, tried in the order they were invoked: a history from a real
+    // store is usually close to an order in real time, so the first tries mostly succeed and the memo
+    // stays small. (Completion order, tried too, decided fewer of the reference cluster's histories.) An
+    // indeterminate operation is tried taking effect, then not.
+    let mut next: Vec<usize> = (0..processes.len()).filter(|&p| pos[p] < processes[p].1.len()).collect();
+    next.sort_unstable_by_key(|&p| processes[p].1[pos[p]].call);
+    let mut moves = Vec::with_capacity(next.len() + 1);
+    for p in next {
+        moves.push((p, true));
+        if processes[p].1[pos[p]].optional {
+            moves.push((p, false));
+        }
+    }
+    moves
 }
 
 fn explain<M: Model>(
