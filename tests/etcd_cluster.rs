@@ -10,11 +10,10 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+mod common;
+use common::{events, is_root, nemesis};
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Whether the etcd tests can run here; in CI they must.
 fn etcd_lab() -> bool {
@@ -49,18 +48,6 @@ fn faultline_test(store: &Path, args: &[&str]) -> Run {
     let out = child.wait_with_output().unwrap();
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     Run { code: out.status.code(), text, pid }
-}
-
-fn events(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn nemesis<'a>(events: &'a [Value], f: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == f).collect()
 }
 
 fn results(dir: &Path) -> Value {

@@ -8,16 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::{events, is_root, nemesis};
+
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline runs")
 }
 
 fn store(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("faultline-nemesis-{name}-{}", std::process::id()))
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// The labs this machine can run: proxy always, netns when root (and always in CI, which is root).
@@ -37,19 +36,6 @@ fn run(store: &Path, args: &[&str]) -> (Option<i32>, String, PathBuf) {
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let dir = std::fs::canonicalize(store.join("latest")).unwrap_or_else(|_| panic!("no run folder: {text}"));
     (out.status.code(), text, dir)
-}
-
-fn events(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// The nemesis completions (`info`) named `f`.
-fn nemesis<'a>(events: &'a [Value], f: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == f).collect()
 }
 
 #[test]

@@ -105,25 +105,8 @@ impl NetnsNetwork {
             );
             nft(&ns, &ruleset)?;
         }
-        network.netem = run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &network.namespace(0),
-                "tc",
-                "qdisc",
-                "add",
-                "dev",
-                "eth0",
-                "root",
-                "netem",
-                "delay",
-                "0ms",
-            ],
-        )
-        .and_then(|_| run("ip", &["netns", "exec", &network.namespace(0), "tc", "qdisc", "del", "dev", "eth0", "root"]))
-        .is_ok();
+        network.netem = network.tc(0, &["add", "dev", "eth0", "root", "netem", "delay", "0ms"]).is_ok()
+            && network.tc(0, &["del", "dev", "eth0", "root"]).is_ok();
         Ok(network)
     }
 
@@ -172,33 +155,22 @@ impl NetnsNetwork {
     /// Delays what each of `nodes` sends (tc netem on its side of the link), or removes the delay.
     pub fn set_delay(&self, nodes: &[usize], delay: Duration, jitter: Duration) -> Result<(), String> {
         for i in 0..self.nodes {
-            let _ = run("ip", &["netns", "exec", &self.namespace(i), "tc", "qdisc", "del", "dev", "eth0", "root"]);
+            let _ = self.tc(i, &["del", "dev", "eth0", "root"]);
         }
         if delay.is_zero() {
             return Ok(());
         }
         for &i in nodes {
             let (d, j) = (format!("{}ms", delay.as_millis()), format!("{}ms", jitter.as_millis()));
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &self.namespace(i),
-                    "tc",
-                    "qdisc",
-                    "add",
-                    "dev",
-                    "eth0",
-                    "root",
-                    "netem",
-                    "delay",
-                    &d,
-                    &j,
-                ],
-            )?;
+            self.tc(i, &["add", "dev", "eth0", "root", "netem", "delay", &d, &j])?;
         }
         Ok(())
+    }
+
+    /// `tc qdisc ARGS` inside node `i`'s namespace.
+    fn tc(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let ns = self.namespace(i);
+        run("ip", &[&["netns", "exec", &ns, "tc", "qdisc"], args].concat())
     }
 
     /// Whether node `from` can open a TCP connection to `to`'s `port` (within 500 ms), tried from inside

@@ -1,0 +1,26 @@
+//! What the end-to-end tests share: reading a run's history and its nemesis events, and knowing whether
+//! this machine can build a namespaced lab.
+#![allow(dead_code)] // each test file uses its own share of these
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A run's history, one JSON value per event.
+pub fn events(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The nemesis completions (`info`) named `f`.
+pub fn nemesis<'a>(events: &'a [Value], f: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == f).collect()
+}
