@@ -289,3 +289,72 @@ fn test_without_targets_starts_and_stops_the_reference_cluster() {
     }
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn faults_for_a_cluster_faultline_does_not_start_come_from_a_commands_file() {
+    let url = native_server();
+    let dir = std::env::temp_dir().join(format!("faultline-cli-commands-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("applied.log");
+    let commands = dir.join("faults.toml");
+    std::fs::write(
+        &commands,
+        format!(
+            "[nodes]\nn1 = \"host-a\"\nn2 = \"host-b\"\n\
+             [partition]\nstart = \"echo cut {{host}} from {{sources}} >> {log}\"\nstop = \"echo heal {{host}} >> {log}\"\n\
+             [kill]\nstart = \"echo kill {{host}} >> {log}\"\nstop = \"echo start {{host}} >> {log}\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let out = faultline(&[
+        "test",
+        "--target",
+        &url,
+        &url,
+        "--time-limit",
+        "2500ms",
+        "--rate",
+        "200",
+        "--nemesis",
+        "partition,kill",
+        "--nemesis-interval",
+        "300ms",
+        "--nemesis-fixed",
+        "--nemesis-commands",
+        commands.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let applied = std::fs::read_to_string(&log).unwrap();
+    assert!(applied.contains("cut host-") && applied.contains("kill host-"), "{applied}");
+    assert!(applied.contains("heal host-") && applied.contains("start host-"), "{applied}");
+    // Each step is in the history, with the command that ran.
+    let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap();
+    let steps: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis" && e["type"] == "info")
+        .collect();
+    let start_kill = steps.iter().find(|e| e["f"] == "start-kill").expect("a kill was recorded");
+    assert!(start_kill["value"]["probe"]["commands"][0]["command"].as_str().unwrap().starts_with("echo kill host-"));
+    assert!(steps.iter().any(|e| e["f"] == "stop-partition"));
+
+    // A file naming fewer nodes than there are targets is an error before anything runs.
+    let out = faultline(&[
+        "test",
+        "--target",
+        &url,
+        "--nemesis",
+        "kill",
+        "--nemesis-commands",
+        commands.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names 2 nodes but 1 targets"), "{out:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -303,3 +303,44 @@ fn lab_clean_removes_what_a_killed_run_left() {
     assert!(check.status.code() == Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn clients_can_be_cut_off_while_the_nodes_still_talk() {
+    if !labs().contains(&"netns") {
+        return;
+    }
+    let store = store("clients");
+    let (code, text, dir) = run(
+        &store,
+        &[
+            "--lab",
+            "netns",
+            "--nemesis",
+            "partition",
+            "--partition",
+            "clients",
+            "--nemesis-interval",
+            "1500ms",
+            "--nemesis-fixed",
+            "--time-limit",
+            "5s",
+            "--request-timeout",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let events = events(&dir);
+    let start = events
+        .iter()
+        .position(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == "start-partition-clients")
+        .unwrap_or_else(|| panic!("no clients partition in {text}"));
+    let node = events[start]["value"]["nodes"][0].as_str().unwrap().to_string();
+    let stop = events.iter().position(|e| e["process"] == "nemesis" && e["f"] == "stop-partition-clients").unwrap();
+    // While cut off, what clients sent to that node got no answer; the other nodes answered.
+    let during = &events[start..stop];
+    let clients: Vec<&Value> = during.iter().filter(|e| e["process"] != "nemesis" && e["type"] != "invoke").collect();
+    let (cut, others): (Vec<&Value>, Vec<&Value>) = clients.iter().partition(|e| e["node"] == node.as_str());
+    assert!(!cut.is_empty() && cut.iter().all(|e| e["type"] == "info"), "the cut node answered a client: {cut:?}");
+    assert!(others.iter().any(|e| e["type"] == "ok"), "the other nodes stopped answering too");
+    std::fs::remove_dir_all(&store).unwrap();
+}
