@@ -194,6 +194,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             pin_clients: plan.pin_clients,
             // Final reads come after the heal, below.
             final_reads: false,
+            threads: None,
         };
         write_config(plan, &run_dir, &targets, network, seed)?;
         let recorder = Recorder::create(&run_dir.history())

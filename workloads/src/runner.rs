@@ -36,6 +36,8 @@ pub struct RunSpec {
     /// Client `i` always talks to node `i mod n`; otherwise clients spread operations over all nodes.
     pub pin_clients: bool,
     pub final_reads: bool,
+    /// Threads the clients run on (default: one per core).
+    pub threads: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,23 +55,68 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
     let started = Instant::now();
     let deadline = started + spec.time_limit;
     let generator = Arc::new(Mutex::new(Generator::new(spec.workload.clone())));
-    let http = adapter::client(spec.request_timeout);
     let invoked = Arc::new(AtomicU64::new(0));
     let pace = Arc::new(Mutex::new(started));
     let clients = spec.clients.max(1);
-    let mut tasks = Vec::with_capacity(clients);
+    // Clients are dealt to one single-threaded runtime per core, each with its own connection pool: a
+    // request and its answer are handled on the thread that sent it, with no wake-ups handed between
+    // threads, and no pool lock shared by every client. The first share runs on the caller's runtime.
+    let threads = spec.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = threads.clamp(1, clients);
+    let mut shares: Vec<Vec<Client>> = (0..threads).map(|_| Vec::new()).collect();
+    let pools: Vec<reqwest::Client> = (0..threads).map(|_| adapter::client(spec.request_timeout)).collect();
     for c in 0..clients {
-        let client = Client {
+        shares[c % threads].push(Client {
+            index: c,
             spec: spec.clone(),
             recorder: recorder.clone(),
-            http: http.clone(),
+            http: pools[c % threads].clone(),
             generator: generator.clone(),
             invoked: invoked.clone(),
             pace: pace.clone(),
             stop: stop.clone(),
             deadline,
-        };
-        tasks.push(tokio::spawn(async move { client.run(c).await }));
+        });
+    }
+    let mut local = tokio::task::JoinSet::new();
+    let mut elsewhere = Vec::new();
+    for (i, share) in shares.into_iter().enumerate() {
+        if i == 0 {
+            for client in share {
+                local.spawn(client.run());
+            }
+            continue;
+        }
+        // The share is handed over once the thread runs, so that if it cannot be started, the share still
+        // runs here.
+        let (hand_over, receive) = std::sync::mpsc::channel::<Vec<Client>>();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name(format!("faultline-clients-{i}")).spawn(move || {
+            let (Ok(share), Ok(runtime)) =
+                (receive.recv(), tokio::runtime::Builder::new_current_thread().enable_all().build())
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let mut running = tokio::task::JoinSet::new();
+                for client in share {
+                    running.spawn(client.run());
+                }
+                while running.join_next().await.is_some() {}
+            });
+            let _ = done.send(());
+        });
+        match thread {
+            Ok(_) => {
+                let _ = hand_over.send(share);
+                elsewhere.push(finished);
+            }
+            Err(_) => {
+                for client in share {
+                    local.spawn(client.run());
+                }
+            }
+        }
     }
     // Flush regularly, so that a crash loses at most a moment of history even while clients are quiet.
     let flusher = {
@@ -81,8 +128,9 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
             }
         })
     };
-    for task in tasks {
-        let _ = task.await;
+    while local.join_next().await.is_some() {}
+    for finished in elsewhere {
+        let _ = finished.await;
     }
     flusher.abort();
     let operations = invoked.load(Ordering::Relaxed).min(spec.op_limit.unwrap_or(u64::MAX));
@@ -95,6 +143,7 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
 }
 
 struct Client {
+    index: usize,
     spec: RunSpec,
     recorder: Recorder,
     http: reqwest::Client,
@@ -106,7 +155,8 @@ struct Client {
 }
 
 impl Client {
-    async fn run(self, c: usize) {
+    async fn run(self) {
+        let c = self.index;
         let clients = self.spec.clients.max(1) as u64;
         let mut process = c as u64;
         let mut turn = c;

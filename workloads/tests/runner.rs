@@ -113,6 +113,7 @@ fn spec(url: &str, ops: u64) -> RunSpec {
         request_timeout: Duration::from_secs(2),
         pin_clients: false,
         final_reads: true,
+        threads: None,
     }
 }
 
