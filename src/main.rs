@@ -124,7 +124,7 @@ struct TestArgs {
     #[arg(long)]
     adapter: Option<String>,
     /// Concurrent clients.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = parse_positive)]
     clients: usize,
     /// How long the workload runs, e.g. 20s.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
@@ -193,7 +193,7 @@ struct TestArgs {
     #[arg(long)]
     lab: Option<faultline_nemesis::Network>,
     /// Nodes of the cluster faultline starts (the reference cluster, or --cluster).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
     nodes: usize,
     /// The reference cluster in sequential mode: how long the primary waits before each shipment to its
     /// followers (makes stale reads likely).
@@ -289,6 +289,13 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Test(args) => test(*args),
         Command::Serve(args) => {
+            if !args.store.is_dir() {
+                eprintln!(
+                    "faultline serve: no store at {} (runs of `faultline test` go to ./store; or pass --store DIR)",
+                    args.store.display()
+                );
+                return ExitCode::from(EXIT_ERROR);
+            }
             let server = match faultline_reports::serve::Server::bind(&args.store, args.listen) {
                 Ok(server) => server,
                 Err(e) => {
@@ -501,6 +508,13 @@ fn verdict_code(verdict: Verdict) -> u8 {
         Verdict::Valid => EXIT_VALID,
         Verdict::Invalid => EXIT_INVALID,
         Verdict::Unknown => EXIT_UNKNOWN,
+    }
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number of at least 1, not {s:?}")),
     }
 }
 

@@ -109,6 +109,14 @@ fn bad_input_and_bad_flags_exit_3_naming_the_problem() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected one of register, cas-register, kv"));
     let out = faultline(&["check", "--time-limit", "soon", "x"]);
     assert_eq!(out.status.code(), Some(3));
+    for (flag, value) in [("--nodes", "0"), ("--clients", "0"), ("--lab", "bogus"), ("--nemesis", "flood")] {
+        let out = faultline(&["test", flag, value]);
+        assert_eq!(out.status.code(), Some(3), "{flag} {value}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{flag}: {out:?}");
+    }
+    let out = faultline(&["serve", "--store", "/nonexistent-faultline-store"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no store at /nonexistent-faultline-store"));
     assert_eq!(faultline(&["--help"]).status.code(), Some(0));
 }
 
