@@ -227,6 +227,12 @@ fn test_records_checks_and_stores_a_run() {
     let out = faultline(&["check", latest.join("history.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
 
+    // Every target is used, however many there are (not only as many as --nodes says).
+    let out = faultline(&["test", "--target", &url, &url, &url, &url, "--ops", "200", "--store", store_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let history = std::fs::read_to_string(latest.join("history.jsonl")).unwrap();
+    assert!(history.contains(r#""node":"n4""#), "the fourth target was never used");
+
     let out = faultline(&["test", "--store", store_arg, "--store-mode", "strong"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected linearizable, unsafe, sequential or eventual"));

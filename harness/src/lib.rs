@@ -102,9 +102,11 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     let mut schedule = Schedule::new(plan.nemesis.clone(), seed);
     schedule.interval = plan.nemesis_interval;
     schedule.random = !plan.nemesis_fixed;
+    // The nodes' names in the history: a commands file's, else n1, n2, ... for each target or started node.
+    let count = if external { plan.targets.len() } else { plan.node_count.max(1) };
     let names: Vec<String> = match &commands {
         Some(c) if external => c.node_names(),
-        _ => (1..=plan.node_count.max(1)).map(|i| format!("n{i}")).collect(),
+        _ => (1..=count).map(|i| format!("n{i}")).collect(),
     };
     if !plan.partitions.is_empty() {
         schedule.shapes = plan.partitions.iter().map(|s| PartitionShape::parse(s, &names)).collect::<Result<_, _>>()?;
