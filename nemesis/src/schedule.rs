@@ -182,11 +182,19 @@ pub fn draw(kind: FaultKind, schedule: &Schedule, nodes: &[String], rng: &mut Rn
         FaultKind::Partition => {
             let shapes =
                 if schedule.shapes.is_empty() { PartitionShape::random_shapes() } else { schedule.shapes.clone() };
-            let shape = &shapes[rng.below(shapes.len() as u64) as usize];
-            if *shape == PartitionShape::Clients {
-                return Fault::IsolateClients { nodes: one(rng) };
+            // A shape that cuts nothing on this many nodes (a majorities ring of two) gives way to the next.
+            let first = rng.below(shapes.len() as u64) as usize;
+            for k in 0..shapes.len() {
+                let shape = &shapes[(first + k) % shapes.len()];
+                if *shape == PartitionShape::Clients {
+                    return Fault::IsolateClients { nodes: one(rng) };
+                }
+                let grudge = shape.grudge(nodes, rng);
+                if !grudge.is_empty() {
+                    return Fault::Partition { shape: shape.name().to_string(), grudge };
+                }
             }
-            Fault::Partition { shape: shape.name().to_string(), grudge: shape.grudge(nodes, rng) }
+            Fault::Partition { shape: shapes[first].name().to_string(), grudge: Default::default() }
         }
         FaultKind::Loss => Fault::Loss { nodes: one(rng), percent: schedule.loss_percent },
         FaultKind::Delay => Fault::Delay { nodes: one(rng), delay: schedule.delay, jitter: schedule.jitter },
@@ -203,6 +211,24 @@ pub fn draw(kind: FaultKind, schedule: &Schedule, nodes: &[String], rng: &mut Rn
                 ClockSkew::Strobe { offset_ms, period: Duration::from_millis(200) }
             };
             Fault::Clock { nodes: one(rng), skew }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drawn_partition_cuts_something() {
+        let two = vec!["n1".to_string(), "n2".to_string()];
+        let schedule = Schedule::new(vec![FaultKind::Partition], 1);
+        let mut rng = Rng(3);
+        for turn in 0..200 {
+            match draw(FaultKind::Partition, &schedule, &two, &mut rng, turn) {
+                Fault::Partition { grudge, shape } => assert!(!grudge.is_empty(), "{shape} cut nothing"),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }
