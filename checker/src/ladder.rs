@@ -173,6 +173,15 @@ fn unknown(level: Level, cause: String) -> Rung {
     rung(level, Status::Unknown, cause, vec![])
 }
 
+fn causal_check(history: &History, opts: &Options) -> Result<causal::Analysis, String> {
+    let co = causal::Options {
+        time_limit: opts.time_limit,
+        memory_limit: opts.memory_limit,
+        ..causal::Options::new(opts.model.clone())
+    };
+    causal::check(history, &co).map_err(|e| e.to_string())
+}
+
 /// Runs the ladder.
 pub fn check(history: &History, opts: &Options) -> Ladder {
     let started = Instant::now();
@@ -222,6 +231,25 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                 }
             }
             Level::Sequential => {
+                // A weaker model that is violated rules sequential consistency out without its search
+                // (sequential implies CCv and CM, which imply CC): the causal checks are polynomial, the
+                // search is not.
+                let causal = causal_done.get_or_insert_with(|| causal_check(history, opts));
+                let weaker_violated =
+                    [Level::Causal, Level::CausalMemory, Level::CausalConvergence].into_iter().find_map(|weaker| {
+                        let a = causal.as_ref().ok()?;
+                        let v = a.variant(weaker.variant()?);
+                        (v.status == Status::Violated).then(|| (weaker, causal_rung(weaker, v)))
+                    });
+                if let Some((weaker, r)) = weaker_violated {
+                    ladder.rungs.push(rung(
+                        level,
+                        Status::Violated,
+                        format!("violated: {} is violated, and sequential consistency implies it", weaker.name()),
+                        r.anomalies,
+                    ));
+                    continue;
+                }
                 let so = sequential::Options {
                     time_limit: opts.time_limit,
                     memory_limit: opts.memory_limit,
@@ -246,14 +274,7 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                 }
             }
             Level::CausalConvergence | Level::CausalMemory | Level::Causal => {
-                let done = causal_done.get_or_insert_with(|| {
-                    let co = causal::Options {
-                        time_limit: opts.time_limit,
-                        memory_limit: opts.memory_limit,
-                        ..causal::Options::new(opts.model.clone())
-                    };
-                    causal::check(history, &co).map_err(|e| e.to_string())
-                });
+                let done = causal_done.get_or_insert_with(|| causal_check(history, opts));
                 match done {
                     Ok(a) => causal_rung(level, a.variant(level.variant().expect("a causal level"))),
                     Err(e) => unknown(level, e.clone()),

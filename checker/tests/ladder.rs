@@ -169,3 +169,33 @@ fn the_ladder_reports_implied_models_and_the_strongest() {
     assert!(l.rung(Level::CausalConvergence).anomalies[0].starts_with("CyclicCF: "));
     assert!(serde_json::to_string(&l).unwrap().contains("\"implied_by\":\"causal-memory\""));
 }
+
+#[test]
+fn a_violated_causal_model_rules_out_sequential_consistency_without_its_search() {
+    // Process 2 sees 2 and then the overwritten 1 (write-co-read): not causal, so not sequential either.
+    let text = r#"{"type":"invoke","process":0,"f":"write","key":"x","value":1}
+{"type":"ok","process":0,"f":"write","key":"x","value":1}
+{"type":"invoke","process":1,"f":"read","key":"x"}
+{"type":"ok","process":1,"f":"read","key":"x","value":1}
+{"type":"invoke","process":1,"f":"write","key":"x","value":2}
+{"type":"ok","process":1,"f":"write","key":"x","value":2}
+{"type":"invoke","process":2,"f":"read","key":"x"}
+{"type":"ok","process":2,"f":"read","key":"x","value":2}
+{"type":"invoke","process":2,"f":"read","key":"x"}
+{"type":"ok","process":2,"f":"read","key":"x","value":1}
+"#;
+    let h = jsonl::parse("h", text).unwrap();
+    let l = ladder::check(&h, &ladder::Options::new(opts()));
+    let sequential = l.rung(Level::Sequential);
+    assert_eq!(sequential.status, Status::Violated);
+    assert!(
+        sequential.summary.contains("is violated, and sequential consistency implies it"),
+        "{}",
+        sequential.summary
+    );
+    assert!(!sequential.anomalies.is_empty(), "the weaker model's anomaly is carried");
+    assert!(l.sequential.is_none(), "the search did not run");
+    // And the search, run directly, agrees.
+    let direct = sequential::check(&h, &sequential::Options::new(opts())).unwrap();
+    assert_eq!(direct.verdict, Verdict::Invalid);
+}
