@@ -107,7 +107,6 @@ pub enum Readiness {
 struct NodeProcess {
     spec: NodeSpec,
     child: Option<Child>,
-    paused: bool,
 }
 
 pub struct Lab {
@@ -236,7 +235,7 @@ impl Lab {
     pub async fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
         assert_eq!(specs.len(), self.nodes.len(), "one spec per node");
         for spec in specs {
-            self.processes.push(NodeProcess { spec, child: None, paused: false });
+            self.processes.push(NodeProcess { spec, child: None });
         }
         for i in 0..self.nodes.len() {
             self.spawn(i)?;
@@ -282,7 +281,6 @@ impl Lab {
         let child =
             command.spawn().map_err(|e| format!("node {name}: cannot start {}: {e}", spec.program.display()))?;
         self.processes[i].child = Some(child);
-        self.processes[i].paused = false;
         Ok(())
     }
 
@@ -345,18 +343,7 @@ impl Lab {
                 }
                 Ok(Value::Object(probes))
             }
-            Fault::Pause { nodes } => {
-                let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    if let Some(pid) = self.pid(i) {
-                        // SAFETY: signalling our own child.
-                        unsafe { libc::kill(pid, libc::SIGSTOP) };
-                        self.processes[i].paused = true;
-                        probes.insert(self.nodes[i].name.clone(), json!({"state": process_state(pid).await}));
-                    }
-                }
-                Ok(Value::Object(probes))
-            }
+            Fault::Pause { nodes } => self.signal(nodes, libc::SIGSTOP).await,
             Fault::Clock { nodes, skew } => {
                 let (library, files) = self.clock.clone().ok_or("no libfaketime")?;
                 let mut probes = serde_json::Map::new();
@@ -432,18 +419,7 @@ impl Lab {
                 }
                 Ok(Value::Object(probes))
             }
-            Fault::Pause { nodes } => {
-                let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    if let Some(pid) = self.pid(i) {
-                        // SAFETY: signalling our own child.
-                        unsafe { libc::kill(pid, libc::SIGCONT) };
-                        self.processes[i].paused = false;
-                        probes.insert(self.nodes[i].name.clone(), json!({"state": process_state(pid).await}));
-                    }
-                }
-                Ok(Value::Object(probes))
-            }
+            Fault::Pause { nodes } => self.signal(nodes, libc::SIGCONT).await,
             Fault::Clock { nodes, .. } => {
                 let (library, files) = self.clock.clone().ok_or("no libfaketime")?;
                 let mut probes = serde_json::Map::new();
@@ -488,6 +464,19 @@ impl Lab {
 
     /// Waits until node `i` is ready as its spec says; the error names the node, what was awaited and the
     /// end of its log. `when` qualifies the error ("after restart").
+    /// Stops (SIGSTOP) or resumes (SIGCONT) these nodes; the probe is each one's process state afterwards.
+    async fn signal(&mut self, nodes: &[String], signal: i32) -> Result<Value, String> {
+        let mut probes = serde_json::Map::new();
+        for i in self.indexes(nodes)? {
+            if let Some(pid) = self.pid(i) {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(pid, signal) };
+                probes.insert(self.nodes[i].name.clone(), json!({"state": process_state(pid).await}));
+            }
+        }
+        Ok(Value::Object(probes))
+    }
+
     async fn wait_ready(&mut self, i: usize, when: &str) -> Result<(), String> {
         let name = self.nodes[i].name.clone();
         let (ready, timeout, log) = {
