@@ -6,6 +6,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::first_anomaly;
+
 fn store(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("faultline-consistency-{name}-{}", std::process::id()))
 }
@@ -55,8 +58,7 @@ fn sequential_mode_is_sequential_but_not_linearizable() {
     assert_eq!(status(&results, "sequential"), "holds", "{text}");
     assert_eq!(results["files"][0]["ladder"]["strongest"], "sequential");
     // The linearizability anomaly is a stale read.
-    let problems = results["files"][0]["linearizability"]["problems"].as_array().unwrap();
-    let anomaly = problems.iter().find_map(|p| p["anomaly"].as_object()).expect("an explained key");
+    let anomaly = first_anomaly(&results);
     assert_eq!(anomaly["culprit"]["f"], "read", "{anomaly:?}");
     std::fs::remove_dir_all(&store).unwrap();
 }

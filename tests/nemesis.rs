@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{events, is_root, nemesis};
+use common::{events, first_anomaly, is_root, nemesis};
 
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline runs")
@@ -129,8 +129,7 @@ fn unsafe_mode_loses_acknowledged_writes_when_killed() {
     let (code, text, dir) = run(&store, &[&common[..], &["--store-mode", "unsafe"]].concat());
     assert_eq!(code, Some(1), "{text}");
     let results: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
-    let problems = results["files"][0]["linearizability"]["problems"].as_array().unwrap();
-    let anomaly = problems.iter().find_map(|p| p["anomaly"].as_object()).expect("an explained key");
+    let anomaly = first_anomaly(&results);
     assert_eq!(anomaly["culprit"]["f"], "read", "a read misses an acknowledged write: {anomaly:?}");
     assert!(!nemesis(&events(&dir), "start-kill").is_empty());
     // The eventual-consistency rung names the lost writes themselves.
@@ -168,8 +167,7 @@ fn sequential_mode_serves_stale_reads_under_a_partition() {
     assert_eq!(code, Some(1), "{text}");
     assert!(!nemesis(&events(&dir), "start-partition").is_empty());
     let results: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
-    let problems = results["files"][0]["linearizability"]["problems"].as_array().unwrap();
-    let anomaly = problems.iter().find_map(|p| p["anomaly"].as_object()).expect("an explained key");
+    let anomaly = first_anomaly(&results);
     assert_eq!(anomaly["culprit"]["f"], "read", "{anomaly:?}");
     std::fs::remove_dir_all(&store).unwrap();
 }

@@ -24,3 +24,9 @@ pub fn events(dir: &Path) -> Vec<Value> {
 pub fn nemesis<'a>(events: &'a [Value], f: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == f).collect()
 }
+
+/// The first linearizability anomaly with an explanation in a run's results.json.
+pub fn first_anomaly(results: &Value) -> &serde_json::Map<String, Value> {
+    let problems = results["files"][0]["linearizability"]["problems"].as_array().expect("a problems list");
+    problems.iter().find_map(|p| p["anomaly"].as_object()).expect("an explained key")
+}
