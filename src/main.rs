@@ -14,6 +14,7 @@ use faultline_checker::{synth, Value};
 use faultline_harness::check::{self, CheckOptions};
 use faultline_nemesis::FaultKind;
 use faultline_reports::results::CheckResults;
+use faultline_workloads::transport::ClientKind;
 
 /// Exit codes a CI gate can rely on.
 const EXIT_VALID: u8 = 0;
@@ -156,6 +157,9 @@ struct TestArgs {
     /// Give up on a request after this long: it becomes indeterminate.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// hyper (one keep-alive connection per client and node; the fastest) or reqwest (a pooled client).
+    #[arg(long, default_value = "hyper", value_parser = ClientKind::by_name)]
+    http_client: ClientKind,
     /// Skip reading every key from every node at the end.
     #[arg(long)]
     no_final_reads: bool,
@@ -461,6 +465,7 @@ fn test(args: TestArgs) -> ExitCode {
         seed: args.seed,
         pin_clients: args.pin_clients,
         request_timeout: args.request_timeout,
+        http_client: args.http_client,
         final_reads: !args.no_final_reads,
         settle: args.settle,
         nemesis: args.nemesis.map_or(default_nemesis, |f| f.0),

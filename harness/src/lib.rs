@@ -29,6 +29,7 @@ use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::{Record, Recorder};
 use faultline_workloads::runner::{self, Node, RunSpec, RunSummary};
 use faultline_workloads::store::RunDir;
+use faultline_workloads::transport::ClientKind;
 
 /// Everything a run needs to know, as the user gave it.
 #[derive(Clone, Debug)]
@@ -54,6 +55,7 @@ pub struct TestPlan {
     pub seed: Option<u64>,
     pub pin_clients: bool,
     pub request_timeout: Duration,
+    pub http_client: ClientKind,
     pub final_reads: bool,
     /// The quiet time between the end of the workload (and the heal) and the final reads.
     pub settle: Duration,
@@ -197,6 +199,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             // Final reads come after the heal, below.
             final_reads: false,
             threads: None,
+            http_client: plan.http_client,
         };
         write_config(plan, &run_dir, &targets, network, seed)?;
         let recorder = Recorder::create(&run_dir.history())
@@ -381,7 +384,8 @@ fn write_config(
         "clients": plan.clients, "time_limit_ms": plan.time_limit.as_millis() as u64, "ops": plan.ops,
         "rate": plan.rate, "mix": plan.mix, "keys": plan.keys, "key_dist": plan.key_dist,
         "ops_per_key": plan.ops_per_key, "seed": seed, "pin_clients": plan.pin_clients,
-        "request_timeout_ms": plan.request_timeout.as_millis() as u64, "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
+        "request_timeout_ms": plan.request_timeout.as_millis() as u64,
+        "http_client": plan.http_client.as_str(), "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
         "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "nemesis_interval_ms": plan.nemesis_interval.as_millis() as u64, "nemesis_fixed": plan.nemesis_fixed,
         "partitions": plan.partitions,

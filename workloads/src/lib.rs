@@ -7,3 +7,4 @@ pub mod generator;
 pub mod recorder;
 pub mod runner;
 pub mod store;
+pub mod transport;

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use faultline_checker::{EventKind, Process, Value};
 
-use crate::adapter::{self, Adapter, Op, Outcome};
+use crate::adapter::{Adapter, Op, Outcome};
 use crate::generator::{Generator, RegisterWorkload};
 use crate::recorder::{Record, Recorder};
+use crate::transport::{self, ClientKind, HttpClient};
 
 /// A node of the target: its name in the history, and its base URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,7 @@ pub struct RunSpec {
     pub final_reads: bool,
     /// Threads the clients run on (default: one per core).
     pub threads: Option<usize>,
+    pub http_client: ClientKind,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,19 +60,22 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
     let invoked = Arc::new(AtomicU64::new(0));
     let pace = Arc::new(Mutex::new(started));
     let clients = spec.clients.max(1);
-    // Clients are dealt to one single-threaded runtime per core, each with its own connection pool: a
-    // request and its answer are handled on the thread that sent it, with no wake-ups handed between
-    // threads, and no pool lock shared by every client. The first share runs on the caller's runtime.
+    // Clients are dealt to one single-threaded runtime per core, each with its own connections (or, with
+    // reqwest, one pool per thread): a request and its answer are handled on the thread that sent it, with
+    // no wake-ups handed between threads, and no lock shared by every client. The first share runs on the
+    // caller's runtime.
     let threads = spec.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let threads = threads.clamp(1, clients);
     let mut shares: Vec<Vec<Client>> = (0..threads).map(|_| Vec::new()).collect();
-    let pools: Vec<reqwest::Client> = (0..threads).map(|_| adapter::client(spec.request_timeout)).collect();
+    let pools: Vec<Option<reqwest::Client>> = (0..threads)
+        .map(|_| (spec.http_client == ClientKind::Reqwest).then(|| transport::reqwest_pool(spec.request_timeout)))
+        .collect();
     for c in 0..clients {
         shares[c % threads].push(Client {
             index: c,
             spec: spec.clone(),
             recorder: recorder.clone(),
-            http: pools[c % threads].clone(),
+            http: HttpClient::new(spec.http_client, spec.request_timeout, pools[c % threads].as_ref()),
             generator: generator.clone(),
             invoked: invoked.clone(),
             pace: pace.clone(),
@@ -146,7 +151,7 @@ struct Client {
     index: usize,
     spec: RunSpec,
     recorder: Recorder,
-    http: reqwest::Client,
+    http: HttpClient,
     generator: Arc<Mutex<Generator>>,
     invoked: Arc<AtomicU64>,
     pace: Arc<Mutex<Instant>>,
@@ -155,7 +160,7 @@ struct Client {
 }
 
 impl Client {
-    async fn run(self) {
+    async fn run(mut self) {
         let c = self.index;
         let clients = self.spec.clients.max(1) as u64;
         let mut process = c as u64;
@@ -182,7 +187,8 @@ impl Client {
             let (key, op) = self.generator.lock().unwrap_or_else(|p| p.into_inner()).next_op();
             let node = &self.spec.nodes[if self.spec.pin_clients { c } else { turn } % self.spec.nodes.len()];
             turn += 1;
-            let indeterminate = perform(&self.spec.adapter, &self.http, &self.recorder, process, node, &key, &op).await;
+            let indeterminate =
+                perform(&self.spec.adapter, &mut self.http, &self.recorder, process, node, &key, &op).await;
             if indeterminate {
                 process += clients;
             }
@@ -193,7 +199,7 @@ impl Client {
 /// Records the invocation, performs the operation, records its completion; true if it was indeterminate.
 async fn perform(
     adapter: &Adapter,
-    http: &reqwest::Client,
+    http: &mut HttpClient,
     recorder: &Recorder,
     process: u64,
     node: &Node,
@@ -230,13 +236,13 @@ async fn perform(
 /// Reads every key from every node, one reader per node, under process numbers no client uses. A run
 /// with faults calls it itself (with `spec.final_reads` off) once the faults are healed.
 pub async fn final_reads(spec: &RunSpec, recorder: &Recorder, keys: &[String]) {
-    let http = &adapter::client(spec.request_timeout);
     let base = 1_000_000_000u64;
     let readers = spec.nodes.iter().enumerate().map(|(n, node)| {
         let mut process = base + n as u64 * 1_000_000;
+        let mut http = HttpClient::new(spec.http_client, spec.request_timeout, None);
         async move {
             for key in keys {
-                if perform(&spec.adapter, http, recorder, process, node, key, &Op::Read).await {
+                if perform(&spec.adapter, &mut http, recorder, process, node, key, &Op::Read).await {
                     process += 1;
                 }
             }

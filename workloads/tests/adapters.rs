@@ -1,11 +1,13 @@
 //! Every adapter against a stub HTTP server on loopback, one answer at a time: what request it sends, and
-//! how each answer (and each way of getting none) is classified.
+//! how each answer (and each way of getting none) is classified, through both HTTP clients (which must
+//! send the same requests and classify alike).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faultline_checker::Value;
-use faultline_workloads::adapter::{client, Adapter, Op, Outcome, CAS_MISMATCH};
+use faultline_workloads::adapter::{Adapter, Op, Outcome, CAS_MISMATCH};
+use faultline_workloads::transport::{ClientKind, HttpClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -81,11 +83,28 @@ async fn stub(reply: Reply) -> (String, Seen) {
     (base, seen)
 }
 
+const CLIENTS: [ClientKind; 2] = [ClientKind::Hyper, ClientKind::Reqwest];
+
+fn client(kind: ClientKind, timeout: Duration) -> HttpClient {
+    HttpClient::new(kind, timeout, None)
+}
+
+/// The outcome and the requests the stub saw, through the hyper client; the reqwest client must have sent
+/// the same requests and come to the same outcome (up to the wording of transport errors).
 async fn run(adapter: &str, reply: Reply, key: &str, op: Op) -> (Outcome, Vec<(String, String)>) {
-    let (base, seen) = stub(reply).await;
-    let outcome = Adapter::by_name(adapter).unwrap().invoke(&client(Duration::from_millis(500)), &base, key, &op).await;
-    let seen = seen.lock().unwrap().clone();
-    (outcome, seen)
+    let mut results = Vec::new();
+    for kind in CLIENTS {
+        let (base, seen) = stub(reply.clone()).await;
+        let outcome = Adapter::by_name(adapter)
+            .unwrap()
+            .invoke(&mut client(kind, Duration::from_millis(500)), &base, key, &op)
+            .await;
+        results.push((outcome, seen.lock().unwrap().clone()));
+    }
+    let (reqwest, hyper) = (results.pop().unwrap(), results.pop().unwrap());
+    assert_eq!(hyper.1, reqwest.1, "{adapter} {op:?}: the clients sent different requests");
+    assert!(same_kind(&hyper.0, &reqwest.0), "{adapter} {op:?}: hyper {}, reqwest {}", hyper.0, reqwest.0);
+    hyper
 }
 
 fn answer(status: u16, body: &str) -> Reply {
@@ -209,15 +228,22 @@ async fn no_answer_is_fail_only_when_nothing_was_sent() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let c = client(Duration::from_millis(500));
-    for adapter in ["native", "etcd-v2", "etcd-v3"] {
-        let o = Adapter::by_name(adapter).unwrap().invoke(&c, &base, "k", &Op::Write(Value::Int(1))).await;
-        assert!(is_fail(&o, "not-sent: connection refused"), "{adapter}: {o}");
+    for kind in CLIENTS {
+        let mut c = client(kind, Duration::from_millis(500));
+        for adapter in ["native", "etcd-v2", "etcd-v3"] {
+            let o = Adapter::by_name(adapter).unwrap().invoke(&mut c, &base, "k", &Op::Write(Value::Int(1))).await;
+            assert!(is_fail(&o, "not-sent: connection refused"), "{kind:?} {adapter}: {o}");
+        }
+        let write = Op::Write(Value::Int(1));
+        let (hang, _) = stub(Reply::Hang).await;
+        let started = std::time::Instant::now();
+        let o = Adapter::by_name("native").unwrap().invoke(&mut c, &hang, "k", &write).await;
+        assert!(is_info(&o, "timeout"), "{kind:?}: {o}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{kind:?}: the timeout was not applied");
+        let (reset, _) = stub(Reply::Reset).await;
+        let o = Adapter::by_name("native").unwrap().invoke(&mut c, &reset, "k", &write).await;
+        assert!(is_info(&o, "no answer"), "{kind:?}: {o}");
     }
-    let started = std::time::Instant::now();
-    assert!(is_info(&run("native", Reply::Hang, "k", Op::Write(Value::Int(1))).await.0, "timeout"));
-    assert!(started.elapsed() < Duration::from_secs(3), "the timeout was not applied");
-    assert!(is_info(&run("native", Reply::Reset, "k", Op::Write(Value::Int(1))).await.0, "no answer"));
     assert!(Adapter::by_name("etcd-v4").unwrap_err().contains("expected one of native"));
 }
 
@@ -266,13 +292,13 @@ async fn adapter_files_match_the_built_in_adapters() {
         ("native", answer(200, r#"{"ok": true}"#), Op::Cas(Value::Null, Value::Int(2))),
         ("native", answer(412, r#"{"error":"mismatch","value":1}"#), Op::Cas(Value::Null, Value::Int(2))),
     ];
-    let c = client(Duration::from_millis(300));
+    let mut c = client(ClientKind::Hyper, Duration::from_millis(300));
     for (name, reply, op) in cases {
         let built_in = Adapter::by_name(name).unwrap();
         let file = Adapter::by_name_or_file(files.join(format!("{name}.toml")).to_str().unwrap()).unwrap();
         let (base, seen) = stub(reply.clone()).await;
-        let a = built_in.invoke(&c, &base, "k 1", &op).await;
-        let b = file.invoke(&c, &base, "k 1", &op).await;
+        let a = built_in.invoke(&mut c, &base, "k 1", &op).await;
+        let b = file.invoke(&mut c, &base, "k 1", &op).await;
         let seen = seen.lock().unwrap().clone();
         assert!(same_kind(&a, &b), "{name} {op:?}: built-in {a}, file {b}");
         assert_eq!(seen.len(), 2, "{name} {op:?}");
@@ -310,7 +336,9 @@ async fn cas_from_null_asks_whether_the_key_exists() {
     let path = std::env::temp_dir().join(format!("faultline-no-absent-{}.toml", std::process::id()));
     std::fs::write(&path, file).unwrap();
     let adapter = Adapter::by_name_or_file(path.to_str().unwrap()).unwrap();
-    let o = adapter.invoke(&client(Duration::from_millis(300)), "http://127.0.0.1:9", "k", &from_null).await;
+    let o = adapter
+        .invoke(&mut client(ClientKind::Hyper, Duration::from_millis(300)), "http://127.0.0.1:9", "k", &from_null)
+        .await;
     assert!(is_fail(&o, "not-sent: this adapter has no [cas_absent]"), "{o}");
     std::fs::remove_file(&path).unwrap();
 }

@@ -13,6 +13,7 @@ use faultline_workloads::adapter::Adapter;
 use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::Recorder;
 use faultline_workloads::runner::{run, Node, RunSpec};
+use faultline_workloads::transport::ClientKind;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -114,6 +115,7 @@ fn spec(url: &str, ops: u64) -> RunSpec {
         pin_clients: false,
         final_reads: true,
         threads: None,
+        http_client: ClientKind::Hyper,
     }
 }
 

@@ -10,7 +10,11 @@ use faultline_checker::Value;
 use serde_json::json;
 
 use super::native::encode_segment;
-use super::{decode_value, encode_value, garbage, send, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::Method;
+
+use super::{decode_value, encode_value, garbage, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
+use crate::transport::Request;
 
 /// The v2 keys API (`--enable-v2=true`): `/v2/keys/{key}`.
 #[derive(Clone, Copy, Debug)]
@@ -20,31 +24,31 @@ pub struct EtcdV2 {
 }
 
 impl EtcdV2 {
-    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+    pub fn request(&self, base: &str, key: &str, op: &Op) -> Request {
         let url = format!("{base}/v2/keys/{}", encode_segment(key));
         let form = |v: &Value| format!("value={}", encode_segment(&encode_value(v)));
         let request = match op {
-            Op::Read if self.quorum_reads => client.get(format!("{url}?quorum=true")),
-            Op::Read => client.get(&url),
-            Op::Write(v) => client.put(&url).body(form(v)),
+            Op::Read if self.quorum_reads => Request::new(Method::GET, format!("{url}?quorum=true")),
+            Op::Read => Request::new(Method::GET, url),
+            Op::Write(v) => Request::new(Method::PUT, url).body(form(v)),
             // A cas from null means "if the key does not exist": etcd can only say that with prevExist.
-            Op::Cas(Value::Null, to) => client.put(format!("{url}?prevExist=false")).body(form(to)),
+            Op::Cas(Value::Null, to) => Request::new(Method::PUT, format!("{url}?prevExist=false")).body(form(to)),
             Op::Cas(from, to) => {
-                client.put(format!("{url}?prevValue={}", encode_segment(&encode_value(from)))).body(form(to))
+                Request::new(Method::PUT, format!("{url}?prevValue={}", encode_segment(&encode_value(from))))
+                    .body(form(to))
             }
         };
-        let request = request.header("content-type", "application/x-www-form-urlencoded");
-        let (status, body) = match send(request).await {
-            Ok(answer) => answer,
-            Err(outcome) => return outcome,
-        };
-        let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+        request.header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+    }
+
+    pub fn outcome(&self, op: &Op, status: u16, body: &str) -> Outcome {
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
         let error_code = parsed.as_ref().and_then(|b| b.get("errorCode")).and_then(|c| c.as_i64());
         match (status, op, error_code) {
             (200, Op::Read, _) => match parsed.as_ref().and_then(|b| b.pointer("/node/value")).and_then(|v| v.as_str())
             {
                 Some(text) => Outcome::Ok(decode_value(text)),
-                None => garbage(status, &body, r#"{"node": {"value": "..."}}"#),
+                None => garbage(status, body, r#"{"node": {"value": "..."}}"#),
             },
             // Key not found: a read of nothing; a cas against a missing key compared against nothing.
             (404, Op::Read, Some(100)) => Outcome::Ok(Value::Null),
@@ -57,7 +61,7 @@ impl EtcdV2 {
                 Outcome::fail(format!("{NOT_APPLIED}: refused: errorCode {code}: {}", message(&parsed)))
             }
             (500..=599, _, _) => Outcome::info(format!("server error {status}: {}", message(&parsed))),
-            _ => garbage(status, &body, "an etcd v2 answer"),
+            _ => garbage(status, body, "an etcd v2 answer"),
         }
     }
 }
@@ -70,7 +74,7 @@ pub struct EtcdV3 {
 }
 
 impl EtcdV3 {
-    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+    pub fn request(&self, base: &str, key: &str, op: &Op) -> Request {
         let key64 = BASE64.encode(key);
         let value64 = |v: &Value| BASE64.encode(encode_value(v));
         let (path, body) = match op {
@@ -91,22 +95,23 @@ impl EtcdV3 {
                 }),
             ),
         };
-        let request = client.post(format!("{base}/v3/kv/{path}")).body(body.to_string());
-        let (status, body) = match send(request.header("content-type", "application/json")).await {
-            Ok(answer) => answer,
-            Err(outcome) => return outcome,
-        };
-        let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+        Request::new(Method::POST, format!("{base}/v3/kv/{path}"))
+            .body(body.to_string())
+            .header(CONTENT_TYPE, "application/json")
+    }
+
+    pub fn outcome(&self, op: &Op, status: u16, body: &str) -> Outcome {
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
         let Some(answer) = parsed.filter(|_| status == 200) else {
             return match status {
                 // gRPC codes in the body: 3 invalid argument, 9 failed precondition — refused outright.
                 400..=499 => Outcome::fail(format!("{NOT_APPLIED}: refused {status}: {body}")),
                 500..=599 => Outcome::info(format!("server error {status}: {body}")),
-                _ => garbage(status, &body, "an etcd v3 JSON answer"),
+                _ => garbage(status, body, "an etcd v3 JSON answer"),
             };
         };
         if answer.get("header").is_none() {
-            return garbage(status, &body, r#"{"header": {...}, ...}"#);
+            return garbage(status, body, r#"{"header": {...}, ...}"#);
         }
         match op {
             Op::Read => match answer.pointer("/kvs/0/value") {
@@ -116,7 +121,7 @@ impl EtcdV3 {
                 Some(v) => match v.as_str().and_then(|s| BASE64.decode(s).ok()).and_then(|b| String::from_utf8(b).ok())
                 {
                     Some(text) => Outcome::Ok(decode_value(&text)),
-                    None => garbage(status, &body, "kvs[0].value as base64 UTF-8"),
+                    None => garbage(status, body, "kvs[0].value as base64 UTF-8"),
                 },
             },
             Op::Write(_) => Outcome::Ok(Value::Null),
@@ -124,7 +129,7 @@ impl EtcdV3 {
             Op::Cas(..) => match answer.get("succeeded") {
                 Some(serde_json::Value::Bool(true)) => Outcome::Ok(Value::Null),
                 None | Some(serde_json::Value::Bool(false)) => Outcome::fail(CAS_MISMATCH),
-                Some(_) => garbage(status, &body, "succeeded: true or absent"),
+                Some(_) => garbage(status, body, "succeeded: true or absent"),
             },
         }
     }

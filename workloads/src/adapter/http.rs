@@ -41,7 +41,10 @@ use faultline_checker::Value;
 use serde::Deserialize;
 
 use super::native::encode_segment;
-use super::{decode_value, encode_value, garbage, send, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
+use reqwest::header::HeaderName;
+use reqwest::Method;
+
+use super::{decode_value, encode_value, garbage, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,8 +111,11 @@ impl HttpAdapter {
         ];
         for (op, request) in requests {
             let Some(request) = request else { continue };
-            reqwest::Method::from_bytes(request.method.as_bytes())
+            Method::from_bytes(request.method.as_bytes())
                 .map_err(|_| format!("[{op}] method {:?} is not an HTTP method", request.method))?;
+            if let Some(name) = request.headers.keys().find(|name| HeaderName::from_bytes(name.as_bytes()).is_err()) {
+                return Err(format!("[{op}] header {name:?} is not an HTTP header name"));
+            }
             for template in std::iter::once(&request.url).chain(&request.body).chain(request.headers.values()) {
                 check_template(template).map_err(|e| format!("[{op}] {e}"))?;
             }
@@ -125,7 +131,8 @@ impl HttpAdapter {
         Ok(adapter)
     }
 
-    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+    /// The request for `op`, or the outcome of one this adapter cannot express.
+    pub fn request(&self, base: &str, key: &str, op: &Op) -> Result<crate::transport::Request, Outcome> {
         let (request, values): (&Request, Vec<(&str, String)>) = match op {
             Op::Read => (&self.read, vec![]),
             Op::Write(v) => (&self.write, vec![("value", encode_value(v))]),
@@ -134,37 +141,45 @@ impl HttpAdapter {
                 match (from, &self.cas, &self.cas_absent) {
                     (Value::Null, _, Some(absent)) => (absent, values),
                     (Value::Null, _, None) => {
-                        return Outcome::fail(format!(
+                        return Err(Outcome::fail(format!(
                             "{}: this adapter has no [cas_absent] for a cas from null",
                             super::NOT_SENT
-                        ))
+                        )))
                     }
                     (_, Some(cas), _) => (cas, values),
-                    (_, None, _) => return Outcome::fail(format!("{}: this adapter has no [cas]", super::NOT_SENT)),
+                    (_, None, _) => {
+                        return Err(Outcome::fail(format!("{}: this adapter has no [cas]", super::NOT_SENT)))
+                    }
                 }
             }
         };
         let fill = |template: &str| render(template, base, key, &values);
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("checked when loaded");
-        let mut builder = client.request(method, fill(&request.url));
+        let method = Method::from_bytes(request.method.as_bytes()).expect("checked when loaded");
+        let mut sent = crate::transport::Request::new(method, fill(&request.url));
         for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), fill(value));
+            sent = sent.header(HeaderName::from_bytes(name.as_bytes()).expect("checked when loaded"), fill(value));
         }
         if let Some(body) = &request.body {
-            builder = builder.body(fill(body));
+            sent = sent.body(fill(body));
         }
-        let (status, body) = match send(builder).await {
-            Ok(answer) => answer,
-            Err(outcome) => return outcome,
+        Ok(sent)
+    }
+
+    pub fn outcome(&self, op: &Op, status: u16, body: &str) -> Outcome {
+        let request = match op {
+            Op::Read => &self.read,
+            Op::Write(_) => &self.write,
+            Op::Cas(Value::Null, _) => self.cas_absent.as_ref().expect("a request was made for it"),
+            Op::Cas(..) => self.cas.as_ref().expect("a request was made for it"),
         };
         if request.ok.contains(&status) {
             let Op::Read = op else { return Outcome::Ok(Value::Null) };
             let pointer = request.value.as_deref().unwrap_or("");
-            let found = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|b| b.pointer(pointer).cloned());
+            let found = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|b| b.pointer(pointer).cloned());
             return match (found, request.value_encoding) {
                 (Some(serde_json::Value::String(text)), ValueEncoding::JsonText) => Outcome::Ok(decode_value(&text)),
                 (Some(v), ValueEncoding::Json) => Outcome::Ok(Value::from_json(&v)),
-                _ => garbage(status, &body, &format!("a value at {pointer}")),
+                _ => garbage(status, body, &format!("a value at {pointer}")),
             };
         }
         if request.not_found.contains(&status) && *op == Op::Read {
@@ -174,11 +189,11 @@ impl HttpAdapter {
         {
             Outcome::fail(CAS_MISMATCH)
         } else if request.fail.contains(&status) {
-            Outcome::fail(format!("{NOT_APPLIED}: status {status}: {}", short(&body)))
+            Outcome::fail(format!("{NOT_APPLIED}: status {status}: {}", short(body)))
         } else if request.info.contains(&status) {
-            Outcome::info(format!("status {status} means indeterminate: {}", short(&body)))
+            Outcome::info(format!("status {status} means indeterminate: {}", short(body)))
         } else {
-            garbage(status, &body, "a status the adapter file lists")
+            garbage(status, body, "a status the adapter file lists")
         }
     }
 }
@@ -269,5 +284,10 @@ mod tests {
         let e =
             HttpAdapter::parse(&base.replace("ok = [200]\n[write]", "ok = [200]\nretries = 3\n[write]")).unwrap_err();
         assert!(e.contains("not a valid adapter file") && e.contains("retries"), "{e}");
+        let e = HttpAdapter::parse(
+            &base.replace("ok = [200]\n[write]", "ok = [200]\nheaders = { \"x y\" = \"1\" }\n[write]"),
+        )
+        .unwrap_err();
+        assert!(e.contains("[read] header \"x y\" is not an HTTP header name"), "{e}");
     }
 }

@@ -14,13 +14,14 @@ mod http;
 mod native;
 
 use std::fmt;
-use std::time::Duration;
 
 use faultline_checker::Value;
 
 pub use etcd::{EtcdV2, EtcdV3};
 pub use http::HttpAdapter;
 pub use native::Native;
+
+use crate::transport::HttpClient;
 
 /// The `error` of a compare-and-set whose comparison failed: the checker reads it as an observation.
 pub const CAS_MISMATCH: &str = "cas-mismatch";
@@ -60,11 +61,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn fail(error: impl Into<String>) -> Outcome {
+    pub(crate) fn fail(error: impl Into<String>) -> Outcome {
         Outcome::Fail { error: error.into() }
     }
 
-    fn info(error: impl Into<String>) -> Outcome {
+    pub(crate) fn info(error: impl Into<String>) -> Outcome {
         Outcome::Info { error: error.into() }
     }
 }
@@ -116,57 +117,29 @@ impl Adapter {
     }
 
     /// Performs `op` on `key` at the node whose base URL is `base` (e.g. `http://127.0.0.1:7000`).
-    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+    pub async fn invoke(&self, http: &mut HttpClient, base: &str, key: &str, op: &Op) -> Outcome {
         let base = base.trim_end_matches('/');
+        let request = match self {
+            Adapter::Native(a) => a.request(base, key, op),
+            Adapter::EtcdV2(a) => a.request(base, key, op),
+            Adapter::EtcdV3(a) => a.request(base, key, op),
+            Adapter::Http(a) => match a.request(base, key, op) {
+                Ok(request) => request,
+                Err(refused) => return refused,
+            },
+        };
+        let (status, body) = match http.send(request).await {
+            Ok(answer) => answer,
+            Err(outcome) => return outcome,
+        };
+        let body = String::from_utf8_lossy(&body);
         match self {
-            Adapter::Native(a) => a.invoke(client, base, key, op).await,
-            Adapter::EtcdV2(a) => a.invoke(client, base, key, op).await,
-            Adapter::EtcdV3(a) => a.invoke(client, base, key, op).await,
-            Adapter::Http(a) => a.invoke(client, base, key, op).await,
+            Adapter::Native(a) => a.outcome(op, status, &body),
+            Adapter::EtcdV2(a) => a.outcome(op, status, &body),
+            Adapter::EtcdV3(a) => a.outcome(op, status, &body),
+            Adapter::Http(a) => a.outcome(op, status, &body),
         }
     }
-}
-
-/// A client for adapters: one connection pool per run, every request bounded by `timeout`.
-pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .pool_max_idle_per_host(64)
-        // A tester talks to the cluster directly: a proxy from the environment would put a third party
-        // (and its own timeouts and retries) between the clients and the store.
-        .no_proxy()
-        .http1_only()
-        .tcp_nodelay(true)
-        .build()
-        .expect("a plain HTTP client always builds")
-}
-
-/// An answer: its status and body, or the outcome of a request that got none.
-pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, String), Outcome> {
-    let response = request.send().await.map_err(transport_error)?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(transport_error)?;
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// A request that got no answer. Only a refused connection proves the request was never sent.
-fn transport_error(e: reqwest::Error) -> Outcome {
-    if e.is_connect() && !e.is_timeout() {
-        return Outcome::fail(format!("{NOT_SENT}: connection refused: {}", root_cause(&e)));
-    }
-    if e.is_timeout() {
-        return Outcome::info(format!("timeout: {}", root_cause(&e)));
-    }
-    Outcome::info(format!("no answer: {}", root_cause(&e)))
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Values are stored as their JSON text in stores that hold strings; text that is not JSON reads back as

@@ -12,43 +12,45 @@
 use faultline_checker::Value;
 use serde_json::json;
 
-use super::{garbage, send, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::Method;
+
+use super::{garbage, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
+use crate::transport::Request;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Native;
 
 impl Native {
-    pub async fn invoke(&self, client: &reqwest::Client, base: &str, key: &str, op: &Op) -> Outcome {
+    pub fn request(&self, base: &str, key: &str, op: &Op) -> Request {
         let url = format!("{base}/kv/{}", encode_segment(key));
         let request = match op {
-            Op::Read => client.get(&url),
-            Op::Write(v) => client.put(&url).body(json!({ "value": v.to_json() }).to_string()),
-            Op::Cas(from, to) => client
-                .post(format!("{url}/cas"))
+            Op::Read => Request::new(Method::GET, url),
+            Op::Write(v) => Request::new(Method::PUT, url).body(json!({ "value": v.to_json() }).to_string()),
+            Op::Cas(from, to) => Request::new(Method::POST, format!("{url}/cas"))
                 .body(json!({ "from": from.to_json(), "to": to.to_json() }).to_string()),
         };
-        let request = request.header("content-type", "application/json");
-        let (status, body) = match send(request).await {
-            Ok(answer) => answer,
-            Err(outcome) => return outcome,
-        };
-        let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
-        let error = || parsed.as_ref().and_then(|b| b.get("error")).map_or_else(|| body.clone(), |e| e.to_string());
+        request.header(CONTENT_TYPE, "application/json")
+    }
+
+    pub fn outcome(&self, op: &Op, status: u16, body: &str) -> Outcome {
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let error = || parsed.as_ref().and_then(|b| b.get("error")).map_or_else(|| body.to_string(), |e| e.to_string());
         match (status, op) {
             (200, Op::Read) => match parsed.as_ref().and_then(|b| b.get("value")) {
                 Some(v) => Outcome::Ok(Value::from_json(v)),
-                None => garbage(status, &body, r#"{"value": ...}"#),
+                None => garbage(status, body, r#"{"value": ...}"#),
             },
             (404, Op::Read) => Outcome::Ok(Value::Null),
             (200, _) => match parsed.as_ref().and_then(|b| b.get("ok")) {
                 Some(serde_json::Value::Bool(true)) => Outcome::Ok(Value::Null),
-                _ => garbage(status, &body, r#"{"ok": true}"#),
+                _ => garbage(status, body, r#"{"ok": true}"#),
             },
             (412, Op::Cas(..)) => Outcome::fail(CAS_MISMATCH),
             (400, _) => Outcome::fail(format!("{NOT_APPLIED}: refused as malformed: {}", error())),
             (503, _) => Outcome::fail(format!("{NOT_APPLIED}: unavailable: {}", error())),
             (504, _) => Outcome::info(format!("indeterminate: {}", error())),
-            _ => garbage(status, &body, "200, 404 (read), 412 (cas), 400, 503 or 504"),
+            _ => garbage(status, body, "200, 404 (read), 412 (cas), 400, 503 or 504"),
         }
     }
 }

@@ -1,0 +1,291 @@
+//! How an adapter's request reaches a node, and what became of it.
+//!
+//! Two HTTP clients, chosen per run:
+//! - [`HttpClient::Hyper`] (the default): each workload client holds its own keep-alive HTTP/1.1
+//!   connection to each node, driven by hyper's connection API (the engine reqwest is built on), with no
+//!   pool, no URL parser and no request builder between the client and the socket. Against one reference
+//!   node on a 2-core machine the runner records about 1.4x the operations per second it does with
+//!   reqwest (`scripts/bench-runner.sh` measures both beside wrk), and on a machine the cluster shares,
+//!   a tester's load is only as strong as its client is cheap.
+//! - [`HttpClient::Reqwest`]: reqwest's pooled client, for a store behind something the direct path does
+//!   not speak to (it follows no redirects either, but it is the well-trodden general client).
+//!
+//! Both classify the same way, because a wrong `fail` makes the checker unsound: a request is `fail` only
+//! when it provably never left faultline (the connection was refused or never opened, or hyper gave the
+//! request back unsent); once it may have been sent, a lost answer is `info`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use reqwest::header::HeaderName;
+use reqwest::Method;
+use tokio::time::Instant;
+
+use crate::adapter::{Outcome, NOT_SENT};
+
+/// An answer larger than this is not a register's value: refuse to hold it in memory.
+const MAX_ANSWER: usize = 16 << 20;
+
+/// A request an adapter wants sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    /// `http://host:port/path?query`.
+    pub url: String,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: String,
+}
+
+impl Request {
+    pub fn new(method: Method, url: String) -> Request {
+        Request { method, url, headers: Vec::new(), body: String::new() }
+    }
+
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: String) -> Request {
+        self.body = body;
+        self
+    }
+}
+
+/// Which HTTP client a run uses (`--http-client`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientKind {
+    #[default]
+    Hyper,
+    Reqwest,
+}
+
+impl ClientKind {
+    pub const NAMES: &'static [&'static str] = &["hyper", "reqwest"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Hyper => "hyper",
+            ClientKind::Reqwest => "reqwest",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Result<ClientKind, String> {
+        match name {
+            "hyper" => Ok(ClientKind::Hyper),
+            "reqwest" => Ok(ClientKind::Reqwest),
+            _ => Err(format!("unknown HTTP client {name:?}; expected one of {}", ClientKind::NAMES.join(", "))),
+        }
+    }
+}
+
+/// One workload client's way to the nodes. Not shared between clients: each holds its own connections.
+#[derive(Debug)]
+pub enum HttpClient {
+    Hyper(Connections),
+    Reqwest(reqwest::Client),
+}
+
+impl HttpClient {
+    /// A client whose every request (connecting included) is bounded by `timeout`. Reqwest clients made
+    /// from one `pool` share its connections.
+    pub fn new(kind: ClientKind, timeout: Duration, pool: Option<&reqwest::Client>) -> HttpClient {
+        match kind {
+            ClientKind::Hyper => HttpClient::Hyper(Connections::new(timeout)),
+            ClientKind::Reqwest => HttpClient::Reqwest(pool.cloned().unwrap_or_else(|| reqwest_pool(timeout))),
+        }
+    }
+
+    /// The answer's status and body, or the outcome of a request that got none.
+    pub async fn send(&mut self, request: Request) -> Result<(u16, Bytes), Outcome> {
+        match self {
+            HttpClient::Hyper(connections) => connections.send(request).await,
+            HttpClient::Reqwest(client) => send_reqwest(client, request).await,
+        }
+    }
+}
+
+/// A reqwest connection pool, every request bounded by `timeout`.
+pub fn reqwest_pool(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_max_idle_per_host(64)
+        // A tester talks to the cluster directly: a proxy from the environment would put a third party
+        // (and its own timeouts and retries) between the clients and the store.
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .tcp_nodelay(true)
+        .build()
+        .expect("a plain HTTP client always builds")
+}
+
+async fn send_reqwest(client: &reqwest::Client, request: Request) -> Result<(u16, Bytes), Outcome> {
+    let mut builder = client.request(request.method, &request.url).body(request.body);
+    for (name, value) in request.headers {
+        builder = builder.header(name, value);
+    }
+    let response = builder.send().await.map_err(reqwest_error)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(reqwest_error)?;
+    Ok((status, body))
+}
+
+/// A request reqwest got no answer to. Only a refused connection proves the request was never sent.
+fn reqwest_error(e: reqwest::Error) -> Outcome {
+    if e.is_builder() {
+        return Outcome::fail(format!("{NOT_SENT}: not a request faultline can send: {}", root_cause(&e)));
+    }
+    if e.is_connect() && !e.is_timeout() {
+        return Outcome::fail(format!("{NOT_SENT}: connection refused: {}", root_cause(&e)));
+    }
+    if e.is_timeout() {
+        return Outcome::info(format!("timeout: {}", root_cause(&e)));
+    }
+    Outcome::info(format!("no answer: {}", root_cause(&e)))
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// One keep-alive HTTP/1.1 connection per node (by `host:port`), opened when first needed and again after
+/// it closes. A connection whose request timed out is dropped: its answer may still come, and must not be
+/// taken for the next request's.
+#[derive(Debug)]
+pub struct Connections {
+    timeout: Duration,
+    /// By `host:port`: a run has few nodes, so a search beats hashing.
+    open: Vec<(String, SendRequest<Full<Bytes>>)>,
+}
+
+impl Connections {
+    pub fn new(timeout: Duration) -> Connections {
+        Connections { timeout, open: Vec::new() }
+    }
+
+    async fn send(&mut self, request: Request) -> Result<(u16, Bytes), Outcome> {
+        let deadline = Instant::now() + self.timeout;
+        let (authority, target) = split_url(&request.url)
+            .map_err(|e| Outcome::fail(format!("{NOT_SENT}: cannot send to {:?}: {e}", request.url)))?;
+        let mut message = hyper::Request::builder().method(request.method).uri(target).header("host", authority);
+        for (name, value) in request.headers {
+            message = message.header(name, value);
+        }
+        let mut message = message
+            .body(Full::new(Bytes::from(request.body)))
+            .map_err(|e| Outcome::fail(format!("{NOT_SENT}: not a request faultline can send: {e}")))?;
+        // A kept-alive connection may have been closed by the node since its last answer; hyper then gives
+        // the request back unsent, and it goes once more on a fresh connection. A fresh one that does the
+        // same is the node's doing.
+        for attempt in 0.. {
+            let open = self.open.iter().position(|(a, _)| a == authority).map(|i| self.open.swap_remove(i).1);
+            let mut sender = match open {
+                Some(sender) if !sender.is_closed() => sender,
+                _ => connect(authority, deadline, self.timeout).await?,
+            };
+            let sent = tokio::time::timeout_at(deadline, async {
+                if sender.ready().await.is_err() {
+                    return Err(Err(message));
+                }
+                match sender.try_send_request(message).await {
+                    Ok(response) => Ok(response),
+                    Err(mut e) => match e.take_message() {
+                        Some(unsent) => Err(Err(unsent)),
+                        None => Err(Ok(e.into_error())),
+                    },
+                }
+            });
+            let response = match sent.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(Err(unsent))) if attempt == 0 => {
+                    message = unsent;
+                    continue;
+                }
+                Ok(Err(Err(_))) => {
+                    return Err(Outcome::fail(format!(
+                        "{NOT_SENT}: {authority} closed the connection before the request was sent"
+                    )))
+                }
+                Ok(Err(Ok(e))) => return Err(Outcome::info(format!("no answer: {}", root_cause(&e)))),
+                Err(_) => return Err(Outcome::info(format!("timeout: no answer within {:?}", self.timeout))),
+            };
+            let status = response.status().as_u16();
+            let body = tokio::time::timeout_at(deadline, Limited::new(response.into_body(), MAX_ANSWER).collect());
+            let body = match body.await {
+                Ok(Ok(body)) => body.to_bytes(),
+                Ok(Err(e)) => return Err(Outcome::info(format!("answer {status} cut short: {}", root_cause(&*e)))),
+                Err(_) => {
+                    return Err(Outcome::info(format!("timeout: answer {status} unfinished after {:?}", self.timeout)))
+                }
+            };
+            self.open.push((authority.to_string(), sender));
+            return Ok((status, body));
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+/// A fresh connection; every way of not getting one means the request was never sent.
+async fn connect(authority: &str, deadline: Instant, timeout: Duration) -> Result<SendRequest<Full<Bytes>>, Outcome> {
+    let not_sent = |why: String| Outcome::fail(format!("{NOT_SENT}: {why}"));
+    let address = if authority.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']')) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let stream = match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(&address)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(not_sent(format!("connection refused: {authority}")))
+        }
+        Ok(Err(e)) => return Err(not_sent(format!("cannot connect to {authority}: {e}"))),
+        Err(_) => return Err(not_sent(format!("no connection to {authority} within {timeout:?}"))),
+    };
+    // Requests are small and each waits for its answer: Nagle's delay would only add latency.
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| not_sent(format!("cannot speak HTTP/1.1 to {authority}: {}", root_cause(&e))))?;
+    // The connection's I/O runs as its own task on this thread's runtime; it ends when the sender is
+    // dropped or the node closes the connection.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// `http://host:port/path?query` as (`host:port`, `/path?query`); the port defaults to 80.
+fn split_url(url: &str) -> Result<(&str, &str), String> {
+    let rest = url.strip_prefix("http://").ok_or("the hyper client speaks plain http:// only")?;
+    let (authority, target) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], &rest[i..]),
+        Some(_) => return Err("a query needs a path before it".into()),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err("expected a host (and port) after http://".into());
+    }
+    Ok((authority, target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn urls_split_into_authority_and_target() {
+        assert_eq!(split_url("http://127.0.0.1:7000/kv/a%20b?x=1"), Ok(("127.0.0.1:7000", "/kv/a%20b?x=1")));
+        assert_eq!(split_url("http://node"), Ok(("node", "/")));
+        assert!(split_url("https://node/kv").is_err());
+        assert!(split_url("http:///kv").is_err());
+        assert!(split_url("http://user@node/kv").is_err());
+    }
+}
