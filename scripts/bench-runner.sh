@@ -2,7 +2,8 @@
 # The runner's throughput beside wrk: both drive one node of the reference cluster on loopback, with the
 # same number of connections, in the same run, taking turns. faultline runs reads (wrk's GET of one key is
 # a read) and records every operation to its history as usual; the figure is recorded operations per
-# second of the workload phase. Prints a Markdown table of medians over RUNS rounds.
+# second of the workload phase, with faultline's default HTTP client (hyper) and with reqwest. Prints a
+# Markdown table of medians over RUNS rounds.
 #   scripts/bench-runner.sh [RUNS] [SECONDS]     (default 5 rounds of 5 s; needs wrk, Debian package `wrk`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,16 +20,21 @@ trap 'kill $node 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do curl -sf -o /dev/null -X PUT -H 'content-type: application/json' -d '{"value":1}' "http://127.0.0.1:$port/kv/bench" && break; sleep 0.1; done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-echo "| connections | wrk (req/s) | faultline runner (ops/s) | ratio |"
-echo "|---:|---:|---:|---:|"
+runner() { # CLIENT CONNECTIONS
+  "$bin" test --target "http://127.0.0.1:$port" --mix 1:0:0 --clients "$2" --time-limit "${secs}s" --http-client "$1" \
+    --no-final-reads --nemesis none --store "$dir/store" --seed 1 2>/dev/null | awk '/operations on/ {print $1 / $7}'
+  rm -rf "$dir/store"
+}
+echo "| connections | wrk (req/s) | faultline runner (ops/s) | ratio | runner with --http-client reqwest (ops/s) | ratio |"
+echo "|---:|---:|---:|---:|---:|---:|"
 for conns in 4 10 50; do
-  : >"$dir/wrk"; : >"$dir/fl"
+  : >"$dir/wrk"; : >"$dir/fl"; : >"$dir/rq"
   for _ in $(seq "$runs"); do
     wrk -t2 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port/kv/bench" | awk '/Requests\/sec/ {print $2}' >>"$dir/wrk"
-    "$bin" test --target "http://127.0.0.1:$port" --mix 1:0:0 --clients "$conns" --time-limit "${secs}s" \
-      --no-final-reads --nemesis none --store "$dir/store" --seed 1 2>/dev/null \
-      | awk '/operations on/ {print $1 / $7}' >>"$dir/fl"
+    runner hyper "$conns" >>"$dir/fl"
+    runner reqwest "$conns" >>"$dir/rq"
   done
-  w=$(median <"$dir/wrk"); f=$(median <"$dir/fl")
-  awk -v c="$conns" -v w="$w" -v f="$f" 'BEGIN { printf "| %d | %.0f | %.0f | %.2f |\n", c, w, f, f / w }'
+  w=$(median <"$dir/wrk"); f=$(median <"$dir/fl"); r=$(median <"$dir/rq")
+  awk -v c="$conns" -v w="$w" -v f="$f" -v r="$r" \
+    'BEGIN { printf "| %d | %.0f | %.0f | %.2f | %.0f | %.2f |\n", c, w, f, f / w, r, r / w }'
 done
