@@ -48,6 +48,20 @@ impl Model for KvModel {
         matches!(op, KvOp::Get(_) | KvOp::CasFailed(_))
     }
 
+    fn needs(&self, op: &KvOp) -> Option<Value> {
+        match op {
+            KvOp::Get(v) | KvOp::Cas(v, _) => Some(v.clone()),
+            KvOp::Put(_) | KvOp::Append(_) | KvOp::CasFailed(_) => None,
+        }
+    }
+
+    fn leaves(&self, op: &KvOp) -> Option<Value> {
+        match op {
+            KvOp::Put(v) | KvOp::Cas(_, v) => Some(v.clone()),
+            KvOp::Get(_) | KvOp::Append(_) | KvOp::CasFailed(_) => None,
+        }
+    }
+
     fn noun(&self) -> &'static str {
         "the key"
     }

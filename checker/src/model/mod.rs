@@ -34,6 +34,19 @@ pub trait Model: Sync {
     /// True when `op` never changes the state, so that if it is indeterminate it constrains nothing.
     fn is_read_only(&self, op: &Self::Op) -> bool;
 
+    /// The one state `op` can happen in, if there is exactly one (a read of 3 needs 3). The sequential
+    /// search uses this and [`Model::leaves`] to see early that an operation can never happen any more.
+    fn needs(&self, _op: &Self::Op) -> Option<Self::State> {
+        None
+    }
+
+    /// The state `op` leaves whatever state it happened in (a write of 3 leaves 3), if it changes the state
+    /// and always to the same one; `None` for a read-only op or one whose result depends on what it found
+    /// (an append), which the sequential search then cannot reason about.
+    fn leaves(&self, _op: &Self::Op) -> Option<Self::State> {
+        None
+    }
+
     /// What holds the state, in words ("the register"), for explanations.
     fn noun(&self) -> &'static str {
         "the state"

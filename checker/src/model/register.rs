@@ -55,6 +55,20 @@ impl Model for RegisterModel {
         matches!(op, RegisterOp::Read(_) | RegisterOp::CasFailed(_))
     }
 
+    fn needs(&self, op: &RegisterOp) -> Option<u32> {
+        match *op {
+            RegisterOp::Read(v) | RegisterOp::Cas(v, _) => Some(v),
+            RegisterOp::Write(_) | RegisterOp::CasFailed(_) => None,
+        }
+    }
+
+    fn leaves(&self, op: &RegisterOp) -> Option<u32> {
+        match *op {
+            RegisterOp::Write(v) | RegisterOp::Cas(_, v) => Some(v),
+            RegisterOp::Read(_) | RegisterOp::CasFailed(_) => None,
+        }
+    }
+
     fn noun(&self) -> &'static str {
         "the register"
     }
