@@ -114,7 +114,8 @@ struct TestArgs {
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
     /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, sequential or eventual.
-    #[arg(long, default_value = "linearizable")]
+    /// (A cluster spec says its nodes' options in its command.)
+    #[arg(long, default_value = "linearizable", conflicts_with_all = ["targets", "cluster"])]
     store_mode: faultline_cluster::Mode,
     /// Start this server as the cluster, as a cluster spec describes it: a spec file (.toml), or a
     /// shipped spec: etcd, reference. Nodes run in the lab (--lab), as the reference cluster does.
@@ -201,7 +202,7 @@ struct TestArgs {
     nodes: usize,
     /// The reference cluster in sequential mode: how long the primary waits before each shipment to its
     /// followers (makes stale reads likely).
-    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "0ms", value_parser = parse_duration, conflicts_with_all = ["targets", "cluster"])]
     replication_delay: Duration,
     /// The model the run must keep for exit code 0 (every run checks the whole consistency ladder).
     #[arg(long, default_value = "linearizable", value_parser = parse_level)]
@@ -210,7 +211,7 @@ struct TestArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     check_time_limit: Duration,
     /// The reference cluster in unsafe mode: how often it writes its log out.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = parse_duration, conflicts_with_all = ["targets", "cluster"])]
     flush_interval: Duration,
 }
 

@@ -114,6 +114,15 @@ fn bad_input_and_bad_flags_exit_3_naming_the_problem() {
         assert_eq!(out.status.code(), Some(3), "{flag} {value}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{flag}: {out:?}");
     }
+    // Options of the built-in reference cluster are refused, not ignored, where faultline does not start it.
+    for (flag, value) in [("--store-mode", "sequential"), ("--replication-delay", "20ms"), ("--flush-interval", "1s")] {
+        for target in [["--cluster", "reference"], ["--target", "http://127.0.0.1:9"]] {
+            let out = faultline(&["test", target[0], target[1], flag, value]);
+            assert_eq!(out.status.code(), Some(3), "{flag} with {}", target[0]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(flag) && err.contains("cannot be used with"), "{flag} with {}: {err}", target[0]);
+        }
+    }
     let out = faultline(&["serve", "--store", "/nonexistent-faultline-store"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no store at /nonexistent-faultline-store"));
