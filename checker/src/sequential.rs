@@ -588,15 +588,18 @@ mod tests {
         // own; twelve other processes work on their own keys meanwhile. Taking the write first (it was
         // invoked first) strands the stale read at once; a search that noticed only on reaching the read
         // would first try every interleaving of the others' work (some 5^12 configurations).
-        let mut text = op(0, "write", "invoke", "x", "1");
-        for round in 0..4 {
-            for p in 1..14u64 {
-                let key = format!("k{p}");
-                let value = (round + 1).to_string();
-                text += &op(p, "write", "invoke", &key, &value);
-                text += &op(p, "write", "ok", &key, &value);
+        // Four writes by each of `processes`, each to its own key, in rounds.
+        let work = |processes: std::ops::Range<u64>| {
+            let mut text = String::new();
+            for value in 1..=4 {
+                for p in processes.clone() {
+                    text += &op(p, "write", "invoke", &format!("k{p}"), &value.to_string());
+                    text += &op(p, "write", "ok", &format!("k{p}"), &value.to_string());
+                }
             }
-        }
+            text
+        };
+        let mut text = op(0, "write", "invoke", "x", "1") + &work(1..14);
         text += &op(0, "write", "ok", "x", "1");
         text += &op(1, "read", "invoke", "x", "null");
         text += &op(1, "read", "ok", "x", "null");
@@ -610,14 +613,7 @@ mod tests {
         let mut text = op(0, "write", "invoke", "x", "1");
         text += &op(1, "write", "invoke", "x", "2");
         text += &op(1, "write", "ok", "x", "2");
-        for round in 0..4 {
-            for p in 2..15u64 {
-                let key = format!("k{p}");
-                let value = (round + 1).to_string();
-                text += &op(p, "write", "invoke", &key, &value);
-                text += &op(p, "write", "ok", &key, &value);
-            }
-        }
+        text += &work(2..15);
         text += &op(0, "write", "ok", "x", "1");
         text += &op(1, "read", "invoke", "x", "null");
         text += &op(1, "read", "ok", "x", "1");
