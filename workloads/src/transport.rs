@@ -175,7 +175,11 @@ impl Connections {
         let deadline = Instant::now() + self.timeout;
         let (authority, target) = split_url(&request.url)
             .map_err(|e| Outcome::fail(format!("{NOT_SENT}: cannot send to {:?}: {e}", request.url)))?;
-        let mut message = hyper::Request::builder().method(request.method).uri(target).header("host", authority);
+        let mut message = hyper::Request::builder().method(request.method).uri(target);
+        // HTTP/1.1 requires a Host header; an adapter file may set its own.
+        if !request.headers.iter().any(|(name, _)| name == hyper::header::HOST) {
+            message = message.header(hyper::header::HOST, authority);
+        }
         for (name, value) in request.headers {
             message = message.header(name, value);
         }

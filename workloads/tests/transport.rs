@@ -146,3 +146,32 @@ async fn urls_the_direct_client_cannot_send_are_refused_unsent() {
         "{o}"
     );
 }
+
+#[tokio::test]
+async fn a_host_header_from_an_adapter_file_replaces_the_default() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let head = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 1024];
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the request ended early");
+            request.extend_from_slice(&chunk[..n]);
+        }
+        let body = r#"{"value": 1}"#;
+        let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        String::from_utf8(request).unwrap().to_ascii_lowercase()
+    });
+    let file = "[read]\nmethod = \"GET\"\nurl = \"{base}/kv/{key}\"\nvalue = \"/value\"\nok = [200]\n\
+                headers = { Host = \"store.example\" }\n\
+                [write]\nmethod = \"PUT\"\nurl = \"{base}/kv/{key}\"\nok = [200]\n";
+    let adapter = Adapter::Http(Box::new(faultline_workloads::adapter::HttpAdapter::parse(file).unwrap()));
+    let o = adapter.invoke(&mut hyper(Duration::from_secs(2)), &base, "k", &Op::Read).await;
+    assert_eq!(o, Outcome::Ok(Value::Int(1)));
+    let head = head.await.unwrap();
+    assert_eq!(head.matches("host:").count(), 1, "{head}");
+    assert!(head.contains("host: store.example"), "{head}");
+}
