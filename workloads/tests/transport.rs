@@ -175,3 +175,25 @@ async fn a_host_header_from_an_adapter_file_replaces_the_default() {
     assert_eq!(head.matches("host:").count(), 1, "{head}");
     assert!(head.contains("host: store.example"), "{head}");
 }
+
+#[tokio::test]
+async fn a_connection_given_up_on_is_closed_at_once() {
+    // The node reads the request and never answers; once the client has given up, the node must see the
+    // connection close, rather than have it held open until it speaks.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let closed = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut chunk = [0u8; 4096];
+        assert!(socket.read(&mut chunk).await.unwrap() > 0, "no request arrived");
+        let gave_up = std::time::Instant::now();
+        // EOF (or a reset) ends the wait; anything else is the connection kept open.
+        let end = tokio::time::timeout(Duration::from_secs(3), socket.read(&mut chunk)).await;
+        (matches!(end, Ok(Ok(0)) | Ok(Err(_))), gave_up.elapsed())
+    });
+    let mut http = hyper(Duration::from_millis(200));
+    let o = read(&mut http, &base).await;
+    assert!(matches!(&o, Outcome::Info { error } if error.contains("timeout")), "{o}");
+    let (was_closed, after) = closed.await.unwrap();
+    assert!(was_closed, "the connection stayed open {after:?} after the request was given up on");
+}
