@@ -3,8 +3,11 @@
 //! DOM afterwards, and a screenshot is written. Without chromium the test says so and passes; in CI (`CI`
 //! set) that fails. `FAULTLINE_SCREENSHOT=path` keeps the screenshot (docs/report.png is made this way).
 
+mod support {
+    pub mod chromium;
+}
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faultline_checker::format::jsonl;
@@ -13,8 +16,7 @@ use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
 use faultline_checker::{sequential, Event, EventKind, Process, Value};
 use faultline_reports::html::{render, ReportInput};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
+use support::chromium;
 
 /// Drives the timeline as a person would, with synthetic events, and reports into `<pre id="probe">`.
 const PROBE: &str = r#"
@@ -39,15 +41,6 @@ const PROBE: &str = r#"
   document.body.appendChild(pre);
 })();
 "#;
-
-fn chromium() -> Option<&'static str> {
-    if Path::new(CHROMIUM).exists() {
-        return Some(CHROMIUM);
-    }
-    assert!(std::env::var_os("CI").is_none(), "{CHROMIUM} not found and CI is set: install chromium");
-    eprintln!("{CHROMIUM} not found; skipping the browser test");
-    None
-}
 
 /// A stale read in a history with two partitions, as JSON Lines text.
 fn history_text() -> String {
@@ -83,55 +76,9 @@ fn history_text() -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn run(browser: &str, args: &[String]) -> (String, String) {
-    let child = Command::new(browser)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium starts");
-    let started = Instant::now();
-    let id = child.id();
-    // A watchdog: chromium must not hang the test suite.
-    let watchdog = std::thread::spawn(move || {
-        while started.elapsed() < Duration::from_secs(90) {
-            std::thread::sleep(Duration::from_millis(200));
-            if !Path::new(&format!("/proc/{id}")).exists() {
-                return;
-            }
-        }
-        let _ = Command::new("kill").arg(id.to_string()).status();
-    });
-    let out = child.wait_with_output().expect("chromium runs");
-    let _ = watchdog.join();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn common(dir: &Path, profile: &str) -> Vec<String> {
-    [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--window-size=1400,1000",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--user-data-dir={}", dir.join(profile).display())])
-    .collect()
-}
-
 /// Writes the page to a fresh folder, loads it with --dump-dom and checks that its script ran without an
 /// error. Returns the folder, the page's path, the DOM after scripts ran, and the seconds it took.
-fn load(name: &str, page: &str, browser: &str) -> (PathBuf, PathBuf, String, f64) {
+fn load(name: &str, page: &str) -> (PathBuf, PathBuf, String, f64) {
     let dir: PathBuf = std::env::temp_dir().join(format!("faultline-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -141,10 +88,9 @@ fn load(name: &str, page: &str, browser: &str) -> (PathBuf, PathBuf, String, f64
     // dragging, click an operation, then the anomaly button; it writes what the detail panel showed.
     let probed = dir.join("probed.html");
     std::fs::write(&probed, page.replace("</body>", &format!("<script>{PROBE}</script></body>"))).unwrap();
-    let mut dump = common(&dir, "profile-dom");
-    dump.extend(["--dump-dom".to_string(), format!("file://{}", probed.display())]);
+    let dump = ["--dump-dom".to_string(), format!("file://{}", probed.display())];
     let started = Instant::now();
-    let (dom, stderr) = run(browser, &dump);
+    let (dom, stderr) = chromium::run(&dir.join("profile-dom"), &dump);
     let elapsed = started.elapsed().as_secs_f64();
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("Uncaught") || l.contains("CONSOLE")).collect();
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
@@ -159,7 +105,9 @@ fn load(name: &str, page: &str, browser: &str) -> (PathBuf, PathBuf, String, f64
 
 #[test]
 fn the_report_loads_in_chromium_without_errors() {
-    let Some(browser) = chromium() else { return };
+    if !chromium::available() {
+        return;
+    }
     let text = history_text();
     let h = jsonl::parse("partitions.jsonl", &text).unwrap();
     let a = linear::check(&h, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
@@ -183,16 +131,14 @@ fn the_report_loads_in_chromium_without_errors() {
     input.source = Some(&text);
     let page = render(&input);
 
-    let (dir, html, dom, elapsed) = load("anomaly", &page, browser);
+    let (dir, html, dom, elapsed) = load("anomaly", &page);
     assert!(dom.contains(">INVALID</div>"), "no verdict in the DOM");
     assert!(dom.contains("cannot be placed"), "no anomaly text in the DOM");
     eprintln!("report with {} operations: loaded in {elapsed:.1} s", h.operations.len());
 
     let shot = dir.join("report.png");
     let url = format!("file://{}", html.display());
-    let mut screenshot = common(&dir, "profile-shot");
-    screenshot.extend([format!("--screenshot={}", shot.display()), url]);
-    let (_, stderr) = run(browser, &screenshot);
+    let (_, stderr) = chromium::run(&dir.join("profile-shot"), &[format!("--screenshot={}", shot.display()), url]);
     let png =
         std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}; stderr:\n{stderr}", shot.display()));
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
@@ -205,12 +151,14 @@ fn the_report_loads_in_chromium_without_errors() {
 
 #[test]
 fn a_million_operations_load_in_chromium() {
-    let Some(browser) = chromium() else { return };
+    if !chromium::available() {
+        return;
+    }
     let spec = Spec { ops: 1_000_000, keys: 100, clients: 16, info_writes: 0.02, stale_read: true, seed: 7 };
     let h = faultline_checker::History::new("synth-1m", synth::generate(&spec)).unwrap();
     let a = linear::check(&h, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
     let page = render(&ReportInput::new("a million operations", &h, &a));
-    let (dir, _, dom, elapsed) = load("million", &page, browser);
+    let (dir, _, dom, elapsed) = load("million", &page);
     let script_ms =
         dom.split("data-timeline-ms=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?").to_string();
     let status = dom.split("id=\"tl-status\">").nth(1).and_then(|s| s.split('<').next()).unwrap_or("").to_string();
