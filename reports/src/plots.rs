@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use faultline_checker::{History, Outcome};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::timeline::{self, Clock, FaultPeriod, Span};
@@ -143,16 +143,6 @@ fn latency_range(points: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo, (hi * 1.25).max(lo * 10.0))
 }
 
-fn finish(svg: String, title: &str, result: Result<(), String>) -> Plot {
-    match result {
-        Ok(()) => Plot { title: title.to_string(), svg },
-        Err(e) => Plot {
-            title: title.to_string(),
-            svg: format!("<p class=\"note\">This plot could not be drawn: {}</p>", crate::escape::html(&e)),
-        },
-    }
-}
-
 fn style_mesh<'a, DB: DrawingBackend, Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
     x_desc: &str,
@@ -180,9 +170,48 @@ fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
         .draw()
 }
 
-fn area(svg: &mut String) -> DrawingArea<SVGBackend<'_>, Shift> {
-    SVGBackend::with_string(svg, SIZE).into_drawing_area()
+/// A chart over the run's time, as the three plots draw it: `y` on the vertical axis (a range, or a log
+/// range, whose bounds are `y_bounds`), the mesh, the fault periods shaded, then what `draw` adds, then
+/// the legend. A drawing error becomes a note in place of the plot.
+fn plot<Y>(
+    d: &Data,
+    title: String,
+    y: Y,
+    y_bounds: (f64, f64),
+    y_desc: &str,
+    draw: impl FnOnce(&mut Chart<'_, '_, Y::CoordDescType>) -> Result<(), String>,
+) -> Plot
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut svg = String::new();
+    let result = (|| -> Result<(), String> {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(d.x_range.0..d.x_range.1, y)
+            .map_err(|e| e.to_string())?;
+        style_mesh(&mut chart, &d.time_label(), y_desc).map_err(|e| e.to_string())?;
+        d.shade(&mut chart, y_bounds).map_err(|e| e.to_string())?;
+        draw(&mut chart)?;
+        legend(&mut chart).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(()) => Plot { title, svg },
+        Err(e) => Plot {
+            title,
+            svg: format!("<p class=\"note\">This plot could not be drawn: {}</p>", crate::escape::html(&e)),
+        },
+    }
 }
+
+/// A chart of [`plot`]: time against `Y`.
+type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 
 /// Every completed operation's latency against its completion time, by name and outcome.
 fn latency_scatter(d: &Data) -> Plot {
@@ -193,18 +222,7 @@ fn latency_scatter(d: &Data) -> Plot {
     };
     let shown: Vec<&(f64, f64, usize, Outcome)> = d.points.iter().step_by(stride).collect();
     let y = latency_range(shown.iter().map(|p| p.1));
-    let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
-        let root = area(&mut svg);
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(d.x_range.0..d.x_range.1, (y.0..y.1).log_scale())
-            .map_err(|e| e.to_string())?;
-        style_mesh(&mut chart, &d.time_label(), d.latency_label()).map_err(|e| e.to_string())?;
-        d.shade(&mut chart, y).map_err(|e| e.to_string())?;
+    plot(d, title, (y.0..y.1).log_scale(), y, d.latency_label(), |chart| {
         // Name beyond the palette share "other".
         let groups = d.names.len().min(PALETTE.len());
         for (name, &colour) in PALETTE.iter().enumerate().take(groups) {
@@ -234,10 +252,8 @@ fn latency_scatter(d: &Data) -> Plot {
                 };
             }
         }
-        legend(&mut chart).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
-    })();
-    finish(svg, &title, result)
+        Ok(())
+    })
 }
 
 /// Completed operations in equal time buckets (by completion time).
@@ -272,18 +288,7 @@ fn latency_quantiles(d: &Data) -> Plot {
         }
     }
     let y = latency_range(lines.iter().flatten().map(|p| p.1));
-    let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
-        let root = area(&mut svg);
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(d.x_range.0..d.x_range.1, (y.0..y.1).log_scale())
-            .map_err(|e| e.to_string())?;
-        style_mesh(&mut chart, &d.time_label(), d.latency_label()).map_err(|e| e.to_string())?;
-        d.shade(&mut chart, y).map_err(|e| e.to_string())?;
+    plot(d, title, (y.0..y.1).log_scale(), y, d.latency_label(), |chart| {
         for ((line, name), colour) in lines.iter().zip(["p50", "p95", "p99", "max"]).zip(PALETTE) {
             chart
                 .draw_series(LineSeries::new(line.iter().map(|&(x, v)| (x, v.max(y.0))), colour.stroke_width(2)))
@@ -291,10 +296,8 @@ fn latency_quantiles(d: &Data) -> Plot {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
         }
-        legend(&mut chart).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
-    })();
-    finish(svg, &title, result)
+        Ok(())
+    })
 }
 
 /// Completions per second (or per bucket of events) by outcome.
@@ -312,19 +315,8 @@ fn throughput(d: &Data) -> Plot {
         }
     }
     let top = lines.iter().flatten().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
-    let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
-        let root = area(&mut svg);
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(d.x_range.0..d.x_range.1, 0.0..top)
-            .map_err(|e| e.to_string())?;
-        let y_desc = if d.clock.timed { "operations / s" } else { "operations / bucket" };
-        style_mesh(&mut chart, &d.time_label(), y_desc).map_err(|e| e.to_string())?;
-        d.shade(&mut chart, (0.0, top)).map_err(|e| e.to_string())?;
+    let y_desc = if d.clock.timed { "operations / s" } else { "operations / bucket" };
+    plot(d, title, 0.0..top, (0.0, top), y_desc, |chart| {
         let colours = [RGBColor(45, 164, 78), FAULT, RGBColor(191, 135, 0)];
         for ((line, name), colour) in lines.iter().zip(["ok", "fail", "info"]).zip(colours) {
             chart
@@ -333,10 +325,8 @@ fn throughput(d: &Data) -> Plot {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
         }
-        legend(&mut chart).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
-    })();
-    finish(svg, &title, result)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
