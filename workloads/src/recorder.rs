@@ -16,9 +16,9 @@ use serde::Serialize;
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-/// An event's line without its index and time: the fields of `faultline_checker::Event` after them, in its order and
-/// format, borrowed from the record rather than copied into an `Event` (the unit test holds the two
-/// formats together).
+/// An event's line without its index and time: the fields of `faultline_checker::Event` after them, in
+/// its order and format, borrowed from the record rather than copied into an `Event` (the unit test holds
+/// the two formats together).
 #[derive(Serialize)]
 struct Line<'a> {
     #[serde(rename = "type")]

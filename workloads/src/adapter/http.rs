@@ -131,27 +131,27 @@ impl HttpAdapter {
         Ok(adapter)
     }
 
+    /// The file's section for `op`, or the outcome of an operation the file cannot express.
+    fn section(&self, op: &Op) -> Result<&Request, Outcome> {
+        match (op, &self.cas, &self.cas_absent) {
+            (Op::Read, ..) => Ok(&self.read),
+            (Op::Write(_), ..) => Ok(&self.write),
+            (Op::Cas(Value::Null, _), _, Some(absent)) => Ok(absent),
+            (Op::Cas(Value::Null, _), _, None) => {
+                Err(Outcome::fail(format!("{}: this adapter has no [cas_absent] for a cas from null", super::NOT_SENT)))
+            }
+            (Op::Cas(..), Some(cas), _) => Ok(cas),
+            (Op::Cas(..), None, _) => Err(Outcome::fail(format!("{}: this adapter has no [cas]", super::NOT_SENT))),
+        }
+    }
+
     /// The request for `op`, or the outcome of one this adapter cannot express.
     pub fn request(&self, base: &str, key: &str, op: &Op) -> Result<crate::transport::Request, Outcome> {
-        let (request, values): (&Request, Vec<(&str, String)>) = match op {
-            Op::Read => (&self.read, vec![]),
-            Op::Write(v) => (&self.write, vec![("value", encode_value(v))]),
-            Op::Cas(from, to) => {
-                let values = vec![("from", encode_value(from)), ("to", encode_value(to))];
-                match (from, &self.cas, &self.cas_absent) {
-                    (Value::Null, _, Some(absent)) => (absent, values),
-                    (Value::Null, _, None) => {
-                        return Err(Outcome::fail(format!(
-                            "{}: this adapter has no [cas_absent] for a cas from null",
-                            super::NOT_SENT
-                        )))
-                    }
-                    (_, Some(cas), _) => (cas, values),
-                    (_, None, _) => {
-                        return Err(Outcome::fail(format!("{}: this adapter has no [cas]", super::NOT_SENT)))
-                    }
-                }
-            }
+        let request = self.section(op)?;
+        let values: Vec<(&str, String)> = match op {
+            Op::Read => vec![],
+            Op::Write(v) => vec![("value", encode_value(v))],
+            Op::Cas(from, to) => vec![("from", encode_value(from)), ("to", encode_value(to))],
         };
         let fill = |template: &str| render(template, base, key, &values);
         let method = Method::from_bytes(request.method.as_bytes()).expect("checked when loaded");
@@ -166,11 +166,9 @@ impl HttpAdapter {
     }
 
     pub fn outcome(&self, op: &Op, status: u16, body: &str) -> Outcome {
-        let request = match op {
-            Op::Read => &self.read,
-            Op::Write(_) => &self.write,
-            Op::Cas(Value::Null, _) => self.cas_absent.as_ref().expect("a request was made for it"),
-            Op::Cas(..) => self.cas.as_ref().expect("a request was made for it"),
+        let request = match self.section(op) {
+            Ok(request) => request,
+            Err(not_sent) => return not_sent,
         };
         if request.ok.contains(&status) {
             let Op::Read = op else { return Outcome::Ok(Value::Null) };
