@@ -187,9 +187,10 @@ impl Connections {
             .body(Full::new(Bytes::from(request.body)))
             .map_err(|e| Outcome::fail(format!("{NOT_SENT}: not a request faultline can send: {e}")))?;
         // A kept-alive connection may have been closed by the node since its last answer; hyper then gives
-        // the request back unsent, and it goes once more on a fresh connection. A fresh one that does the
-        // same is the node's doing.
-        for attempt in 0.. {
+        // the request back unsent, and it goes once more on a fresh connection. A second time is the
+        // node's doing.
+        let mut retried = false;
+        loop {
             let open = self.open.iter().position(|(a, _)| a == authority).map(|i| self.open.swap_remove(i).1);
             let mut sender = match open {
                 Some(sender) if !sender.is_closed() => sender,
@@ -197,28 +198,28 @@ impl Connections {
             };
             let sent = tokio::time::timeout_at(deadline, async {
                 if sender.ready().await.is_err() {
-                    return Err(Err(message));
+                    return Sent::Unsent(message);
                 }
                 match sender.try_send_request(message).await {
-                    Ok(response) => Ok(response),
+                    Ok(response) => Sent::Answered(response),
                     Err(mut e) => match e.take_message() {
-                        Some(unsent) => Err(Err(unsent)),
-                        None => Err(Ok(e.into_error())),
+                        Some(unsent) => Sent::Unsent(unsent),
+                        None => Sent::Lost(e.into_error()),
                     },
                 }
             });
             let response = match sent.await {
-                Ok(Ok(response)) => response,
-                Ok(Err(Err(unsent))) if attempt == 0 => {
-                    message = unsent;
+                Ok(Sent::Answered(response)) => response,
+                Ok(Sent::Unsent(unsent)) if !retried => {
+                    (message, retried) = (unsent, true);
                     continue;
                 }
-                Ok(Err(Err(_))) => {
+                Ok(Sent::Unsent(_)) => {
                     return Err(Outcome::fail(format!(
                         "{NOT_SENT}: {authority} closed the connection before the request was sent"
                     )))
                 }
-                Ok(Err(Ok(e))) => return Err(Outcome::info(format!("no answer: {}", root_cause(&e)))),
+                Ok(Sent::Lost(e)) => return Err(Outcome::info(format!("no answer: {}", root_cause(&e)))),
                 Err(_) => return Err(Outcome::info(format!("timeout: no answer within {:?}", self.timeout))),
             };
             let status = response.status().as_u16();
@@ -233,8 +234,16 @@ impl Connections {
             self.open.push((authority.to_string(), sender));
             return Ok((status, body));
         }
-        unreachable!("the loop returns")
     }
+}
+
+/// What became of a request handed to a connection.
+enum Sent {
+    Answered(hyper::Response<hyper::body::Incoming>),
+    /// hyper gave it back: it was never written.
+    Unsent(hyper::Request<Full<Bytes>>),
+    /// It may have been written; no answer came.
+    Lost(hyper::Error),
 }
 
 /// A fresh connection; every way of not getting one means the request was never sent.
