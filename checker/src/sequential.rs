@@ -213,12 +213,7 @@ impl<S: Clone + Eq + std::hash::Hash> Outlook<S> {
                         outlook.guarded[step.key].entry(needs).or_default().push(Guarded { process: p, guard: *g });
                     }
                 }
-                let after = match model.leaves(&step.op) {
-                    Some(state) => Some(state),
-                    None if model.is_read_only(&step.op) => model.needs(&step.op),
-                    None => None,
-                };
-                match after {
+                match state_after(model, &step.op) {
                     Some(state) => last.insert(step.key, (i, state)),
                     // What it leaves is not known: nothing after it is guarded by anything before it.
                     None if !model.is_read_only(&step.op) => last.remove(&step.key),
@@ -254,6 +249,12 @@ impl<S: Clone + Eq + std::hash::Hash> Outlook<S> {
         self.leaving[key].get(state).is_none_or(|&n| n == 0)
     }
 
+    /// Whether an operation that must take effect needs `key` to hold `state`, which it does not hold
+    /// `now`, and no operation left leaves it.
+    fn out_of_reach(&self, key: usize, state: &S, now: &S) -> bool {
+        state != now && self.needed[key].get(state).is_some_and(|&n| n > 0) && self.none_leave(key, state)
+    }
+
     /// A waiting operation that needs `state` on `key` behind an earlier operation of its process that is
     /// still to come, when no operation left leaves `state`.
     fn behind(&self, pos: &[usize], key: usize, state: &S) -> Option<Stranded<S>> {
@@ -283,15 +284,11 @@ impl<S: Clone + Eq + std::hash::Hash> Outlook<S> {
         if self.opaque[step.key] > 0 {
             return None;
         }
-        if before != now
-            && self.needed[step.key].get(before).is_some_and(|&n| n > 0)
-            && self.none_leave(step.key, before)
-        {
+        if self.out_of_reach(step.key, before, now) {
             return Some(Stranded { key: step.key, state: before.clone(), behind: None });
         }
         let left = problems[step.key].model.leaves(&step.op)?;
-        if left != *now && self.needed[step.key].get(&left).is_some_and(|&n| n > 0) && self.none_leave(step.key, &left)
-        {
+        if self.out_of_reach(step.key, &left, now) {
             return Some(Stranded { key: step.key, state: left, behind: None });
         }
         self.behind(pos, step.key, &left)
@@ -376,6 +373,16 @@ fn search<M: Model>(
     };
     budget.memory_used.fetch_add(seen.len() * entry_bytes, Ordering::Relaxed);
     result
+}
+
+/// The state `op` leaves its key in, when that is known without knowing what it found: what it writes,
+/// or, for a read-only operation, the one state it needs.
+fn state_after<M: Model>(model: &M, op: &M::Op) -> Option<M::State> {
+    match model.leaves(op) {
+        Some(state) => Some(state),
+        None if model.is_read_only(op) => model.needs(op),
+        None => None,
+    }
 }
 
 /// A configuration on the search's path: the moves out of it, and how many were tried.
@@ -481,8 +488,8 @@ fn explain<M: Model>(
                 )),
                 Some((q, guard)) => {
                     let first = &processes[*q].1[*guard];
-                    let after = model.leaves(&first.op).or_else(|| model.needs(&first.op));
-                    let after = after.map_or("another state".to_string(), |s| model.describe_state(&s));
+                    let after =
+                        state_after(model, &first.op).map_or("another state".to_string(), |s| model.describe_state(&s));
                     text.push_str(&format!(
                         "after it, this operation can never take effect: its process must first perform the \
                          one below it, after which {noun} holds {after}, and no operation left makes it hold \
