@@ -12,6 +12,7 @@ use faultline_checker::linear::Verdict;
 use faultline_checker::model::{CasFail, ModelKind};
 use faultline_checker::{synth, Value};
 use faultline_harness::check::{self, CheckOptions};
+use faultline_harness::spec::parse_duration;
 use faultline_nemesis::FaultKind;
 use faultline_reports::results::CheckResults;
 use faultline_workloads::transport::ClientKind;
@@ -536,19 +537,4 @@ fn parse_json_value(s: &str) -> Result<Value, String> {
     serde_json::from_str::<serde_json::Value>(s)
         .map(|v| Value::from_json(&v))
         .map_err(|e| format!("expected a JSON value such as 0, \"\" or null: {e}"))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("expected a duration such as 30s, 2m or 500ms, not {s:?}"))?;
-    let seconds = match unit {
-        "ms" => n / 1e3,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{s:?} is not a usable duration"))
 }

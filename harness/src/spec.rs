@@ -342,16 +342,19 @@ fn find_program(program: &str) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("the program {program:?} was not found in PATH ({})", path.to_string_lossy()))
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A duration as a person writes it on the command line or in a spec: `500ms`, `20s`, `2m`, `1h` (a bare
+/// number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("expected a duration such as 20s or 500ms, not {s:?}"))?;
+    let n: f64 = number.parse().map_err(|_| format!("expected a duration such as 30s, 2m or 500ms, not {s:?}"))?;
     let seconds = match unit {
         "ms" => n / 1e3,
         "s" | "" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s or m")),
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s, m or h")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("{s:?} is not a usable duration"))
 }
