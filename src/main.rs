@@ -386,6 +386,7 @@ fn check(args: CheckArgs) -> ExitCode {
         all_keys: args.all_keys,
         ladder: args.consistency == Consistency::All,
         required: args.require,
+        ..CheckOptions::new()
     };
     let mut files = Vec::new();
     for path in &args.files {

@@ -43,7 +43,7 @@ pub struct Options {
 
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
-        Options { model, final_process_base: 1_000_000_000 }
+        Options { model, final_process_base: crate::history::FINAL_READ_PROCESS_BASE }
     }
 }
 

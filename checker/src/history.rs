@@ -124,6 +124,9 @@ pub const NOT_SENT: &str = "not-sent";
 /// The start of the `error` of an operation the store refused to perform without comparing anything (no
 /// quorum, a malformed request): like [`NOT_SENT`], a `fail` that observed nothing.
 pub const NOT_APPLIED: &str = "not-applied";
+/// Client processes numbered from here on are the final readers: after the workload (and the heal), they
+/// read every key from every node, for the eventual-consistency checker's convergence and lost writes.
+pub const FINAL_READ_PROCESS_BASE: u64 = 1_000_000_000;
 
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 //! A pure library: it reads the history it is handed and returns verdicts. No async runtime, no network,
 //! nothing of faultline's other crates; everything it concludes can be reproduced from the file.
 
+pub mod availability;
 pub mod causal;
 pub mod error;
 pub mod eventual;

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use faultline_checker::availability::{self, Rule};
 use faultline_checker::format::{self, Format};
 use faultline_checker::ladder::{self, Level};
 use faultline_checker::linear;
@@ -31,6 +32,9 @@ pub struct CheckOptions {
     pub ladder: bool,
     /// The model that must hold for the check to pass (the exit code).
     pub required: Level,
+    /// What must have succeeded for the history to be judged at all: every kind of operation for a run
+    /// faultline drove, any operation for a history from elsewhere.
+    pub availability: Rule,
 }
 
 /// The ladder's slower checkers (sequential, causal memory) get this long each unless told otherwise.
@@ -49,6 +53,7 @@ impl CheckOptions {
             all_keys: false,
             ladder: false,
             required: Level::Linearizable,
+            availability: Rule::AnyOk,
         }
     }
 }
@@ -95,6 +100,7 @@ pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Checked, String> {
         linearizability,
         ladder,
         required: Some(opts.required),
+        availability: availability::check(&imported.history, &availability::Options::new(opts.availability)),
     };
     Ok(Checked { result, history: imported.history })
 }
@@ -119,6 +125,8 @@ pub fn html_report(checked: &Checked, parameters: Vec<(String, String)>) -> Stri
     let r = &checked.result;
     let mut input = ReportInput::new(format!("faultline — {}", r.file), &checked.history, &r.linearizability);
     input.parameters = parameters;
+    input.required = r.required_level();
+    input.availability = Some(&r.availability);
     if let Some(ladder) = &r.ladder {
         input.more = LadderRow::from_ladder(ladder, &r.linearizability).into_iter().skip(1).collect();
     }

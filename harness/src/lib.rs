@@ -257,6 +257,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         time_limit: Some(plan.check_time_limit),
         ladder: true,
         required: plan.required,
+        availability: faultline_checker::availability::Rule::EveryKind,
         ..CheckOptions::new()
     };
     let checked = check::check_file(&run_dir.history(), &check_opts)?;

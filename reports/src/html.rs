@@ -12,12 +12,14 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use faultline_checker::availability::{thousands, Availability};
 use faultline_checker::format::jsonl;
+use faultline_checker::ladder::Level;
 use faultline_checker::linear::{self, Anomaly, Verdict};
 use faultline_checker::{sequential, History, Outcome, Value};
 
 use crate::escape::{html as esc, json_in_script};
-use crate::ladder::{self, LadderRow};
+use crate::ladder::{self, LadderRow, Role};
 use crate::timeline::{self, Clock, FaultPeriod, Span};
 
 /// Past this many bytes of history text, the page does not carry the history's own lines; clicking an
@@ -36,6 +38,10 @@ pub struct ReportInput<'a> {
     pub more: Vec<LadderRow>,
     /// The history file's text, so that clicking an operation shows its own lines (events carry their line).
     pub source: Option<&'a str>,
+    /// The model the history must keep: the badge shows its verdict.
+    pub required: Level,
+    /// What succeeded per kind and node; a history that shows too little is never badged valid.
+    pub availability: Option<&'a Availability>,
 }
 
 impl<'a> ReportInput<'a> {
@@ -48,6 +54,8 @@ impl<'a> ReportInput<'a> {
             sequential: None,
             more: Vec::new(),
             source: None,
+            required: Level::Linearizable,
+            availability: None,
         }
     }
 
@@ -59,9 +67,9 @@ impl<'a> ReportInput<'a> {
         rows
     }
 
-    /// The worst verdict of the ladder.
+    /// The verdict the exit code gives: the required model's, unknown where too little succeeded.
     pub fn verdict(&self) -> Verdict {
-        self.ladder().iter().map(|r| r.verdict).max().unwrap_or(Verdict::Valid)
+        crate::results::judge(ladder::required_verdict(&self.ladder(), self.required), self.availability)
     }
 }
 
@@ -71,7 +79,7 @@ pub fn render(input: &ReportInput) -> String {
     let spans = timeline::spans(h, clock);
     let faults = timeline::fault_periods(h, clock);
     let rows = input.ladder();
-    let verdict = rows.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Valid);
+    let verdict = input.verdict();
     let lines = SourceLines::new(input.source);
 
     let mut out = String::with_capacity(64 * h.operations.len() + (64 << 10));
@@ -91,7 +99,10 @@ pub fn render(input: &ReportInput) -> String {
         verdict.as_str().to_uppercase()
     );
     render_overview(&mut out, input, clock, &faults);
-    render_ladder(&mut out, &rows);
+    if let Some(a) = input.availability {
+        render_availability(&mut out, a);
+    }
+    render_ladder(&mut out, &rows, input.required);
     render_anomalies(&mut out, input, clock, &spans, &faults, &lines);
     render_timeline(&mut out, input, clock, &spans, &faults, &lines);
     out.push_str("<section id=\"plots\"><h2>Latency and throughput</h2>\n");
@@ -147,12 +158,50 @@ fn fault_summary(faults: &[FaultPeriod]) -> String {
     by_name.iter().map(|(n, c)| format!("{} × {c}", esc(n))).collect::<Vec<_>>().join(", ")
 }
 
-fn render_ladder(out: &mut String, rows: &[LadderRow]) {
+/// Why the history cannot be judged (if so), its warnings, and outcomes per kind of operation and per node.
+fn render_availability(out: &mut String, a: &Availability) {
+    out.push_str("<section id=\"availability\"><h2>What succeeded</h2>\n");
+    if !a.is_available() {
+        let _ = writeln!(
+            out,
+            "<p class=\"unavailable\"><b>Too little succeeded to judge this history.</b> {}</p>",
+            esc(Availability::ADVICE)
+        );
+        for problem in &a.problems {
+            let _ = writeln!(out, "<p class=\"problem\">{}</p>", esc(problem));
+        }
+    }
+    for warning in &a.warnings {
+        let _ = writeln!(out, "<p class=\"warning\">Warning: {}</p>", esc(warning));
+    }
+    out.push_str("<table class=\"outcomes\"><tr><th></th><th>ok</th><th>fail</th><th>info</th></tr>\n");
+    let rows =
+        a.kinds.iter().map(|t| (t.name.clone(), t)).chain(a.nodes.iter().map(|t| (format!("node {}", t.name), t)));
+    for (name, t) in rows {
+        let _ = writeln!(
+            out,
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&name),
+            thousands(t.ok),
+            thousands(t.fail),
+            thousands(t.info)
+        );
+    }
+    out.push_str("</table></section>\n");
+}
+
+fn render_ladder(out: &mut String, rows: &[LadderRow], required: Level) {
     out.push_str(
         "<section id=\"ladder\"><h2>Models</h2>\n<table class=\"ladder\"><tr><th>model</th><th>verdict</th>\
          <th>why</th><th>operations involved</th></tr>\n",
     );
     for row in rows {
+        let role = Role::of(row, required);
+        let note = match (role, row.verdict) {
+            (Role::Required, _) => " <small>(required)</small>".to_string(),
+            (_, Verdict::Invalid) => format!(" <small>({})</small>", role.violation_note()),
+            _ => String::new(),
+        };
         let ops = if row.ops.is_empty() {
             "—".to_string()
         } else {
@@ -160,7 +209,7 @@ fn render_ladder(out: &mut String, rows: &[LadderRow]) {
         };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td>\
+            "<tr><td>{}{note}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td>\
              <td class=\"why\">{}</td><td>{ops}</td></tr>",
             esc(&row.model),
             ladder::colour(row.verdict),
@@ -591,6 +640,9 @@ table{border-collapse:collapse}
 .count.ok b{color:#1a7f37}.count.fail b{color:#cf222e}.count.info b{color:#9a6700}
 .ladder td,.ladder th{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top}
 .ladder .why{max-width:720px;white-space:pre-wrap;word-break:break-word}
+.outcomes td,.outcomes th{border:1px solid #d0d7de;padding:3px 10px;text-align:right}
+.outcomes th:first-child{text-align:left;font-weight:500}
+.unavailable,.problem{color:#9a6700}.warning{color:#9a6700}
 .anomaly{border-left:4px solid #cf222e;padding:2px 14px;margin:12px 0;background:#fff8f8}
 .unknown{border-left:4px solid #9a6700;padding:2px 14px;margin:12px 0}
 pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;border-radius:6px;font-size:12.5px}

@@ -139,6 +139,55 @@ impl LadderRow {
     }
 }
 
+/// The model a history must keep, and what each other model's verdict is to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The required model: its verdict is the history's (with availability).
+    Required,
+    /// A model that implies the required one: its violation is information, not a failure.
+    Stronger,
+    /// Any other model (weaker, or not comparable): information too.
+    Other,
+}
+
+impl Role {
+    pub fn of(row: &LadderRow, required: Level) -> Role {
+        match Level::ALL.into_iter().find(|l| l.name() == row.model) {
+            Some(level) if level == required => Role::Required,
+            Some(level) if implies(level, required) => Role::Stronger,
+            _ => Role::Other,
+        }
+    }
+
+    /// How a violation of a model in this role is described.
+    pub fn violation_note(self) -> &'static str {
+        match self {
+            Role::Required => "",
+            Role::Stronger => "stronger than the required model: information, not a failure",
+            Role::Other => "not the required model: information, not a failure",
+        }
+    }
+}
+
+/// True if `a` holding implies that `b` holds (`a` is `b` or stronger), by the ladder's implications.
+pub fn implies(a: Level, b: Level) -> bool {
+    a == b || b.implied_by().iter().any(|&by| implies(a, by))
+}
+
+/// The verdict of the required model among a history's rows (linearizability's when it has no row).
+pub fn required_verdict(rows: &[LadderRow], required: Level) -> Verdict {
+    rows.iter()
+        .find(|r| Role::of(r, required) == Role::Required)
+        .or_else(|| rows.first())
+        .map_or(Verdict::Valid, |r| r.verdict)
+}
+
+/// True for a key group left undecided because the history was already shown invalid (its search was not
+/// started or was stopped): not a failure to decide, a choice (`--all-keys` decides it).
+pub fn not_decided(group: &KeyGroup) -> bool {
+    group.verdict == Verdict::Unknown && group.explanation.starts_with("not decided")
+}
+
 /// "key \"a\"", or "the register" for a history without keys.
 pub fn key_name(p: &KeyResult) -> String {
     p.key.as_ref().map_or_else(|| "the register".to_string(), |k| format!("key {k}"))

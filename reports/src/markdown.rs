@@ -1,29 +1,60 @@
-//! A Markdown summary for a CI step summary (GitHub's `$GITHUB_STEP_SUMMARY`): the verdict, a table of the
-//! models per history, and each anomaly's explanation. Text from the target is escaped for tables and
-//! fenced so that it cannot turn into markup.
+//! A Markdown summary for a CI step summary (GitHub's `$GITHUB_STEP_SUMMARY`): the verdict the exit code
+//! gives (the required model's, or unknown where too little succeeded), a table of the models per history
+//! with the required one marked, what succeeded per kind and node, and each anomaly's explanation. Text
+//! from the target is escaped for tables and fenced so that it cannot turn into markup.
 
 use std::fmt::Write;
 
+use faultline_checker::availability::{thousands, Availability, Tally};
 use faultline_checker::linear::Verdict;
 
 use crate::junit::Suite;
+use crate::ladder::Role;
 
 pub fn render(title: &str, suites: &[Suite]) -> String {
-    let verdict = suites.iter().flat_map(|s| &s.rows).map(|r| r.verdict).max().unwrap_or(Verdict::Valid);
+    let verdict = suites.iter().map(Suite::verdict).max().unwrap_or(Verdict::Valid);
     let mut out = String::new();
     let _ = writeln!(out, "## {} {}: {}\n", icon(verdict), cell(title), verdict.as_str().to_uppercase());
-    out.push_str("| history | model | verdict | why |\n|---|---|---|---|\n");
+    for suite in suites {
+        let why = match suite.availability.as_ref().filter(|a| !a.is_available()) {
+            Some(a) => format!("too little succeeded to judge it: {}", a.problems.join("; ")),
+            None => format!("{} is required", suite.required.name()),
+        };
+        let _ = writeln!(
+            out,
+            "- {} **{}**: {} — {}",
+            icon(suite.verdict()),
+            cell(&suite.name),
+            suite.verdict().as_str().to_uppercase(),
+            cell(&why)
+        );
+        for warning in suite.availability.iter().flat_map(|a| &a.warnings) {
+            let _ = writeln!(out, "  - ⚠️ {}", cell(warning));
+        }
+    }
+    out.push_str("\n| history | model | verdict | why |\n|---|---|---|---|\n");
     for suite in suites {
         for row in &suite.rows {
+            let role = Role::of(row, suite.required);
+            let (mark, note) = match (role, row.verdict) {
+                (Role::Required, _) => (icon(row.verdict), " (required)".to_string()),
+                (_, Verdict::Invalid) => ("ℹ️", format!(" ({})", role.violation_note())),
+                _ => (icon(row.verdict), String::new()),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} {} | {} |",
+                "| {} | {}{} | {mark} {} | {} |",
                 cell(&suite.name),
                 cell(&row.model),
-                icon(row.verdict),
+                cell(&note),
                 row.verdict.as_str(),
                 cell(&row.explanation)
             );
+        }
+    }
+    for suite in suites {
+        if let Some(a) = &suite.availability {
+            render_availability(&mut out, &suite.name, a);
         }
     }
     for suite in suites {
@@ -42,6 +73,25 @@ pub fn render(title: &str, suites: &[Suite]) -> String {
         }
     }
     out
+}
+
+/// Outcomes per kind of operation and per node.
+fn render_availability(out: &mut String, name: &str, a: &Availability) {
+    let _ = writeln!(out, "\n### {}: outcomes\n", cell(name));
+    out.push_str("| operations | ok | fail | info |\n|---|---|---|---|\n");
+    let row = |out: &mut String, what: String, t: &Tally| {
+        let _ =
+            writeln!(out, "| {} | {} | {} | {} |", cell(&what), thousands(t.ok), thousands(t.fail), thousands(t.info));
+    };
+    for t in &a.kinds {
+        row(out, t.name.clone(), t);
+    }
+    for t in &a.nodes {
+        row(out, format!("node {}", t.name), t);
+    }
+    if !a.is_available() {
+        let _ = writeln!(out, "\n{}", cell(Availability::ADVICE));
+    }
 }
 
 fn icon(v: Verdict) -> &'static str {

@@ -1,8 +1,9 @@
 //! Machine-readable results: the full verdicts and anomalies as JSON, for CI and other tools.
 
+use faultline_checker::availability::Availability;
 use faultline_checker::ladder::{Ladder, Level, Status};
 use faultline_checker::linear::{Analysis, Verdict};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// The check of one history file.
 #[derive(Clone, Debug, Serialize)]
@@ -20,13 +21,25 @@ pub struct FileResult {
     /// The model that must hold for the file to pass (the exit code); linearizability when none is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required: Option<Level>,
+    /// What succeeded, per kind and node; a history that shows too little is not judged valid.
+    pub availability: Availability,
 }
 
 impl FileResult {
-    /// Pass, fail or undecided, for the model the file is required to keep.
+    /// Pass, fail or undecided, as the exit code says: the required model's verdict, except that a history
+    /// that shows too little to judge (see [`Availability`]) is never valid.
     pub fn verdict(&self) -> Verdict {
-        match (self.required, &self.ladder) {
-            (Some(level), Some(ladder)) if level != Level::Linearizable => match ladder.rung(level).status {
+        judge(self.required_verdict(), Some(&self.availability))
+    }
+
+    pub fn required_level(&self) -> Level {
+        self.required.unwrap_or(Level::Linearizable)
+    }
+
+    /// The required model's own verdict.
+    pub fn required_verdict(&self) -> Verdict {
+        match (self.required_level(), &self.ladder) {
+            (level, Some(ladder)) if level != Level::Linearizable => match ladder.rung(level).status {
                 Status::Holds => Verdict::Valid,
                 Status::Violated => Verdict::Invalid,
                 Status::Unknown => Verdict::Unknown,
@@ -36,12 +49,40 @@ impl FileResult {
     }
 }
 
+/// A history's verdict from its required model's: availability can only take "valid" away (a
+/// counterexample proves a violation however little else succeeded).
+pub fn judge(required: Verdict, availability: Option<&Availability>) -> Verdict {
+    match (required, availability) {
+        (Verdict::Valid, Some(a)) if !a.is_available() => Verdict::Unknown,
+        (v, _) => v,
+    }
+}
+
 /// The results of one `faultline check`: the worst verdict of its files (for the model each must keep),
 /// then each file's.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckResults {
     pub verdict: Verdict,
+    #[serde(serialize_with = "verdicts_first")]
     pub files: Vec<FileResult>,
+}
+
+/// Each file's object starts with what its exit code says, then the model that decided it.
+fn verdicts_first<S: Serializer>(files: &[FileResult], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Judged<'a> {
+        verdict: Verdict,
+        required_model: Level,
+        required_verdict: Verdict,
+        #[serde(flatten)]
+        file: &'a FileResult,
+    }
+    s.collect_seq(files.iter().map(|f| Judged {
+        verdict: f.verdict(),
+        required_model: f.required_level(),
+        required_verdict: f.required_verdict(),
+        file: f,
+    }))
 }
 
 impl CheckResults {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use faultline_checker::availability::{thousands, Availability, Tally};
 use faultline_checker::ladder::{Ladder, Level, Status};
 use faultline_checker::linear::{KeyResult, Verdict};
 
@@ -27,13 +28,37 @@ pub fn render(results: &CheckResults) -> String {
     out
 }
 
+/// The first line says what the exit code says: the required model's verdict, or that too little
+/// succeeded to judge; linearizability's own line follows when it is not the required model.
 fn render_file(out: &mut String, file: &FileResult) {
     let a = &file.linearizability;
+    let availability = &file.availability;
+    let required = file.required_level();
+    let verdict = file.verdict().as_str().to_uppercase();
+    let linear_head = if !availability.is_available() {
+        let _ = writeln!(out, "{}: {verdict} — too little succeeded to judge it", file.file);
+        for problem in &availability.problems {
+            let _ = writeln!(out, "  {problem}");
+        }
+        let _ = writeln!(out, "  {}", Availability::ADVICE);
+        format!("  linearizability: {}", a.verdict.as_str())
+    } else if required == Level::Linearizable {
+        format!("{}: {verdict} — linearizability", file.file)
+    } else {
+        let _ = writeln!(out, "{}: {verdict} — {} (required)", file.file, required.name());
+        let note = if a.verdict == Verdict::Invalid {
+            " (stronger than the required model: information, not a failure)"
+        } else {
+            ""
+        };
+        format!("  linearizability: {}{note}", a.verdict.as_str())
+    };
+    for warning in &availability.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
     let _ = writeln!(
         out,
-        "{}: {} — linearizability, {} model, failed cas: {}; {} {}, {} operations checked, {:.1} ms",
-        file.file,
-        a.verdict.as_str().to_uppercase(),
+        "{linear_head}, {} model, failed cas: {}; {} {}, {} operations checked, {:.1} ms",
         a.model,
         a.cas_fail,
         a.keys,
@@ -64,6 +89,22 @@ fn render_file(out: &mut String, file: &FileResult) {
     if let Some(ladder) = &file.ladder {
         render_ladder(out, ladder, file.required);
     }
+    render_outcomes(out, availability);
+}
+
+/// Outcomes per kind of operation and per node, two lines.
+fn render_outcomes(out: &mut String, a: &Availability) {
+    let list = |tallies: &[Tally], prefix: &str| {
+        tallies
+            .iter()
+            .map(|t| format!("{prefix}{} {}/{}/{}", t.name, thousands(t.ok), thousands(t.fail), thousands(t.info)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !a.kinds.is_empty() {
+        let _ = writeln!(out, "  ok/fail/info by operation: {}", list(&a.kinds, ""));
+        let _ = writeln!(out, "  ok/fail/info by node: {}", list(&a.nodes, ""));
+    }
 }
 
 /// The consistency ladder: one line per model, strongest first, then the anomaly of each violated model.
@@ -76,7 +117,15 @@ fn render_ladder(out: &mut String, ladder: &Ladder, required: Option<Level>) {
             Status::Violated => "VIOLATED",
             Status::Unknown => "unknown",
         };
-        let gate = if required == Some(rung.level) { "  <- required" } else { "" };
+        let required = required.unwrap_or(Level::Linearizable);
+        let gate = match rung.status {
+            _ if rung.level == required => "  <- required",
+            Status::Violated if crate::ladder::implies(rung.level, required) => {
+                "  (stronger than required: information)"
+            }
+            Status::Violated => "  (not required: information)",
+            _ => "",
+        };
         let why = match (rung.status, rung.implied_by) {
             (Status::Holds, Some(by)) => format!("implied by {}", by.name()),
             (Status::Holds, None) => "checked".to_string(),

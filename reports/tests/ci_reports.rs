@@ -1,6 +1,7 @@
 //! JUnit XML and the Markdown summary: well-formed whatever the target wrote, one case per model and key
 //! group, failures carrying the explanation.
 
+use faultline_checker::availability;
 use faultline_checker::format::jsonl;
 use faultline_checker::linear::{self, Options, Verdict};
 use faultline_checker::model::{ModelKind, ModelOptions};
@@ -100,6 +101,7 @@ fn results(h: &History) -> CheckResults {
         linearizability: a,
         ladder: None,
         required: None,
+        availability: availability::check(h, &availability::Options::new(availability::Rule::AnyOk)),
     }])
 }
 
@@ -110,8 +112,8 @@ fn junit_is_well_formed_with_hostile_text_and_has_one_case_per_key_group() {
     assert_eq!(r.verdict, Verdict::Invalid);
     let xml = junit::render(&Suite::from_results(&r));
     let names = well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
-    // The bad key fails with its explanation; the good key passes in "1 other key".
-    assert_eq!(names.iter().filter(|n| *n == "testcase").count(), 2, "{xml}");
+    // The bad key fails with its explanation; the good key passes in "1 other key"; availability passes.
+    assert_eq!(names.iter().filter(|n| *n == "testcase").count(), 3, "{xml}");
     assert_eq!(names.iter().filter(|n| *n == "failure").count(), 1, "{xml}");
     assert!(xml.contains("failures=\"1\""));
     assert!(xml.contains("cannot be placed"), "{xml}");
@@ -125,8 +127,7 @@ fn junit_adds_a_case_per_further_model() {
     let h = History::new("synth", synth::generate(&spec)).unwrap();
     let a = linear::check(&h, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
     let s = sequential::check(&h, &sequential::Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
-    let suites =
-        vec![Suite { name: "synth".into(), rows: vec![LadderRow::linearizability(&a), LadderRow::sequential(&s)] }];
+    let suites = vec![Suite::new("synth", vec![LadderRow::linearizability(&a), LadderRow::sequential(&s)])];
     let xml = junit::render(&suites);
     let names = well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     assert_eq!(names.iter().filter(|n| *n == "testcase").count(), 2, "{xml}");
@@ -153,7 +154,53 @@ fn markdown_summary_has_the_verdict_the_table_and_the_anomaly() {
         }
     }
     assert!(!outside.contains("<script>") && outside.contains("&lt;script&gt;"), "{md}");
-    // Table rows stay one line each.
+    // Table rows stay one line each: the models' table (header, rule, one model) and the outcomes' (header,
+    // rule, write, read, and the one node "-").
     let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
-    assert_eq!(table.len(), 3, "{md}");
+    assert_eq!(table.len(), 3 + 5, "{md}");
+}
+
+#[test]
+fn junit_fails_only_the_required_model_and_skips_what_was_left_undecided() {
+    use faultline_checker::ladder::Level;
+    use faultline_reports::ladder::KeyGroup;
+    let group = |name: &str, verdict, explanation: &str| KeyGroup {
+        name: name.into(),
+        verdict,
+        explanation: explanation.into(),
+    };
+    let linear = LadderRow {
+        model: "linearizability".into(),
+        verdict: Verdict::Invalid,
+        explanation: "1 of 3 keys not linearizable.".into(),
+        ops: Vec::new(),
+        groups: vec![
+            group("key \"a\"", Verdict::Invalid, "stale read"),
+            group("key \"b\"", Verdict::Unknown, "not decided: another key already made the history invalid"),
+            group("key \"c\"", Verdict::Unknown, "the time limit was reached"),
+        ],
+    };
+    let sequential = LadderRow {
+        model: "sequential consistency".into(),
+        verdict: Verdict::Unknown,
+        explanation: "the memo table is full".into(),
+        ops: Vec::new(),
+        groups: vec![group("all keys", Verdict::Unknown, "the memo table is full")],
+    };
+    let rows = vec![linear, sequential];
+
+    // Required linearizability: the invalid key fails, the key left undecided after it is skipped, the key
+    // the search could not decide is an error, and the unrequired model's unknown is skipped.
+    let xml = junit::render(&[Suite::new("h", rows.clone())]);
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert!(xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"2\""), "{xml}");
+    assert!(xml.contains("<skipped message=\"not decided: another key"), "{xml}");
+
+    // Required sequential consistency: linearizability's violation is information; sequential's unknown
+    // is the error the exit code (2) stands for.
+    let suite = Suite { required: Level::Sequential, ..Suite::new("h", rows) };
+    assert_eq!(suite.verdict(), Verdict::Unknown);
+    let xml = junit::render(&[suite]);
+    assert!(xml.contains("tests=\"4\" failures=\"0\" errors=\"1\" skipped=\"2\""), "{xml}");
+    assert!(xml.contains("<system-out>stronger than the required model"), "{xml}");
 }

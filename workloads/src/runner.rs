@@ -236,7 +236,7 @@ async fn perform(
 /// Reads every key from every node, one reader per node, under process numbers no client uses. A run
 /// with faults calls it itself (with `spec.final_reads` off) once the faults are healed.
 pub async fn final_reads(spec: &RunSpec, recorder: &Recorder, keys: &[String]) {
-    let base = 1_000_000_000u64;
+    let base = faultline_checker::history::FINAL_READ_PROCESS_BASE;
     let readers = spec.nodes.iter().enumerate().map(|(n, node)| {
         let mut process = base + n as u64 * 1_000_000;
         let mut http = HttpClient::new(spec.http_client, spec.request_timeout, None);
