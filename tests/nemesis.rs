@@ -185,6 +185,104 @@ fn faults_a_lab_cannot_apply_are_refused_before_the_run() {
         faultline(&["test", "--store", store.to_str().unwrap(), "--target", "http://127.0.0.1:9", "--nemesis", "kill"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--nemesis-commands"));
+    assert!(!store.exists(), "a refused run created {}", store.display());
+
+    // Refusals that depend on the machine or the program come before any run folder, lab or node too.
+    let refused = |args: &[&str], why: &str| {
+        let out = faultline(&[&["test", "--store", store.to_str().unwrap()], args].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert!(!store.exists(), "{args:?} created {}", store.display());
+        err.to_string()
+    };
+    if is_root() {
+        // This kernel has no sch_netem (checked: if it had, delay would be taken and this would not apply).
+        if !netem_here() && which_opt("nft").is_some() {
+            let err = refused(&["--nemesis", "delay"], "cannot inject delay faults: delay in a namespaced lab");
+            assert!(err.contains("faultline test: lab netns (root, with ip and nft"), "the lab and why: {err}");
+        }
+        // Root without nft: --lab netns names the missing tool; the default says it falls back to proxies.
+        let bin = std::env::temp_dir().join(format!("faultline-no-nft-{}", std::process::id()));
+        std::fs::create_dir_all(&bin).unwrap();
+        let ip = which("ip");
+        let _ = std::os::unix::fs::symlink(&ip, bin.join("ip"));
+        let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["test", "--store", store.to_str().unwrap(), "--lab", "netns", "--nemesis", "none"])
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains("--lab netns: `nft` is not installed"), "{err}");
+        assert!(!store.exists());
+        let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["test", "--store", store.to_str().unwrap(), "--nemesis", "clock", "--cluster", "/nonexistent.toml"])
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        let _ = std::fs::remove_dir_all(&bin);
+    } else {
+        refused(&["--lab", "netns"], "--lab netns: network namespaces need root");
+    }
+    // etcd is a Go program: libfaketime cannot move its clock (without etcd installed, its absence is refused).
+    let why = if which_opt("etcd").is_some() { "Go binary" } else { "etcd" };
+    refused(&["--cluster", "etcd", "--nemesis", "clock"], why);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+/// Whether this kernel takes `tc netem`, probed as faultline does (in a namespace of its own).
+fn netem_here() -> bool {
+    let ns = format!("faultline-test-netem-{}", std::process::id());
+    if !Command::new("ip").args(["netns", "add", &ns]).status().is_ok_and(|s| s.success()) {
+        return false;
+    }
+    let ok = Command::new("ip")
+        .args(["netns", "exec", &ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "0ms"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    ok
+}
+
+fn which_opt(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(tool)).find(|p| p.is_file()))
+}
+
+fn which(tool: &str) -> PathBuf {
+    which_opt(tool).unwrap_or_else(|| panic!("{tool} is not on PATH"))
+}
+
+#[test]
+fn a_run_that_breaks_on_the_way_does_not_become_latest() {
+    // A cluster whose program exits at once: the run folder keeps the node logs, but store/latest stays
+    // on the last run that ran (here: none).
+    let store = store("broken");
+    std::fs::create_dir_all(&store).unwrap();
+    let spec = store.join("false.toml");
+    std::fs::write(
+        &spec,
+        "command = [\"false\"]\nadapter = \"native\"\nready = { tcp = \"{listen}\", timeout = \"2s\" }\n",
+    )
+    .unwrap();
+    let out = faultline(&[
+        "test",
+        "--store",
+        store.to_str().unwrap(),
+        "--cluster",
+        spec.to_str().unwrap(),
+        "--lab",
+        "none",
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(store.join("register").is_dir(), "the broken run keeps its folder (node logs)");
+    assert!(std::fs::symlink_metadata(store.join("latest")).is_err(), "latest points at a run that did not run");
     let _ = std::fs::remove_dir_all(&store);
 }
 

@@ -159,8 +159,14 @@ fn every_ci_file_states_the_required_models_verdict() {
 fn a_run_against_a_dead_target_is_unknown_and_says_why() {
     // Port 1 on loopback: nothing listens, every connection is refused at once.
     let dir = temp_dir("dead");
-    let out = faultline_in(&dir, &["test", "--target", "http://127.0.0.1:1", "--time-limit", "1s", "--settle", "0s"]);
-    assert_eq!(out.status.code(), Some(2), "{}\n{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    // 6 s: long enough for one progress line, which a log that is not a terminal gets every 5 s.
+    let out = faultline_in(&dir, &["test", "--target", "http://127.0.0.1:1", "--time-limit", "6s", "--settle", "0s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}\n{err}", stdout(&out));
+    let progress: Vec<&str> = err.lines().filter(|l| l.contains(" ops/s, ok ")).collect();
+    assert!(!progress.is_empty(), "no progress line: {err}");
+    assert!(progress[0].starts_with("faultline test: 5.") && progress[0].ends_with("fault in force: none"), "{err}");
+    assert!(progress[0].contains(", ok 0, fail "), "{err}");
     let text = stdout(&out);
     assert!(text.contains("UNKNOWN — too little succeeded to judge it"), "{text}");
     assert!(text.contains("no operation succeeded") && text.contains("connection refused"), "{text}");

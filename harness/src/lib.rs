@@ -116,26 +116,37 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     if external && plan.cluster.is_some() {
         return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
     }
-    let network = plan.lab.unwrap_or_else(Network::best_available);
+    // Every refusal comes before anything exists: no run folder, lab or node for a run that cannot run.
+    let network = if external { Network::Loopback } else { choose_lab(plan.lab)? };
     if let Some(spec) = &plan.cluster {
         if let Some(why) = spec.refuses_lab(network) {
             let how = if plan.lab.is_none() { " (the default lab here; choose one with --lab)" } else { "" };
             return Err(format!("{why}{how}"));
         }
     }
-    if !external && network == Network::Namespaces {
-        if let Some(why) = faultline_nemesis::netns::unavailable() {
-            return Err(format!("--lab netns: {why}; use --lab proxy"));
+    // A spec is checked (placeholders, program, faults) on made-up addresses and the folder the run will get.
+    let program = match &plan.cluster {
+        Some(spec) => {
+            let would_be = RunDir::would_be(&plan.store, &plan.name)
+                .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
+            let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &would_be };
+            spec.check(plan.node_count.max(1), &plan.nemesis, &ctx)?
+        }
+        None => plan.binary.clone(),
+    };
+    for kind in &schedule.kinds {
+        let refusal = match &commands {
+            Some(c) if external => c.refuses(*kind),
+            _ if external => None,
+            _ => faultline_nemesis::lab::refuses(network, *kind, &program),
+        };
+        if let Some(why) = refusal {
+            return Err(format!("cannot inject {kind} faults: {why}"));
         }
     }
 
     let run_dir = RunDir::create(&plan.store, &plan.name)
         .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
-    // A spec is checked (placeholders, program, faults) before any lab exists.
-    if let Some(spec) = &plan.cluster {
-        let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
-        spec.check(plan.node_count.max(1), &plan.nemesis, &ctx)?;
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -204,18 +215,40 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         write_config(plan, &run_dir, &targets, network, seed)?;
         let recorder = Recorder::create(&run_dir.history())
             .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            let recorder = recorder.clone();
+        // The fault in force, for the progress line: set once a fault has started, cleared as it stops.
+        let in_force = Arc::new(std::sync::Mutex::new(String::new()));
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        {
+            let (recorder, in_force) = (recorder.clone(), in_force.clone());
+            // A terminal gets a live line; a CI log one line every 5 s, so a long run shows life.
+            let every = Duration::from_secs(if terminal { 1 } else { 5 });
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    eprint!("\r{}", faultline_reports::summary::progress(recorder.elapsed(), recorder.counts()));
+                    tokio::time::sleep(every).await;
+                    let fault = in_force.lock().map(|f| f.clone()).unwrap_or_default();
+                    let fault = if fault.is_empty() { "none".to_string() } else { fault };
+                    let (elapsed, counts) = (recorder.elapsed(), recorder.counts());
+                    if terminal {
+                        eprint!("\r{}", faultline_reports::summary::progress(elapsed, counts, &fault));
+                    } else {
+                        eprintln!(
+                            "faultline test: {}",
+                            faultline_reports::summary::progress_line(elapsed, counts, &fault)
+                        );
+                    }
                 }
             });
         }
         let mut faults = 0;
         let mut record = |step: Step, f: &str, value: serde_json::Value| {
             faults += usize::from(step == Step::Invoke && f.starts_with("start-"));
+            if let Ok(mut current) = in_force.lock() {
+                match (step, f.strip_prefix("start-")) {
+                    (Step::Done, Some(kind)) => *current = describe_fault(kind, &value),
+                    (Step::Invoke, None) => current.clear(),
+                    _ => {}
+                }
+            }
             recorder.record(Record {
                 kind: if step == Step::Invoke { EventKind::Invoke } else { EventKind::Info },
                 process: Process::Nemesis,
@@ -243,7 +276,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             runner::final_reads(&spec, &recorder, &summary.keys).await;
         }
         recorder.finish().map_err(|e| format!("writing {}: {e}", run_dir.history().display()))?;
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        if terminal {
             eprintln!();
         }
         drop(lab);
@@ -270,6 +303,8 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         &run_dir.file("summary.md"),
         &check::markdown_report(&format!("faultline test {}", plan.name), &results),
     )?;
+    // Only a run that ran and was checked becomes the store's latest.
+    run_dir.mark_latest().map_err(|e| format!("cannot point {}/latest at the run: {e}", plan.store.display()))?;
     Ok(TestOutcome { results, summary, run_dir: run_dir.path, interrupted: stop.load(Ordering::Relaxed), faults })
 }
 
@@ -395,6 +430,36 @@ fn write_config(
     let path = run_dir.file("config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// "partition (halves)", "kill n2", "delay n1 n3": a fault as the progress line names it.
+fn describe_fault(kind: &str, value: &serde_json::Value) -> String {
+    if let Some(shape) = value["shape"].as_str() {
+        return format!("{kind} ({shape})");
+    }
+    let nodes: Vec<&str> = value["nodes"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
+    if nodes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} {}", nodes.join(" "))
+    }
+}
+
+/// The lab the reference cluster (or a spec's cluster) runs in: the one asked for, which must be possible
+/// here, or the best this machine allows, said on stderr with the reason.
+fn choose_lab(asked: Option<Network>) -> Result<Network, String> {
+    match asked {
+        Some(Network::Namespaces) => match faultline_nemesis::netns::unavailable() {
+            Some(why) => Err(format!("--lab netns: {why}; use --lab proxy")),
+            None => Ok(Network::Namespaces),
+        },
+        Some(network) => Ok(network),
+        None => {
+            let (network, why) = Network::best_available();
+            eprintln!("faultline test: lab {} ({why}; choose one with --lab)", network.as_str());
+            Ok(network)
+        }
+    }
 }
 
 /// Ctrl-C and SIGTERM end the run early, through the normal teardown.

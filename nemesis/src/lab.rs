@@ -54,13 +54,32 @@ impl Network {
         }
     }
 
-    /// Namespaces where the machine allows them, proxies otherwise.
-    pub fn best_available() -> Network {
-        if crate::netns::unavailable().is_none() {
-            Network::Namespaces
-        } else {
-            Network::Proxies
+    /// Namespaces where the machine allows them, proxies otherwise; with the reason, for the user.
+    pub fn best_available() -> (Network, String) {
+        match crate::netns::unavailable() {
+            None => (Network::Namespaces, "root, with ip and nft".to_string()),
+            Some(why) => (Network::Proxies, format!("{why}, so the proxy lab runs instead")),
         }
+    }
+}
+
+const NO_NETEM: &str = "delay in a namespaced lab needs tc netem, and this kernel has no sch_netem (nor nft \
+                        queue for a userspace delayer): use --lab proxy for delay";
+
+/// Why a lab on `network` would refuse `kind` of fault for nodes running `program`, if it would: the
+/// capability table of the README, known before any run folder, lab or node exists. [`Lab::refuses`] says
+/// the same of a lab that exists.
+pub fn refuses(network: Network, kind: FaultKind, program: &Path) -> Option<String> {
+    match (kind, network) {
+        (FaultKind::Partition | FaultKind::Loss | FaultKind::Delay, Network::Loopback) => {
+            Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
+        }
+        (FaultKind::Delay, Network::Namespaces) if !crate::netns::netem_available() => Some(NO_NETEM.into()),
+        (FaultKind::Clock, _) => match clock::library() {
+            None => Some("clock faults need libfaketime (Debian: faketime)".into()),
+            Some(_) => clock::unsupported(program),
+        },
+        _ => None,
     }
 }
 
@@ -215,11 +234,9 @@ impl Lab {
             (FaultKind::Partition | FaultKind::Loss | FaultKind::Delay, Network::Loopback) => {
                 Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
             }
-            (FaultKind::Delay, Network::Namespaces) if !self.netns.as_ref().is_some_and(|n| n.netem) => Some(
-                "delay in a namespaced lab needs tc netem, and this kernel has no sch_netem (nor nft queue for a \
-                 userspace delayer): use --lab proxy for delay"
-                    .into(),
-            ),
+            (FaultKind::Delay, Network::Namespaces) if !self.netns.as_ref().is_some_and(|n| n.netem) => {
+                Some(NO_NETEM.into())
+            }
             (FaultKind::Clock, _) => {
                 if self.clock.is_none() {
                     return Some("clock faults need libfaketime (Debian: faketime)".into());

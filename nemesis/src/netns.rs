@@ -44,6 +44,23 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// Whether this kernel takes `tc netem` (the sch_netem module), probed in a namespace of its own that is
+/// removed at once (named like a lab's, lab number 999, so `lab clean` finds it if faultline dies here).
+/// Known before any lab exists, so that a run asking for delay is refused before it creates anything.
+pub fn netem_available() -> bool {
+    if unavailable().is_some() {
+        return false;
+    }
+    let ns = format!("{NAMESPACE_PREFIX}{}-999-probe", std::process::id());
+    if run("ip", &["netns", "add", &ns]).is_err() {
+        return false;
+    }
+    let works =
+        run("ip", &["netns", "exec", &ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "0ms"]).is_ok();
+    let _ = run("ip", &["netns", "del", &ns]);
+    works
+}
+
 /// One lab's namespaced network, removed on drop.
 pub struct NetnsNetwork {
     pub lab: u32,

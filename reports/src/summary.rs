@@ -171,10 +171,19 @@ fn render_problem(out: &mut String, p: &KeyResult) {
     }
 }
 
-/// The live progress line of a run: elapsed time, rate and outcomes so far.
-pub fn progress(elapsed: std::time::Duration, counts: impl Into<(u64, u64, u64)>) -> String {
+/// The live progress line of a run on a terminal (rewritten in place): elapsed time, rate, outcomes so
+/// far and the fault in force, in fixed-width columns.
+pub fn progress(elapsed: std::time::Duration, counts: impl Into<(u64, u64, u64)>, fault: &str) -> String {
     let (ok, fail, info) = counts.into();
     let done = ok + fail + info;
     let secs = elapsed.as_secs_f64().max(1e-9);
-    format!("{secs:6.1} s  {:8.0} ops/s  ok {ok}  fail {fail}  info {info}   ", done as f64 / secs)
+    format!("{secs:6.1} s  {:8.0} ops/s  ok {ok}  fail {fail}  info {info}  fault: {fault}   ", done as f64 / secs)
+}
+
+/// The same as one line of a log (stderr that is not a terminal, as in CI).
+pub fn progress_line(elapsed: std::time::Duration, counts: impl Into<(u64, u64, u64)>, fault: &str) -> String {
+    let (ok, fail, info) = counts.into();
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let rate = (ok + fail + info) as f64 / secs;
+    format!("{secs:.1} s, {rate:.0} ops/s, ok {ok}, fail {fail}, info {info}, fault in force: {fault}")
 }

@@ -1,6 +1,7 @@
 //! A run's folder: `store/<test>/<timestamp>/`, holding `history.jsonl`, the effective configuration (so a
 //! run can be repeated with the same seed) and, next to them, the results. `store/latest` points at the
-//! newest run.
+//! newest run that ran: it moves only once a run is done ([`RunDir::mark_latest`]), so a run refused or
+//! broken on the way never takes it.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -8,14 +9,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct RunDir {
     pub path: PathBuf,
+    store: PathBuf,
 }
 
 impl RunDir {
-    /// Creates a fresh run folder for `test` under `store` and points `store/latest` at it.
+    /// The folder a run of `test` would get now, without creating anything (for checks made before).
+    pub fn would_be(store: &Path, test: &str) -> io::Result<PathBuf> {
+        check_name(test)?;
+        Ok(store.join(test).join(timestamp(SystemTime::now())))
+    }
+
+    /// Creates a fresh run folder for `test` under `store`.
     pub fn create(store: &Path, test: &str) -> io::Result<RunDir> {
-        if test.is_empty() || test.contains(['/', '\\']) || test.starts_with('.') {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{test:?} cannot name a test folder")));
-        }
+        check_name(test)?;
         let stamp = timestamp(SystemTime::now());
         let mut path = store.join(test).join(&stamp);
         // Two runs in the same second get distinct folders.
@@ -25,14 +31,19 @@ impl RunDir {
             path = store.join(test).join(format!("{stamp}-{n}"));
         }
         std::fs::create_dir_all(&path)?;
-        let latest = store.join("latest");
+        Ok(RunDir { path, store: store.to_path_buf() })
+    }
+
+    /// Points `store/latest` at this run: once it has run.
+    pub fn mark_latest(&self) -> io::Result<()> {
+        let latest = self.store.join("latest");
         let _ = std::fs::remove_file(&latest);
         #[cfg(unix)]
         {
-            let target = path.strip_prefix(store).unwrap_or(&path);
+            let target = self.path.strip_prefix(&self.store).unwrap_or(&self.path);
             std::os::unix::fs::symlink(target, &latest)?;
         }
-        Ok(RunDir { path })
+        Ok(())
     }
 
     pub fn history(&self) -> PathBuf {
@@ -42,6 +53,13 @@ impl RunDir {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+}
+
+fn check_name(test: &str) -> io::Result<()> {
+    if test.is_empty() || test.contains(['/', '\\']) || test.starts_with('.') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{test:?} cannot name a test folder")));
+    }
+    Ok(())
 }
 
 /// `20261122T164501`, in UTC: sortable, and safe in a path.
@@ -77,8 +95,11 @@ mod tests {
     fn runs_get_fresh_folders_and_latest_follows() {
         let store = std::env::temp_dir().join(format!("faultline-store-{}", std::process::id()));
         let a = RunDir::create(&store, "register").unwrap();
+        a.mark_latest().unwrap();
         let b = RunDir::create(&store, "register").unwrap();
         assert_ne!(a.path, b.path);
+        assert_eq!(std::fs::canonicalize(store.join("latest")).unwrap(), std::fs::canonicalize(&a.path).unwrap());
+        b.mark_latest().unwrap();
         assert_eq!(std::fs::canonicalize(store.join("latest")).unwrap(), std::fs::canonicalize(&b.path).unwrap());
         assert!(RunDir::create(&store, "../escape").is_err());
         std::fs::remove_dir_all(&store).unwrap();
