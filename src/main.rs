@@ -32,18 +32,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check histories for linearizability. Exit code: 0 valid, 1 invalid, 2 unknown, 3 bad input.
+    /// Check histories for linearizability (or any model of the ladder). Exit code: 0 valid, 1 invalid,
+    /// 2 unknown, 3 bad input.
+    #[command(after_help = "Examples:
+  faultline check history.jsonl                     linearizability of a faultline history
+  faultline check --consistency all history.jsonl   every model of the consistency ladder
+  faultline check jepsen.edn --nil-read any         a Jepsen history, nil reads as Knossos reads them
+  faultline check --require sequential --junit junit.xml --markdown summary.md h.jsonl
+                                                    a CI gate: exit 0 while sequential consistency holds")]
     Check(CheckArgs),
     /// Run a register workload against a cluster (by default faultline's own reference cluster), record
     /// the history and check it. Exit code as for check.
+    #[command(after_help = "Examples:
+  faultline test                                    the reference cluster, 20 s, partitions, kills, pauses
+  faultline test --store-mode unsafe --time-limit 10s   a cluster that loses writes: exit 1
+  faultline test --target http://10.0.0.1:2379 http://10.0.0.2:2379 --adapter etcd-v3
+  faultline test --cluster etcd --nemesis partition,kill    start etcd in the lab and fault it
+  faultline test --cluster my-server.toml --require sequential  your own server, from a cluster spec")]
     Test(Box<TestArgs>),
     /// The lab faultline runs clusters in.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:
+  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes"
+    )]
     Lab(LabCommand),
     /// Browse a store of runs in a web browser: a list of runs with their verdicts, and their reports.
+    #[command(after_help = "Examples:
+  faultline serve                                   the runs in ./store at http://127.0.0.1:8080/
+  faultline serve --store /var/ci/store --listen 127.0.0.1:9000")]
     Serve(ServeArgs),
-    /// Run one node of the reference cluster (started by faultline itself).
-    #[command(hide = true)]
+    /// Run one node of the reference cluster. faultline test starts these itself; run it by hand to try
+    /// the reference store or to write a cluster spec around it.
+    #[command(after_help = "Example, a 3-node cluster on loopback (one command per node, --id 0, 1, 2):
+  faultline node --id 0 --listen 127.0.0.1:7000 --data-dir /tmp/n0 \\
+                 --peers 0=127.0.0.1:7000,1=127.0.0.1:7001,2=127.0.0.1:7002")]
     Node(NodeArgs),
     /// Write a synthetic register history with a known verdict (for benchmarks and tests) to stdout.
     Synth(SynthArgs),
@@ -228,6 +251,7 @@ enum LabCommand {
 
 #[derive(Args)]
 struct NodeArgs {
+    /// This node's id: its index in --peers.
     #[arg(long)]
     id: usize,
     /// Address to serve clients and peers on, e.g. 127.0.0.1:7000.
@@ -236,6 +260,7 @@ struct NodeArgs {
     /// Every node, this one included: 0=127.0.0.1:7000,1=127.0.0.1:7001,...
     #[arg(long, value_parser = faultline_cluster::parse_peers)]
     peers: std::vec::Vec<(usize, String)>,
+    /// Where the node keeps its log (restored after a restart).
     #[arg(long)]
     data_dir: PathBuf,
     /// linearizable, unsafe, sequential or eventual.
@@ -244,6 +269,7 @@ struct NodeArgs {
     /// The primary's id (default: the lowest).
     #[arg(long)]
     primary: Option<usize>,
+    /// How long the node waits for a peer's answer before giving up on it.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     request_timeout: Duration,
     /// How often unsafe mode writes its log out.
@@ -266,10 +292,13 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct SynthArgs {
+    /// Operations in the history.
     #[arg(long, default_value_t = 1000)]
     ops: usize,
+    /// Keys the operations are spread over.
     #[arg(long, default_value_t = 1)]
     keys: usize,
+    /// Concurrent client processes.
     #[arg(long, default_value_t = 5)]
     clients: usize,
     /// Share of writes whose outcome is unknown (info), e.g. 0.005.
@@ -278,6 +307,7 @@ struct SynthArgs {
     /// Plant one read that returns a provably stale value, making the history not linearizable.
     #[arg(long)]
     stale_read: bool,
+    /// Seed of the generator: the same seed, the same history.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -491,12 +521,13 @@ fn test(args: TestArgs) -> ExitCode {
     match faultline_harness::run(&plan) {
         Ok(outcome) => {
             print!("{}", faultline_reports::summary::render(&outcome.results));
+            let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
             println!(
-                "{} operations on {} keys in {:.1} s, {} faults; run folder {}",
-                outcome.summary.operations,
-                outcome.summary.keys.len(),
+                "{} workload operations (before the final reads) on {} in {:.1} s, {}; run folder {}",
+                faultline_checker::availability::thousands(outcome.summary.operations),
+                plural(outcome.summary.keys.len(), "key", "keys"),
                 outcome.summary.elapsed.as_secs_f64(),
-                outcome.faults,
+                plural(outcome.faults, "fault", "faults"),
                 outcome.run_dir.display()
             );
             if outcome.interrupted {

@@ -292,13 +292,16 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
                 }
                 if let Some(&(prev, prev_read)) = seen.get(&s.key) {
                     if v.older(&prev) {
+                        // "the older 3 (written by ...)", but "the initial value", which is older than any write.
+                        let older = match v.write {
+                            None => what(&v),
+                            Some(_) => format!("the older {}", what(&v)),
+                        };
                         let text = format!(
-                            "process {p} read {}{} at {}, then read the older {} at {}: its reads went back in \
-                             time.",
+                            "process {p} read {}{} at {}, then read {older} at {}: its reads went back in time.",
                             what(&prev),
                             key_words(s.key).replace(" of ", " from "),
                             OpRef::new(history, prev_read).lines(),
-                            what(&v),
                             OpRef::new(history, here).lines()
                         );
                         report(Guarantee::MonotonicReads, p, s.key, vec![prev_read, here], text);

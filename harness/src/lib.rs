@@ -342,7 +342,14 @@ fn run_parameters(
         ),
         ("nemesis".into(), nemesis),
         ("seed".into(), seed.to_string()),
-        ("duration".into(), format!("{:.1} s, {} operations", summary.elapsed.as_secs_f64(), summary.operations)),
+        (
+            "duration".into(),
+            format!(
+                "{:.1} s, {} operations by the workload (the final reads come after)",
+                summary.elapsed.as_secs_f64(),
+                faultline_checker::availability::thousands(summary.operations)
+            ),
+        ),
         ("required model".into(), plan.required.name().to_string()),
     ]
 }

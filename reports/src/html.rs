@@ -14,6 +14,7 @@ use std::fmt::Write;
 
 use faultline_checker::availability::{thousands, Availability};
 use faultline_checker::format::jsonl;
+use faultline_checker::history::FINAL_READ_PROCESS_BASE;
 use faultline_checker::ladder::Level;
 use faultline_checker::linear::{self, Anomaly, Verdict};
 use faultline_checker::{sequential, History, Outcome, Value};
@@ -107,7 +108,13 @@ pub fn render(input: &ReportInput) -> String {
     render_timeline(&mut out, input, clock, &spans, &faults, &lines);
     out.push_str("<section id=\"plots\"><h2>Latency and throughput</h2>\n");
     for plot in crate::plots::all(h) {
-        let _ = writeln!(out, "<figure><figcaption>{}</figcaption>{}</figure>", esc(&plot.title), plot.svg);
+        let _ = writeln!(
+            out,
+            "<figure><figcaption>{}</figcaption><div class=\"plot\">{}{}</div></figure>",
+            esc(&plot.title),
+            plot.svg,
+            plot_legend(&plot.legend)
+        );
     }
     out.push_str("</section>\n");
     let _ = write!(
@@ -133,15 +140,52 @@ fn render_overview(out: &mut String, input: &ReportInput, clock: Clock, faults: 
     let _ = writeln!(out, "<tr><th>history</th><td>{} ({} events; {span})</td></tr>", esc(&h.source), h.events.len());
     let _ = writeln!(out, "<tr><th>faults</th><td>{}</td></tr>", fault_summary(faults));
     out.push_str("</table>\n<div class=\"counts\">");
+    // One count of operations, and how many of them are the final reads (run parameters count the
+    // workload's alone).
+    let finals = h.operations.iter().filter(|o| o.process >= FINAL_READ_PROCESS_BASE).count();
+    let of_which = match finals {
+        0 => String::new(),
+        n => format!(" <small>({} by the workload, {} final reads)</small>", t(h.operations.len() - n), t(n)),
+    };
     let _ = write!(
         out,
-        "<span class=\"count\"><b>{}</b> operations</span>\
-         <span class=\"count ok\"><b>{ok}</b> ok</span><span class=\"count fail\"><b>{fail}</b> fail</span>\
-         <span class=\"count info\"><b>{info}</b> info</span><span class=\"count\"><b>{}</b> keys</span>",
-        h.operations.len(),
-        input.linearizability.keys
+        "<span class=\"count\"><b>{}</b> operations{of_which}</span>\
+         <span class=\"count ok\"><b>{}</b> ok</span><span class=\"count fail\"><b>{}</b> fail</span>\
+         <span class=\"count info\"><b>{}</b> info</span><span class=\"count\"><b>{}</b> {}</span>",
+        t(h.operations.len()),
+        t(ok),
+        t(fail),
+        t(info),
+        t(input.linearizability.keys),
+        if input.linearizability.keys == 1 { "key" } else { "keys" }
     );
     out.push_str("</div></section>\n");
+}
+
+/// A plot's legend beside it, each entry drawn as the plot draws its series.
+fn plot_legend(entries: &[crate::plots::LegendEntry]) -> String {
+    use crate::plots::Mark;
+    let mut out = String::from("<ul class=\"plot-legend\">");
+    for e in entries {
+        let c = esc(&e.colour);
+        let mark = match e.mark {
+            Mark::Dot => format!("<circle cx=\"7\" cy=\"6\" r=\"4\" fill=\"{c}\"/>"),
+            Mark::Cross => format!("<path d=\"M3 2L11 10M11 2L3 10\" stroke=\"{c}\" stroke-width=\"1.5\"/>"),
+            Mark::Triangle => format!("<path d=\"M7 1L12 11L2 11Z\" fill=\"{c}\"/>"),
+            Mark::Line => format!("<path d=\"M0 6H14\" stroke=\"{c}\" stroke-width=\"2\"/>"),
+            Mark::Band => {
+                format!("<rect x=\"0\" y=\"1\" width=\"14\" height=\"10\" fill=\"{c}\" fill-opacity=\"0.25\"/>")
+            }
+        };
+        let _ = write!(out, "<li><svg width=\"14\" height=\"12\">{mark}</svg> {}</li>", esc(&e.label));
+    }
+    out.push_str("</ul>");
+    out
+}
+
+/// A count with thousands separators.
+fn t(n: usize) -> String {
+    thousands(n as u64)
 }
 
 fn fault_summary(faults: &[FaultPeriod]) -> String {
@@ -303,13 +347,13 @@ fn render_anomalies(
     out.push_str("</section>\n");
 }
 
-/// The counterexample as a small timeline: one lane per process, each operation a bar from invocation to
-/// completion, the culprit in red, the end of the longest linearizable prefix and the line that breaks it marked.
+/// The counterexample as a small timeline: one row per operation (in order of invocation, named by its
+/// process), each a bar from invocation to completion, the culprit in red, the end of the longest
+/// linearizable prefix and the line that breaks it marked. A row each keeps every label clear of the
+/// others however far apart the operations are.
 fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod], a: &Anomaly) -> String {
-    let ops: Vec<(&linear::OpRef, Span)> = a.counterexample.iter().map(|o| (o, spans[o.id as usize])).collect();
-    let mut processes: Vec<u64> = ops.iter().map(|(o, _)| o.process).collect();
-    processes.sort_unstable();
-    processes.dedup();
+    let mut ops: Vec<(&linear::OpRef, Span)> = a.counterexample.iter().map(|o| (o, spans[o.id as usize])).collect();
+    ops.sort_by_key(|(o, s)| (s.start, o.id));
     let at_line =
         |line: Option<u32>| line.and_then(|l| h.events.iter().position(|e| e.line == l)).map(|pos| clock.at(h, pos));
     let (through, bad) = (at_line(a.linearizable_through_line), at_line(a.first_bad_line));
@@ -320,8 +364,8 @@ fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod]
     if ops.iter().any(|(_, s)| !s.completed) {
         t1 = open_end;
     }
-    let (left, width, lane, top) = (110.0, 860.0, 44.0, 34.0);
-    let height = top + lane * processes.len() as f64 + 24.0;
+    let (left, width, lane, top) = (110.0, 860.0, 36.0, 40.0);
+    let height = top + lane * ops.len() as f64 + 24.0;
     let x = |t: u64| left + (t.saturating_sub(t0)) as f64 / (t1 - t0).max(1) as f64 * (width - 20.0);
     let mut svg = String::new();
     let _ = write!(
@@ -342,9 +386,9 @@ fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod]
             esc(&f.name)
         );
     }
-    for (i, p) in processes.iter().enumerate() {
+    for (i, (op, _)) in ops.iter().enumerate() {
         let y = top + lane * i as f64;
-        let _ = write!(svg, "<text class=\"lane\" x=\"8\" y=\"{:.1}\">process {p}</text>", y + 24.0);
+        let _ = write!(svg, "<text class=\"lane\" x=\"8\" y=\"{:.1}\">process {}</text>", y + 22.0, op.process);
         let _ = write!(
             svg,
             "<line class=\"lane\" x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"/>",
@@ -370,9 +414,8 @@ fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod]
     };
     marker(through, "through", format!("linearizable through line {}", a.linearizable_through_line.unwrap_or(0)), 12.0);
     marker(bad, "bad", format!("line {} breaks it", a.first_bad_line.unwrap_or(0)), 26.0);
-    for (op, span) in &ops {
-        let lane_i = processes.iter().position(|p| *p == op.process).unwrap_or(0);
-        let y = top + lane * lane_i as f64 + 20.0;
+    for (i, (op, span)) in ops.iter().enumerate() {
+        let y = top + lane * i as f64 + 18.0;
         let (a0, a1) = (x(span.start), if span.completed { x(span.end) } else { x(open_end) });
         let class = match (op.id == a.culprit.id, op.outcome) {
             (true, _) => "op culprit",
@@ -382,7 +425,7 @@ fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod]
         };
         let _ = write!(
             svg,
-            "<g><title>{} ({})</title><rect class=\"{class}\" x=\"{a0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"14\" rx=\"3\"/>",
+            "<g><title>{} ({})</title><rect class=\"{class}\" x=\"{a0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"12\" rx=\"3\"/>",
             esc(&op.describe()),
             esc(&op.lines()),
             (a1 - a0).max(if op.id == a.culprit.id { 8.0 } else { 3.0 })
@@ -429,16 +472,19 @@ fn render_timeline(
     faults: &[FaultPeriod],
     lines: &SourceLines,
 ) {
-    out.push_str(
+    // The zoom to an anomaly is offered only where there is one.
+    let anomaly = input.linearizability.problems.iter().any(|p| p.anomaly.is_some());
+    let zoom = if anomaly { " <button id=\"tl-anomaly\">zoom to the first anomaly</button>" } else { "" };
+    let _ = write!(
+        out,
         "<section id=\"history\"><h2>The whole history</h2>\n<p class=\"note\">Wheel to zoom, drag to pan, click \
          an operation to see its lines. Lanes are client slots: a process that gave up after an indeterminate \
-         result continues under a new number in the same lane. <button id=\"tl-reset\">whole history</button> \
-         <button id=\"tl-anomaly\">zoom to the first anomaly</button></p>\n\
+         result continues under a new number in the same lane. <button id=\"tl-reset\">whole history</button>{zoom}</p>\n\
          <div class=\"legend\"><span class=\"sw ok\"></span>ok <span class=\"sw fail\"></span>fail \
          <span class=\"sw info\"></span>info <span class=\"sw never\"></span>never completed \
          <span class=\"sw mark\"></span>in a counterexample <span class=\"sw fault\"></span>fault</div>\n\
          <canvas id=\"tl\" width=\"1200\" height=\"300\"></canvas>\n<div id=\"tl-status\"></div>\n\
-         <pre id=\"tl-detail\">Click an operation.</pre>\n</section>\n",
+         <pre id=\"tl-detail\">Click an operation.</pre>\n</section>\n"
     );
     let data = timeline_data(input, clock, spans, faults, lines);
     let _ = writeln!(out, "<script type=\"application/json\" id=\"timeline-data\">{}</script>", json_in_script(&data));
@@ -627,25 +673,28 @@ fn assign_lanes(h: &History, spans: &[Span]) -> Vec<u32> {
 const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1320px;padding:16px 24px;color:#1f2328;background:#fff}
 header{display:flex;align-items:center;gap:20px;border-bottom:1px solid #d0d7de;padding-bottom:10px}
-h1{font-size:22px;margin:0;flex:1;word-break:break-all}
+h1{font-size:22px;margin:0;flex:1;overflow-wrap:anywhere}
 h2{font-size:18px;margin:26px 0 8px;border-bottom:1px solid #eaeef2;padding-bottom:4px}
 h3{font-size:15px;margin:14px 0 6px}
 .verdict{color:#fff;font-weight:700;font-size:22px;padding:6px 22px;border-radius:6px;letter-spacing:.05em}
 .badge{color:#fff;font-weight:600;padding:1px 8px;border-radius:10px}
 table{border-collapse:collapse}
 .params th{text-align:left;padding:2px 14px 2px 0;color:#57606a;font-weight:500;vertical-align:top}
-.params td{word-break:break-all}
+.params td{overflow-wrap:anywhere}
 .counts{margin-top:10px;display:flex;gap:10px;flex-wrap:wrap}
 .count{border:1px solid #d0d7de;border-radius:6px;padding:3px 10px}
 .count.ok b{color:#1a7f37}.count.fail b{color:#cf222e}.count.info b{color:#9a6700}
 .ladder td,.ladder th{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top}
 .ladder .why{max-width:720px;white-space:pre-wrap;word-break:break-word}
+.plot{display:flex;align-items:flex-start;gap:8px}
+.plot-legend{list-style:none;margin:8px 0 0;padding:0;font-size:12.5px;min-width:170px}
+.plot-legend li{white-space:nowrap;margin:2px 0}
 .outcomes td,.outcomes th{border:1px solid #d0d7de;padding:3px 10px;text-align:right}
 .outcomes th:first-child{text-align:left;font-weight:500}
 .unavailable,.problem{color:#9a6700}.warning{color:#9a6700}
 .anomaly{border-left:4px solid #cf222e;padding:2px 14px;margin:12px 0;background:#fff8f8}
 .unknown{border-left:4px solid #9a6700;padding:2px 14px;margin:12px 0}
-pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:8px;border-radius:6px;font-size:12.5px}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:8px;border-radius:6px;font-size:12.5px}
 pre.story{font:14px/1.5 system-ui,sans-serif;background:none;padding:0}
 svg.counterexample{max-width:100%;height:auto;background:#fff;border:1px solid #eaeef2;border-radius:6px}
 svg.counterexample text{font:12px system-ui,sans-serif;fill:#1f2328}

@@ -174,6 +174,14 @@ pub fn implies(a: Level, b: Level) -> bool {
     a == b || b.implied_by().iter().any(|&by| implies(a, by))
 }
 
+/// The strongest models that hold: every model that holds and is implied by no other that holds. The
+/// models form a partial order (read-your-writes and monotonic reads are not comparable), so there may
+/// be several.
+pub fn strongest_holding(ladder: &Ladder) -> Vec<Level> {
+    let holding: Vec<Level> = ladder.rungs.iter().filter(|r| r.status == Status::Holds).map(|r| r.level).collect();
+    holding.iter().copied().filter(|&l| !holding.iter().any(|&other| other != l && implies(other, l))).collect()
+}
+
 /// The verdict of the required model among a history's rows (linearizability's when it has no row).
 pub fn required_verdict(rows: &[LadderRow], required: Level) -> Verdict {
     rows.iter()

@@ -15,11 +15,35 @@ use plotters::prelude::*;
 
 use crate::timeline::{self, Clock, FaultPeriod, Span};
 
-/// One plot: a title, and an `<svg>` element.
+/// One plot: a title, an `<svg>` element, and its legend, which the page shows beside the chart (in HTML,
+/// so that it never covers data).
 #[derive(Clone, Debug)]
 pub struct Plot {
     pub title: String,
     pub svg: String,
+    pub legend: Vec<LegendEntry>,
+}
+
+/// One series of a plot as its legend shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegendEntry {
+    pub label: String,
+    /// A CSS colour, `#rrggbb`.
+    pub colour: String,
+    pub mark: Mark,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Dot,
+    Cross,
+    Triangle,
+    Line,
+    Band,
+}
+
+fn entry(label: impl Into<String>, colour: RGBColor, mark: Mark) -> LegendEntry {
+    LegendEntry { label: label.into(), colour: format!("#{:02x}{:02x}{:02x}", colour.0, colour.1, colour.2), mark }
 }
 
 /// At most this many points in the scatter plot; past it, every n-th operation in time order is drawn.
@@ -105,7 +129,7 @@ impl Data {
         y: (f64, f64),
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let shown = self.faults.iter().map(|f| (self.clock.display(f.start), self.clock.display(f.end)));
-        let series = chart.draw_series(shown.map(|(a, b)| {
+        chart.draw_series(shown.map(|(a, b)| {
             let b = if b - a < (self.x_range.1 - self.x_range.0) / 800.0 {
                 a + (self.x_range.1 - self.x_range.0) / 800.0
             } else {
@@ -113,11 +137,13 @@ impl Data {
             };
             Rectangle::new([(a, y.0), (b, y.1)], FAULT.mix(0.12).filled())
         }))?;
-        if !self.faults.is_empty() {
-            series
-                .label("fault")
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], FAULT.mix(0.25).filled()));
-        }
+        // Each band says which fault it is, at its top left (a log axis's top is its upper bound too).
+        let font = ("sans-serif", 13).into_font().color(&FAULT.mix(0.9));
+        chart.draw_series(
+            self.faults
+                .iter()
+                .map(|f| Text::new(format!(" {}", f.name), (self.clock.display(f.start), y.1), font.clone())),
+        )?;
         Ok(())
     }
 }
@@ -152,22 +178,23 @@ fn style_mesh<'a, DB: DrawingBackend, Y: Ranged<ValueType = f64> + plotters::coo
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_label_formatter(&|v| number(*v))
+        .y_label_formatter(&|v| number(*v))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .label_style(("sans-serif", 13))
         .draw()
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 13))
-        .draw()
+/// An axis label as a person writes it: `45,000`, `2.5`, `0.012` (never `45000.0`).
+fn number(v: f64) -> String {
+    if v.abs() >= 1000.0 || (v.fract() == 0.0 && v.abs() < 1e15) {
+        let rounded = v.round();
+        let digits = faultline_checker::availability::thousands(rounded.abs() as u64);
+        return if rounded < 0.0 { format!("-{digits}") } else { digits };
+    }
+    let text = format!("{v:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// A chart over the run's time, as the three plots draw it: `y` on the vertical axis (a range, or a log
@@ -179,14 +206,14 @@ fn plot<Y>(
     y: Y,
     y_bounds: (f64, f64),
     y_desc: &str,
-    draw: impl FnOnce(&mut Chart<'_, '_, Y::CoordDescType>) -> Result<(), String>,
+    draw: impl FnOnce(&mut Chart<'_, '_, Y::CoordDescType>) -> Result<Vec<LegendEntry>, String>,
 ) -> Plot
 where
     Y: AsRangedCoord<Value = f64>,
     Y::CoordDescType: ValueFormatter<f64>,
 {
     let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<Vec<LegendEntry>, String> {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
@@ -197,15 +224,19 @@ where
             .map_err(|e| e.to_string())?;
         style_mesh(&mut chart, &d.time_label(), y_desc).map_err(|e| e.to_string())?;
         d.shade(&mut chart, y_bounds).map_err(|e| e.to_string())?;
-        draw(&mut chart)?;
-        legend(&mut chart).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
+        let mut legend = draw(&mut chart)?;
+        if !d.faults.is_empty() {
+            legend.push(entry("fault (named at its top)", FAULT, Mark::Band));
+        }
+        root.present().map_err(|e| e.to_string())?;
+        Ok(legend)
     })();
     match result {
-        Ok(()) => Plot { title, svg },
+        Ok(legend) => Plot { title, svg, legend },
         Err(e) => Plot {
             title,
             svg: format!("<p class=\"note\">This plot could not be drawn: {}</p>", crate::escape::html(&e)),
+            legend: Vec::new(),
         },
     }
 }
@@ -223,6 +254,7 @@ fn latency_scatter(d: &Data) -> Plot {
     let shown: Vec<&(f64, f64, usize, Outcome)> = d.points.iter().step_by(stride).collect();
     let y = latency_range(shown.iter().map(|p| p.1));
     plot(d, title, (y.0..y.1).log_scale(), y, d.latency_label(), |chart| {
+        let mut legend = Vec::new();
         // Name beyond the palette share "other".
         let groups = d.names.len().min(PALETTE.len());
         for (name, &colour) in PALETTE.iter().enumerate().take(groups) {
@@ -236,7 +268,7 @@ fn latency_scatter(d: &Data) -> Plot {
                     false => format!("{} {}", d.names[name], timeline::outcome_name(outcome)),
                 };
                 let points = shown.iter().filter(|p| mine(p)).map(|p| (p.0, p.1.max(y.0)));
-                let series = match outcome {
+                match outcome {
                     Outcome::Ok => chart.draw_series(points.map(|c| Circle::new(c, 2, colour.mix(0.6).filled()))),
                     Outcome::Fail => chart.draw_series(points.map(|c| Cross::new(c, 3, FAULT.stroke_width(1)))),
                     Outcome::Info => {
@@ -244,15 +276,14 @@ fn latency_scatter(d: &Data) -> Plot {
                     }
                 }
                 .map_err(|e| e.to_string())?;
-                let series = series.label(label);
-                match outcome {
-                    Outcome::Ok => series.legend(move |(x, y)| Circle::new((x + 7, y), 4, colour.filled())),
-                    Outcome::Fail => series.legend(move |(x, y)| Cross::new((x + 7, y), 4, FAULT.stroke_width(1))),
-                    Outcome::Info => series.legend(move |(x, y)| TriangleMarker::new((x + 7, y), 5, colour.filled())),
-                };
+                legend.push(match outcome {
+                    Outcome::Ok => entry(label, colour, Mark::Dot),
+                    Outcome::Fail => entry(label, FAULT, Mark::Cross),
+                    Outcome::Info => entry(label, colour, Mark::Triangle),
+                });
             }
         }
-        Ok(())
+        Ok(legend)
     })
 }
 
@@ -289,14 +320,12 @@ fn latency_quantiles(d: &Data) -> Plot {
     }
     let y = latency_range(lines.iter().flatten().map(|p| p.1));
     plot(d, title, (y.0..y.1).log_scale(), y, d.latency_label(), |chart| {
-        for ((line, name), colour) in lines.iter().zip(["p50", "p95", "p99", "max"]).zip(PALETTE) {
+        for (line, colour) in lines.iter().zip(PALETTE) {
             chart
                 .draw_series(LineSeries::new(line.iter().map(|&(x, v)| (x, v.max(y.0))), colour.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
+                .map_err(|e| e.to_string())?;
         }
-        Ok(())
+        Ok(["p50", "p95", "p99", "max"].iter().zip(PALETTE).map(|(name, c)| entry(*name, c, Mark::Line)).collect())
     })
 }
 
@@ -318,14 +347,12 @@ fn throughput(d: &Data) -> Plot {
     let y_desc = if d.clock.timed { "operations / s" } else { "operations / bucket" };
     plot(d, title, 0.0..top, (0.0, top), y_desc, |chart| {
         let colours = [RGBColor(45, 164, 78), FAULT, RGBColor(191, 135, 0)];
-        for ((line, name), colour) in lines.iter().zip(["ok", "fail", "info"]).zip(colours) {
+        for (line, colour) in lines.iter().zip(colours) {
             chart
                 .draw_series(LineSeries::new(line.iter().copied(), colour.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
+                .map_err(|e| e.to_string())?;
         }
-        Ok(())
+        Ok(["ok", "fail", "info"].iter().zip(colours).map(|(name, c)| entry(*name, c, Mark::Line)).collect())
     })
 }
 
@@ -367,6 +394,9 @@ mod tests {
             .iter()
             .all(|p| p.svg.contains("fill=\"#CF222E\" fill-opacity=\"0.12\"") || p.svg.contains("opacity=\"0.12\"")));
         assert!(plots.iter().all(|p| !p.svg.contains("<b>")));
-        assert!(plots[0].svg.contains("write info"));
+        assert!(plots[0].legend.iter().any(|e| e.label == "write info" && e.mark == Mark::Triangle));
+        assert!(plots.iter().all(|p| p.legend.last().is_some_and(|e| e.mark == Mark::Band)));
+        // The band is named where it is drawn, escaped.
+        assert!(plots[0].svg.contains("&lt;b&gt;"), "the fault's name at its band");
     }
 }

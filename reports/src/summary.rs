@@ -109,8 +109,13 @@ fn render_outcomes(out: &mut String, a: &Availability) {
 
 /// The consistency ladder: one line per model, strongest first, then the anomaly of each violated model.
 fn render_ladder(out: &mut String, ladder: &Ladder, required: Option<Level>) {
-    let strongest = ladder.strongest.map_or("none", Level::name);
-    let _ = writeln!(out, "  consistency ladder (strongest model that holds: {strongest}):");
+    let strongest: Vec<&str> = crate::ladder::strongest_holding(ladder).into_iter().map(Level::name).collect();
+    let strongest = match strongest.len() {
+        0 => "no model holds".to_string(),
+        1 => format!("the strongest model that holds: {}", strongest[0]),
+        _ => format!("the strongest models that hold, none implying another: {}", strongest.join(", ")),
+    };
+    let _ = writeln!(out, "  consistency ladder ({strongest}):");
     for rung in &ladder.rungs {
         let status = match rung.status {
             Status::Holds => "holds",

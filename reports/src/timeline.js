@@ -201,7 +201,8 @@
   document.getElementById('tl-reset').addEventListener('click', function () {
     view.t0 = first; view.t1 = last; redraw();
   });
-  document.getElementById('tl-anomaly').addEventListener('click', function () {
+  var zoom = document.getElementById('tl-anomaly');
+  if (zoom) zoom.addEventListener('click', function () {
     if (!D.marks.length) { detail.textContent = 'No anomaly to show.'; return; }
     var a = Infinity, b = -Infinity;
     D.marks.forEach(function (x) { a = Math.min(a, start[x[0]]); b = Math.max(b, end[x[0]]); });

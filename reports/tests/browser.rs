@@ -35,6 +35,20 @@ const PROBE: &str = r#"
   out.push('clicked: ' + document.getElementById('tl-detail').textContent);
   document.getElementById('tl-anomaly').click();
   out.push('anomaly: ' + document.getElementById('tl-detail').textContent);
+  // Labels of a counterexample drawing must not overlap one another, however far apart its operations.
+  var overlaps = 0, texts = 0;
+  document.querySelectorAll('svg.counterexample').forEach(function (svg) {
+    var boxes = Array.prototype.map.call(svg.querySelectorAll('text'), function (t) { return t.getBBox(); });
+    texts += boxes.length;
+    for (var i = 0; i < boxes.length; i++) for (var j = i + 1; j < boxes.length; j++) {
+      var a = boxes[i], b = boxes[j];
+      if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height) overlaps++;
+    }
+  });
+  out.push('labels: ' + texts + ', overlapping: ' + overlaps);
+  // Explanations wrap between words, never inside one ("c ompletion").
+  var story = document.querySelector('pre.story');
+  out.push('story word-break: ' + (story ? getComputedStyle(story).wordBreak : 'none'));
   var pre = document.createElement('pre');
   pre.id = 'probe';
   pre.textContent = out.join('\n');
@@ -100,6 +114,8 @@ fn load(name: &str, page: &str) -> (PathBuf, PathBuf, String, f64) {
     assert!(probe.contains("clicked: process "), "a click on the canvas showed no operation:\n{probe}");
     assert!(probe.contains("anomaly: process ") && probe.contains("cannot be placed"), "{probe}");
     assert!(probe.contains(r#""type":"invoke""#), "the lines were not shown:\n{probe}");
+    assert!(probe.contains(", overlapping: 0") && !probe.contains("labels: 0,"), "labels overlap:\n{probe}");
+    assert!(probe.contains("story word-break: normal"), "words may break inside:\n{probe}");
     (dir, html, dom, elapsed)
 }
 

@@ -84,7 +84,11 @@ fn an_anomaly_is_told_and_drawn() {
     assert!(page.contains("<svg class=\"counterexample\""));
     assert!(page.contains("class=\"op culprit\""));
     assert!(page.contains("linearizable through line"));
-    assert_eq!(page.matches("<svg").count(), 4, "one counterexample and three plots");
+    let legend_marks = page.matches("<li><svg width=\"14\"").count();
+    assert!(legend_marks >= 3 + 4 + 3, "each plot's legend beside it: {legend_marks}");
+    assert_eq!(page.matches("<svg").count() - legend_marks, 4, "one counterexample and three plots");
+    // A valid report offers no zoom to an anomaly; this one does.
+    assert!(page.contains("zoom to the first anomaly"));
 }
 
 fn corpus() -> Option<PathBuf> {
@@ -154,6 +158,16 @@ fn empty_and_untimed_histories_render() {
     let a = check(&empty);
     let page = render(&ReportInput::new("empty", &empty, &a));
     assert!(page.contains(">VALID</div>") && page.contains("\"s\":[]"));
+    assert!(!page.contains("zoom to the first anomaly"), "no anomaly to zoom to");
+    // With availability counted (as every check does), an empty history is unknown, never valid.
+    let none = faultline_checker::availability::check(
+        &empty,
+        &faultline_checker::availability::Options::new(faultline_checker::availability::Rule::AnyOk),
+    );
+    let mut input = ReportInput::new("empty", &empty, &a);
+    input.availability = Some(&none);
+    let page = render(&input);
+    assert!(page.contains(">UNKNOWN</div>") && page.contains("Too little succeeded to judge this history"));
     let text = "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
                 {\"type\":\"info\",\"process\":\"nemesis\",\"f\":\"start\"}\n\
                 {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
