@@ -523,8 +523,9 @@ fn test(args: TestArgs) -> ExitCode {
             print!("{}", faultline_reports::summary::render(&outcome.results));
             let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
             println!(
-                "{} workload operations (before the final reads) on {} in {:.1} s, {}; run folder {}",
+                "{} {} (before the final reads) on {} in {:.1} s, {}; run folder {}",
                 faultline_checker::availability::thousands(outcome.summary.operations),
+                if outcome.summary.operations == 1 { "workload operation" } else { "workload operations" },
                 plural(outcome.summary.keys.len(), "key", "keys"),
                 outcome.summary.elapsed.as_secs_f64(),
                 plural(outcome.faults, "fault", "faults"),

@@ -220,7 +220,7 @@ fn test_records_checks_and_stores_a_run() {
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("VALID") && stdout.contains("400 operations"), "{stdout}");
+    assert!(stdout.contains("VALID") && stdout.contains("400 workload operations"), "{stdout}");
     let latest = store.join("latest");
     for file in ["history.jsonl", "results.json", "config.json", "report.html", "junit.xml", "summary.md"] {
         assert!(latest.join(file).exists(), "{file} missing");

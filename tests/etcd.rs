@@ -63,7 +63,7 @@ fn healthy(url: &str) -> bool {
         .arg(std::env::temp_dir().join(format!("faultline-etcd-probe-{}", std::process::id())))
         .output()
         .unwrap();
-    out.status.code() == Some(0) && String::from_utf8_lossy(&out.stdout).contains("1 operations")
+    out.status.code() == Some(0) && String::from_utf8_lossy(&out.stdout).contains("1 workload operation ")
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn every_etcd_adapter_records_a_valid_history() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{adapter}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("VALID") && stdout.contains("500 operations"), "{adapter}: {stdout}");
+        assert!(stdout.contains("VALID") && stdout.contains("500 workload operations"), "{adapter}: {stdout}");
         let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap();
         assert!(
             history.contains(r#""f":"cas","key""#) && history.contains(r#""type":"fail""#),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{events, first_anomaly, is_root, nemesis};
+use common::{events, first_anomaly, is_root, nemesis, run_folder};
 
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline runs")
@@ -97,9 +97,32 @@ fn linearizable_mode_stays_valid_under_partitions_kills_and_pauses() {
             }
             assert!(!nemesis(&events, "start-delay").is_empty(), "no delay fault ran");
         }
+        // Every fault says how long applying it took, and none starts too late to act: the last start
+        // comes at least a moment (half the 700 ms interval) before the workload's end.
+        let started: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["process"] == "nemesis" && e["f"].as_str().is_some_and(|f| f.starts_with("start-")))
+            .collect();
+        for e in started.iter().filter(|e| e["type"] == "info") {
+            assert!(e["value"]["applied_ms"].as_u64().is_some(), "{lab}: no applied_ms: {e}");
+        }
+        let time = |e: &Value| e["time"].as_u64().unwrap();
+        let workload_end =
+            events.iter().filter(|e| e["process"].as_u64().is_some_and(|p| p < 1_000_000_000)).map(time).max().unwrap();
+        let last_start = started.iter().map(|e| time(e)).max().unwrap();
+        let before_end = workload_end.saturating_sub(last_start) / 1_000_000;
+        assert!(before_end > 300, "{lab}: a fault started {before_end} ms before the workload's end");
         // Every fault was healed before the final reads, and the faults really hurt: some operations
         // failed or timed out.
         assert_eq!(nemesis(&events, "heal").len(), 1);
+        let heal_done = events.iter().filter(|e| e["f"] == "heal" && e["type"] == "info").map(time).max().unwrap();
+        let first_final = events
+            .iter()
+            .filter(|e| e["process"].as_u64().is_some_and(|p| p >= 1_000_000_000))
+            .map(time)
+            .min()
+            .unwrap();
+        assert!(heal_done < first_final, "{lab}: the heal completes before the final reads");
         assert!(events.iter().any(|e| e["type"] == "fail" || e["type"] == "info" && e["process"] != "nemesis"));
         std::fs::remove_dir_all(&store).unwrap();
     }
@@ -338,7 +361,9 @@ fn start_long_run(store: &Path) -> std::process::Child {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap_or_default();
+        let history = run_folder(store)
+            .and_then(|run| std::fs::read_to_string(run.join("history.jsonl")).ok())
+            .unwrap_or_default();
         if history.contains("start-partition") {
             return child;
         }
@@ -394,8 +419,10 @@ fn lab_clean_removes_what_a_killed_run_left() {
     assert_eq!(lab_links(&lab), Vec::<String>::new());
     let nft = Command::new("nft").args(["list", "tables"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&nft.stdout).contains("faultline"), "faultline never writes host rules");
-    // The history up to the kill is checkable.
-    let check = faultline(&["check", store.join("latest/history.jsonl").to_str().unwrap()]);
+    // The history up to the kill is checkable; the killed run never became the store's latest.
+    assert!(std::fs::symlink_metadata(store.join("latest")).is_err(), "a killed run became latest");
+    let history = run_folder(&store).unwrap().join("history.jsonl");
+    let check = faultline(&["check", history.to_str().unwrap()]);
     assert!(check.status.code() == Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     std::fs::remove_dir_all(&store).unwrap();
 }

@@ -121,6 +121,10 @@ pub async fn run(
         if !pause(next_interval(schedule, &mut rng), until, stop).await {
             break;
         }
+        // A fault starts only if it has time to act before the workload ends.
+        if until.saturating_duration_since(Instant::now()) < least_time_to_act(schedule) {
+            break;
+        }
         let kind = if schedule.random {
             schedule.kinds[rng.below(schedule.kinds.len() as u64) as usize]
         } else {
@@ -130,12 +134,14 @@ pub async fn run(
         turn += 1;
         let (start, stop_name) = (format!("start-{}", fault.name()), format!("stop-{}", fault.name()));
         record(Step::Invoke, &start, fault.describe());
+        let applying = Instant::now();
         let started = backend.start_fault(&fault).await;
-        record(Step::Done, &start, outcome(&fault, started));
+        record(Step::Done, &start, outcome(&fault, started, applying.elapsed()));
         pause(next_interval(schedule, &mut rng), until, stop).await;
         record(Step::Invoke, &stop_name, fault.describe());
+        let applying = Instant::now();
         let stopped = backend.stop_fault(&fault).await;
-        record(Step::Done, &stop_name, outcome(&fault, stopped));
+        record(Step::Done, &stop_name, outcome(&fault, stopped, applying.elapsed()));
     }
     if let Backend::Lab(lab) = backend {
         record(Step::Invoke, "heal", Value::Null);
@@ -144,9 +150,17 @@ pub async fn run(
     }
 }
 
-fn outcome(fault: &Fault, result: Result<Value, String>) -> Value {
+/// The least time a fault must have before the workload ends to be worth starting: half an interval,
+/// at most a second.
+fn least_time_to_act(schedule: &Schedule) -> Duration {
+    (schedule.interval / 2).min(Duration::from_secs(1))
+}
+
+/// A step's completion: the fault, how long applying (or removing) it took, and the probe or the error.
+fn outcome(fault: &Fault, result: Result<Value, String>, took: Duration) -> Value {
     let mut value = fault.describe();
     if let Value::Object(map) = &mut value {
+        map.insert("applied_ms".into(), json!(took.as_millis() as u64));
         match result {
             Ok(probe) => map.insert("probe".into(), probe),
             Err(e) => map.insert("error".into(), Value::String(e)),

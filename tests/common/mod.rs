@@ -30,3 +30,10 @@ pub fn first_anomaly(results: &Value) -> &serde_json::Map<String, Value> {
     let problems = results["files"][0]["linearizability"]["problems"].as_array().expect("a problems list");
     problems.iter().find_map(|p| p["anomaly"].as_object()).expect("an explained key")
 }
+
+/// The folder of the one run in `store` (`store/<test>/<timestamp>/`), found without `store/latest`,
+/// which moves only once a run has finished: for a run still going, or one that was killed.
+pub fn run_folder(store: &Path) -> Option<std::path::PathBuf> {
+    let tests = std::fs::read_dir(store).ok()?.flatten().filter(|e| e.path().is_dir() && e.file_name() != "latest");
+    tests.flat_map(|t| std::fs::read_dir(t.path()).into_iter().flatten().flatten()).map(|r| r.path()).max()
+}

@@ -4,11 +4,18 @@
 //! client goes on under a new process number (its old one may still have an operation in flight at the
 //! store). A run stops at its time limit, its operation limit, or when told to; then, if asked, every key
 //! that was used is read from every node, for the convergence checks.
+//!
+//! A client whose operation failed fast, without the store doing anything (`not-sent`: refused, no
+//! connection; `not-applied`: no quorum), backs off before its next operation, as a real client would:
+//! jittered, doubling from [`Backoff::FIRST`] to at most [`Backoff::MOST`], reset by any answer from the
+//! store. A dead node or a lost quorum so costs a few operations a second instead of every one the
+//! machine can send, and the history and report stay proportionate to the work done.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use faultline_checker::history::{NOT_APPLIED, NOT_SENT};
 use faultline_checker::{EventKind, Process, Value};
 
 use crate::adapter::{Adapter, Op, Outcome};
@@ -165,6 +172,7 @@ impl Client {
         let clients = self.spec.clients.max(1) as u64;
         let mut process = c as u64;
         let mut turn = c;
+        let mut backoff = Backoff::new(self.spec.workload.seed ^ (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         loop {
             if self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline {
                 return;
@@ -187,16 +195,64 @@ impl Client {
             let (key, op) = self.generator.lock().unwrap_or_else(|p| p.into_inner()).next_op();
             let node = &self.spec.nodes[if self.spec.pin_clients { c } else { turn } % self.spec.nodes.len()];
             turn += 1;
-            let indeterminate =
-                perform(&self.spec.adapter, &mut self.http, &self.recorder, process, node, &key, &op).await;
-            if indeterminate {
-                process += clients;
+            let ended = perform(&self.spec.adapter, &mut self.http, &self.recorder, process, node, &key, &op).await;
+            match ended {
+                Ended::Indeterminate => process += clients,
+                Ended::Refused => {
+                    let wait = backoff.next_wait().min(self.deadline.saturating_duration_since(Instant::now()));
+                    tokio::time::sleep(wait).await;
+                }
+                Ended::Answered => backoff.reset(),
             }
         }
     }
 }
 
-/// Records the invocation, performs the operation, records its completion; true if it was indeterminate.
+/// How an operation ended, for what the client does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// The store answered (ok, or a fail it judged, such as a cas mismatch).
+    Answered,
+    /// A fail without the store doing anything: never sent, or not applied.
+    Refused,
+    /// It may or may not have happened.
+    Indeterminate,
+}
+
+/// The waits of a client after fast failures: jittered (each between half and all of the current step),
+/// doubling from [`Backoff::FIRST`] to [`Backoff::MOST`].
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    step: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    pub const FIRST: Duration = Duration::from_millis(10);
+    pub const MOST: Duration = Duration::from_secs(1);
+
+    pub fn new(seed: u64) -> Backoff {
+        Backoff { step: Backoff::FIRST, rng: seed | 1 }
+    }
+
+    /// The wait before the next operation, and the step doubled for the one after.
+    pub fn next_wait(&mut self) -> Duration {
+        // xorshift64: jitter needs no more than that, and the seed makes it repeatable.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let share = 0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+        let wait = self.step.mul_f64(share);
+        self.step = (self.step * 2).min(Backoff::MOST);
+        wait
+    }
+
+    pub fn reset(&mut self) {
+        self.step = Backoff::FIRST;
+    }
+}
+
+/// Records the invocation, performs the operation, records its completion; says how it ended.
 async fn perform(
     adapter: &Adapter,
     http: &mut HttpClient,
@@ -205,7 +261,7 @@ async fn perform(
     node: &Node,
     key: &str,
     op: &Op,
-) -> bool {
+) -> Ended {
     let invoked_value = match op {
         Op::Read => Value::Null,
         Op::Write(v) => v.clone(),
@@ -222,7 +278,11 @@ async fn perform(
     };
     recorder.record(record(EventKind::Invoke, invoked_value.clone(), None));
     let outcome = adapter.invoke(http, &node.url, key, op).await;
-    let indeterminate = matches!(outcome, Outcome::Info { .. });
+    let ended = match &outcome {
+        Outcome::Info { .. } => Ended::Indeterminate,
+        Outcome::Fail { error } if error.starts_with(NOT_SENT) || error.starts_with(NOT_APPLIED) => Ended::Refused,
+        _ => Ended::Answered,
+    };
     let completion = match outcome {
         Outcome::Ok(read) if *op == Op::Read => record(EventKind::Ok, read, None),
         Outcome::Ok(_) => record(EventKind::Ok, invoked_value, None),
@@ -230,7 +290,7 @@ async fn perform(
         Outcome::Info { error } => record(EventKind::Info, invoked_value, Some(error)),
     };
     recorder.record(completion);
-    indeterminate
+    ended
 }
 
 /// Reads every key from every node, one reader per node, under process numbers no client uses. A run
@@ -242,7 +302,9 @@ pub async fn final_reads(spec: &RunSpec, recorder: &Recorder, keys: &[String]) {
         let mut http = HttpClient::new(spec.http_client, spec.request_timeout, None);
         async move {
             for key in keys {
-                if perform(&spec.adapter, &mut http, recorder, process, node, key, &Op::Read).await {
+                if perform(&spec.adapter, &mut http, recorder, process, node, key, &Op::Read).await
+                    == Ended::Indeterminate
+                {
                     process += 1;
                 }
             }
@@ -263,4 +325,29 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_cap_and_resets() {
+        let mut b = Backoff::new(7);
+        let mut step = Backoff::FIRST;
+        for _ in 0..12 {
+            let wait = b.next_wait();
+            assert!(wait >= step / 2 && wait <= step, "{wait:?} for a step of {step:?}");
+            step = (step * 2).min(Backoff::MOST);
+        }
+        assert_eq!(step, Backoff::MOST);
+        b.reset();
+        assert!(b.next_wait() <= Backoff::FIRST);
+        // Jitter: two clients do not wait in lockstep.
+        let (mut x, mut y) = (Backoff::new(1), Backoff::new(2));
+        assert_ne!(
+            (0..4).map(|_| x.next_wait()).collect::<Vec<_>>(),
+            (0..4).map(|_| y.next_wait()).collect::<Vec<_>>()
+        );
+    }
 }

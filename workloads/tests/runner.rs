@@ -166,11 +166,18 @@ async fn a_target_that_is_down_gives_failures_not_a_panic() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let (history, verdict) = record(&spec(&url, 200), "down").await;
+    let mut spec = spec(&url, 1_000_000);
+    spec.time_limit = Duration::from_millis(1500);
+    spec.final_reads = false;
+    let (history, verdict) = record(&spec, "down").await;
     assert_eq!(verdict, Verdict::Valid);
     assert!(history.operations.iter().all(|o| o.outcome == Outcome::Fail));
     let error = history.completion(&history.operations[0]).unwrap().error.clone().unwrap();
     assert!(error.as_str().unwrap().starts_with("not-sent: connection refused"), "{error}");
+    // Each client backs off after every refusal (10 ms doubling, jittered down to half): in 1.5 s at most
+    // about a dozen operations each, where without it the clients sent tens of thousands.
+    let ops = history.operations.len();
+    assert!((8..=8 * 12).contains(&ops), "{ops} operations of 8 clients in 1.5 s against a dead target");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
