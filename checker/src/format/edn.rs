@@ -42,11 +42,25 @@ struct Reader<'a> {
     line: u32,
     /// Operation names, shared by every event that has them.
     names: Vec<Arc<str>>,
+    /// The events read so far, and for each whether its value was a `[a b]` pair read straight into
+    /// `key` a and `value` b (see [`Reader::op`]).
+    events: Vec<Event>,
+    tupled: Vec<bool>,
 }
 
 impl<'a> Reader<'a> {
     fn new(source: &'a str, text: &'a str, first_line: u32) -> Reader<'a> {
-        Reader { source, bytes: text.as_bytes(), text, pos: 0, line: first_line, names: Vec::new() }
+        let expected = text.len() / 80;
+        Reader {
+            source,
+            bytes: text.as_bytes(),
+            text,
+            pos: 0,
+            line: first_line,
+            names: Vec::new(),
+            events: Vec::with_capacity(expected),
+            tupled: Vec::with_capacity(expected),
+        }
     }
 
     fn error(&self, line: u32, message: impl Into<String>) -> Error {
@@ -160,18 +174,58 @@ impl<'a> Reader<'a> {
 
     /// The forms up to `close` (the opening bracket read), as a list.
     fn list(&mut self, close: u8, depth: usize, line: u32, what: &str) -> Result<Value, Error> {
-        let mut items = Vec::new();
-        loop {
-            self.skip_space(depth + 1)?;
-            match self.peek() {
-                None => return Err(self.error(line, format!("this {what} is never closed with `{}`", close as char))),
-                Some(b) if b == close => {
-                    self.pos += 1;
-                    return Ok(Value::List(items.into()));
-                }
-                Some(_) => items.push(self.value(depth + 1)?),
-            }
+        self.list_after(Vec::new(), close, depth, line, what)
+    }
+
+    /// The rest of a list whose first `items` are read.
+    fn list_after(
+        &mut self,
+        mut items: Vec<Value>,
+        close: u8,
+        depth: usize,
+        line: u32,
+        what: &str,
+    ) -> Result<Value, Error> {
+        while !self.closes(close, depth, line, what)? {
+            items.push(self.value(depth + 1)?);
         }
+        Ok(Value::List(items.into()))
+    }
+
+    /// True, past it, if the next form is `close`; an error at the end of the input.
+    fn closes(&mut self, close: u8, depth: usize, line: u32, what: &str) -> Result<bool, Error> {
+        self.skip_space(depth + 1)?;
+        match self.peek() {
+            None => Err(self.error(line, format!("this {what} is never closed with `{}`", close as char))),
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// The next form, except that a vector of exactly two forms comes as its two values, unbuilt: the
+    /// `[key value]` tuples of `jepsen.independent` are most values of such a history, and are split.
+    fn value_or_pair(&mut self, depth: usize) -> Result<Result<Value, (Value, Value)>, Error> {
+        self.skip_space(depth)?;
+        if self.peek() != Some(b'[') || depth >= MAX_DEPTH {
+            return self.value(depth).map(Ok);
+        }
+        let line = self.line;
+        self.pos += 1;
+        if self.closes(b']', depth, line, "vector")? {
+            return Ok(Ok(Value::List(Arc::from([]))));
+        }
+        let first = self.value(depth + 1)?;
+        if self.closes(b']', depth, line, "vector")? {
+            return Ok(Ok(Value::List(Arc::from([first]))));
+        }
+        let second = self.value(depth + 1)?;
+        if self.closes(b']', depth, line, "vector")? {
+            return Ok(Err((first, second)));
+        }
+        self.list_after(vec![first, second], b']', depth, line, "vector").map(Ok)
     }
 
     /// A map's entries up to `}` (the `{` read), as a canonical JSON object.
@@ -262,7 +316,7 @@ impl<'a> Reader<'a> {
     fn token(&mut self) -> &'a str {
         let start = self.pos;
         while let Some(b) = self.peek() {
-            if b.is_ascii_whitespace() || b",{}[]()\";".contains(&b) {
+            if ENDS_TOKEN[b as usize] {
                 break;
             }
             self.pos += 1;
@@ -286,8 +340,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads one op map (or a tagged record of one) into an event. Its index is `u64::MAX` unless it has one.
-    fn op(&mut self) -> Result<Event, Error> {
+    /// Reads one op map (or a tagged record of one) into an event. Its index is `u64::MAX` unless it has
+    /// one. A client op's `[a b]` value with no `:key` is read as key a and value b, marked in `tupled`;
+    /// [`parse_events`] puts it back together if the history is not `jepsen.independent` after all.
+    fn op(&mut self) -> Result<(), Error> {
         let (line, source) = (self.line, self.source);
         let bad = |m: String| Error::input(source, line, m);
         if self.peek() == Some(b'#') && self.bytes.get(self.pos + 1).is_some_and(u8::is_ascii_alphabetic) {
@@ -315,6 +371,7 @@ impl<'a> Reader<'a> {
             line,
         };
         let (mut has_type, mut has_process, mut has_f) = (false, false, false);
+        let mut pair = None;
         loop {
             self.skip_space(1)?;
             let field = match self.keyword() {
@@ -368,7 +425,13 @@ impl<'a> Reader<'a> {
                     has_f = !f.is_empty();
                     event.f = f;
                 }
-                "value" => event.value = self.value(1)?,
+                "value" => match self.value_or_pair(1)? {
+                    Ok(v) => {
+                        event.value = v;
+                        pair = None;
+                    }
+                    Err(p) => pair = Some(p),
+                },
                 "key" => event.key = Some(self.value(1)?),
                 "index" => {
                     event.index = match self.value(1)? {
@@ -397,30 +460,58 @@ impl<'a> Reader<'a> {
         if !has_type || !has_process || !has_f {
             return Err(bad("an op map needs :type, :process and :f".into()));
         }
-        Ok(event)
+        let tupled = match pair {
+            Some((key, value)) if event.key.is_none() && event.process != Process::Nemesis => {
+                (event.key, event.value) = (Some(key), value);
+                true
+            }
+            Some((a, b)) => {
+                event.value = Value::List(Arc::from([a, b]));
+                false
+            }
+            None => false,
+        };
+        self.events.push(event);
+        self.tupled.push(tupled);
+        Ok(())
     }
 
     /// Reads op maps up to the end of the input, or, if `close` is given, up to that closing bracket of
     /// the vector or list (opened on `line`) that holds them.
-    fn ops(&mut self, close: Option<u8>, line: u32) -> Result<Vec<Event>, Error> {
-        let mut events = Vec::with_capacity(self.bytes.len() / 80);
+    fn ops(mut self, close: Option<u8>, line: u32) -> Result<Ops, Error> {
         loop {
             self.skip_space(1)?;
             match (self.peek(), close) {
-                (None, None) => return Ok(events),
+                (None, None) => return Ok((self.events, self.tupled)),
                 (None, Some(c)) => {
                     let what = if c == b']' { "vector" } else { "list" };
                     return Err(self.error(line, format!("this {what} is never closed with `{}`", c as char)));
                 }
                 (Some(b), Some(c)) if b == c => {
                     self.pos += 1;
-                    return Ok(events);
+                    self.skip_space(0)?;
+                    if self.peek().is_some() {
+                        return Err(self.error(self.line, "expected the end of the input after the vector of op maps"));
+                    }
+                    return Ok((self.events, self.tupled));
                 }
-                _ => events.push(self.op()?),
+                _ => self.op()?,
             }
         }
     }
 }
+
+/// The bytes that end a token: whitespace and the delimiters.
+static ENDS_TOKEN: [bool; 256] = {
+    let mut ends = [false; 256];
+    let delimiters = b" \t\n\r\x0b\x0c,{}[]()\";";
+    let mut i = 0;
+    while i < delimiters.len() {
+        ends[delimiters[i] as usize] = true;
+        i += 1;
+    }
+    ends
+};
 
 /// A token (anything but a collection, string or character) as a value.
 fn atom(token: &str) -> Option<(Value, Form)> {
@@ -449,19 +540,23 @@ fn atom(token: &str) -> Option<(Value, Form)> {
     json.is_number().then(|| (Value::from_json(&json), Form::Other))
 }
 
+/// Events, and for each whether its value was read as a pair into key and value.
+type Ops = (Vec<Event>, Vec<bool>);
+
 fn is_pair(v: &Value) -> bool {
     matches!(v, Value::List(items) if items.len() == 2)
 }
 
-/// See the module documentation.
-fn is_independent(events: &[Event]) -> bool {
-    let mut clients = events.iter().filter(|e| e.process != Process::Nemesis).peekable();
-    if clients.peek().is_none() || clients.clone().any(|e| e.key.is_some() || !is_pair(&e.value)) {
+/// See the module documentation. Every client op was tupled (its value a pair, no `:key`), and some read
+/// or write, or some cas whose value (the pair's second element) is itself a pair, makes them tuples.
+fn is_independent((events, tupled): &Ops) -> bool {
+    let mut clients = events.iter().zip(tupled).filter(|(e, _)| e.process != Process::Nemesis).peekable();
+    if clients.peek().is_none() || clients.clone().any(|(_, &tupled)| !tupled) {
         return false;
     }
-    clients.any(|e| match (&e.value, &*e.f) {
-        (_, "read" | "write") => true,
-        (Value::List(items), "cas") => is_pair(&items[1]),
+    clients.any(|(e, _)| match &*e.f {
+        "read" | "write" => true,
+        "cas" => is_pair(&e.value),
         _ => false,
     })
 }
@@ -491,10 +586,10 @@ fn pieces(text: &str, parts: usize) -> Vec<(&str, u32)> {
 }
 
 /// Reads the op maps of a text of one op map per line, on all cores.
-fn ops_in_pieces(source: &str, text: &str) -> Result<Vec<Event>, Error> {
+fn ops_in_pieces(source: &str, text: &str) -> Result<Ops, Error> {
     let parts = pieces(text, std::thread::available_parallelism().map_or(1, |n| n.get()));
     if parts.len() > 1 {
-        let read: Vec<Result<Vec<Event>, Error>> = std::thread::scope(|scope| {
+        let read: Vec<Result<Ops, Error>> = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
                 .map(|&(piece, line)| scope.spawn(move || Reader::new(source, piece, line).ops(None, line)))
@@ -502,11 +597,14 @@ fn ops_in_pieces(source: &str, text: &str) -> Result<Vec<Event>, Error> {
             handles.into_iter().map(|h| h.join().expect("EDN reader thread panicked")).collect()
         });
         if read.iter().all(Result::is_ok) {
-            let mut events = Vec::with_capacity(read.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum());
+            let total = read.iter().map(|r| r.as_ref().map_or(0, |(events, _)| events.len())).sum();
+            let (mut events, mut tupled) = (Vec::with_capacity(total), Vec::with_capacity(total));
             for piece in read {
-                events.extend(piece.expect("checked"));
+                let (e, t) = piece.expect("checked");
+                events.extend(e);
+                tupled.extend(t);
             }
-            return Ok(events);
+            return Ok((events, tupled));
         }
     }
     Reader::new(source, text, 1).ops(None, 1)
@@ -516,33 +614,31 @@ fn ops_in_pieces(source: &str, text: &str) -> Result<Vec<Event>, Error> {
 pub fn parse_events(source: &str, text: &str) -> Result<(Vec<Event>, Hints), Error> {
     let mut reader = Reader::new(source, text, 1);
     reader.skip_space(0)?;
-    let mut events = match reader.peek() {
+    let ops = match reader.peek() {
         // A whole history as one vector or list of op maps.
         Some(open @ (b'[' | b'(')) => {
             let line = reader.line;
             reader.pos += 1;
-            let events = reader.ops(Some(if open == b'[' { b']' } else { b')' }), line)?;
-            reader.skip_space(0)?;
-            if reader.peek().is_some() {
-                return Err(reader.error(reader.line, "expected the end of the input after the vector of op maps"));
-            }
-            events
+            reader.ops(Some(if open == b'[' { b']' } else { b')' }), line)?
         }
         _ => ops_in_pieces(source, text)?,
     };
+    let independent = is_independent(&ops);
+    let (mut events, tupled) = ops;
     for (pos, e) in events.iter_mut().enumerate() {
         if e.index == u64::MAX {
             e.index = pos as u64;
         }
     }
-    let kv = events.iter().any(|e| e.key.is_some() && matches!(&*e.f, "get" | "put" | "append"));
-    if is_independent(&events) {
-        for e in events.iter_mut().filter(|e| e.process != Process::Nemesis) {
-            if let Value::List(pair) = &e.value {
-                let (key, value) = (pair[0].clone(), pair[1].clone());
-                e.key = Some(key);
-                e.value = value;
-            }
+    // Porcupine's kv logs: ops with a :key of their own (not a tuple's) named get, put or append.
+    let kv = events
+        .iter()
+        .zip(&tupled)
+        .any(|(e, &tupled)| !tupled && e.key.is_some() && matches!(&*e.f, "get" | "put" | "append"));
+    if !independent {
+        for (e, _) in events.iter_mut().zip(tupled).filter(|(_, tupled)| *tupled) {
+            let key = e.key.take().expect("a tupled event has its pair's first element as key");
+            e.value = Value::List(Arc::from([key, std::mem::take(&mut e.value)]));
         }
     }
     let hints = if kv { Hints { model: Some(ModelKind::Kv), initial: Some(Value::str("")) } } else { Hints::default() };
@@ -685,7 +781,7 @@ mod tests {
         let parts = pieces(&text, 4);
         assert!(parts.len() > 1);
         let (whole, _) = parse_events("p", &text).unwrap();
-        let one = Reader::new("p", &text, 1).ops(None, 1).unwrap();
+        let (one, _) = Reader::new("p", &text, 1).ops(None, 1).unwrap();
         assert_eq!(whole.len(), one.len());
         for (a, b) in whole.iter().zip(&one) {
             assert_eq!((a.line, a.time, &a.f, a.process), (b.line, b.time, &b.f, b.process));
