@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
 use faultline_checker::linear::Verdict;
-use faultline_checker::model::{CasFail, ModelKind};
+use faultline_checker::model::{CasFail, ModelKind, NilRead};
 use faultline_checker::{synth, Value};
 use faultline_harness::check::{self, CheckOptions};
 use faultline_harness::spec::parse_duration;
@@ -74,7 +74,7 @@ enum Command {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// History files (faultline JSONL, Jepsen EDN, or Porcupine logs).
+    /// History files (faultline JSONL, Jepsen EDN, or Porcupine logs); `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Model: register, cas-register or kv. Default: what the format or the operation names imply.
@@ -91,6 +91,11 @@ struct CheckArgs {
     /// never happened; Knossos).
     #[arg(long, default_value = "observe")]
     cas_fail: CasFail,
+    /// How to read an ok read of nil (null): absent (the key had no value; Porcupine, faultline's own runs)
+    /// or any (nothing is known of what was read, so it constrains nothing; Knossos's cas-register). Jepsen
+    /// histories that Knossos judged may need any.
+    #[arg(long, default_value = "absent")]
+    nil_read: NilRead,
     /// Give up and answer unknown after this long, e.g. 30s, 2m, 500ms.
     #[arg(long, value_parser = parse_duration)]
     time_limit: Option<Duration>,
@@ -410,6 +415,7 @@ fn check(args: CheckArgs) -> ExitCode {
         format: args.format,
         initial: args.initial,
         cas_fail: args.cas_fail,
+        nil_read: args.nil_read,
         time_limit: args.time_limit,
         memory_limit: args.memory_limit << 20,
         threads: args.threads,

@@ -381,3 +381,151 @@ fn faults_for_a_cluster_faultline_does_not_start_come_from_a_commands_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("names 2 nodes but 1 targets"), "{out:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---- History input: exact, strict, never a crash (issue 12, items 5 and 6) ----
+
+fn check_exit(name: &str, contents: &str, flags: &[&str]) -> (Option<i32>, String, String) {
+    let path = temp(name, contents);
+    let out = faultline(&[&["check"], flags, &[path.to_str().unwrap()]].concat());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn integers_beyond_64_bits_are_compared_exactly() {
+    // A stale read between two writes of integers that differ only beyond 64 bits.
+    let stale = r#"{"type":"invoke","process":0,"f":"write","value":100000000000000000001}
+{"type":"ok","process":0,"f":"write","value":100000000000000000001}
+{"type":"invoke","process":0,"f":"write","value":100000000000000000002}
+{"type":"ok","process":0,"f":"write","value":100000000000000000002}
+{"type":"invoke","process":1,"f":"read","value":null}
+{"type":"ok","process":1,"f":"read","value":100000000000000000001}
+"#;
+    let (code, stdout, _) = check_exit("big.jsonl", stale, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let edn = "{:type :invoke, :f :write, :value 100000000000000000001N, :process 0}\n\
+               {:type :ok, :f :write, :value 100000000000000000001N, :process 0}\n\
+               {:type :invoke, :f :write, :value 100000000000000000002N, :process 0}\n\
+               {:type :ok, :f :write, :value 100000000000000000002N, :process 0}\n\
+               {:type :invoke, :f :read, :value nil, :process 1}\n\
+               {:type :ok, :f :read, :value 100000000000000000001, :process 1}\n";
+    let (code, stdout, _) = check_exit("big.edn", edn, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+}
+
+#[test]
+fn malformed_histories_exit_3_naming_the_line() {
+    let deep = |open: &str, close: &str| format!("{}1{}", open.repeat(10_000), close.repeat(10_000));
+    for (name, text, line, what) in [
+        (
+            "reuse.jsonl",
+            "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+             {\"type\":\"info\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+             {\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n"
+                .to_string(),
+            3,
+            "after its operation ended with info at line 2",
+        ),
+        (
+            "other-value.jsonl",
+            "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+             {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":2}\n"
+                .to_string(),
+            2,
+            "this ok write completes with value 2",
+        ),
+        (
+            "deep.edn",
+            format!("{{:type :invoke, :f :write, :process 0, :value {}}}\n", deep("[", "]")),
+            1,
+            "nested more than 128 deep",
+        ),
+        (
+            "deep.log",
+            format!("INFO  jepsen.util - 0 :invoke :write {}\n", deep("[", "]")),
+            1,
+            "nested more than 128 deep",
+        ),
+        (
+            "deep.jsonl",
+            format!("{{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":{}}}\n", deep("[", "]")),
+            1,
+            "recursion limit",
+        ),
+        (
+            "torn-inside.jsonl",
+            "{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1}\n{\"type\":\"ok\",\"pro\n\
+             {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1}\n"
+                .to_string(),
+            2,
+            "expected one JSON event per line",
+        ),
+    ] {
+        let (code, _, stderr) = check_exit(name, &text, &[]);
+        assert_eq!(code, Some(3), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{name}:{line}: ")) && stderr.contains(what), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn a_torn_final_line_is_skipped_with_a_warning_and_a_bom_is_accepted() {
+    let text = "\u{feff}{\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+                {\"type\":\"ok\",\"process\":0,\"f\":\"write\",\"value\":1}\n\
+                {\"type\":\"invoke\",\"process\":1,\"f\":\"re";
+    let (code, stdout, stderr) = check_exit("torn.jsonl", text, &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("warning: ") && stderr.contains("torn.jsonl:3: skipped the last line"), "{stderr}");
+}
+
+#[test]
+fn a_dash_reads_the_history_from_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let run = |text: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["check", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&synth(&["--ops", "300", "--clients", "4", "--stale-read", "--seed", "3"]));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run("{\"type\":\"ok\",\"process\":0,\"f\":\"read\"}\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<stdin>:1: ok completion for process 0"));
+}
+
+#[test]
+fn nil_read_any_reads_nil_as_knossos_does() {
+    // A Jepsen history whose client read nil after the write was acknowledged.
+    let edn = "{:type :invoke, :f :write, :value 3, :process 0}\n{:type :ok, :f :write, :value 3, :process 0}\n\
+               {:type :invoke, :f :read, :value nil, :process 1}\n{:type :ok, :f :read, :value nil, :process 1}\n";
+    let (code, stdout, _) = check_exit("nil.edn", edn, &[]);
+    assert_eq!(code, Some(1), "absent by default: nil is the key's absence: {stdout}");
+    let (code, stdout, _) = check_exit("nil.edn", edn, &["--nil-read", "any"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let (code, _, _) = check_exit("nil.edn", edn, &["--nil-read", "any", "--require", "sequential"]);
+    assert_eq!(code, Some(0));
+    let (code, _, stderr) = check_exit("nil.edn", edn, &["--nil-read", "maybe"]);
+    assert_eq!(code, Some(3));
+    assert!(stderr.contains("expected absent or any"), "{stderr}");
+}
+
+#[test]
+fn eventual_consistency_without_final_reads_is_unknown() {
+    let path = temp("killed.jsonl", &synth(&["--ops", "200", "--keys", "2", "--clients", "4", "--seed", "5"]));
+    let out = faultline(&["check", "--require", "eventual", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no final reads"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

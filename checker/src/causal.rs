@@ -223,6 +223,7 @@ pub(crate) fn parse(history: &History, opts: &ModelOptions) -> Result<Parsed, Er
         });
         let m = match &*inv.f {
             "read" | "get" => match op.outcome {
+                Outcome::Ok if opts.nil_read.ignores(history.result(op)) => Meaning::Skip,
                 Outcome::Ok => Meaning::Read { key, value: history.result(op).clone() },
                 _ => Meaning::Skip,
             },

@@ -20,8 +20,9 @@
 //! an integer and they increase in invocation order (the workloads' convention), and otherwise the order of
 //! write completions (an indeterminate write, which has none, by its invocation).
 //!
-//! Thin-air reads, divergence and lost writes make the verdict invalid; staleness never does. Cost:
-//! O(n log n).
+//! Thin-air reads, divergence and lost writes make the verdict invalid; staleness never does. A history
+//! with none of those but no final read at all (a run killed before its final reads) is unknown, not valid:
+//! convergence, the heart of the promise, was never observed. Cost: O(n log n).
 
 use std::time::Instant;
 
@@ -300,8 +301,13 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
 
     let staleness = staleness(&mut reads, &mut writes, if timed { "ns" } else { "events" });
     let invalid = thin_air_count > 0 || diverged_count > 0 || lost_count > 0;
+    let verdict = match (invalid, final_reads) {
+        (true, _) => Verdict::Invalid,
+        (false, 0) => Verdict::Unknown,
+        (false, _) => Verdict::Valid,
+    };
     Ok(Analysis {
-        verdict: if invalid { Verdict::Invalid } else { Verdict::Valid },
+        verdict,
         thin_air_count,
         thin_air,
         final_reads,

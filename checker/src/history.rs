@@ -162,8 +162,11 @@ impl History {
     /// Pairs client events into operations. Nemesis events are not operations; they stay in `events`.
     ///
     /// Errors (each naming the line): a completion with no outstanding invocation for its process, an
-    /// invocation while the same process has one outstanding (Jepsen gives a process that may have crashed a
-    /// new number), a completion whose `f` differs from its invocation's, and more than 2^32 events.
+    /// invocation while the same process has one outstanding, an invocation by a process whose last
+    /// operation ended with `info` (it may still be in flight: Jepsen gives the client a new process
+    /// number), a completion whose `f` differs from its invocation's, an `ok` completion of a write, put,
+    /// append or cas that carries a value other than its invocation's (a completion may leave the value out,
+    /// as null), and more than 2^32 events.
     pub fn new(source: impl Into<String>, events: Vec<Event>) -> Result<History, Error> {
         let source = source.into();
         if events.len() >= u32::MAX as usize {
@@ -171,10 +174,24 @@ impl History {
         }
         let mut operations: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
         let mut outstanding: rustc_hash::FxHashMap<u64, usize> = Default::default();
+        // Processes whose last operation ended with `info`, and the line of that completion.
+        let mut crashed: rustc_hash::FxHashMap<u64, u32> = Default::default();
         for (pos, event) in events.iter().enumerate() {
             let Process::Client(process) = event.process else { continue };
             match event.kind {
                 EventKind::Invoke => {
+                    if let Some(&info_line) = crashed.get(&process) {
+                        return Err(Error::input(
+                            &source,
+                            event.line,
+                            format!(
+                                "process {process} invokes {:?} after its operation ended with info at line \
+                                 {info_line}; that operation may still be in flight, so a process never invokes \
+                                 again after an info (continue under a new process number, as Jepsen does)",
+                                &*event.f
+                            ),
+                        ));
+                    }
                     if let Some(&open) = outstanding.get(&process) {
                         let open_line = events[operations[open].invoke as usize].line;
                         return Err(Error::input(
@@ -213,6 +230,24 @@ impl History {
                                 &*event.f, invoked.line, &*invoked.f
                             ),
                         ));
+                    }
+                    if kind == EventKind::Ok
+                        && matches!(&*event.f, "write" | "put" | "append" | "cas")
+                        && !event.value.is_null()
+                        && event.value != invoked.value
+                    {
+                        return Err(Error::input(
+                            &source,
+                            event.line,
+                            format!(
+                                "this ok {} completes with value {} but process {process}'s invocation at line {} \
+                                 has value {}; a completed {} carries the value it was invoked with (or none)",
+                                &*event.f, event.value, invoked.line, invoked.value, &*event.f
+                            ),
+                        ));
+                    }
+                    if kind == EventKind::Info {
+                        crashed.insert(process, event.line);
                     }
                     op.complete = Some(pos as u32);
                     op.outcome = match kind {

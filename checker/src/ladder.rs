@@ -287,8 +287,9 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                     words.extend(a.lost_writes.iter().map(|l| l.explanation.clone()));
                     words.truncate(WORDS);
                     let r = if a.verdict == Verdict::Valid {
-                        let note = if a.final_reads == 0 { " (no final reads: convergence not checked)" } else { "" };
-                        rung(level, Status::Holds, format!("holds{note}"), vec![])
+                        rung(level, Status::Holds, "holds".to_string(), vec![])
+                    } else if a.verdict == Verdict::Unknown {
+                        unknown(level, "unknown: no final reads (convergence and lost writes not observed)".into())
                     } else {
                         rung(
                             level,

@@ -20,9 +20,14 @@ pub enum Value {
     Int(i64),
     Str(Arc<str>),
     List(Arc<[Value]>),
-    /// Any other JSON (floats, objects, integers beyond i64), as canonical compact JSON text.
+    /// Any other JSON (floats, objects, integers beyond i64), as canonical compact JSON text: integers as
+    /// their shortest decimal digits, objects with sorted keys. Equal values therefore have equal text.
     Json(Arc<str>),
 }
+
+/// How deeply any importer lets values nest: serde_json's limit for JSON Lines, and the same for EDN and
+/// Porcupine logs, so that a hostile history is bad input rather than a stack overflow.
+pub const MAX_DEPTH: usize = 128;
 
 impl Value {
     pub fn str(s: &str) -> Value {
@@ -44,6 +49,70 @@ impl Value {
         match self {
             Value::List(l) => Some(l),
             _ => None,
+        }
+    }
+
+    /// A decimal integer (optional sign, digits) of any size, kept exactly: an `Int` where it fits in i64,
+    /// otherwise canonical digits (no `+`, no leading zeros) as `Json`. `None` if `text` is not such an integer.
+    pub fn integer(text: &str) -> Option<Value> {
+        if let Ok(i) = text.parse::<i64>() {
+            return Some(Value::Int(i));
+        }
+        let (negative, digits) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let digits = digits.trim_start_matches('0');
+        Some(match (negative, digits) {
+            (_, "") => Value::Int(0),
+            (true, d) => Value::Json(Arc::from(format!("-{d}"))),
+            (false, d) => Value::Json(Arc::from(d)),
+        })
+    }
+
+    /// A map, as canonical compact JSON text: keys sorted, a repeated key keeping its last value.
+    pub fn object(entries: impl IntoIterator<Item = (String, Value)>) -> Value {
+        let sorted: std::collections::BTreeMap<String, Value> = entries.into_iter().collect();
+        let mut text = String::from("{");
+        for (i, (k, v)) in sorted.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&serde_json::Value::String(k.clone()).to_string());
+            text.push(':');
+            v.write_json(&mut text);
+        }
+        text.push('}');
+        Value::Json(Arc::from(text))
+    }
+
+    /// Appends this value as compact JSON, exactly (integers of any size keep their digits).
+    fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Str(s) => out.push_str(&serde_json::Value::String(s.to_string()).to_string()),
+            Value::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::Json(text) => out.push_str(text),
         }
     }
 
@@ -123,9 +192,11 @@ impl Serialize for Value {
                 }
                 seq.end()
             }
+            // The text is JSON already; written as it is, an integer beyond 64 bits keeps its digits.
             Value::Json(text) => {
-                let v: serde_json::Value = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
-                v.serialize(serializer)
+                let raw =
+                    serde_json::value::RawValue::from_string(text.to_string()).map_err(serde::ser::Error::custom)?;
+                raw.serialize(serializer)
             }
         }
     }
@@ -174,6 +245,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<Value, E> {
+        // serde_json reads an integer beyond 64 bits as the nearest float, which would make distinct
+        // integers equal. Flag it, so that the line is read again exactly (`inexact_integer_seen`).
+        if x.fract() == 0.0 && x.abs() >= 9.2e18 {
+            INEXACT.with(|f| f.set(true));
+        }
         Ok(Value::from_json(&serde_json::Value::from(x)))
     }
 
@@ -191,12 +267,23 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         // Objects are rare (nemesis descriptions); keep them as canonical JSON text.
-        let mut object = serde_json::Map::new();
-        while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
-            object.insert(k, v);
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            entries.push((k, v));
         }
-        Ok(Value::Json(Arc::from(serde_json::Value::Object(object).to_string())))
+        Ok(Value::object(entries))
     }
+}
+
+thread_local! {
+    static INEXACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True if a JSON number read on this thread since the last call may have been an integer too large for 64
+/// bits, rounded to a float by serde_json; resets the flag. The JSONL reader then reads the line again with
+/// [`crate::format::jsonl`]'s exact reader.
+pub(crate) fn inexact_integer_seen() -> bool {
+    INEXACT.with(|f| f.replace(false))
 }
 
 #[cfg(test)]
@@ -215,5 +302,29 @@ mod tests {
     fn display_is_json() {
         let v = Value::List(vec![Value::Int(1), Value::str("x<y")].into());
         assert_eq!(v.to_string(), r#"[1, "x<y"]"#);
+    }
+
+    #[test]
+    fn integers_of_any_size_are_exact() {
+        let a = Value::integer("100000000000000000001").unwrap();
+        let b = Value::integer("100000000000000000002").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(Value::integer("+000100000000000000000001"), Some(a.clone()));
+        assert_eq!(Value::integer("-0"), Some(Value::Int(0)));
+        assert_eq!(Value::integer("-9223372036854775809").unwrap().to_string(), "-9223372036854775809");
+        assert_eq!(Value::integer("18446744073709551615"), serde_json::from_str("18446744073709551615").ok());
+        assert_eq!(Value::integer("1.5"), None);
+        assert_eq!(Value::integer("12a"), None);
+        // Written back as the same digits, not as a float.
+        let list = Value::List(vec![a, b].into());
+        assert_eq!(serde_json::to_string(&list).unwrap(), "[100000000000000000001,100000000000000000002]");
+    }
+
+    #[test]
+    fn objects_are_canonical() {
+        let v: Value = serde_json::from_str(r#"{"b":[1,{"d":null,"c":2.50}],"a":"x"}"#).unwrap();
+        assert_eq!(v.to_string(), r#"{"a":"x","b":[1,{"c":2.5,"d":null}]}"#);
+        let built = Value::object([("b".to_string(), Value::Int(1)), ("a".to_string(), Value::str("x"))]);
+        assert_eq!(built.to_string(), r#"{"a":"x","b":1}"#);
     }
 }

@@ -1,7 +1,9 @@
 //! Eventual consistency: divergent final reads, lost and superseded writes, thin-air reads and staleness.
 
+use faultline_checker::causal::Status;
 use faultline_checker::eventual::{self, Options};
 use faultline_checker::format::jsonl;
+use faultline_checker::ladder::{self, Level};
 use faultline_checker::linear::Verdict;
 use faultline_checker::model::{ModelKind, ModelOptions};
 
@@ -95,7 +97,8 @@ fn staleness_in_time_and_versions() {
     let s = &a.staleness;
     assert_eq!((s.unit.as_str(), s.reads, s.stale_reads), ("ns", 2, 1));
     assert_eq!((s.time.max, s.versions.max, s.versions.p50), (190.0, 2.0, 0.0));
-    assert_eq!(a.verdict, Verdict::Valid);
+    // Staleness never makes it invalid; without final reads it is unknown.
+    assert_eq!(a.verdict, Verdict::Unknown);
 }
 
 #[test]
@@ -119,4 +122,20 @@ fn concurrent_writes_may_take_effect_in_either_order() {
     let a = check(text);
     assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.lost_writes);
     assert_eq!((a.reflected_writes, a.superseded_writes, a.lost_count), (1, 1, 0));
+}
+
+#[test]
+fn no_final_reads_is_unknown_not_valid() {
+    // A run killed before its final reads: nothing says whether the replicas converged.
+    let killed = history(&[(0, "w", "x", Some(1), "n1", 0), (1, "r", "x", Some(1), "n2", 100)]);
+    let a = check(&killed);
+    assert_eq!((a.verdict, a.final_reads), (Verdict::Unknown, 0));
+    let h = jsonl::parse("h", &killed).unwrap();
+    let l = ladder::check(&h, &ladder::Options::new(ModelOptions::new(ModelKind::Register)));
+    let rung = l.rung(Level::Eventual);
+    assert_eq!(rung.status, Status::Unknown);
+    assert!(rung.summary.starts_with("unknown: no final reads"), "{}", rung.summary);
+    // What is wrong without final reads is still wrong.
+    let thin_air = check(&history(&[(0, "w", "x", Some(1), "n1", 0), (1, "r", "x", Some(7), "n2", 100)]));
+    assert_eq!(thin_air.verdict, Verdict::Invalid);
 }

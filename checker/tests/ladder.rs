@@ -142,7 +142,9 @@ fn the_ladder_reports_implied_models_and_the_strongest() {
     let l = ladder::check(&h, &ladder::Options::new(opts()));
     assert_eq!(l.strongest, Some(Level::Linearizable));
     for r in &l.rungs {
-        assert_eq!(r.status, Status::Holds, "{:?}", r.level);
+        // Convergence needs final reads, which a synthetic history has none of.
+        let expected = if r.level == Level::Eventual { Status::Unknown } else { Status::Holds };
+        assert_eq!(r.status, expected, "{:?}", r.level);
         if !matches!(r.level, Level::Linearizable | Level::Eventual) {
             assert_eq!(r.implied_by, Some(Level::Linearizable), "{:?}", r.level);
         }

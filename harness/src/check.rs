@@ -8,7 +8,7 @@ use faultline_checker::availability::{self, Rule};
 use faultline_checker::format::{self, Format};
 use faultline_checker::ladder::{self, Level};
 use faultline_checker::linear;
-use faultline_checker::model::{CasFail, ModelKind};
+use faultline_checker::model::{CasFail, ModelKind, NilRead};
 use faultline_checker::{History, Value};
 use faultline_reports::html::{self, ReportInput};
 use faultline_reports::junit::{self, Suite};
@@ -23,6 +23,7 @@ pub struct CheckOptions {
     pub format: Option<Format>,
     pub initial: Option<Value>,
     pub cas_fail: CasFail,
+    pub nil_read: NilRead,
     pub time_limit: Option<Duration>,
     /// Bytes the searches may use for their memo tables.
     pub memory_limit: usize,
@@ -47,6 +48,7 @@ impl CheckOptions {
             format: None,
             initial: None,
             cas_fail: CasFail::Observe,
+            nil_read: NilRead::Absent,
             time_limit: None,
             memory_limit: 768 << 20,
             threads: 0,
@@ -72,7 +74,11 @@ pub struct Checked {
 
 pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Checked, String> {
     let imported = format::load(path, opts.format).map_err(|e| e.to_string())?;
-    let model = imported.model_options(opts.model, opts.initial.clone(), opts.cas_fail);
+    for warning in &imported.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut model = imported.model_options(opts.model, opts.initial.clone(), opts.cas_fail);
+    model.nil_read = opts.nil_read;
     let (linearizability, ladder) = if opts.ladder || opts.required != Level::Linearizable {
         let ladder_opts = ladder::Options {
             time_limit: opts.time_limit.or(Some(LADDER_TIME_LIMIT)),

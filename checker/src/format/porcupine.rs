@@ -16,12 +16,18 @@ use super::Hints;
 use crate::error::Error;
 use crate::history::{Event, EventKind, History, Process};
 use crate::model::ModelKind;
-use crate::value::Value;
+use crate::value::{Value, MAX_DEPTH};
 
 const SHAPE: &str =
     "expected `INFO  jepsen.util - PROCESS :TYPE :F VALUE`, e.g. `INFO  jepsen.util - 3 :invoke :cas [1 4]`";
 
 pub fn parse(source: &str, text: &str) -> Result<(History, Hints), Error> {
+    let (events, hints) = parse_events(source, text)?;
+    Ok((History::new(source, events)?, hints))
+}
+
+/// Reads the events of a log, without pairing them into operations.
+pub fn parse_events(source: &str, text: &str) -> Result<(Vec<Event>, Hints), Error> {
     let mut events = Vec::new();
     let mut names: Vec<Arc<str>> = Vec::new();
     let mut invoked: rustc_hash::FxHashMap<u64, Value> = Default::default();
@@ -45,7 +51,15 @@ pub fn parse(source: &str, text: &str) -> Result<(History, Hints), Error> {
         let raw = raw.join(" ");
         let (value, error) = match raw.as_str() {
             ":timed-out" => (invoked.get(&process).cloned().unwrap_or_default(), Some(Value::str("timed-out"))),
-            other => (parse_value(other).ok_or_else(|| bad(&format!("cannot read the value {other:?}")))?, None),
+            other => match parse_value(other, 0) {
+                Ok(v) => (v, None),
+                Err(Nesting::TooDeep) => {
+                    return Err(bad(&format!(
+                        "the value is nested more than {MAX_DEPTH} deep; faultline reads at most {MAX_DEPTH} levels"
+                    )))
+                }
+                Err(Nesting::Unreadable) => return Err(bad(&format!("cannot read the value {other:?}"))),
+            },
         };
         if kind == EventKind::Invoke {
             invoked.insert(process, value.clone());
@@ -63,20 +77,31 @@ pub fn parse(source: &str, text: &str) -> Result<(History, Hints), Error> {
             line: line_no,
         });
     }
-    let history = History::new(source, events)?;
-    Ok((history, Hints { model: Some(ModelKind::CasRegister), initial: Some(Value::Null) }))
+    Ok((events, Hints { model: Some(ModelKind::CasRegister), initial: Some(Value::Null) }))
 }
 
-/// `nil`, an integer, or a vector of those.
-fn parse_value(s: &str) -> Option<Value> {
+enum Nesting {
+    TooDeep,
+    Unreadable,
+}
+
+/// `nil`, an integer (of any size), or a vector of those, `depth` vectors down.
+fn parse_value(s: &str, depth: usize) -> Result<Value, Nesting> {
     let s = s.trim();
     if s == "nil" {
-        return Some(Value::Null);
+        return Ok(Value::Null);
     }
     if let Some(inner) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-        return inner.split_whitespace().map(parse_value).collect::<Option<Vec<_>>>().map(|v| Value::List(v.into()));
+        if depth >= MAX_DEPTH {
+            return Err(Nesting::TooDeep);
+        }
+        return inner
+            .split_whitespace()
+            .map(|item| parse_value(item, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Value::List(v.into()));
     }
-    s.parse::<i64>().ok().map(Value::Int)
+    Value::integer(s).ok_or(Nesting::Unreadable)
 }
 
 #[cfg(test)]
@@ -118,5 +143,15 @@ mod tests {
             assert!(e.starts_with(&format!("p.log:{line}: ")), "{e}");
             assert!(e.contains(what) && e.contains("expected `INFO  jepsen.util"), "{e}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_bad_input_and_big_integers_are_exact() {
+        let deep = format!("INFO  jepsen.util - 0 :invoke :write {}1{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let e = parse("p.log", &deep).unwrap_err().to_string();
+        assert!(e.starts_with("p.log:1: the value is nested more than 128 deep"), "{e}");
+        let big = "INFO  jepsen.util - 0 :invoke :cas [100000000000000000001 100000000000000000002]\n";
+        let (h, _) = parse("p.log", big).unwrap();
+        assert_eq!(h.events[0].value.to_string(), "[100000000000000000001, 100000000000000000002]");
     }
 }

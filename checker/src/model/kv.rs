@@ -88,6 +88,7 @@ pub(crate) fn prepare(history: &History, ids: &[usize], opts: &ModelOptions) -> 
         let o = &history.operations[id];
         let invocation = history.invocation(o);
         let op = match (&*invocation.f, o.outcome) {
+            ("get" | "read", Outcome::Ok) if opts.nil_read.ignores(history.result(o)) => Prepared::Skip,
             ("get" | "read", Outcome::Ok) => Prepared::Op(KvOp::Get(history.result(o).clone())),
             ("get" | "read", _) => Prepared::Skip,
             ("put" | "write", Outcome::Fail) | ("append", Outcome::Fail) => Prepared::Skip,

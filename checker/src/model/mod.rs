@@ -178,17 +178,60 @@ impl fmt::Display for CasFail {
     }
 }
 
+/// How to read an `ok` read (or get) that returned nil (`null`).
+///
+/// [`NilRead::Absent`] (the default) reads it as a value like any other: the key had no value, or held
+/// null. That is what nil means in Porcupine's etcd logs and in faultline's own runs, where a key no write
+/// has reached reads as null. [`NilRead::Any`] is Knossos's reading in its cas-register model: a read of
+/// nil says nothing about what was read, so it constrains nothing and is left out, like a read that
+/// failed. Jepsen histories whose client returns nil for a read it could not make sense of (and which
+/// Knossos judged) need it. `Any` can call a history valid that `Absent` rejects, never the reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NilRead {
+    #[default]
+    Absent,
+    Any,
+}
+
+impl NilRead {
+    /// True if this ok read, of `value`, is to be left out.
+    pub fn ignores(self, value: &Value) -> bool {
+        self == NilRead::Any && value.is_null()
+    }
+}
+
+impl FromStr for NilRead {
+    type Err = String;
+    fn from_str(s: &str) -> Result<NilRead, String> {
+        match s {
+            "absent" => Ok(NilRead::Absent),
+            "any" => Ok(NilRead::Any),
+            _ => Err(format!("unknown reading of nil reads {s:?}; expected absent or any")),
+        }
+    }
+}
+
+impl fmt::Display for NilRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NilRead::Absent => "absent",
+            NilRead::Any => "any",
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelOptions {
     pub kind: ModelKind,
     /// Every key's value before the first write.
     pub initial: Value,
     pub cas_fail: CasFail,
+    pub nil_read: NilRead,
 }
 
 impl ModelOptions {
     pub fn new(kind: ModelKind) -> ModelOptions {
-        ModelOptions { kind, initial: Value::Null, cas_fail: CasFail::Observe }
+        ModelOptions { kind, initial: Value::Null, cas_fail: CasFail::Observe, nil_read: NilRead::Absent }
     }
 }
 

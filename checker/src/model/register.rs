@@ -131,6 +131,7 @@ pub(crate) fn prepare(history: &History, ids: &[usize], opts: &ModelOptions) -> 
         let invocation = history.invocation(o);
         let op = match &*invocation.f {
             "read" => match o.outcome {
+                Outcome::Ok if opts.nil_read.ignores(history.result(o)) => Prepared::Skip,
                 Outcome::Ok => Prepared::Op(RegisterOp::Read(values.id(history.result(o)))),
                 _ => Prepared::Skip,
             },
