@@ -29,7 +29,8 @@ use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::{Record, Recorder};
 use faultline_workloads::runner::{self, Node, RunSpec, RunSummary};
 use faultline_workloads::store::RunDir;
-use faultline_workloads::transport::ClientKind;
+use faultline_workloads::tls::{Tls, TlsFiles};
+use faultline_workloads::transport::{self, ClientKind};
 
 /// Everything a run needs to know, as the user gave it.
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub struct TestPlan {
     pub pin_clients: bool,
     pub request_timeout: Duration,
     pub http_client: ClientKind,
+    /// For `https://` nodes (flags; a cluster spec's `[tls]` fills in what they leave out).
+    pub tls: TlsFiles,
     pub final_reads: bool,
     /// The quiet time between the end of the workload (and the heal) and the final reads.
     pub settle: Duration,
@@ -116,6 +119,12 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     if external && plan.cluster.is_some() {
         return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
     }
+    let tls_files = plan.tls.clone().or(&plan.cluster.as_ref().and_then(|c| c.tls.clone()).unwrap_or_default());
+    let https = match &plan.cluster {
+        Some(spec) => spec.tls.is_some(),
+        None => plan.targets.iter().any(|t| t.starts_with("https://")),
+    };
+    let tls = Tls::for_run(&tls_files, https)?;
     let network = plan.lab.unwrap_or_else(Network::best_available);
     if let Some(spec) = &plan.cluster {
         if let Some(why) = spec.refuses_lab(network) {
@@ -154,10 +163,18 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                 Some(spec) => start_spec_cluster(plan, spec, network, &run_dir).await?,
                 None => start_reference_cluster(plan, network, &run_dir).await?,
             };
-            let urls = started.nodes.iter().map(|n| n.client_url.clone()).collect();
+            let url = |n: &faultline_nemesis::NodeAddress| {
+                plan.cluster.as_ref().map_or(n.client_url.clone(), |s| s.client_url(n))
+            };
+            let urls = started.nodes.iter().map(url).collect();
             lab = Some(started);
             urls
         };
+        // A certificate problem would turn every request into a `fail` (never sent), a history any checker
+        // calls valid: it is an error before the run instead.
+        for url in &targets {
+            transport::probe(url, tls.as_ref(), plan.request_timeout.max(Duration::from_secs(5))).await?;
+        }
         let mut backend = match (&mut lab, &commands) {
             (Some(lab), _) => Some(Backend::Lab(lab)),
             (None, Some(c)) => Some(Backend::Command(c)),
@@ -200,6 +217,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             final_reads: false,
             threads: None,
             http_client: plan.http_client,
+            tls,
         };
         write_config(plan, &run_dir, &targets, network, seed)?;
         let recorder = Recorder::create(&run_dir.history())
@@ -385,7 +403,7 @@ fn write_config(
         "rate": plan.rate, "mix": plan.mix, "keys": plan.keys, "key_dist": plan.key_dist,
         "ops_per_key": plan.ops_per_key, "seed": seed, "pin_clients": plan.pin_clients,
         "request_timeout_ms": plan.request_timeout.as_millis() as u64,
-        "http_client": plan.http_client.as_str(), "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
+        "http_client": plan.http_client.as_str(), "tls": tls_config(&plan.tls), "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
         "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "nemesis_interval_ms": plan.nemesis_interval.as_millis() as u64, "nemesis_fixed": plan.nemesis_fixed,
         "partitions": plan.partitions,
@@ -394,6 +412,14 @@ fn write_config(
     let path = run_dir.file("config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The TLS files a run was given on its command line, for its config.json.
+fn tls_config(files: &TlsFiles) -> serde_json::Value {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    serde_json::json!({
+        "ca_cert": path(&files.ca_cert), "client_cert": path(&files.client_cert), "client_key": path(&files.client_key),
+    })
 }
 
 /// Ctrl-C and SIGTERM end the run early, through the normal teardown.
