@@ -377,10 +377,9 @@ impl Node {
             return Response::json(503, json!({"error": "no primary configured", "applied": false}));
         };
         let url = format!("http://{primary}{}", request.path);
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let sent = self
             .http
-            .request(method, url)
+            .request(request.method.clone(), url)
             .header("content-type", "application/json")
             .body(request.body.clone())
             .send()

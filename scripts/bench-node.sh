@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The reference node's answer rate under wrk: GET of one key on one node (linearizable mode, one-node
+# cluster) on loopback, at 10 connections and 2 wrk threads. Given a second faultline executable (say,
+# one built from an older commit), both nodes run side by side and wrk takes turns between them, so the
+# two figures come from the same machine state. Prints a Markdown table of medians over RUNS rounds.
+#   scripts/bench-node.sh [OTHER_FAULTLINE] [RUNS] [SECONDS]   (default 5 rounds of 5 s; needs wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+other=${1:-}
+runs=${2:-5}
+secs=${3:-5}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release -q
+dir=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+start() { # NAME BINARY -> prints the port
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$2" node --id 0 --listen "127.0.0.1:$port" --peers "0=127.0.0.1:$port" --data-dir "$dir/$1" >"$dir/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do
+    curl -sf -o /dev/null -X PUT -H 'content-type: application/json' -d '{"value":1}' "http://127.0.0.1:$port/kv/bench" && break
+    sleep 0.1
+  done
+  echo "$port"
+}
+names=(this)
+ports=("$(start this "$PWD/target/release/faultline")")
+if [ -n "$other" ]; then names+=(other); ports+=("$(start other "$other")"); fi
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+for _ in $(seq "$runs"); do
+  for i in "${!names[@]}"; do
+    wrk -t2 -c10 -d"${secs}s" "http://127.0.0.1:${ports[$i]}/kv/bench" | awk '/Requests\/sec/ {print $2}' >>"$dir/${names[$i]}.rate"
+  done
+done
+echo "| node | wrk GET, 10 connections (req/s, median of $runs x ${secs}s) |"
+echo "|---|---:|"
+echo "| this build (target/release/faultline) | $(median <"$dir/this.rate") |"
+if [ -n "$other" ]; then echo "| $other | $(median <"$dir/other.rate") |"; fi
