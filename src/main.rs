@@ -401,7 +401,8 @@ fn check(args: CheckArgs) -> ExitCode {
         match check::check_file(path, &opts) {
             Ok(checked) => {
                 if let Some(report) = &args.report {
-                    let html = check::html_report(&checked, vec![("history".into(), path.display().to_string())]);
+                    let html =
+                        check::html_report(&checked, vec![("history".into(), path.display().to_string())], Vec::new());
                     if let Err(e) = check::write(report, &html) {
                         eprintln!("faultline check: {e}");
                         return ExitCode::from(EXIT_ERROR);

@@ -281,7 +281,8 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     let parameters = run_parameters(plan, network, seed, &summary, faults);
     let results = CheckResults::new(vec![checked.result.clone()]);
     check::write(&run_dir.file("results.json"), &results.to_json())?;
-    check::write(&run_dir.file("report.html"), &check::html_report(&checked, parameters))?;
+    let report = check::html_report(&checked, parameters, node_logs(&run_dir.path));
+    check::write(&run_dir.file("report.html"), &report)?;
     check::write(&run_dir.file("junit.xml"), &check::junit_report(&results))?;
     check::write(
         &run_dir.file("summary.md"),
@@ -412,6 +413,18 @@ fn write_config(
     let path = run_dir.file("config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The logs of the nodes faultline started (`nodes/n1.log`, ...), relative to the run folder.
+fn node_logs(run_dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("nodes")) else { return Vec::new() };
+    let mut logs: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".log"))
+        .map(|name| format!("nodes/{name}"))
+        .collect();
+    logs.sort();
+    logs
 }
 
 /// The TLS files a run was given on its command line, for its config.json.
