@@ -300,19 +300,26 @@ fn node_logs_say_what_happened_with_timestamps() {
     expect(
         &primary_log,
         &[
-            "node 0 starting: linearizable mode, primary 0",
+            "n1 (id 0) starting: linearizable mode, primary n1 (id 0)",
             "log restored: 0 entries (0 keys)",
             "ready: serving clients and peers on",
             "refused PUT /kv/a: expected a body",
-            "replication to node 1 failed",
+            "replication to n2 (id 1) failed",
             "no majority: 1 of 3 nodes",
-            "node 1 answers replication again",
+            "n2 (id 1) answers replication again",
             "a majority has the log again (2 of 3 nodes",
             // The restart: three writes were logged (the second one without a majority).
             "log restored: 3 entries (1 key)",
         ],
     );
-    expect(&follower_log, &["log restored: 0 entries", "log restored: 1 entry (1 key)", "primary 0 unreachable"]);
-    assert_eq!(follower_log.matches("primary 0 unreachable").count(), 1, "said once, not per request:\n{follower_log}");
-    expect(&follower_log, &["primary 0 unreachable", "primary 0 answers again"]);
+    expect(
+        &follower_log,
+        &["log restored: 0 entries", "log restored: 1 entry (1 key)", "primary n1 (id 0) unreachable"],
+    );
+    assert_eq!(
+        follower_log.matches("primary n1 (id 0) unreachable").count(),
+        1,
+        "said once, not per request:\n{follower_log}"
+    );
+    expect(&follower_log, &["primary n1 (id 0) unreachable", "primary n1 (id 0) answers again"]);
 }

@@ -86,6 +86,12 @@ pub struct Config {
     pub replication_delay: Duration,
 }
 
+/// A node as its log names it: the name faultline's runs give it (`n1` for id 0, as in the history and
+/// the run folder) and its id.
+pub(crate) fn node_name(id: usize) -> String {
+    format!("n{} (id {id})", id + 1)
+}
+
 /// Parses `0=127.0.0.1:7000,1=127.0.0.1:7001`.
 pub fn parse_peers(s: &str) -> Result<Vec<(usize, String)>, String> {
     s.split(',')
@@ -120,10 +126,10 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let (mode, flush_interval, replication_delay) = (config.mode, config.flush_interval, config.replication_delay);
         tracing::info!(
-            "node {} starting: {} mode, primary {}, peers {}, data in {}",
-            config.id,
+            "{} starting: {} mode, primary {}, peers {}, data in {}",
+            node_name(config.id),
             mode.as_str(),
-            config.primary,
+            node_name(config.primary),
             config.peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(","),
             config.data_dir.display()
         );

@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 use crate::eventual;
 use crate::http::{decode_segment, Request, Response};
 use crate::log::{Durability, Entry, Log};
-use crate::{Config, Mode};
+use crate::{node_name, Config, Mode};
 
 pub struct Node {
     config: Config,
@@ -449,7 +449,7 @@ impl Node {
             }
             Err(e) => Err(e),
         };
-        let primary = self.config.primary;
+        let primary = node_name(self.config.primary);
         match &answer {
             Ok(_) if self.primary_lost.swap(false, Ordering::Relaxed) => info!("primary {primary} answers again"),
             Err(e) if !self.primary_lost.swap(true, Ordering::Relaxed) => {
@@ -479,9 +479,9 @@ enum Sent {
 /// Logs a follower becoming unreachable to the primary, or reachable again.
 fn note_follower(core: &mut Core, id: usize, sent: &Sent) {
     match sent {
-        Sent::NoAnswer(why) if core.unreachable.insert(id) => warn!("replication to node {id} failed: {why}"),
+        Sent::NoAnswer(why) if core.unreachable.insert(id) => warn!("replication to {} failed: {why}", node_name(id)),
         Sent::Has(len) | Sent::Behind(len) if core.unreachable.remove(&id) => {
-            info!("node {id} answers replication again; its log has {len} entries")
+            info!("{} answers replication again; its log has {len} entries", node_name(id))
         }
         _ => {}
     }
