@@ -200,5 +200,54 @@ fn etcd_over_tls_with_and_without_client_certificates() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the server refused the TLS connection"), "{stderr}");
     drop(etcd);
+
+    // The same etcd as a cluster faultline starts, its clients' TLS from the spec's [tls] (paths beside
+    // the spec), the server's certificates in its command.
+    let spec = certs.dir.join("etcd-tls.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"command = ["etcd", "--name", "{{name}}", "--data-dir", "{{data_dir}}",
+  "--listen-client-urls", "{{client_url}}", "--advertise-client-urls", "{{client_url}}",
+  "--listen-peer-urls", "{{peer_url}}", "--initial-advertise-peer-urls", "{{peer_url}}",
+  "--initial-cluster", "{{initial_cluster}}",
+  "--cert-file", "{server}", "--key-file", "{server_key}", "--client-cert-auth", "--trusted-ca-file", "{ca}"]
+adapter = "etcd-v3"
+client_port = 2379
+peer_port = 2380
+ready = {{ tcp = "{{listen}}", timeout = "20s" }}
+[tls]
+ca_cert = "ca.pem"
+client_cert = "client.pem"
+client_key = "client-key.pem"
+"#,
+            server = certs.file("server.pem"),
+            server_key = certs.file("server-key.pem"),
+        ),
+    )
+    .unwrap();
+    let out = faultline(&[
+        "test",
+        "--cluster",
+        spec.to_str().unwrap(),
+        "--nodes",
+        "1",
+        "--lab",
+        "none",
+        "--nemesis",
+        "none",
+        "--ops",
+        "200",
+        "--clients",
+        "4",
+        "--request-timeout",
+        "5s",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("VALID") && text(&out).contains("200 operations"), "{}", text(&out));
+    let config = std::fs::read_to_string(store.join("latest/config.json")).unwrap();
+    assert!(config.contains("\"https://127.0.0.1:"), "the clients spoke https: {config}");
     let _ = std::fs::remove_dir_all(&dir);
 }
