@@ -323,3 +323,36 @@ fn node_logs_say_what_happened_with_timestamps() {
     );
     expect(&follower_log, &["primary n1 (id 0) unreachable", "primary n1 (id 0) answers again"]);
 }
+
+#[test]
+fn nodes_speak_http_1_1_as_clients_and_tools_do() {
+    let cluster = Cluster::start("http", "linearizable");
+    let primary = &cluster.addrs[0];
+    // Pipelined requests on one connection, answered in order; a chunked body; a query string.
+    let mut s = TcpStream::connect(primary).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let put = r#"{"value": 7}"#;
+    write!(
+        s,
+        "GET /kv/p HTTP/1.1\r\nhost: x\r\n\r\n\
+         PUT /kv/p HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{put}\
+         PUT /kv/q HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{put}\r\n0\r\n\r\n\
+         GET /kv/p?quorum=true HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        put.len(),
+        put.len()
+    )
+    .unwrap();
+    let mut answers = String::new();
+    s.read_to_string(&mut answers).unwrap();
+    let statuses: Vec<&str> = answers.match_indices("HTTP/1.1 ").map(|(i, _)| &answers[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["404", "200", "200", "200"], "{answers}");
+    assert!(answers.ends_with(r#"{"value":7}"#), "{answers}");
+    assert_eq!(http(primary, "GET", "/kv/q", ""), (200, r#"{"value":7}"#.to_string()));
+    // Not HTTP: refused with 400 by the server itself.
+    let mut s = TcpStream::connect(primary).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"HELLO\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+}
