@@ -190,6 +190,15 @@ struct TestArgs {
     /// hyper (one keep-alive connection per client and node; the fastest) or reqwest (a pooled client).
     #[arg(long, default_value = "hyper", value_parser = ClientKind::by_name)]
     http_client: ClientKind,
+    /// For https:// nodes: trust the certificate authorities in this PEM file instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// For https:// nodes that ask for a client certificate (mutual TLS): the certificate (PEM) to show.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// Skip reading every key from every node at the end.
     #[arg(long)]
     no_final_reads: bool,
@@ -429,7 +438,8 @@ fn check(args: CheckArgs) -> ExitCode {
         match check::check_file(path, &opts) {
             Ok(checked) => {
                 if let Some(report) = &args.report {
-                    let html = check::html_report(&checked, vec![("history".into(), path.display().to_string())]);
+                    let html =
+                        check::html_report(&checked, vec![("history".into(), path.display().to_string())], Vec::new());
                     if let Err(e) = check::write(report, &html) {
                         eprintln!("faultline check: {e}");
                         return ExitCode::from(EXIT_ERROR);
@@ -505,6 +515,11 @@ fn test(args: TestArgs) -> ExitCode {
         pin_clients: args.pin_clients,
         request_timeout: args.request_timeout,
         http_client: args.http_client,
+        tls: faultline_workloads::tls::TlsFiles {
+            ca_cert: args.ca_cert,
+            client_cert: args.client_cert,
+            client_key: args.client_key,
+        },
         final_reads: !args.no_final_reads,
         settle: args.settle,
         nemesis: args.nemesis.map_or(default_nemesis, |f| f.0),

@@ -287,8 +287,12 @@ fn test_without_targets_starts_and_stops_the_reference_cluster() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("VALID"), "{stdout}");
     let latest = store.join("latest");
+    let report = std::fs::read_to_string(latest.join("report.html")).unwrap();
     for node in ["n1", "n2", "n3"] {
-        assert!(latest.join("nodes").join(format!("{node}.log")).exists());
+        // Each node's log says it started and what it recovered, and the report links it.
+        let log = std::fs::read_to_string(latest.join("nodes").join(format!("{node}.log"))).unwrap();
+        assert!(log.contains("starting: linearizable mode") && log.contains("log restored: "), "{node}: {log}");
+        assert!(report.contains(&format!("<a href=\"nodes/{node}.log\">")), "{node}: no link in the report");
         assert!(latest.join("data").join(node).join("log.jsonl").exists());
     }
     // The nodes were stopped: no process of the run is left, and on loopback their ports no longer

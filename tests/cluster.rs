@@ -51,13 +51,23 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.dir.join(format!("n{i}")))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(self.log(i))
             .spawn()
             .unwrap();
         let mut ready = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
         assert!(ready.starts_with("ready "), "node {i} said {ready:?}");
         self.nodes[i] = Some(child);
+    }
+
+    /// Node `i`'s log (its stderr), appended to across restarts.
+    fn log(&self, i: usize) -> std::fs::File {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("n{i}.log"))).unwrap()
+    }
+
+    fn log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap()
     }
 
     fn kill(&mut self, i: usize) {
@@ -253,4 +263,97 @@ fn bad_node_flags_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode \"strong\""));
+}
+
+#[test]
+fn node_logs_say_what_happened_with_timestamps() {
+    let mut cluster = Cluster::start("logs", "linearizable");
+    let (primary, follower) = (cluster.addrs[0].clone(), cluster.addrs[1].clone());
+    assert_eq!(http(&primary, "PUT", "/kv/a", r#"{"value": 1}"#).0, 200);
+    assert_eq!(http(&primary, "PUT", "/kv/a", "not json").0, 400);
+    // Both followers gone: no majority; one back: a majority again.
+    cluster.kill(1);
+    cluster.kill(2);
+    assert_eq!(http(&primary, "PUT", "/kv/a", r#"{"value": 2}"#).0, 504);
+    cluster.restart(1);
+    assert_eq!(http(&primary, "PUT", "/kv/a", r#"{"value": 3}"#).0, 200);
+    // The primary gone: its follower says so once, then that it is back.
+    cluster.kill(0);
+    assert_eq!(http(&follower, "GET", "/kv/a", "").0, 503);
+    assert_eq!(http(&follower, "GET", "/kv/a", "").0, 503);
+    cluster.restart(0);
+    assert_eq!(http(&follower, "GET", "/kv/a", ""), (200, r#"{"value":3}"#.to_string()));
+
+    let primary_log = cluster.log_text(0);
+    let follower_log = cluster.log_text(1);
+    for line in primary_log.lines().chain(follower_log.lines()) {
+        // 2026-11-30T01:44:37.030713Z  INFO ...
+        let stamp = line.split_whitespace().next().unwrap_or("");
+        assert!(stamp.len() > 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'), "no timestamp: {line}");
+    }
+    let expect = |log: &str, what: &[&str]| {
+        let mut at = 0;
+        for w in what {
+            let found = log[at..].find(w).unwrap_or_else(|| panic!("{w:?} not after position {at} in:\n{log}"));
+            at += found + w.len();
+        }
+    };
+    expect(
+        &primary_log,
+        &[
+            "n1 (id 0) starting: linearizable mode, primary n1 (id 0)",
+            "log restored: 0 entries (0 keys)",
+            "ready: serving clients and peers on",
+            "refused PUT /kv/a: expected a body",
+            "replication to n2 (id 1) failed",
+            "no majority: 1 of 3 nodes",
+            "n2 (id 1) answers replication again",
+            "a majority has the log again (2 of 3 nodes",
+            // The restart: three writes were logged (the second one without a majority).
+            "log restored: 3 entries (1 key)",
+        ],
+    );
+    expect(
+        &follower_log,
+        &["log restored: 0 entries", "log restored: 1 entry (1 key)", "primary n1 (id 0) unreachable"],
+    );
+    assert_eq!(
+        follower_log.matches("primary n1 (id 0) unreachable").count(),
+        1,
+        "said once, not per request:\n{follower_log}"
+    );
+    expect(&follower_log, &["primary n1 (id 0) unreachable", "primary n1 (id 0) answers again"]);
+}
+
+#[test]
+fn nodes_speak_http_1_1_as_clients_and_tools_do() {
+    let cluster = Cluster::start("http", "linearizable");
+    let primary = &cluster.addrs[0];
+    // Pipelined requests on one connection, answered in order; a chunked body; a query string.
+    let mut s = TcpStream::connect(primary).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let put = r#"{"value": 7}"#;
+    write!(
+        s,
+        "GET /kv/p HTTP/1.1\r\nhost: x\r\n\r\n\
+         PUT /kv/p HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{put}\
+         PUT /kv/q HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{put}\r\n0\r\n\r\n\
+         GET /kv/p?quorum=true HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        put.len(),
+        put.len()
+    )
+    .unwrap();
+    let mut answers = String::new();
+    s.read_to_string(&mut answers).unwrap();
+    let statuses: Vec<&str> = answers.match_indices("HTTP/1.1 ").map(|(i, _)| &answers[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["404", "200", "200", "200"], "{answers}");
+    assert!(answers.ends_with(r#"{"value":7}"#), "{answers}");
+    assert_eq!(http(primary, "GET", "/kv/q", ""), (200, r#"{"value":7}"#.to_string()));
+    // Not HTTP: refused with 400 by the server itself.
+    let mut s = TcpStream::connect(primary).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"HELLO\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
 }

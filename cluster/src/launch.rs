@@ -81,12 +81,7 @@ impl Default for NodeOptions {
 /// The arguments of `faultline node` for node `id`: `peers` is `0=ADDR,1=ADDR,...`, each address where
 /// this node reaches that peer.
 pub fn node_args(id: usize, listen: &str, peers: &str, data_dir: &Path, options: &NodeOptions) -> Vec<String> {
-    let mode = match options.mode {
-        Mode::Linearizable => "linearizable",
-        Mode::Unsafe => "unsafe",
-        Mode::Sequential => "sequential",
-        Mode::Eventual => "eventual",
-    };
+    let mode = options.mode.as_str();
     [
         "node",
         "--id",

@@ -46,6 +46,17 @@ pub enum Mode {
     Eventual,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Linearizable => "linearizable",
+            Mode::Unsafe => "unsafe",
+            Mode::Sequential => "sequential",
+            Mode::Eventual => "eventual",
+        }
+    }
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Mode, String> {
@@ -75,6 +86,12 @@ pub struct Config {
     pub replication_delay: Duration,
 }
 
+/// A node as its log names it: the name faultline's runs give it (`n1` for id 0, as in the history and
+/// the run folder) and its id.
+pub(crate) fn node_name(id: usize) -> String {
+    format!("n{} (id {id})", id + 1)
+}
+
 /// Parses `0=127.0.0.1:7000,1=127.0.0.1:7001`.
 pub fn parse_peers(s: &str) -> Result<Vec<(usize, String)>, String> {
     s.split(',')
@@ -86,8 +103,12 @@ pub fn parse_peers(s: &str) -> Result<Vec<(usize, String)>, String> {
         .collect()
 }
 
-/// Runs a node until the process is killed. Prints `ready ADDR` on stdout once it serves.
+/// Runs a node until the process is killed. Prints `ready ADDR` on stdout once it serves; logs what
+/// happens to it (start, the log it recovered, lost and regained peers, refusals) on stderr, one
+/// timestamped line each.
 pub fn run(config: Config) -> Result<(), String> {
+    // UTC timestamps to the microsecond, no colours: the launcher sends stderr to a file.
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).try_init();
     if !config.peers.iter().any(|(id, _)| *id == config.id) {
         return Err(format!("node {} is not among the peers", config.id));
     }
@@ -104,6 +125,14 @@ pub fn run(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let (mode, flush_interval, replication_delay) = (config.mode, config.flush_interval, config.replication_delay);
+        tracing::info!(
+            "{} starting: {} mode, primary {}, peers {}, data in {}",
+            node_name(config.id),
+            mode.as_str(),
+            node_name(config.primary),
+            config.peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(","),
+            config.data_dir.display()
+        );
         let node = Arc::new(node::Node::open(config)?);
         if mode == Mode::Sequential && node.is_primary() {
             let node = node.clone();
@@ -132,7 +161,9 @@ pub fn run(config: Config) -> Result<(), String> {
                 }
             });
         }
-        println!("ready {}", listener.local_addr().map_err(|e| e.to_string())?);
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!("ready: serving clients and peers on {addr}");
+        println!("ready {addr}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let handler = move |request| node.clone().handle(request);

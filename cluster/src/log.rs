@@ -30,6 +30,8 @@ pub struct Log {
     offsets: Vec<u64>,
     /// Bytes of the file that hold entries.
     end: u64,
+    /// Bytes cut off the end of the file when it was opened (a torn or garbled tail).
+    torn: u64,
 }
 
 impl Log {
@@ -51,13 +53,19 @@ impl Log {
             entries.push(entry);
             end += line.len() as u64 + 1;
         }
+        let torn = file.metadata()?.len().saturating_sub(end);
         file.set_len(end)?;
         file.seek(SeekFrom::End(0))?;
-        Ok(Log { file, durability, entries, offsets, end })
+        Ok(Log { file, durability, entries, offsets, end, torn })
     }
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Bytes of a torn or garbled tail dropped when the log was opened.
+    pub fn torn(&self) -> u64 {
+        self.torn
     }
 
     pub fn entries(&self) -> &[Entry] {

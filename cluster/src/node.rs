@@ -16,21 +16,25 @@
 //! every 200 ms and never synced, so killing the primary loses writes it acknowledged, and when it comes
 //! back its shorter log overwrites the followers' tails.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
+use tracing::{error, info, warn};
 
 use crate::eventual;
 use crate::http::{decode_segment, Request, Response};
 use crate::log::{Durability, Entry, Log};
-use crate::{Config, Mode};
+use crate::{node_name, Config, Mode};
 
 pub struct Node {
     config: Config,
     http: reqwest::Client,
     core: Mutex<Core>,
+    /// A follower's last forward to the primary got no answer (logged when it changes).
+    primary_lost: AtomicBool,
 }
 
 struct Core {
@@ -43,6 +47,10 @@ struct Core {
     committed: usize,
     /// The primary's knowledge of each follower's log length.
     follower_len: HashMap<usize, usize>,
+    /// Followers whose last replication got no answer (logged when it changes).
+    unreachable: HashSet<usize>,
+    /// Whether the primary's last commit reached a majority (logged when it changes).
+    majority: bool,
 }
 
 enum Op {
@@ -63,14 +71,28 @@ impl Node {
         for entry in log.entries() {
             state.insert(entry.key.clone(), entry.value.clone());
         }
+        let torn = match log.torn() {
+            0 => String::new(),
+            bytes => format!("; a torn tail of {bytes} bytes dropped"),
+        };
+        let (entries, keys) = (count(log.len(), "entry", "entries"), count(state.len(), "key", "keys"));
+        info!("log restored: {entries} ({keys}) from {}{torn}", config.data_dir.display());
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
             .build()
             .map_err(|e| e.to_string())?;
         let lww = (config.mode == Mode::Eventual).then(|| eventual::Store::recover(&log));
-        let core = Core { log, lww, state, committed: 0, follower_len: HashMap::new() };
-        Ok(Node { config, http, core: Mutex::new(core) })
+        let core = Core {
+            log,
+            lww,
+            state,
+            committed: 0,
+            follower_len: HashMap::new(),
+            unreachable: HashSet::new(),
+            majority: true,
+        };
+        Ok(Node { config, http, core: Mutex::new(core), primary_lost: AtomicBool::new(false) })
     }
 
     pub fn is_primary(&self) -> bool {
@@ -81,11 +103,20 @@ impl Node {
     pub async fn flush_lazy(&self) {
         let mut core = self.core.lock().await;
         if let Err(e) = core.log.flush_lazy() {
-            eprintln!("node {}: writing the log: {e}", self.config.id);
+            error!("writing the log: {e}");
         }
     }
 
     pub async fn handle(self: Arc<Self>, request: Request) -> Response {
+        let response = self.answer(&request).await;
+        if response.status == 400 {
+            let why = response.body.get("error").and_then(Value::as_str).unwrap_or("");
+            warn!("refused {} {}: {why}", request.method, request.path);
+        }
+        response
+    }
+
+    async fn answer(&self, request: &Request) -> Response {
         let path = request.path.split('?').next().unwrap_or("").to_string();
         if path == "/health" {
             return Response::json(200, json!({"ok": true, "id": self.config.id}));
@@ -126,9 +157,9 @@ impl Node {
                 read(&core, &key)
             }
             (Mode::Sequential, true, _) => self.perform_sequential(&key, op).await,
-            (Mode::Sequential, false, _) => self.forward_and_wait(&request).await,
+            (Mode::Sequential, false, _) => self.forward_and_wait(request).await,
             (_, true, _) => self.perform(&key, op).await,
-            (_, false, _) => self.forward(&request).await,
+            (_, false, _) => self.forward(request).await,
         }
     }
 
@@ -145,6 +176,7 @@ impl Node {
         };
         let write = eventual::Stamped { value, stamp: eventual::now_stamp(self.config.id) };
         if let Err(e) = tokio::task::block_in_place(|| log.append(&[eventual::entry(key, &write)])) {
+            error!("writing the log: {e}");
             return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
         }
         // Acknowledged even if an existing write with a later stamp wins: that is the mode's bug.
@@ -186,6 +218,7 @@ impl Node {
             }
         }
         if let Err(e) = tokio::task::block_in_place(|| log.append(&kept)) {
+            error!("writing the log: {e}");
             return Response::json(503, json!({"error": format!("writing the log: {e}")}));
         }
         Response::json(200, json!({"ok": true}))
@@ -205,6 +238,7 @@ impl Node {
         };
         let entry = Entry { key: key.to_string(), value: value.clone() };
         if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
+            error!("writing the log: {e}");
             return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
         }
         core.state.insert(entry.key, value);
@@ -243,8 +277,12 @@ impl Node {
             }
         }
         while let Some(done) = tasks.join_next().await {
-            if let Ok((id, Sent::Has(len) | Sent::Behind(len))) = done {
-                self.core.lock().await.follower_len.insert(id, len);
+            if let Ok((id, sent)) = done {
+                let mut core = self.core.lock().await;
+                note_follower(&mut core, id, &sent);
+                if let Sent::Has(len) | Sent::Behind(len) = sent {
+                    core.follower_len.insert(id, len);
+                }
             }
         }
     }
@@ -263,6 +301,7 @@ impl Node {
         };
         let entry = Entry { key: key.to_string(), value: value.clone() };
         if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
+            error!("writing the log: {e}");
             // The append may be partly on disk: the client cannot know.
             return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
         }
@@ -303,6 +342,7 @@ impl Node {
             }
             while let Some(done) = tasks.join_next().await {
                 let Ok((id, url, answer)) = done else { continue };
+                note_follower(core, id, &answer);
                 match answer {
                     Sent::Has(len) => {
                         core.follower_len.insert(id, len);
@@ -312,7 +352,7 @@ impl Node {
                         core.follower_len.insert(id, len);
                         pending.push((id, url));
                     }
-                    Sent::NoAnswer => {}
+                    Sent::NoAnswer(_) => {}
                 }
             }
             if pending.is_empty() {
@@ -322,6 +362,17 @@ impl Node {
         let ok = acks > self.config.peers.len() / 2;
         if ok {
             core.committed = core.committed.max(upto);
+        }
+        if ok != core.majority {
+            core.majority = ok;
+            let nodes = self.config.peers.len();
+            if ok {
+                info!("a majority has the log again ({acks} of {nodes} nodes have it up to entry {upto}): serving");
+            } else {
+                warn!(
+                    "no majority: {acks} of {nodes} nodes have the log's {upto} entries; refusing operations (503/504)"
+                );
+            }
         }
         ok
     }
@@ -345,6 +396,7 @@ impl Node {
         };
         let mut core = self.core.lock().await;
         if from > core.log.len() {
+            info!("the primary sent entries from {from}, but this log ends at {}: asked for the rest", core.log.len());
             return Response::json(409, json!({ "len": core.log.len() }));
         }
         // The primary's log is the truth, and what it sent ends where its log ends. Entries this node
@@ -358,10 +410,16 @@ impl Node {
             core.log.append(&entries[same..])
         });
         if let Err(e) = result {
+            error!("writing the log: {e}");
             return Response::json(503, json!({"error": format!("writing the log: {e}")}));
         }
         // The state follows the log: new entries are applied; a replaced tail means starting over.
         if from + same < have {
+            warn!(
+                "log tail replaced by the primary's: entries {} to {have} dropped, now {} entries",
+                from + same + 1,
+                core.log.len()
+            );
             core.state.clear();
         }
         let start = if from + same < have { 0 } else { from + same };
@@ -377,10 +435,9 @@ impl Node {
             return Response::json(503, json!({"error": "no primary configured", "applied": false}));
         };
         let url = format!("http://{primary}{}", request.path);
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let sent = self
             .http
-            .request(method, url)
+            .request(request.method.clone(), url)
             .header("content-type", "application/json")
             .body(request.body.clone())
             .send()
@@ -392,6 +449,14 @@ impl Node {
             }
             Err(e) => Err(e),
         };
+        let primary = node_name(self.config.primary);
+        match &answer {
+            Ok(_) if self.primary_lost.swap(false, Ordering::Relaxed) => info!("primary {primary} answers again"),
+            Err(e) if !self.primary_lost.swap(true, Ordering::Relaxed) => {
+                warn!("primary {primary} unreachable: {}; answering 503/504 until it is back", root_cause(e))
+            }
+            _ => {}
+        }
         answer.unwrap_or_else(|e| {
             if e.is_connect() && !e.is_timeout() {
                 Response::json(503, json!({"error": format!("primary unreachable: {e}"), "applied": false}))
@@ -407,7 +472,19 @@ enum Sent {
     Has(usize),
     /// The follower's log ends before `from`, at this length.
     Behind(usize),
-    NoAnswer,
+    /// No usable answer, and why.
+    NoAnswer(String),
+}
+
+/// Logs a follower becoming unreachable to the primary, or reachable again.
+fn note_follower(core: &mut Core, id: usize, sent: &Sent) {
+    match sent {
+        Sent::NoAnswer(why) if core.unreachable.insert(id) => warn!("replication to {} failed: {why}", node_name(id)),
+        Sent::Has(len) | Sent::Behind(len) if core.unreachable.remove(&id) => {
+            info!("{} answers replication again; its log has {len} entries", node_name(id))
+        }
+        _ => {}
+    }
 }
 
 fn read(core: &Core, key: &str) -> Response {
@@ -440,15 +517,29 @@ async fn send_entries(http: &reqwest::Client, url: &str, from: usize, entries: &
         "from": from,
         "entries": entries.iter().map(|e| json!({"key": e.key, "value": e.value})).collect::<Vec<_>>(),
     });
-    let Ok(response) = http.post(url).header("content-type", "application/json").body(body.to_string()).send().await
-    else {
-        return Sent::NoAnswer;
+    let response = match http.post(url).header("content-type", "application/json").body(body.to_string()).send().await {
+        Ok(response) => response,
+        Err(e) => return Sent::NoAnswer(root_cause(&e)),
     };
     let status = response.status().as_u16();
     let len = response.json::<Value>().await.ok().and_then(|b| b.get("len")?.as_u64()).map(|l| l as usize);
     match (status, len) {
         (200, Some(len)) => Sent::Has(len),
         (409, Some(len)) if len < from => Sent::Behind(len),
-        _ => Sent::NoAnswer,
+        _ => Sent::NoAnswer(format!("answer {status} without a usable log length")),
     }
+}
+
+/// "1 entry", "2 entries".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The innermost cause: reqwest's own message ("error sending request") says nothing a reader can act on.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

@@ -126,13 +126,15 @@ fn linear_check(
     linear::check(history, &lo).map_err(|e| e.to_string())
 }
 
-/// The self-contained HTML report of one checked file; `parameters` are the run's, as shown.
-pub fn html_report(checked: &Checked, parameters: Vec<(String, String)>) -> String {
+/// The self-contained HTML report of one checked file; `parameters` are the run's, as shown, and
+/// `node_logs` links to its nodes' logs, relative to where the report is written.
+pub fn html_report(checked: &Checked, parameters: Vec<(String, String)>, node_logs: Vec<String>) -> String {
     let r = &checked.result;
     let mut input = ReportInput::new(format!("faultline — {}", r.file), &checked.history, &r.linearizability);
     input.parameters = parameters;
     input.required = r.required_level();
     input.availability = Some(&r.availability);
+    input.node_logs = node_logs;
     if let Some(ladder) = &r.ladder {
         input.more = LadderRow::from_ladder(ladder, &r.linearizability).into_iter().skip(1).collect();
     }

@@ -29,7 +29,8 @@ use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::{Record, Recorder};
 use faultline_workloads::runner::{self, Node, RunSpec, RunSummary};
 use faultline_workloads::store::RunDir;
-use faultline_workloads::transport::ClientKind;
+use faultline_workloads::tls::{Tls, TlsFiles};
+use faultline_workloads::transport::{self, ClientKind};
 
 /// Everything a run needs to know, as the user gave it.
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub struct TestPlan {
     pub pin_clients: bool,
     pub request_timeout: Duration,
     pub http_client: ClientKind,
+    /// For `https://` nodes (flags; a cluster spec's `[tls]` fills in what they leave out).
+    pub tls: TlsFiles,
     pub final_reads: bool,
     /// The quiet time between the end of the workload (and the heal) and the final reads.
     pub settle: Duration,
@@ -116,6 +119,12 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     if external && plan.cluster.is_some() {
         return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
     }
+    let tls_files = plan.tls.clone().or(&plan.cluster.as_ref().and_then(|c| c.tls.clone()).unwrap_or_default());
+    let https = match &plan.cluster {
+        Some(spec) => spec.tls.is_some(),
+        None => plan.targets.iter().any(|t| t.starts_with("https://")),
+    };
+    let tls = Tls::for_run(&tls_files, https)?;
     // Every refusal comes before anything exists: no run folder, lab or node for a run that cannot run.
     let network = if external { Network::Loopback } else { choose_lab(plan.lab)? };
     if let Some(spec) = &plan.cluster {
@@ -145,12 +154,25 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         }
     }
 
-    let run_dir = RunDir::create(&plan.store, &plan.name)
-        .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    // A certificate problem would turn every request into a `fail` (never sent), a history any checker
+    // calls valid: it is an error before the run instead. Targets faultline does not start are probed
+    // before anything is created; a cluster it starts, once it is up.
+    let probe_timeout = plan.request_timeout.max(Duration::from_secs(5));
+    if external {
+        runtime.block_on(async {
+            for url in &plan.targets {
+                transport::probe(url.trim_end_matches('/'), tls.as_ref(), probe_timeout).await?;
+            }
+            Ok::<(), String>(())
+        })?;
+    }
+
+    let run_dir = RunDir::create(&plan.store, &plan.name)
+        .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
     let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
 
@@ -165,10 +187,18 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                 Some(spec) => start_spec_cluster(plan, spec, network, &run_dir).await?,
                 None => start_reference_cluster(plan, network, &run_dir).await?,
             };
-            let urls = started.nodes.iter().map(|n| n.client_url.clone()).collect();
+            let url = |n: &faultline_nemesis::NodeAddress| {
+                plan.cluster.as_ref().map_or(n.client_url.clone(), |s| s.client_url(n))
+            };
+            let urls = started.nodes.iter().map(url).collect();
             lab = Some(started);
             urls
         };
+        if !external {
+            for url in &targets {
+                transport::probe(url, tls.as_ref(), probe_timeout).await?;
+            }
+        }
         let mut backend = match (&mut lab, &commands) {
             (Some(lab), _) => Some(Backend::Lab(lab)),
             (None, Some(c)) => Some(Backend::Command(c)),
@@ -211,6 +241,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             final_reads: false,
             threads: None,
             http_client: plan.http_client,
+            tls,
         };
         write_config(plan, &run_dir, &targets, network, seed)?;
         let recorder = Recorder::create(&run_dir.history())
@@ -297,7 +328,8 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     let parameters = run_parameters(plan, network, seed, &summary, faults);
     let results = CheckResults::new(vec![checked.result.clone()]);
     check::write(&run_dir.file("results.json"), &results.to_json())?;
-    check::write(&run_dir.file("report.html"), &check::html_report(&checked, parameters))?;
+    let report = check::html_report(&checked, parameters, node_logs(&run_dir.path));
+    check::write(&run_dir.file("report.html"), &report)?;
     check::write(&run_dir.file("junit.xml"), &check::junit_report(&results))?;
     check::write(
         &run_dir.file("summary.md"),
@@ -428,7 +460,7 @@ fn write_config(
         "rate": plan.rate, "mix": plan.mix, "keys": plan.keys, "key_dist": plan.key_dist,
         "ops_per_key": plan.ops_per_key, "seed": seed, "pin_clients": plan.pin_clients,
         "request_timeout_ms": plan.request_timeout.as_millis() as u64,
-        "http_client": plan.http_client.as_str(), "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
+        "http_client": plan.http_client.as_str(), "tls": tls_config(&plan.tls), "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
         "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "nemesis_interval_ms": plan.nemesis_interval.as_millis() as u64, "nemesis_fixed": plan.nemesis_fixed,
         "partitions": plan.partitions,
@@ -467,6 +499,26 @@ fn choose_lab(asked: Option<Network>) -> Result<Network, String> {
             Ok(network)
         }
     }
+}
+
+/// The logs of the nodes faultline started (`nodes/n1.log`, ...), relative to the run folder.
+fn node_logs(run_dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("nodes")) else { return Vec::new() };
+    let mut logs: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".log"))
+        .map(|name| format!("nodes/{name}"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// The TLS files a run was given on its command line, for its config.json.
+fn tls_config(files: &TlsFiles) -> serde_json::Value {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    serde_json::json!({
+        "ca_cert": path(&files.ca_cert), "client_cert": path(&files.client_cert), "client_key": path(&files.client_key),
+    })
 }
 
 /// Ctrl-C and SIGTERM end the run early, through the normal teardown.

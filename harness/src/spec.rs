@@ -14,6 +14,10 @@
 //! GOMAXPROCS = "1"
 //! [refuse]                       # labs (netns, proxy, none) or faults this cluster cannot take, and why
 //! proxy = "every member must see the same peer URLs"
+//! [tls]                          # optional: clients speak https:// ({client_url} becomes https://...)
+//! ca_cert = "certs/ca.pem"       # CA of the nodes' certificates (default: the system's); paths are
+//! client_cert = "certs/client.pem"   # relative to the spec file; the client's certificate and key for
+//! client_key = "certs/client.key"    # mutual TLS (--ca-cert, --client-cert, --client-key override them)
 //! ```
 //!
 //! Placeholders, filled in per node: see [`PLACEHOLDERS`]. `{{` and `}}` are literal braces. A spec is
@@ -26,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faultline_nemesis::{FaultKind, Network, NodeAddress, NodeSpec, Readiness};
+use faultline_workloads::tls::TlsFiles;
 use serde::Deserialize;
 
 /// The specs shipped with faultline, by name.
@@ -41,7 +46,7 @@ pub const PLACEHOLDERS: [(&str, &str); 15] = [
     ("client_port", "the port it serves clients on"),
     ("peer_port", "the port it serves peers on (needs peer_port in the spec)"),
     ("listen", "{host}:{client_port}"),
-    ("client_url", "http://{host}:{client_port}"),
+    ("client_url", "http://{host}:{client_port} (https:// with [tls])"),
     ("peer_url", "http://{host}:{peer_port} (needs peer_port in the spec)"),
     ("initial_cluster", "n1=http://PEER1,n2=http://PEER2,...: every node's peer address as this node reaches it"),
     ("peers", "PEER1,PEER2,...: the same, as HOST:PORT"),
@@ -63,6 +68,15 @@ struct SpecFile {
     peer_port: Option<u16>,
     #[serde(default)]
     refuse: BTreeMap<String, String>,
+    tls: Option<TlsFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    ca_cert: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +115,8 @@ pub struct ClusterSpec {
     pub peer_port: Option<u16>,
     /// Labs and fault kinds the cluster cannot take, with the reason.
     pub refuse: BTreeMap<String, String>,
+    /// Clients speak `https://` to the nodes, trusting and presenting these files (paths resolved).
+    pub tls: Option<TlsFiles>,
 }
 
 /// What a node's placeholders are filled from, besides its lab address.
@@ -116,7 +132,14 @@ impl ClusterSpec {
         let path = Path::new(name_or_path);
         if path.is_file() {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name_or_path}: {e}"))?;
-            return ClusterSpec::parse(&text, name_or_path);
+            let mut spec = ClusterSpec::parse(&text, name_or_path)?;
+            // The spec's TLS files are where the spec is, wherever faultline runs from.
+            if let (Some(tls), Some(dir)) = (&mut spec.tls, path.parent()) {
+                for file in [&mut tls.ca_cert, &mut tls.client_cert, &mut tls.client_key].into_iter().flatten() {
+                    *file = dir.join(&*file);
+                }
+            }
+            return Ok(spec);
         }
         match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
             Some((name, text)) => ClusterSpec::parse(text, name),
@@ -174,6 +197,11 @@ impl ClusterSpec {
             client_port: file.client_port.unwrap_or(7000),
             peer_port: file.peer_port,
             refuse: file.refuse,
+            tls: file.tls.map(|t| TlsFiles {
+                ca_cert: t.ca_cert,
+                client_cert: t.client_cert,
+                client_key: t.client_key,
+            }),
         })
     }
 
@@ -242,7 +270,16 @@ impl ClusterSpec {
             .map(|(k, v)| Ok((k.clone(), fill(&format!("env.{k}"), v)?)))
             .collect::<Result<Vec<_>, String>>()?;
         let ready = match &self.ready {
-            ReadyTemplate::Http(url) => Readiness::Http(fill("ready.http", url)?),
+            ReadyTemplate::Http(url) => {
+                let url = fill("ready.http", url)?;
+                if !url.starts_with("http://") {
+                    return Err(context(format!(
+                        "ready.http: {url:?}: the readiness check speaks plain http:// only; with [tls], use \
+                         ready = {{ tcp = \"{{listen}}\" }} or a plain health URL (etcd: --listen-metrics-urls)"
+                    )));
+                }
+                Readiness::Http(url)
+            }
             ReadyTemplate::Tcp(addr) => {
                 let addr = fill("ready.tcp", addr)?;
                 Readiness::Tcp(addr.parse().map_err(|_| context(format!("ready.tcp: {addr:?} is not IP:PORT")))?)
@@ -258,6 +295,14 @@ impl ClusterSpec {
         })
     }
 
+    /// Where clients reach `node`: the lab's URL, or its `https://` form with `[tls]`.
+    pub fn client_url(&self, node: &NodeAddress) -> String {
+        match self.tls {
+            Some(_) => format!("https://{}", node.listen),
+            None => node.client_url.clone(),
+        }
+    }
+
     fn variables(&self, nodes: &[NodeAddress], i: usize, ctx: &RenderContext<'_>) -> BTreeMap<&'static str, String> {
         let node = &nodes[i];
         let mut vars = BTreeMap::new();
@@ -267,7 +312,7 @@ impl ClusterSpec {
         vars.insert("host", node.listen.ip().to_string());
         vars.insert("client_port", node.listen.port().to_string());
         vars.insert("listen", node.listen.to_string());
-        vars.insert("client_url", node.client_url.clone());
+        vars.insert("client_url", self.client_url(node));
         if self.peer_port.is_some() {
             vars.insert("peer_port", node.peer_listen.port().to_string());
             vars.insert("peer_url", format!("http://{}", node.peer_listen));
@@ -390,6 +435,43 @@ mod tests {
         assert!(etcd.refuses_lab(Network::Proxies).is_some());
         assert!(etcd.refuses_lab(Network::Namespaces).is_none());
         assert!(ClusterSpec::resolve("no-such-spec").unwrap_err().contains("etcd, reference"));
+    }
+
+    #[test]
+    fn tls_makes_client_urls_https_and_resolves_files_beside_the_spec() {
+        let dir = std::env::temp_dir().join(format!("faultline-spec-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tls.toml");
+        std::fs::write(
+            &file,
+            "command = \"/bin/sh {client_url}\"\nready = { tcp = \"{listen}\" }\n\
+             [tls]\nca_cert = \"certs/ca.pem\"\nclient_cert = \"/abs/client.pem\"\nclient_key = \"k.pem\"\n",
+        )
+        .unwrap();
+        let spec = ClusterSpec::resolve(file.to_str().unwrap()).unwrap();
+        let tls = spec.tls.clone().unwrap();
+        assert_eq!(tls.ca_cert, Some(dir.join("certs/ca.pem")));
+        assert_eq!(tls.client_cert, Some(PathBuf::from("/abs/client.pem")));
+        assert_eq!(tls.client_key, Some(dir.join("k.pem")));
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
+        let node = NodeAddress {
+            name: "n1".into(),
+            listen,
+            client_url: format!("http://{listen}"),
+            peer_listen: listen,
+            peers: vec![listen],
+        };
+        assert_eq!(spec.node(std::slice::from_ref(&node), 0, &ctx).unwrap().args, ["https://10.0.0.2:2379"]);
+        assert_eq!(spec.client_url(&node), "https://10.0.0.2:2379");
+        // The readiness check cannot speak TLS: an https:// health URL is refused before anything starts.
+        let https_ready =
+            ClusterSpec::parse("command = \"/bin/sh\"\nready = { http = \"{client_url}/health\" }\n[tls]\n", "t.toml")
+                .unwrap();
+        let e = https_ready.check(1, &[], &ctx).unwrap_err();
+        assert!(e.contains("ready.http") && e.contains("plain http:// only"), "{e}");
+        assert!(ClusterSpec::parse("command = \"x\"\n[tls]\nca = \"x\"\n", "t.toml").unwrap_err().contains("ca"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct ReportInput<'a> {
     pub title: String,
     /// The run's parameters as shown: target, workload, nemesis, seed, duration, ...
     pub parameters: Vec<(String, String)>,
+    /// Links to the nodes' logs, relative to the report (`nodes/n1.log`, ...).
+    pub node_logs: Vec<String>,
     pub history: &'a History,
     pub linearizability: &'a linear::Analysis,
     pub sequential: Option<&'a sequential::Analysis>,
@@ -50,6 +52,7 @@ impl<'a> ReportInput<'a> {
         ReportInput {
             title: title.into(),
             parameters: Vec::new(),
+            node_logs: Vec::new(),
             history,
             linearizability,
             sequential: None,
@@ -131,6 +134,10 @@ fn render_overview(out: &mut String, input: &ReportInput, clock: Clock, faults: 
     out.push_str("<section id=\"overview\"><table class=\"params\">\n");
     for (name, value) in &input.parameters {
         let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(name), esc(value));
+    }
+    let logs: Vec<String> = input.node_logs.iter().map(|l| format!("<a href=\"{0}\">{0}</a>", esc(l))).collect();
+    if !logs.is_empty() {
+        let _ = writeln!(out, "<tr><th>node logs</th><td>{}</td></tr>", logs.join(" "));
     }
     let span = if clock.timed {
         format!("{:.3} s", clock.display(clock.end(h)))

@@ -2,16 +2,28 @@
 //! machine where the tests ran: an index of runs (newest first, with their verdicts), each run's files,
 //! and the files themselves.
 //!
-//! Blocking std::net, one thread per connection, GET and HEAD only: it serves a directory to a person, not
-//! traffic. It binds 127.0.0.1 unless told otherwise, and never serves anything outside the store: paths
-//! with `..` (or any segment that is not a plain name) are refused, and so are paths that symlinks lead out.
+//! hyper's HTTP/1.1 server on a small tokio runtime, GET and HEAD only, one request per connection: it
+//! serves a directory to a person, not traffic. It binds 127.0.0.1 unless told otherwise, and never serves
+//! anything outside the store: paths with `..` (or any segment that is not a plain name, however it is
+//! percent-encoded) are refused, and so are paths that symlinks lead out.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use hyper::{Method, StatusCode};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::escape::html as esc;
 
@@ -43,84 +55,137 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// Serves until the process ends.
     pub fn run(self) -> io::Result<()> {
-        for stream in self.listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let store = self.store.clone();
-            std::thread::spawn(move || {
-                let _ = handle(&store, stream);
-            });
-        }
-        Ok(())
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        runtime.block_on(async move {
+            self.listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            let store = Arc::new(self.store);
+            let mut http = hyper::server::conn::http1::Builder::new();
+            // One request per connection, and a client that sends nothing for 10 s is dropped.
+            http.keep_alive(false)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10));
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let store = store.clone();
+                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let store = store.clone();
+                    async move { Ok::<_, Infallible>(answer(store, request).await) }
+                });
+                let connection = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+        })
     }
 }
 
-struct Response {
-    status: &'static str,
-    content_type: &'static str,
-    body: Body,
+/// The answer to one request; the store is read on a blocking thread.
+async fn answer(store: Arc<PathBuf>, request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Payload> {
+    let head = request.method() == Method::HEAD;
+    let response = if request.method() == Method::GET || head {
+        let target = request.uri().path().to_string();
+        tokio::task::spawn_blocking(move || respond(&store, &target))
+            .await
+            .unwrap_or_else(|_| Response::error(StatusCode::INTERNAL_SERVER_ERROR, "the request could not be served"))
+    } else {
+        Response::error(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD")
+    };
+    let length = match &response.body {
+        Content::Text(t) => t.len() as u64,
+        Content::File(_, len) => *len,
+    };
+    let payload = match response.body {
+        _ if head => Payload::Empty,
+        Content::Text(t) => Payload::Text(Some(Bytes::from(t))),
+        Content::File(f, len) => {
+            Payload::File { file: tokio::fs::File::from_std(f), left: len, buf: vec![0; 64 << 10] }
+        }
+    };
+    let mut answer = hyper::Response::new(payload);
+    *answer.status_mut() = response.status;
+    let headers = answer.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(response.content_type));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if head {
+        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    answer
 }
 
-enum Body {
+struct Response {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Content,
+}
+
+/// What a response holds, before it is sent.
+enum Content {
     Text(String),
     File(fs::File, u64),
 }
 
 impl Response {
-    fn text(status: &'static str, content_type: &'static str, body: String) -> Response {
-        Response { status, content_type, body: Body::Text(body) }
+    fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
+        Response { status, content_type, body: Content::Text(body) }
     }
 
-    fn error(status: &'static str, message: &str) -> Response {
-        Response::text(status, "text/plain; charset=utf-8", format!("{status}: {message}\n"))
+    fn error(status: StatusCode, message: &str) -> Response {
+        let line = format!("{} {}: {message}\n", status.as_str(), status.canonical_reason().unwrap_or(""));
+        Response::text(status, "text/plain; charset=utf-8", line)
     }
 }
 
-fn handle(store: &Path, stream: TcpStream) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.by_ref().take(8192).read_line(&mut request_line)?;
-    // Headers are read and ignored, up to a limit.
-    let mut header = String::new();
-    let mut budget = 64 * 1024usize;
-    loop {
-        header.clear();
-        let n = reader.by_ref().take(8192).read_line(&mut header)?;
-        budget = budget.saturating_sub(n);
-        if n == 0 || header == "\r\n" || header == "\n" || budget == 0 {
-            break;
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let response = match method {
-        "GET" | "HEAD" => respond(store, target),
-        _ => Response::error("405 Method Not Allowed", "only GET and HEAD"),
-    };
-    write_response(stream, response, method == "HEAD")
+/// A response body as hyper sends it: a page, a file read as it goes out, or nothing (HEAD).
+enum Payload {
+    Empty,
+    Text(Option<Bytes>),
+    File { file: tokio::fs::File, left: u64, buf: Vec<u8> },
 }
 
-fn write_response(mut stream: TcpStream, response: Response, head: bool) -> io::Result<()> {
-    let length = match &response.body {
-        Body::Text(t) => t.len() as u64,
-        Body::File(_, len) => *len,
-    };
-    let header = format!(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {length}\r\nConnection: close\r\n\
-         X-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\n\r\n",
-        response.status, response.content_type
-    );
-    stream.write_all(header.as_bytes())?;
-    if !head {
-        match response.body {
-            Body::Text(t) => stream.write_all(t.as_bytes())?,
-            Body::File(mut f, _) => {
-                io::copy(&mut f, &mut stream)?;
+impl Body for Payload {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match &mut *self {
+            Payload::Empty => Poll::Ready(None),
+            Payload::Text(text) => Poll::Ready(text.take().map(|t| Ok(Frame::data(t)))),
+            Payload::File { left: 0, .. } => Poll::Ready(None),
+            Payload::File { file, left, buf } => {
+                let want = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let mut read = ReadBuf::new(&mut buf[..want]);
+                match Pin::new(file).poll_read(cx, &mut read) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                    // The file shrank since its length was announced: the answer cannot be completed.
+                    Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                        Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank"))))
+                    }
+                    Poll::Ready(Ok(())) => {
+                        *left -= read.filled().len() as u64;
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(read.filled())))))
+                    }
+                }
             }
         }
     }
-    stream.flush()
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Payload::Empty | Payload::Text(None) | Payload::File { left: 0, .. })
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Payload::Empty | Payload::Text(None) => SizeHint::with_exact(0),
+            Payload::Text(Some(t)) => SizeHint::with_exact(t.len() as u64),
+            Payload::File { left, .. } => SizeHint::with_exact(*left),
+        }
+    }
 }
 
 /// The request target as path segments, each percent-decoded and a plain name; `None` for anything that
@@ -142,65 +207,57 @@ fn segments(target: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// A percent-encoded path segment, decoded; `None` for a malformed escape (which percent-encoding would
+/// pass through as it is: anything odd in a path is refused here) or bytes that are not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let malformed = s
+        .match_indices('%')
+        .any(|(i, _)| !s.get(i + 1..i + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned())
 }
 
+/// What a file name may hold unescaped in a link: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 fn respond(store: &Path, target: &str) -> Response {
     let Some(segs) = segments(target) else {
-        return Response::error("403 Forbidden", "that path is outside the store");
+        return Response::error(StatusCode::FORBIDDEN, "that path is outside the store");
     };
     if segs.is_empty() {
-        return Response::text("200 OK", "text/html; charset=utf-8", index(store));
+        return Response::text(StatusCode::OK, "text/html; charset=utf-8", index(store));
     }
     let path = segs.iter().fold(store.to_path_buf(), |p, s| p.join(s));
     // Symlinks inside the store must not lead out of it.
     let real = match path.canonicalize() {
         Ok(real) => real,
-        Err(_) => return Response::error("404 Not Found", "no such run or file"),
+        Err(_) => return Response::error(StatusCode::NOT_FOUND, "no such run or file"),
     };
     if !real.starts_with(store) {
-        return Response::error("403 Forbidden", "that path is outside the store");
+        return Response::error(StatusCode::FORBIDDEN, "that path is outside the store");
     }
     if real.is_dir() {
         if !target.split(['?', '#']).next().unwrap_or("").ends_with('/') {
             // Relative links in a listing need the trailing slash.
             return Response::text(
-                "200 OK",
+                StatusCode::OK,
                 "text/html; charset=utf-8",
                 format!("<!DOCTYPE html><meta http-equiv=\"refresh\" content=\"0; url={}/\">", esc(&href(&segs))),
             );
         }
-        return Response::text("200 OK", "text/html; charset=utf-8", listing(&real, &segs));
+        return Response::text(StatusCode::OK, "text/html; charset=utf-8", listing(&real, &segs));
     }
     match fs::File::open(&real).and_then(|f| Ok((f.metadata()?.len(), f))) {
-        Ok((len, f)) => Response { status: "200 OK", content_type: content_type(&real), body: Body::File(f, len) },
-        Err(_) => Response::error("404 Not Found", "no such run or file"),
+        Ok((len, f)) => {
+            Response { status: StatusCode::OK, content_type: content_type(&real), body: Content::File(f, len) }
+        }
+        Err(_) => Response::error(StatusCode::NOT_FOUND, "no such run or file"),
     }
 }
 

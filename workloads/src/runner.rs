@@ -21,6 +21,7 @@ use faultline_checker::{EventKind, Process, Value};
 use crate::adapter::{Adapter, Op, Outcome};
 use crate::generator::{Generator, RegisterWorkload};
 use crate::recorder::{Record, Recorder};
+use crate::tls::Tls;
 use crate::transport::{self, ClientKind, HttpClient};
 
 /// A node of the target: its name in the history, and its base URL.
@@ -47,6 +48,8 @@ pub struct RunSpec {
     /// Threads the clients run on (default: one per core).
     pub threads: Option<usize>,
     pub http_client: ClientKind,
+    /// What `https://` nodes are spoken to with.
+    pub tls: Option<Tls>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,14 +78,22 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
     let threads = threads.clamp(1, clients);
     let mut shares: Vec<Vec<Client>> = (0..threads).map(|_| Vec::new()).collect();
     let pools: Vec<Option<reqwest::Client>> = (0..threads)
-        .map(|_| (spec.http_client == ClientKind::Reqwest).then(|| transport::reqwest_pool(spec.request_timeout)))
+        .map(|_| {
+            (spec.http_client == ClientKind::Reqwest)
+                .then(|| transport::reqwest_pool(spec.request_timeout, spec.tls.as_ref()))
+        })
         .collect();
     for c in 0..clients {
         shares[c % threads].push(Client {
             index: c,
             spec: spec.clone(),
             recorder: recorder.clone(),
-            http: HttpClient::new(spec.http_client, spec.request_timeout, pools[c % threads].as_ref()),
+            http: HttpClient::new(
+                spec.http_client,
+                spec.request_timeout,
+                spec.tls.as_ref(),
+                pools[c % threads].as_ref(),
+            ),
             generator: generator.clone(),
             invoked: invoked.clone(),
             pace: pace.clone(),
@@ -299,7 +310,7 @@ pub async fn final_reads(spec: &RunSpec, recorder: &Recorder, keys: &[String]) {
     let base = faultline_checker::history::FINAL_READ_PROCESS_BASE;
     let readers = spec.nodes.iter().enumerate().map(|(n, node)| {
         let mut process = base + n as u64 * 1_000_000;
-        let mut http = HttpClient::new(spec.http_client, spec.request_timeout, None);
+        let mut http = HttpClient::new(spec.http_client, spec.request_timeout, spec.tls.as_ref(), None);
         async move {
             for key in keys {
                 if perform(&spec.adapter, &mut http, recorder, process, node, key, &Op::Read).await

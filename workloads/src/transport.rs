@@ -10,9 +10,14 @@
 //! - [`HttpClient::Reqwest`]: reqwest's pooled client, for a store behind something the direct path does
 //!   not speak to (it follows no redirects either, but it is the well-trodden general client).
 //!
+//! Both speak `http://` and `https://` (rustls, with the run's [`Tls`]: its CA certificates and, for
+//! mutual TLS, its client certificate).
+//!
 //! Both classify the same way, because a wrong `fail` makes the checker unsound: a request is `fail` only
-//! when it provably never left faultline (the connection was refused or never opened, or hyper gave the
-//! request back unsent); once it may have been sent, a lost answer is `info`.
+//! when it provably never left faultline (the connection was refused or never opened, its TLS handshake
+//! failed, or hyper gave the request back unsent); once it may have been sent, a lost answer is `info`.
+//! A run whose every request fails its handshake would record nothing but `fail`s, which a checker
+//! happily calls valid: [`probe`] finds a certificate problem before the run starts.
 
 use std::time::Duration;
 
@@ -24,6 +29,7 @@ use reqwest::Method;
 use tokio::time::Instant;
 
 use crate::adapter::{Outcome, NOT_SENT};
+use crate::tls::{is_tls_error, Tls};
 
 /// An answer larger than this is not a register's value: refuse to hold it in memory.
 const MAX_ANSWER: usize = 16 << 20;
@@ -32,7 +38,7 @@ const MAX_ANSWER: usize = 16 << 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
-    /// `http://host:port/path?query`.
+    /// `http://host:port/path?query`, or `https://...`.
     pub url: String,
     pub headers: Vec<(HeaderName, String)>,
     pub body: String,
@@ -89,12 +95,12 @@ pub enum HttpClient {
 }
 
 impl HttpClient {
-    /// A client whose every request (connecting included) is bounded by `timeout`. Reqwest clients made
-    /// from one `pool` share its connections.
-    pub fn new(kind: ClientKind, timeout: Duration, pool: Option<&reqwest::Client>) -> HttpClient {
+    /// A client whose every request (connecting included) is bounded by `timeout`, speaking TLS to
+    /// `https://` URLs with `tls`. Reqwest clients made from one `pool` share its connections (and its TLS).
+    pub fn new(kind: ClientKind, timeout: Duration, tls: Option<&Tls>, pool: Option<&reqwest::Client>) -> HttpClient {
         match kind {
-            ClientKind::Hyper => HttpClient::Hyper(Connections::new(timeout)),
-            ClientKind::Reqwest => HttpClient::Reqwest(pool.cloned().unwrap_or_else(|| reqwest_pool(timeout))),
+            ClientKind::Hyper => HttpClient::Hyper(Connections::new(timeout, tls.cloned())),
+            ClientKind::Reqwest => HttpClient::Reqwest(pool.cloned().unwrap_or_else(|| reqwest_pool(timeout, tls))),
         }
     }
 
@@ -107,9 +113,13 @@ impl HttpClient {
     }
 }
 
-/// A reqwest connection pool, every request bounded by `timeout`.
-pub fn reqwest_pool(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// A reqwest connection pool, every request bounded by `timeout`; `https://` with `tls`.
+pub fn reqwest_pool(timeout: Duration, tls: Option<&Tls>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder();
+    if let Some(tls) = tls {
+        builder = builder.use_preconfigured_tls(rustls::ClientConfig::clone(tls.config()));
+    }
+    builder
         .timeout(timeout)
         .connect_timeout(timeout)
         .pool_max_idle_per_host(64)
@@ -120,7 +130,7 @@ pub fn reqwest_pool(timeout: Duration) -> reqwest::Client {
         .http1_only()
         .tcp_nodelay(true)
         .build()
-        .expect("a plain HTTP client always builds")
+        .expect("a client of settings faultline chose (and a TLS configuration it loaded) builds")
 }
 
 async fn send_reqwest(client: &reqwest::Client, request: Request) -> Result<(u16, Bytes), Outcome> {
@@ -134,13 +144,15 @@ async fn send_reqwest(client: &reqwest::Client, request: Request) -> Result<(u16
     Ok((status, body))
 }
 
-/// A request reqwest got no answer to. Only a refused connection proves the request was never sent.
+/// A request reqwest got no answer to. Only a connection never made (refused, or its TLS handshake
+/// failed) proves the request was never sent.
 fn reqwest_error(e: reqwest::Error) -> Outcome {
     if e.is_builder() {
         return Outcome::fail(format!("{NOT_SENT}: not a request faultline can send: {}", root_cause(&e)));
     }
     if e.is_connect() && !e.is_timeout() {
-        return Outcome::fail(format!("{NOT_SENT}: connection refused: {}", root_cause(&e)));
+        let what = if is_tls_error(&e) { "TLS handshake failed" } else { "connection refused" };
+        return Outcome::fail(format!("{NOT_SENT}: {what}: {}", root_cause(&e)));
     }
     if e.is_timeout() {
         return Outcome::info(format!("timeout: {}", root_cause(&e)));
@@ -156,25 +168,27 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// One keep-alive HTTP/1.1 connection per node (by `host:port`), opened when first needed and again after
-/// it closes. A connection whose request timed out is dropped: its answer may still come, and must not be
-/// taken for the next request's.
+/// One keep-alive HTTP/1.1 connection per node (by scheme and `host:port`), opened when first needed and
+/// again after it closes. A connection whose request timed out is dropped: its answer may still come, and
+/// must not be taken for the next request's.
 #[derive(Debug)]
 pub struct Connections {
     timeout: Duration,
-    /// By `host:port`: a run has few nodes, so a search beats hashing.
+    tls: Option<Tls>,
+    /// By `scheme://host:port`: a run has few nodes, so a search beats hashing.
     open: Vec<(String, SendRequest<Full<Bytes>>)>,
 }
 
 impl Connections {
-    pub fn new(timeout: Duration) -> Connections {
-        Connections { timeout, open: Vec::new() }
+    pub fn new(timeout: Duration, tls: Option<Tls>) -> Connections {
+        Connections { timeout, tls, open: Vec::new() }
     }
 
     async fn send(&mut self, request: Request) -> Result<(u16, Bytes), Outcome> {
         let deadline = Instant::now() + self.timeout;
-        let (authority, target) = split_url(&request.url)
+        let url = Url::split(&request.url)
             .map_err(|e| Outcome::fail(format!("{NOT_SENT}: cannot send to {:?}: {e}", request.url)))?;
+        let (origin, authority, target) = (url.origin, url.authority, url.target);
         let mut message = hyper::Request::builder().method(request.method).uri(target);
         // HTTP/1.1 requires a Host header; an adapter file may set its own.
         if !request.headers.iter().any(|(name, _)| name == hyper::header::HOST) {
@@ -191,10 +205,10 @@ impl Connections {
         // node's doing.
         let mut retried = false;
         loop {
-            let open = self.open.iter().position(|(a, _)| a == authority).map(|i| self.open.swap_remove(i).1);
+            let open = self.open.iter().position(|(o, _)| o == origin).map(|i| self.open.swap_remove(i).1);
             let mut sender = match open {
                 Some(sender) if !sender.is_closed() => sender,
-                _ => connect(authority, deadline, self.timeout).await?,
+                _ => connect(&url, self.tls.as_ref(), deadline, self.timeout).await?,
             };
             let sent = tokio::time::timeout_at(deadline, async {
                 if sender.ready().await.is_err() {
@@ -231,7 +245,7 @@ impl Connections {
                     return Err(Outcome::info(format!("timeout: answer {status} unfinished after {:?}", self.timeout)))
                 }
             };
-            self.open.push((authority.to_string(), sender));
+            self.open.push((origin.to_string(), sender));
             return Ok((status, body));
         }
     }
@@ -246,15 +260,22 @@ enum Sent {
     Lost(hyper::Error),
 }
 
-/// A fresh connection; every way of not getting one means the request was never sent.
-async fn connect(authority: &str, deadline: Instant, timeout: Duration) -> Result<SendRequest<Full<Bytes>>, Outcome> {
+/// A fresh connection; every way of not getting one (its TLS handshake included) means the request was
+/// never sent.
+async fn connect(
+    url: &Url<'_>,
+    tls: Option<&Tls>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<SendRequest<Full<Bytes>>, Outcome> {
     let not_sent = |why: String| Outcome::fail(format!("{NOT_SENT}: {why}"));
-    let address = if authority.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']')) {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let authority = url.authority;
+    let tls = match (url.tls, tls) {
+        (true, None) => return Err(not_sent(format!("{authority}: an https:// URL, but the run has no TLS settings"))),
+        (true, Some(tls)) => Some(tls),
+        (false, _) => None,
     };
-    let stream = match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(&address)).await {
+    let stream = match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(url.address())).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return Err(not_sent(format!("connection refused: {authority}")))
@@ -264,41 +285,150 @@ async fn connect(authority: &str, deadline: Instant, timeout: Duration) -> Resul
     };
     // Requests are small and each waits for its answer: Nagle's delay would only add latency.
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+    let Some(tls) = tls else {
+        return http1(hyper_util::rt::TokioIo::new(stream), authority).await;
+    };
+    let name = rustls::pki_types::ServerName::try_from(url.host().to_string())
+        .map_err(|e| not_sent(format!("{authority}: not a name TLS can check a certificate against: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.config().clone());
+    let stream = match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(not_sent(format!("TLS handshake with {authority} failed: {}", root_cause(&e)))),
+        Err(_) => return Err(not_sent(format!("no TLS handshake with {authority} within {timeout:?}"))),
+    };
+    http1(hyper_util::rt::TokioIo::new(stream), authority).await
+}
+
+/// An HTTP/1.1 connection over `io`, its I/O running as its own task on this thread's runtime; it ends
+/// when the sender is dropped or the node closes the connection.
+async fn http1<I>(io: I, authority: &str) -> Result<SendRequest<Full<Bytes>>, Outcome>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
-        .map_err(|e| not_sent(format!("cannot speak HTTP/1.1 to {authority}: {}", root_cause(&e))))?;
-    // The connection's I/O runs as its own task on this thread's runtime; it ends when the sender is
-    // dropped or the node closes the connection.
+        .map_err(|e| Outcome::fail(format!("{NOT_SENT}: cannot speak HTTP/1.1 to {authority}: {}", root_cause(&e))))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
     Ok(sender)
 }
 
-/// `http://host:port/path?query` as (`host:port`, `/path?query`); the port defaults to 80.
-fn split_url(url: &str) -> Result<(&str, &str), String> {
-    let rest = url.strip_prefix("http://").ok_or("the hyper client speaks plain http:// only")?;
-    let (authority, target) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], &rest[i..]),
-        Some(_) => return Err("a query needs a path before it".into()),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return Err("expected a host (and port) after http://".into());
+/// Checks, before a run, that `url` (its base) can be reached over TLS with `tls`: one `GET /`, whose
+/// answer (any status) proves the handshake, the server's certificate and, if the server asks for one,
+/// the client's. A plain `http://` URL, or a node that cannot be reached at all, is no TLS problem: `Ok`,
+/// and the run records what happens to it.
+pub async fn probe(url: &str, tls: Option<&Tls>, timeout: Duration) -> Result<(), String> {
+    let parsed = Url::split(url).map_err(|e| format!("{url}: {e}"))?;
+    if !parsed.tls {
+        return Ok(());
     }
-    Ok((authority, target))
+    let tls = tls.ok_or_else(|| format!("{url}: an https:// URL, but the run has no TLS settings"))?;
+    let name = rustls::pki_types::ServerName::try_from(parsed.host().to_string())
+        .map_err(|e| format!("{url}: not a name TLS can check a certificate against: {e}"))?;
+    let attempt = async {
+        let Ok(stream) = tokio::net::TcpStream::connect(parsed.address()).await else { return Ok(()) };
+        let stream = tokio_rustls::TlsConnector::from(tls.config().clone())
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("{url}: TLS handshake failed: {}", root_cause(&e)))?;
+        let Ok((mut sender, connection)) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
+        else {
+            return Ok(());
+        };
+        let connection = tokio::spawn(connection);
+        let request = hyper::Request::get("/")
+            .header(hyper::header::HOST, parsed.authority)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("{url}: {e}"))?;
+        // TLS 1.3 tells a client that the server refused its certificate (or the lack of one) only with
+        // the first answer: the request is what shows it.
+        let Err(e) = sender.send_request(request).await else { return Ok(()) };
+        let refused = |e: &hyper::Error| {
+            is_tls_error(e).then(|| format!("{url}: the server refused the TLS connection: {}", root_cause(e)))
+        };
+        if let Some(why) = refused(&e) {
+            return Err(why);
+        }
+        drop(sender);
+        match connection.await {
+            Ok(Err(e)) => refused(&e).map_or(Ok(()), Err),
+            _ => Ok(()),
+        }
+    };
+    tokio::time::timeout(timeout, attempt).await.unwrap_or(Ok(()))
+}
+
+/// A request URL's parts: `http(s)://host:port/path?query`; the port defaults to 80 (443 with TLS).
+#[derive(Debug, PartialEq, Eq)]
+struct Url<'a> {
+    tls: bool,
+    /// `scheme://host:port`, naming the connection.
+    origin: &'a str,
+    /// `host:port` (or `host`).
+    authority: &'a str,
+    /// `/path?query`.
+    target: &'a str,
+}
+
+impl<'a> Url<'a> {
+    fn split(url: &'a str) -> Result<Url<'a>, String> {
+        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return Err("expected an http:// or https:// URL".into()),
+        };
+        let (authority, target) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], &rest[i..]),
+            Some(_) => return Err("a query needs a path before it".into()),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err("expected a host (and port) after the scheme".into());
+        }
+        let origin = &url[..url.len() - rest.len() + authority.len()];
+        Ok(Url { tls, origin, authority, target })
+    }
+
+    /// The host, without port or IPv6 brackets, as TLS checks it against the certificate.
+    fn host(&self) -> &'a str {
+        match self.authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => self.authority.rsplit_once(':').map_or(self.authority, |(host, _)| host),
+        }
+    }
+
+    /// Where to connect: `host:port`, with the scheme's port when the URL names none.
+    fn address(&self) -> String {
+        if self.authority.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']')) {
+            self.authority.to_string()
+        } else {
+            format!("{}:{}", self.authority, if self.tls { 443 } else { 80 })
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_url;
+    use super::Url;
 
     #[test]
-    fn urls_split_into_authority_and_target() {
-        assert_eq!(split_url("http://127.0.0.1:7000/kv/a%20b?x=1"), Ok(("127.0.0.1:7000", "/kv/a%20b?x=1")));
-        assert_eq!(split_url("http://node"), Ok(("node", "/")));
-        assert!(split_url("https://node/kv").is_err());
-        assert!(split_url("http:///kv").is_err());
-        assert!(split_url("http://user@node/kv").is_err());
+    fn urls_split_into_origin_authority_and_target() {
+        let url = Url::split("http://127.0.0.1:7000/kv/a%20b?x=1").unwrap();
+        assert_eq!(
+            url,
+            Url { tls: false, origin: "http://127.0.0.1:7000", authority: "127.0.0.1:7000", target: "/kv/a%20b?x=1" }
+        );
+        assert_eq!((url.host(), url.address()), ("127.0.0.1", "127.0.0.1:7000".to_string()));
+        let url = Url::split("https://node").unwrap();
+        assert_eq!((url.tls, url.origin, url.target), (true, "https://node", "/"));
+        assert_eq!((url.host(), url.address()), ("node", "node:443".to_string()));
+        let url = Url::split("https://[::1]:2379/v3/kv/put").unwrap();
+        assert_eq!((url.host(), url.address()), ("::1", "[::1]:2379".to_string()));
+        assert_eq!(Url::split("http://[::1]").unwrap().address(), "[::1]:80");
+        assert!(Url::split("ftp://node/kv").is_err());
+        assert!(Url::split("http:///kv").is_err());
+        assert!(Url::split("http://user@node/kv").is_err());
     }
 }

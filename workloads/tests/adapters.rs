@@ -86,7 +86,7 @@ async fn stub(reply: Reply) -> (String, Seen) {
 const CLIENTS: [ClientKind; 2] = [ClientKind::Hyper, ClientKind::Reqwest];
 
 fn client(kind: ClientKind, timeout: Duration) -> HttpClient {
-    HttpClient::new(kind, timeout, None)
+    HttpClient::new(kind, timeout, None, None)
 }
 
 /// The outcome and the requests the stub saw, through the hyper client; the reqwest client must have sent

@@ -116,6 +116,7 @@ fn spec(url: &str, ops: u64) -> RunSpec {
         final_reads: true,
         threads: None,
         http_client: ClientKind::Hyper,
+        tls: None,
     }
 }
 

@@ -86,7 +86,7 @@ async fn read(http: &mut HttpClient, base: &str) -> Outcome {
 }
 
 fn hyper(timeout: Duration) -> HttpClient {
-    HttpClient::new(ClientKind::Hyper, timeout, None)
+    HttpClient::new(ClientKind::Hyper, timeout, None, None)
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn a_late_answer_is_never_taken_for_the_next_request() {
 async fn an_answer_that_is_not_http_is_indeterminate_and_named() {
     let stub = stub(|_| Act::Garbage).await;
     for kind in [ClientKind::Hyper, ClientKind::Reqwest] {
-        let mut http = HttpClient::new(kind, Duration::from_secs(2), None);
+        let mut http = HttpClient::new(kind, Duration::from_secs(2), None, None);
         let o = read(&mut http, &stub.base).await;
         assert!(matches!(&o, Outcome::Info { error } if error.starts_with("no answer: ")), "{kind:?}: {o}");
     }
@@ -140,9 +140,15 @@ async fn an_answer_that_is_not_http_is_indeterminate_and_named() {
 #[tokio::test]
 async fn urls_the_direct_client_cannot_send_are_refused_unsent() {
     let mut http = hyper(Duration::from_secs(1));
+    let o = read(&mut http, "ftp://127.0.0.1:9").await;
+    assert!(
+        matches!(&o, Outcome::Fail { error } if error.contains("not-sent") && error.contains("http:// or https://")),
+        "{o}"
+    );
+    // https:// needs the run's TLS settings (tests/tls.rs speaks TLS to etcd).
     let o = read(&mut http, "https://127.0.0.1:9").await;
     assert!(
-        matches!(&o, Outcome::Fail { error } if error.contains("not-sent") && error.contains("plain http://")),
+        matches!(&o, Outcome::Fail { error } if error.contains("not-sent") && error.contains("no TLS settings")),
         "{o}"
     );
 }
