@@ -155,7 +155,11 @@ fn etcd_over_tls_with_and_without_client_certificates() {
     for client in ["hyper", "reqwest"] {
         let out = run(&etcd, &store, client, "300", &["--ca-cert", &ca]);
         assert_eq!(out.status.code(), Some(0), "{client}: {}", text(&out));
-        assert!(text(&out).contains("VALID") && text(&out).contains("300 operations"), "{client}: {}", text(&out));
+        assert!(
+            text(&out).contains("VALID") && text(&out).contains("300 workload operations"),
+            "{client}: {}",
+            text(&out)
+        );
         let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap();
         assert!(history.contains(r#""f":"write","key""#) && history.contains(r#""type":"ok""#), "{client}");
         assert!(!history.contains(r#""type":"info""#), "{client}: indeterminate operations without faults");
@@ -193,7 +197,11 @@ fn etcd_over_tls_with_and_without_client_certificates() {
     for client in ["hyper", "reqwest"] {
         let out = run(&etcd, &store, client, "300", &mutual);
         assert_eq!(out.status.code(), Some(0), "{client}: {}", text(&out));
-        assert!(text(&out).contains("VALID") && text(&out).contains("300 operations"), "{client}: {}", text(&out));
+        assert!(
+            text(&out).contains("VALID") && text(&out).contains("300 workload operations"),
+            "{client}: {}",
+            text(&out)
+        );
     }
     let out = run(&etcd, &store, "hyper", "50", &["--ca-cert", &ca]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
@@ -246,7 +254,7 @@ client_key = "client-key.pem"
         store.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("VALID") && text(&out).contains("200 operations"), "{}", text(&out));
+    assert!(text(&out).contains("VALID") && text(&out).contains("200 workload operations"), "{}", text(&out));
     let config = std::fs::read_to_string(store.join("latest/config.json")).unwrap();
     assert!(config.contains("\"https://127.0.0.1:"), "the clients spoke https: {config}");
     let _ = std::fs::remove_dir_all(&dir);
