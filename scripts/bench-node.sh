@@ -14,13 +14,12 @@ secs=${3:-5}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 cargo build --release -q
 dir=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+# start() runs in a command substitution (a subshell): each node's pid goes to a file, for the trap.
+trap 'kill $(cat "$dir"/*.pid 2>/dev/null) 2>/dev/null; rm -rf "$dir"' EXIT
 start() { # NAME BINARY -> prints the port
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$2" node --id 0 --listen "127.0.0.1:$port" --peers "0=127.0.0.1:$port" --data-dir "$dir/$1" >"$dir/$1.log" 2>&1 &
-  pids+=($!)
   echo $! >"$dir/$1.pid"
   for _ in $(seq 50); do
     curl -sf -o /dev/null -X PUT -H 'content-type: application/json' -d '{"value":1}' "http://127.0.0.1:$port/kv/bench" && break

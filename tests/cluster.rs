@@ -233,8 +233,16 @@ fn eventual_mode_accepts_writes_everywhere_and_converges() {
     }
     // What a node learned by gossip survives its restart.
     cluster.kill(0);
+    std::thread::sleep(Duration::from_millis(300));
     cluster.restart(0);
     assert_eq!(http(&cluster.addrs[0], "GET", "/kv/b", "").1, r#"{"value":2}"#);
+    // Its peers logged it gone (once, not every 100 ms) and back.
+    let started = std::time::Instant::now();
+    while !cluster.log_text(1).contains("n1 (id 0) takes gossip again") {
+        assert!(started.elapsed() < Duration::from_secs(5), "{}", cluster.log_text(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cluster.log_text(1).matches("gossip to n1 (id 0) failed").count(), 1, "{}", cluster.log_text(1));
 }
 
 #[test]

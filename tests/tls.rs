@@ -170,6 +170,10 @@ fn etcd_over_tls_with_and_without_client_certificates() {
         let out = run(&etcd, &store, "hyper", "50", wrong);
         assert_eq!(out.status.code(), Some(3), "{wrong:?}: {}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
+        // A machine without CA certificates at all says so instead.
+        if wrong.is_empty() && stderr.contains("no CA certificates in the system's trust store") {
+            continue;
+        }
         assert!(stderr.contains(&etcd.url) && stderr.contains("TLS handshake failed"), "{wrong:?}: {stderr}");
         assert!(stderr.contains("UnknownIssuer"), "{wrong:?}: {stderr}");
     }

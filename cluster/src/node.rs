@@ -47,7 +47,8 @@ struct Core {
     committed: usize,
     /// The primary's knowledge of each follower's log length.
     follower_len: HashMap<usize, usize>,
-    /// Followers whose last replication got no answer (logged when it changes).
+    /// Followers whose last replication (peers whose last gossip, in `eventual` mode) got no answer
+    /// (logged when it changes).
     unreachable: HashSet<usize>,
     /// Whether the primary's last commit reached a majority (logged when it changes).
     majority: bool,
@@ -194,13 +195,26 @@ impl Node {
             }
         };
         let mut tasks = tokio::task::JoinSet::new();
-        for (_, addr) in self.config.peers.iter().filter(|(id, _)| *id != self.config.id) {
-            let (http, url, body) = (self.http.clone(), format!("http://{addr}/internal/gossip"), body.clone());
-            tasks.spawn(
-                async move { http.post(url).header("content-type", "application/json").body(body).send().await },
-            );
+        for (id, addr) in self.config.peers.iter().filter(|(id, _)| *id != self.config.id) {
+            let (id, http, url, body) =
+                (*id, self.http.clone(), format!("http://{addr}/internal/gossip"), body.clone());
+            tasks.spawn(async move {
+                let sent = http.post(url).header("content-type", "application/json").body(body).send().await;
+                (id, sent.map_err(|e| root_cause(&e)).map(|answer| answer.status().as_u16()))
+            });
         }
-        while tasks.join_next().await.is_some() {}
+        while let Some(done) = tasks.join_next().await {
+            let Ok((id, sent)) = done else { continue };
+            // Logged when a peer stops taking gossip or takes it again, not every 100 ms.
+            let mut core = self.core.lock().await;
+            match sent {
+                Ok(200) if core.unreachable.remove(&id) => info!("{} takes gossip again", node_name(id)),
+                Ok(200) => {}
+                Ok(status) if core.unreachable.insert(id) => warn!("gossip to {} refused: {status}", node_name(id)),
+                Err(why) if core.unreachable.insert(id) => warn!("gossip to {} failed: {why}", node_name(id)),
+                _ => {}
+            }
+        }
     }
 
     async fn receive_gossip(&self, body: &[u8]) -> Response {

@@ -14,11 +14,14 @@
 //! GOMAXPROCS = "1"
 //! [refuse]                       # labs (netns, proxy, none) or faults this cluster cannot take, and why
 //! proxy = "every member must see the same peer URLs"
-//! [tls]                          # optional: clients speak https:// ({client_url} becomes https://...)
-//! ca_cert = "certs/ca.pem"       # CA of the nodes' certificates (default: the system's); paths are
-//! client_cert = "certs/client.pem"   # relative to the spec file; the client's certificate and key for
-//! client_key = "certs/client.key"    # mutual TLS (--ca-cert, --client-cert, --client-key override them)
+//! [tls]                          # optional: clients speak https:// ({client_url} is https://...)
+//! ca_cert = "certs/ca.pem"       # the CA of the nodes' certificates (default: the system's CAs)
+//! client_cert = "certs/client.pem"   # for mutual TLS: the clients' certificate
+//! client_key = "certs/client.key"    # and its key
 //! ```
+//!
+//! `[tls]` paths are relative to the spec file; `--ca-cert`, `--client-cert` and `--client-key` override
+//! them.
 //!
 //! Placeholders, filled in per node: see [`PLACEHOLDERS`]. `{{` and `}}` are literal braces. A spec is
 //! checked (every placeholder known and given a value, the program found) before any lab is built.
