@@ -2,54 +2,21 @@
 //! the test in a fresh data directory. Every etcd adapter must record a valid history, twice in a row on
 //! the same cluster. Without etcd installed the test says so and passes; in CI (`CI` set) that fails.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Etcd {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod common;
+use common::{etcd_installed, Etcd};
 
 fn start_etcd() -> Option<Etcd> {
-    if Command::new("etcd").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "etcd is not installed and CI is set: .ci/run must install etcd-server"
-        );
-        eprintln!("etcd not found; skipping (apt-get install etcd-server)");
+    if !etcd_installed() {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("faultline-etcd-{}", std::process::id()));
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
-        .args(["--name", "n1", "--data-dir", dir.to_str().unwrap()])
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("n1={peer_url}"), "--enable-v2=true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd starts");
-    let etcd = Etcd { child, dir, url };
+    let etcd = Etcd::start(dir, "http", &["--enable-v2=true"], Stdio::null());
     let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() || !healthy(&etcd.url) {
+    while !healthy(&etcd.url) {
         assert!(started.elapsed() < Duration::from_secs(20), "etcd did not become ready in 20 s");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -4,15 +4,17 @@
 //! an error before the run; a handshake that fails during a run is `fail` (never sent) in both clients.
 //! Without etcd installed the test says so and passes; in CI (`CI` set) that fails.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use faultline_workloads::adapter::Outcome;
 use faultline_workloads::tls::{Tls, TlsFiles};
 use faultline_workloads::transport::{ClientKind, HttpClient, Request};
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+
+mod common;
+use common::{etcd_installed, Etcd};
 
 /// A CA and what it signed, as PEM files in `dir`.
 struct Certificates {
@@ -56,60 +58,17 @@ impl Certificates {
     }
 }
 
-struct Etcd {
-    child: Child,
-    data: PathBuf,
-    url: String,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn etcd_installed() -> bool {
-    if Command::new("etcd").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "etcd is not installed and CI is set: .ci/run must install etcd-server");
-    eprintln!("etcd not found; skipping (apt-get install etcd-server)");
-    false
-}
-
 /// A single etcd node serving clients on https://127.0.0.1:PORT; with `client_auth`, only to clients
 /// with a certificate from the test's CA. Ready once a TCP connection is accepted (the node elects itself
 /// within a second; the runs below wait for their first answer through their readiness check).
 fn start_etcd(certs: &Certificates, name: &str, client_auth: bool) -> Etcd {
-    let data = certs.dir.join(format!("data-{name}"));
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("https://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
     let log = std::fs::File::create(certs.dir.join(format!("etcd-{name}.log"))).unwrap();
-    let mut command = Command::new("etcd");
-    command
-        .args(["--name", "n1", "--data-dir", data.to_str().unwrap()])
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("n1={peer_url}")])
-        .args(["--cert-file", &certs.file("server.pem"), "--key-file", &certs.file("server-key.pem")]);
+    let (server, key, ca) = (certs.file("server.pem"), certs.file("server-key.pem"), certs.file("ca.pem"));
+    let mut flags = vec!["--cert-file", &server, "--key-file", &key];
     if client_auth {
-        command.args(["--client-cert-auth", "--trusted-ca-file", &certs.file("ca.pem")]);
+        flags.extend(["--client-cert-auth", "--trusted-ca-file", &ca]);
     }
-    let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("etcd starts");
-    let etcd = Etcd { child, data, url };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "etcd did not listen within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    etcd
+    Etcd::start(certs.dir.join(format!("data-{name}")), "https", &flags, log.into())
 }
 
 fn faultline(args: &[&str]) -> Output {
