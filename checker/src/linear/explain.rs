@@ -27,7 +27,7 @@ use crate::model::{Entry, Model, Problem, Removal};
 use crate::value::Value;
 
 /// Bound on the enumeration of states a culprit could have seen.
-const STATE_ENUMERATION_STEPS: usize = 200_000;
+const STATE_ENUMERATION_STEPS: usize = 20_000;
 
 /// An operation, as a report shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

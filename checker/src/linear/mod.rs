@@ -68,6 +68,9 @@ pub struct Options {
 /// How many times the verdict's own time explaining may take, at least [`Options::explain_time`].
 pub const EXPLAIN_FACTOR: u32 = 10;
 
+/// The default [`Options::explain_time`]: enough for the explanation of a small history to finish.
+pub const EXPLAIN_TIME: Duration = Duration::from_millis(50);
+
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
         Options {
@@ -77,7 +80,7 @@ impl Options {
             threads: 0,
             explain_keys: 10,
             all_keys: false,
-            explain_time: Duration::from_millis(50),
+            explain_time: EXPLAIN_TIME,
         }
     }
 }
@@ -140,10 +143,14 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         n => n,
     };
 
-    // The verdict. Largest keys first, so that one big key does not start last and finish alone.
-    let mut order: Vec<usize> = (0..problems.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
-    let mut results: Vec<(usize, KeyResult)> = parallel(threads, &order, |p| {
+    // The verdict. Keys the polynomial checks decide go first, on this thread unless there are enough of
+    // them to pay for starting threads; then the searches, in parallel, largest first so that one big key
+    // does not start last and finish alone.
+    let (mut cheap, mut searched): (Vec<usize>, Vec<usize>) =
+        (0..problems.len()).partition(|&p| problems[p].method() != Method::Search);
+    cheap.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
+    searched.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
+    let decide = |p: usize| {
         // Once the verdict is known, only the polynomial checks still run: a search may take exponential
         // time to add nothing to the verdict.
         let result = if budget.cancelled.load(Ordering::Relaxed) && problems[p].method() == Method::Search {
@@ -155,7 +162,11 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
             budget.cancelled.store(true, Ordering::Relaxed);
         }
         result
-    });
+    };
+    let cheap_ops: usize = cheap.iter().map(|&p| problems[p].len()).sum();
+    let cheap_threads = if cheap_ops < PARALLEL_OPS { 1 } else { threads };
+    let mut results = parallel(cheap_threads, &cheap, decide);
+    results.extend(parallel(threads, &searched, decide));
     results.sort_by_key(|(p, _)| *p);
 
     // The explanations, within a budget proportional to the verdict's time.
@@ -191,8 +202,13 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     })
 }
 
-/// `work` on every item, by up to `threads` threads taking the next item as they finish one; the results
-/// with their items, in no particular order.
+/// How many operations the polynomial checks must have before they are spread over threads: below it,
+/// starting and scheduling a thread (tens of microseconds, much more on a busy machine) costs more than the
+/// check (about a microsecond per operation).
+const PARALLEL_OPS: usize = 50_000;
+
+/// `work` on every item, by this thread and up to `threads - 1` more, each taking the next item as it
+/// finishes one; the results with their items, in no particular order.
 fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<(usize, T)> {
     let next = AtomicUsize::new(0);
     let worker = || {
@@ -202,13 +218,17 @@ fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T 
         }
         done
     };
-    let threads = threads.min(items.len());
-    if threads <= 1 {
+    let helpers = threads.min(items.len()).saturating_sub(1);
+    if helpers == 0 {
         return worker();
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("checker thread panicked")).collect()
+        let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(worker)).collect();
+        let mut done = worker();
+        for h in handles {
+            done.extend(h.join().expect("checker thread panicked"));
+        }
+        done
     })
 }
 
