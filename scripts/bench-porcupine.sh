@@ -26,7 +26,8 @@ for f in "${files[@]}"; do paths+=("$corpus/$f"); done
 
 median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-# Median wall time in ms of RUNS runs of `faultline check ARGS...`; sets $verdict from the exit code.
+# Median wall time in ms of RUNS runs of `faultline check ARGS...`; the verdict (from the exit code) goes
+# to $dir/verdict.
 wall_ms() {
   local times=() start end code
   for _ in $(seq "$runs"); do
@@ -36,7 +37,7 @@ wall_ms() {
     code=$?
     set -e
     end=$EPOCHREALTIME
-    case $code in 0) verdict=valid ;; 1) verdict=invalid ;; 2) verdict=unknown ;; *) echo "faultline failed on $*" >&2; exit 1 ;; esac
+    case $code in 0) echo valid ;; 1) echo invalid ;; 2) echo unknown ;; *) echo "faultline failed on $*" >&2; exit 1 ;; esac > "$dir/verdict"
     times+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", (b - a) * 1000}')")
   done
   echo "${times[*]}" | median
@@ -50,7 +51,7 @@ for f in "${files[@]}"; do
   expected=$(awk -F'\t' -v f="$f" '$1 == f {print $3}' "$corpus/EXPECTED.tsv")
   p=$(awk -v f="$(realpath "$corpus/$f")" '$2 == f {print $10}' "$dir/porcupine")
   ms=$(wall_ms "$corpus/$f")
-  got=$verdict
+  got=$(cat "$dir/verdict")
   ms1=$(wall_ms --threads 1 "$corpus/$f")
   # A process start is allowed 5 ms; Porcupine's times are inside one Go process.
   awk -v a="$ms" -v p="$p" 'BEGIN {exit !(a > p + 5)}' && slower=$((slower + 1))

@@ -27,7 +27,7 @@ use crate::model::{Entry, Model, Problem, Removal};
 use crate::value::Value;
 
 /// Bound on the enumeration of states a culprit could have seen.
-const STATE_ENUMERATION_STEPS: usize = 20_000;
+const STATE_ENUMERATION_STEPS: usize = 4096;
 
 /// An operation, as a report shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -156,15 +156,17 @@ pub(crate) fn explain<M: Model>(
     history: &History,
     key: &Option<Value>,
     problem: &Problem<M>,
+    first_bad: Option<u32>,
     budget: &Budget,
     decide: &Decide<'_, M::Op>,
 ) -> Option<Anomaly> {
     let model = &problem.model;
     let all: Vec<u32> = (0..problem.entries.len() as u32).collect();
 
-    // 1. The longest linearizable prefix. From here on, operations still running at its first bad event
-    // are indeterminate: `entries` is the key's history as of that event.
-    let bad = first_bad_event(model, &problem.entries, &all, budget, decide);
+    // 1. The longest linearizable prefix, unless the search that decided the key found it. From here on,
+    // operations still running at its first bad event are indeterminate: `entries` is the key's history as
+    // of that event.
+    let bad = first_bad.or_else(|| first_bad_event(model, &problem.entries, &all, budget, decide));
     let (entries, first_bad_line, through_line) = match bad {
         Some(cut) => {
             let line = history.events[cut as usize].line;
@@ -183,9 +185,14 @@ pub(crate) fn explain<M: Model>(
     let entries = &entries;
 
     // 2. Shrink to a minimal counterexample, from the operations a polynomial check names if it can.
-    let start = match decide(entries, budget) {
-        Decision { outcome: Outcome::NotLinearizable, witness: Some(witness), .. } => witness,
-        _ => (0..entries.len() as u32).collect(),
+    let whole = || (0..entries.len() as u32).collect();
+    let start = match first_bad {
+        // The search names no operations: another search would only repeat it.
+        Some(_) => whole(),
+        None => match decide(entries, budget) {
+            Decision { outcome: Outcome::NotLinearizable, witness: Some(witness), .. } => witness,
+            _ => whole(),
+        },
     };
     let subset = shrink(model, entries, start, budget, decide);
     let culprit = first_bad_event(model, entries, &subset, budget, decide)

@@ -154,11 +154,11 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         // Once the verdict is known, only the polynomial checks still run: a search may take exponential
         // time to add nothing to the verdict.
         let result = if budget.cancelled.load(Ordering::Relaxed) && problems[p].method() == Method::Search {
-            problems[p].undecided(Limit::Cancelled, &budget)
+            (problems[p].undecided(Limit::Cancelled, &budget), None)
         } else {
             problems[p].decide(&budget)
         };
-        if result.verdict == Verdict::Invalid && !opts.all_keys {
+        if result.0.verdict == Verdict::Invalid && !opts.all_keys {
             budget.cancelled.store(true, Ordering::Relaxed);
         }
         result
@@ -173,14 +173,20 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     let decided = started.elapsed();
     let deadline = Instant::now() + (decided * EXPLAIN_FACTOR).max(opts.explain_time);
     let deadline = budget.deadline.map_or(deadline, |d| d.min(deadline));
-    let invalid: Vec<usize> = results
+    let invalid: Vec<(usize, Option<u32>)> = results
         .iter()
-        .filter(|(_, r)| r.verdict == Verdict::Invalid)
-        .map(|(p, _)| *p)
+        .filter(|(_, (r, _))| r.verdict == Verdict::Invalid)
+        .map(|&(p, (_, first_bad))| (p, first_bad))
         .take(opts.explain_keys)
         .collect();
-    let anomalies = parallel(threads, &invalid, |p| problems[p].explain(history, deadline, opts.memory_limit));
-    for (p, anomaly) in anomalies {
+    let order: Vec<usize> = (0..invalid.len()).collect();
+    let anomalies = parallel(threads, &order, |k| {
+        let (p, first_bad) = invalid[k];
+        problems[p].explain(history, first_bad, deadline, opts.memory_limit)
+    });
+    let mut results: Vec<(usize, KeyResult)> = results.into_iter().map(|(p, (r, _))| (p, r)).collect();
+    for (k, anomaly) in anomalies {
+        let p = invalid[k].0;
         let at = results.binary_search_by_key(&p, |(q, _)| *q).expect("an explained key was decided");
         results[at].1.anomaly = anomaly;
     }
@@ -285,7 +291,8 @@ impl Prepared {
         }
     }
 
-    fn decide(&self, budget: &Budget) -> KeyResult {
+    /// The key's result, and for one the search found not linearizable, its first bad event.
+    fn decide(&self, budget: &Budget) -> (KeyResult, Option<u32>) {
         let decision = match self {
             Prepared::Register(_, p) => decide_register(&p.model, &p.entries, budget),
             Prepared::Kv(_, p) => decide_kv(&p.model, &p.entries, budget),
@@ -306,21 +313,27 @@ impl Prepared {
             }
             Outcome::NotLinearizable => result.verdict = Verdict::Invalid,
         }
-        result
+        (result, decision.first_bad)
     }
 
     /// The anomaly of a key found not linearizable, explained by `deadline`.
-    fn explain(&self, history: &History, deadline: Instant, memory_limit: usize) -> Option<Anomaly> {
+    fn explain(
+        &self,
+        history: &History,
+        first_bad: Option<u32>,
+        deadline: Instant,
+        memory_limit: usize,
+    ) -> Option<Anomaly> {
         let budget = Budget::new(Some(deadline), memory_limit);
         match self {
             Prepared::Register(key, p) => {
                 let decide =
                     |entries: &[Entry<model::RegisterOp>], budget: &Budget| decide_register(&p.model, entries, budget);
-                explain::explain(history, key, p, &budget, &decide)
+                explain::explain(history, key, p, first_bad, &budget, &decide)
             }
             Prepared::Kv(key, p) => {
                 let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| decide_kv(&p.model, entries, budget);
-                explain::explain(history, key, p, &budget, &decide)
+                explain::explain(history, key, p, first_bad, &budget, &decide)
             }
         }
     }
@@ -333,6 +346,15 @@ pub(crate) struct Decision {
     /// For a polynomial check's violation: operations (indices into the entries) that are not linearizable
     /// on their own and whose removal from the rest was sound, for the explanation to start from.
     pub witness: Option<Vec<u32>>,
+    /// For the search's: the first bad event (see [`search::search_with_frontier`]).
+    pub first_bad: Option<u32>,
+}
+
+impl Decision {
+    fn searched<M: model::Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) -> Decision {
+        let (outcome, first_bad) = search::search_with_frontier(model, entries, budget);
+        Decision { outcome, method: Method::Search, witness: None, first_bad }
+    }
 }
 
 /// Decides one set of register operations: by zones where values are unique, by search otherwise.
@@ -343,9 +365,9 @@ pub(crate) fn decide_register(
 ) -> Decision {
     if zones::applies(model, entries) {
         let (outcome, violation) = zones::outcome(model, entries);
-        Decision { outcome, method: Method::Zones, witness: violation.map(|v| v.entries()) }
+        Decision { outcome, method: Method::Zones, witness: violation.map(|v| v.entries()), first_bad: None }
     } else {
-        Decision { outcome: search::search(model, entries, budget), method: Method::Search, witness: None }
+        Decision::searched(model, entries, budget)
     }
 }
 
@@ -353,13 +375,11 @@ pub(crate) fn decide_register(
 /// saw, by search otherwise (and where the structure finds a violation only under its own choice of
 /// writers for a repeated string).
 pub(crate) fn decide_kv(model: &model::KvModel, entries: &[Entry<model::KvOp>], budget: &Budget) -> Decision {
-    let decision = |outcome, witness| Decision { outcome, method: Method::Appends, witness };
+    let decision = |outcome, witness| Decision { outcome, method: Method::Appends, witness, first_bad: None };
     match appends::check(model, entries) {
         Some(appends::Structure::Linearizable) => decision(Outcome::Linearizable(Vec::new()), None),
         Some(appends::Structure::NotLinearizable(ops)) => decision(Outcome::NotLinearizable, Some(ops)),
-        Some(appends::Structure::Unconfirmed(_)) | None => {
-            Decision { outcome: search::search(model, entries, budget), method: Method::Search, witness: None }
-        }
+        Some(appends::Structure::Unconfirmed(_)) | None => Decision::searched(model, entries, budget),
     }
 }
 
