@@ -26,20 +26,24 @@ for f in "${files[@]}"; do paths+=("$corpus/$f"); done
 
 median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-# Median wall time in ms of RUNS runs of `faultline check ARGS...`; the verdict (from the exit code) goes
-# to $dir/verdict.
+# One run of `faultline check ARGS...`: prints its wall time in ms; its verdict (from the exit code) goes to
+# $dir/verdict.
+once_ms() {
+  local start end code
+  start=$EPOCHREALTIME
+  set +e
+  "$bin" check "$@" > /dev/null
+  code=$?
+  set -e
+  end=$EPOCHREALTIME
+  case $code in 0) echo valid ;; 1) echo invalid ;; 2) echo unknown ;; *) echo "faultline failed on $*" >&2; exit 1 ;; esac > "$dir/verdict"
+  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", (b - a) * 1000}'
+}
+
+# Median wall time in ms of RUNS runs of `faultline check ARGS...`.
 wall_ms() {
-  local times=() start end code
-  for _ in $(seq "$runs"); do
-    start=$EPOCHREALTIME
-    set +e
-    "$bin" check "$@" > /dev/null
-    code=$?
-    set -e
-    end=$EPOCHREALTIME
-    case $code in 0) echo valid ;; 1) echo invalid ;; 2) echo unknown ;; *) echo "faultline failed on $*" >&2; exit 1 ;; esac > "$dir/verdict"
-    times+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", (b - a) * 1000}')")
-  done
+  local times=()
+  for _ in $(seq "$runs"); do times+=("$(once_ms "$@")"); done
   echo "${times[*]}" | median
 }
 
@@ -50,9 +54,16 @@ slower_t1=0
 for f in "${files[@]}"; do
   expected=$(awk -F'\t' -v f="$f" '$1 == f {print $3}' "$corpus/EXPECTED.tsv")
   p=$(awk -v f="$(realpath "$corpus/$f")" '$2 == f {print $10}' "$dir/porcupine")
-  ms=$(wall_ms "$corpus/$f")
-  got=$(cat "$dir/verdict")
-  ms1=$(wall_ms --threads 1 "$corpus/$f")
+  # The default threads and --threads 1 take turns, so that the machine's load falls on both alike.
+  t0=()
+  t1=()
+  for _ in $(seq "$runs"); do
+    t0+=("$(once_ms "$corpus/$f")")
+    got=$(cat "$dir/verdict")
+    t1+=("$(once_ms --threads 1 "$corpus/$f")")
+  done
+  ms=$(echo "${t0[*]}" | median)
+  ms1=$(echo "${t1[*]}" | median)
   # A process start is allowed 5 ms; Porcupine's times are inside one Go process.
   awk -v a="$ms" -v p="$p" 'BEGIN {exit !(a > p + 5)}' && slower=$((slower + 1))
   awk -v a="$ms" -v b="$ms1" 'BEGIN {exit !(a > b + 1)}' && slower_t1=$((slower_t1 + 1))
