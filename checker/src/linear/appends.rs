@@ -159,6 +159,7 @@ pub fn check(model: &KvModel, entries: &[Entry<KvOp>]) -> Option<Structure> {
         Err(ops) if !tokens.repeated() => return Some(Structure::NotLinearizable(ops)),
         Err(ops) => ops,
     };
+
     // Keep, for every kept get, every writer of its strings that could have taken effect before it returned:
     // whichever of them did, the get's value stays what it was in a linearization of the whole.
     let mut all = ops.clone();
@@ -196,6 +197,9 @@ fn violation(model: &KvModel, entries: &[Entry<KvOp>], tokens: &Tokens<'_>) -> R
             // No linearization makes this value: the get alone shows it.
             None => return Err(vec![i as u32]),
         }
+    }
+    if tokens.repeated() {
+        agree_on_writers(entries, tokens, &mut versions);
     }
     // The operations a get's value is made of, with the get.
     let made_of = |g: u32| -> Vec<u32> {
@@ -336,6 +340,48 @@ fn violation(model: &KvModel, entries: &[Entry<KvOp>], tokens: &Tokens<'_>) -> R
         }
     }
     Ok(())
+}
+
+/// Where a string was written more than once, makes the gets agree on its writer: a get whose value
+/// holds, at a place of its chain that an earlier get already showed, the same string as that get takes
+/// the same writer; one that extends the chain with a string whose chosen writer is already placed takes
+/// the latest other writer invoked before it returned. (A retried append read as its retry by a get that
+/// ran while the retry was in flight would otherwise conflict with the earlier gets.)
+fn agree_on_writers(entries: &[Entry<KvOp>], tokens: &Tokens<'_>, versions: &mut FxHashMap<u32, Version>) {
+    let mut token_of: FxHashMap<u32, u32> = FxHashMap::default();
+    for (t, writers) in tokens.writers.iter().enumerate() {
+        token_of.extend(writers.iter().map(|&w| (w, t as u32)));
+    }
+    let mut chains: FxHashMap<ChainId, Vec<u32>> = FxHashMap::default();
+    let mut placed: rustc_hash::FxHashSet<u32> = Default::default();
+    let mut gets: Vec<u32> = versions.keys().copied().collect();
+    gets.sort_unstable();
+    for g in gets {
+        let returned = entries[g as usize].ret.unwrap_or(u32::MAX);
+        let v = versions.get_mut(&g).expect("a get with a version");
+        let chain = chains.entry(v.chain).or_default();
+        for k in 0..v.appends.len() {
+            let t = token_of[&v.appends[k]];
+            match chain.get(k) {
+                Some(&b) if token_of[&b] == t => v.appends[k] = b,
+                Some(_) => break,
+                None => {
+                    if placed.contains(&v.appends[k]) {
+                        let used = &v.appends[..k];
+                        let other = tokens.writers[t as usize].iter().rev().find(|&&w| {
+                            entries[w as usize].call < returned && !placed.contains(&w) && !used.contains(&w)
+                        });
+                        match other {
+                            Some(&w) => v.appends[k] = w,
+                            None => break,
+                        }
+                    }
+                    placed.insert(v.appends[k]);
+                    chain.push(v.appends[k]);
+                }
+            }
+        }
+    }
 }
 
 /// The version get `g`'s value is, or `None` if no order of the key's operations could produce it.
