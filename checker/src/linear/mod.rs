@@ -146,14 +146,15 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     // The verdict. Keys the polynomial checks decide go first, on this thread unless there are enough of
     // them to pay for starting threads; then the searches, in parallel, largest first so that one big key
     // does not start last and finish alone.
+    let methods: Vec<Method> = problems.iter().map(Prepared::method).collect();
     let (mut cheap, mut searched): (Vec<usize>, Vec<usize>) =
-        (0..problems.len()).partition(|&p| problems[p].method() != Method::Search);
+        (0..problems.len()).partition(|&p| methods[p] != Method::Search);
     cheap.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
     searched.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
     let decide = |p: usize| {
         // Once the verdict is known, only the polynomial checks still run: a search may take exponential
         // time to add nothing to the verdict.
-        let result = if budget.cancelled.load(Ordering::Relaxed) && problems[p].method() == Method::Search {
+        let result = if budget.cancelled.load(Ordering::Relaxed) && methods[p] == Method::Search {
             (problems[p].undecided(Limit::Cancelled, &budget), None)
         } else {
             problems[p].decide(&budget)
