@@ -1,4 +1,5 @@
-//! A polynomial check for keys of the kv model whose appends and puts all write distinct strings.
+//! A polynomial check for keys of the kv model whose appends and puts write telling strings: distinct, or
+//! repeated only by a client's retry after the first attempt completed.
 //!
 //! When every appended string is unique and no string is a prefix of another (Porcupine's kv logs append
 //! `"x 3 7 y"`, Elle's list-append appends unique elements), a `get` shows exactly which operations made the
@@ -148,10 +149,12 @@ const BEFORE_ALL: i64 = -1;
 
 /// Checks a key for which [`applies`] holds; `None` if it does not.
 ///
-/// A string several operations wrote (one after the other) is read, in each get, as written by the latest
-/// of them invoked before the get returned (an earlier occurrence in the same value by the one before). That
-/// choice can only be wrong for a history that is not linearizable, so a linearizable verdict is final; a
-/// violation under it is [`Structure::Unconfirmed`].
+/// A string several operations wrote (one after the other: a client's retry) is read, in each get, as
+/// written by the writer an earlier get showed at that place of the chain, else by the latest writer
+/// invoked before the get returned (see [`agree_on_writers`]). A linearizable verdict under that choice is
+/// final: the check has built a linearization. A violation under it is confirmed exactly on the operations
+/// that show it with every writer that could have taken effect, when those repeat no string; otherwise it
+/// is [`Structure::Unconfirmed`], for the search.
 pub fn check(model: &KvModel, entries: &[Entry<KvOp>]) -> Option<Structure> {
     let tokens = Tokens::new(model, entries)?;
     let ops = match violation(model, entries, &tokens) {
