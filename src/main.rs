@@ -108,6 +108,11 @@ struct CheckArgs {
     /// Decide every key, even after one has made the history invalid (by default the others stop).
     #[arg(long)]
     all_keys: bool,
+    /// Time explaining invalid keys (longest prefix, minimal counterexample) may take after the verdict, at
+    /// least; the budget is the larger of this and 10 times the verdict's time. Past it, the counterexample
+    /// is the smallest found so far. E.g. 2s, 500ms.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    explain_budget: Duration,
     /// Print the full results as JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -429,6 +434,7 @@ fn check(args: CheckArgs) -> ExitCode {
         memory_limit: args.memory_limit << 20,
         threads: args.threads,
         all_keys: args.all_keys,
+        explain_time: args.explain_budget,
         ladder: args.consistency == Consistency::All,
         required: args.require,
         ..CheckOptions::new()

@@ -2,8 +2,9 @@
 //! and on synthetic histories, as a Markdown table of medians.
 //!
 //! For each history: the median time to decide the verdict (what Porcupine's `CheckOperations` measures),
-//! the median time of the full check with the explanation (prefix, minimal counterexample, narrative), and
-//! the median time to parse the file. Pass a substring to bench only matching rows, e.g.
+//! the median time of the full check with the explanation (prefix, minimal counterexample, narrative), the
+//! median time to parse the file, and, beside them, Porcupine's parse + check of the same file measured in
+//! the same run by `../shared/peers/porcupine/bench.sh` (where Go is installed; else "-"). Pass a substring to bench only matching rows, e.g.
 //! `cargo bench -p faultline-checker -- etcd_00`.
 //!
 //! A second table times every checker of the consistency ladder (linearizability, sequential, causal with
@@ -116,6 +117,7 @@ fn main() {
     let wanted = |name: &str| filter.as_ref().is_none_or(|f| name.contains(f.as_str()));
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/porcupine");
     let mut rows = Vec::new();
+    let mut porcupine_files = Vec::new();
     match std::fs::read_to_string(corpus.join("EXPECTED.tsv")) {
         Ok(expected) => {
             for line in expected.lines().skip(1) {
@@ -125,6 +127,7 @@ fn main() {
                     continue;
                 }
                 let path: PathBuf = corpus.join(file);
+                porcupine_files.push((file.to_string(), path.clone()));
                 let text = std::fs::read_to_string(&path).expect("corpus file readable");
                 let (parse, imported) = median(|| format::parse(file, &text, None).expect("corpus parses"));
                 let model = imported.model_options(None, None, CasFail::Observe);
@@ -170,8 +173,11 @@ fn main() {
         rows.push(bench_history(name.to_string(), &imported.history, &opts, Some(expected.to_string()), parse));
     }
 
-    println!("| history | events | verdict | expected | decide (ms) | with explanation (ms) | parse (ms) |");
-    println!("|---|---:|---|---|---:|---:|---:|");
+    let porcupine = porcupine(&corpus, &porcupine_files);
+    println!(
+        "| history | events | verdict | expected | decide (ms) | with explanation (ms) | parse (ms) | Porcupine parse + check (ms) |"
+    );
+    println!("|---|---:|---|---|---:|---:|---:|---:|");
     let mut mismatches = 0;
     for r in &rows {
         let agrees = matches!(
@@ -180,7 +186,7 @@ fn main() {
         );
         mismatches += usize::from(!agrees);
         println!(
-            "| {} | {} | {}{} | {} | {:.3} | {:.3} | {:.3} |",
+            "| {} | {} | {}{} | {} | {:.3} | {:.3} | {:.3} | {} |",
             r.name,
             r.events,
             r.verdict.as_str(),
@@ -188,19 +194,22 @@ fn main() {
             r.expected.as_deref().unwrap_or("-"),
             ms(r.decide),
             ms(r.full),
-            ms(r.parse)
+            ms(r.parse),
+            porcupine.get(&r.name).map_or("-".to_string(), |p| format!("{p:.3}"))
         );
     }
     let corpus_rows: Vec<&Row> = rows.iter().filter(|r| !r.name.starts_with("synth")).collect();
     if !corpus_rows.is_empty() {
         let sum = |f: fn(&Row) -> Duration| corpus_rows.iter().map(|r| ms(f(r))).sum::<f64>();
+        let porcupine_sum: Option<f64> = corpus_rows.iter().map(|r| porcupine.get(&r.name)).sum();
         println!(
-            "| **corpus total ({} files)** | {} | | | **{:.3}** | **{:.3}** | **{:.3}** |",
+            "| **corpus total ({} files)** | {} | | | **{:.3}** | **{:.3}** | **{:.3}** | **{}** |",
             corpus_rows.len(),
             corpus_rows.iter().map(|r| r.events).sum::<usize>(),
             sum(|r| r.decide),
             sum(|r| r.full),
-            sum(|r| r.parse)
+            sum(|r| r.parse),
+            porcupine_sum.map_or("-".to_string(), |p| format!("{p:.3}"))
         );
     }
     mismatches += bench_consistency(&wanted);
@@ -208,6 +217,31 @@ fn main() {
         eprintln!("{mismatches} verdicts differ from the expected ones");
         std::process::exit(1);
     }
+}
+
+/// Porcupine's median parse + check time (ms) per corpus file, from its bench harness, if Go is installed.
+fn porcupine(corpus: &Path, files: &[(String, PathBuf)]) -> std::collections::HashMap<String, f64> {
+    let script = corpus.join("../../peers/porcupine/bench.sh");
+    let has_go = std::process::Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
+    if files.is_empty() || !script.exists() || !has_go {
+        println!("(Porcupine not measured: needs Go and {})", script.display());
+        return Default::default();
+    }
+    let output = std::process::Command::new(&script).args(["-n", "5"]).args(files.iter().map(|(_, p)| p)).output();
+    let Ok(output) = output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()) else {
+        return Default::default();
+    };
+    // "ZZ file kind expected verdict events runs parse_ms check_ms total_ms ...", file as an absolute path.
+    let by_path: std::collections::HashMap<PathBuf, &str> =
+        files.iter().filter_map(|(name, p)| Some((p.canonicalize().ok()?, name.as_str()))).collect();
+    output
+        .lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let name = by_path.get(Path::new(cols.get(1)?))?;
+            Some((name.to_string(), cols.get(9)?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Times `f` once (for histories too large to repeat), or as [`median`] does.

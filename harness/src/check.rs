@@ -29,6 +29,8 @@ pub struct CheckOptions {
     pub memory_limit: usize,
     pub threads: usize,
     pub all_keys: bool,
+    /// The least time explaining invalid keys may take (see `linear::Options::explain_time`).
+    pub explain_time: Duration,
     /// Check every model of the consistency ladder, not only linearizability.
     pub ladder: bool,
     /// The model that must hold for the check to pass (the exit code).
@@ -53,6 +55,7 @@ impl CheckOptions {
             memory_limit: 768 << 20,
             threads: 0,
             all_keys: false,
+            explain_time: linear::EXPLAIN_TIME,
             ladder: false,
             required: Level::Linearizable,
             availability: Rule::AnyOk,
@@ -121,6 +124,7 @@ fn linear_check(
         memory_limit: opts.memory_limit,
         threads: opts.threads,
         all_keys: opts.all_keys,
+        explain_time: opts.explain_time,
         ..linear::Options::new(model.clone())
     };
     linear::check(history, &lo).map_err(|e| e.to_string())

@@ -1,10 +1,15 @@
 //! Explaining a key that is not linearizable, in three steps a person can follow.
 //!
+//! The explanation runs after the verdict, within a deadline (see [`super::Options::explain_time`]); each
+//! step stops at it with what it has, and every step only ever keeps sets it has seen to be non-linearizable,
+//! so a cut-short explanation is still a sound counterexample, only perhaps not a minimal one.
+//!
 //! 1. The longest linearizable prefix: the first events of the key, up to the one event whose arrival makes
 //!    the history impossible. Truncating a linearizable history keeps it linearizable (operations cut off
 //!    mid-flight become indeterminate), so this is a binary search. The event that breaks it is always a
 //!    completion: the operation that could not be placed.
-//! 2. A minimal counterexample: the prefix's operations, shrunk by delta debugging while the rest stays
+//! 2. A minimal counterexample: the prefix's operations (or, where a polynomial check found the violation,
+//!    the operations it names, a much smaller sound start), shrunk by delta debugging while the rest stays
 //!    non-linearizable, until no single operation can be removed. Only sound removals are made: a subset of
 //!    a linearizable history can itself be non-linearizable (drop the write a read saw), so an operation
 //!    that changes the state goes only together with every operation that may have seen what it wrote
@@ -12,21 +17,17 @@
 //! 3. The narrative: which operation cannot be placed, what it needs of the state, which operations had
 //!    completed before it began, and every state the other operations allow while it runs.
 
-use std::time::{Duration, Instant};
-
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use super::search::{Budget, Outcome};
-use super::Decide;
+use super::{Decide, Decision};
 use crate::history::{History, Outcome as OpOutcome};
 use crate::model::{Entry, Model, Problem, Removal};
 use crate::value::Value;
 
-/// How long explaining one key may take at most, on top of deciding it.
-const EXPLAIN_TIME: Duration = Duration::from_secs(3);
 /// Bound on the enumeration of states a culprit could have seen.
-const STATE_ENUMERATION_STEPS: usize = 200_000;
+const STATE_ENUMERATION_STEPS: usize = 4096;
 
 /// An operation, as a report shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -142,7 +143,7 @@ fn first_bad_event<M: Model>(
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        match decide(&truncate(model, entries, subset, positions[mid]), budget).0 {
+        match decide(&truncate(model, entries, subset, positions[mid]), budget).outcome {
             Outcome::Linearizable(_) => lo = mid,
             Outcome::NotLinearizable => hi = mid,
             Outcome::Unknown(_) => return None,
@@ -155,17 +156,17 @@ pub(crate) fn explain<M: Model>(
     history: &History,
     key: &Option<Value>,
     problem: &Problem<M>,
-    parent: &Budget,
+    first_bad: Option<u32>,
+    budget: &Budget,
     decide: &Decide<'_, M::Op>,
 ) -> Option<Anomaly> {
     let model = &problem.model;
-    let deadline = Instant::now() + EXPLAIN_TIME;
-    let budget = Budget::new(Some(parent.deadline.map_or(deadline, |d| d.min(deadline))), parent.memory_limit);
     let all: Vec<u32> = (0..problem.entries.len() as u32).collect();
 
-    // 1. The longest linearizable prefix. From here on, operations still running at its first bad event
-    // are indeterminate: `entries` is the key's history as of that event.
-    let bad = first_bad_event(model, &problem.entries, &all, &budget, decide);
+    // 1. The longest linearizable prefix, unless the search that decided the key found it. From here on,
+    // operations still running at its first bad event are indeterminate: `entries` is the key's history as
+    // of that event.
+    let bad = first_bad.or_else(|| first_bad_event(model, &problem.entries, &all, budget, decide));
     let (entries, first_bad_line, through_line) = match bad {
         Some(cut) => {
             let line = history.events[cut as usize].line;
@@ -183,14 +184,23 @@ pub(crate) fn explain<M: Model>(
     };
     let entries = &entries;
 
-    // 2. Shrink to a minimal counterexample.
-    let subset = shrink(model, entries, (0..entries.len() as u32).collect(), &budget, decide);
-    let culprit = first_bad_event(model, entries, &subset, &budget, decide)
+    // 2. Shrink to a minimal counterexample, from the operations a polynomial check names if it can.
+    let whole = || (0..entries.len() as u32).collect();
+    let start = match first_bad {
+        // The search names no operations: another search would only repeat it.
+        Some(_) => whole(),
+        None => match decide(entries, budget) {
+            Decision { outcome: Outcome::NotLinearizable, witness: Some(witness), .. } => witness,
+            _ => whole(),
+        },
+    };
+    let subset = shrink(model, entries, start, budget, decide);
+    let culprit = first_bad_event(model, entries, &subset, budget, decide)
         .and_then(|cut| subset.iter().copied().find(|&i| entries[i as usize].ret == Some(cut)))
         .unwrap_or_else(|| *subset.last().expect("a non-linearizable set is not empty"));
 
     // 3. What the culprit could have seen.
-    let states = possible_states(model, entries, &subset, culprit);
+    let states = possible_states(model, entries, &subset, culprit, budget);
     let ops: Vec<OpRef> = subset.iter().map(|&i| OpRef::new(history, entries[i as usize].id)).collect();
     let culprit_ref = OpRef::new(history, entries[culprit as usize].id);
     let explanation = narrate(model, entries, &subset, culprit, &culprit_ref, &ops, states.as_deref());
@@ -225,7 +235,7 @@ fn shrink<M: Model>(
             }
             let end = (start + chunk).min(subset.len());
             let shrinks = remove_soundly(model, entries, &subset, &subset[start..end])
-                .filter(|rest| matches!(decide(&select(entries, rest), budget).0, Outcome::NotLinearizable));
+                .filter(|rest| matches!(decide(&select(entries, rest), budget).outcome, Outcome::NotLinearizable));
             match shrinks {
                 Some(rest) => {
                     subset = rest;
@@ -291,6 +301,7 @@ fn possible_states<M: Model>(
     entries: &[Entry<M::Op>],
     subset: &[u32],
     culprit: u32,
+    budget: &Budget,
 ) -> Option<Vec<M::State>> {
     let x = &entries[culprit as usize];
     // Only operations that may precede the culprit matter to what it sees.
@@ -312,16 +323,17 @@ fn possible_states<M: Model>(
         })
         .collect();
     let mut seen: FxHashSet<(u64, M::State)> = FxHashSet::default();
+    let mut found: FxHashSet<M::State> = FxHashSet::default();
     let mut states: Vec<M::State> = Vec::new();
     let mut stack = vec![(0u64, model.init())];
     while let Some((placed, state)) = stack.pop() {
         if !seen.insert((placed, state.clone())) {
             continue;
         }
-        if seen.len() > STATE_ENUMERATION_STEPS {
+        if seen.len() > STATE_ENUMERATION_STEPS || (seen.len() % 1024 == 0 && budget.expired()) {
             return None;
         }
-        if placed & must_precede_x == must_precede_x && !states.contains(&state) {
+        if placed & must_precede_x == must_precede_x && found.insert(state.clone()) {
             states.push(state.clone());
         }
         for (i, e) in others.iter().enumerate() {

@@ -2,11 +2,14 @@
 //! invocation and its completion, in an order the model allows?
 //!
 //! The history is split per key (P-compositionality: a map is linearizable iff every key is) and the keys
-//! are checked in parallel. A key whose writes all write distinct values is decided by the polynomial zone
-//! check ([`zones`]); any other by the general search ([`search`]). For a key that is not linearizable,
-//! [`explain`] finds the longest linearizable prefix, shrinks the key's operations to a minimal
-//! counterexample, and says in words why it has no linearization.
+//! are checked in parallel. A register key whose writes all write distinct values is decided by the
+//! polynomial zone check ([`zones`]), a kv key whose puts and appends all write distinct strings by the
+//! structural check ([`appends`]); any other by the general search ([`search`]). The verdict comes first:
+//! once every key is decided (or one is invalid and the others are cancelled), [`explain`] finds, for the
+//! keys that are not linearizable and within a time budget proportional to the check's own, the longest
+//! linearizable prefix, a minimal counterexample, and says in words why it has no linearization.
 
+pub mod appends;
 pub mod explain;
 pub mod search;
 pub mod zones;
@@ -19,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::history::History;
-use crate::model::{self, Entry, Model, ModelKind, ModelOptions, Problem, RegisterModel};
+use crate::model::{self, Entry, ModelKind, ModelOptions, Problem, RegisterModel};
 use crate::value::Value;
 pub use explain::{Anomaly, OpRef};
 pub use search::{Budget, Limit, Outcome};
@@ -56,11 +59,29 @@ pub struct Options {
     /// Decide every key even after one has made the history invalid (by default the others stop, as in
     /// Porcupine: the verdict cannot change, and a key can take exponential time).
     pub all_keys: bool,
+    /// The least time explaining may take after the verdict (shared by the keys explained); the budget is
+    /// the larger of this and [`EXPLAIN_FACTOR`] times the time the verdict took. Past it the explanation
+    /// is the best found so far: still a counterexample, perhaps not a minimal one.
+    pub explain_time: Duration,
 }
+
+/// How many times the verdict's own time explaining may take, at least [`Options::explain_time`].
+pub const EXPLAIN_FACTOR: u32 = 10;
+
+/// The default [`Options::explain_time`]: enough for the explanation of a small history to finish.
+pub const EXPLAIN_TIME: Duration = Duration::from_millis(50);
 
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
-        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0, explain_keys: 10, all_keys: false }
+        Options {
+            model,
+            time_limit: None,
+            memory_limit: 768 << 20,
+            threads: 0,
+            explain_keys: 10,
+            all_keys: false,
+            explain_time: EXPLAIN_TIME,
+        }
     }
 }
 
@@ -69,6 +90,7 @@ impl Options {
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     Zones,
+    Appends,
     Search,
 }
 
@@ -116,45 +138,60 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
             })
         })
         .collect::<Result<_, Error>>()?;
-
-    // Largest keys first, so that one big key does not start last and finish alone.
-    let mut order: Vec<usize> = (0..problems.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
-    }
-    .min(order.len().max(1));
-    let next = AtomicUsize::new(0);
-    let explained = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&p) = order.get(i) else { break };
-            // Once the verdict is known, only the cheap zone check still runs: a search may take exponential
-            // time to add nothing to the verdict.
-            let result = if budget.cancelled.load(Ordering::Relaxed) && problems[p].method() == Method::Search {
-                problems[p].undecided(Limit::Cancelled, &budget)
-            } else {
-                problems[p].check(history, &budget, &explained, opts.explain_keys)
-            };
-            if result.verdict == Verdict::Invalid && !opts.all_keys {
-                budget.cancelled.store(true, Ordering::Relaxed);
-            }
-            done.push((p, result));
+    };
+
+    // The verdict. Keys the polynomial checks decide go first, on this thread unless there are enough of
+    // them to pay for starting threads; then the searches, in parallel, largest first so that one big key
+    // does not start last and finish alone.
+    let methods: Vec<Method> = problems.iter().map(Prepared::method).collect();
+    let (mut cheap, mut searched): (Vec<usize>, Vec<usize>) =
+        (0..problems.len()).partition(|&p| methods[p] != Method::Search);
+    cheap.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
+    searched.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
+    let decide = |p: usize| {
+        // Once the verdict is known, only the polynomial checks still run: a search may take exponential
+        // time to add nothing to the verdict.
+        let result = if budget.cancelled.load(Ordering::Relaxed) && methods[p] == Method::Search {
+            (problems[p].undecided(Limit::Cancelled, &budget), None)
+        } else {
+            problems[p].decide(&budget)
+        };
+        if result.0.verdict == Verdict::Invalid && !opts.all_keys {
+            budget.cancelled.store(true, Ordering::Relaxed);
         }
-        done
+        result
     };
-    let mut results: Vec<(usize, KeyResult)> = if threads <= 1 {
-        work()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            handles.into_iter().flat_map(|h| h.join().expect("checker thread panicked")).collect()
-        })
-    };
+    let cheap_ops: usize = cheap.iter().map(|&p| problems[p].len()).sum();
+    let cheap_threads = if cheap_ops < PARALLEL_OPS { 1 } else { threads };
+    let mut results = parallel(cheap_threads, &cheap, decide);
+    results.extend(parallel(threads, &searched, decide));
     results.sort_by_key(|(p, _)| *p);
+
+    // The explanations, within a budget proportional to the verdict's time.
+    let decided = started.elapsed();
+    let deadline = Instant::now() + (decided * EXPLAIN_FACTOR).max(opts.explain_time);
+    let deadline = budget.deadline.map_or(deadline, |d| d.min(deadline));
+    let invalid: Vec<(usize, Option<u32>)> = results
+        .iter()
+        .filter(|(_, (r, _))| r.verdict == Verdict::Invalid)
+        .map(|&(p, (_, first_bad))| (p, first_bad))
+        .take(opts.explain_keys)
+        .collect();
+    let order: Vec<usize> = (0..invalid.len()).collect();
+    let anomalies = parallel(threads, &order, |k| {
+        let (p, first_bad) = invalid[k];
+        problems[p].explain(history, first_bad, deadline, opts.memory_limit)
+    });
+    let mut results: Vec<(usize, KeyResult)> = results.into_iter().map(|(p, (r, _))| (p, r)).collect();
+    for (k, anomaly) in anomalies {
+        let p = invalid[k].0;
+        let at = results.binary_search_by_key(&p, |(q, _)| *q).expect("an explained key was decided");
+        results[at].1.anomaly = anomaly;
+    }
+
     let keys = results.len();
     let verdict = results.iter().map(|(_, r)| r.verdict).max().unwrap_or(Verdict::Valid);
     let valid_keys = results.iter().filter(|(_, r)| r.verdict == Verdict::Valid).count();
@@ -169,6 +206,36 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         problems,
         operations,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// How many operations the polynomial checks must have before they are spread over threads: below it,
+/// starting and scheduling a thread (tens of microseconds, much more on a busy machine) costs more than the
+/// check (about a microsecond per operation).
+const PARALLEL_OPS: usize = 50_000;
+
+/// `work` on every item, by this thread and up to `threads - 1` more, each taking the next item as it
+/// finishes one; the results with their items, in no particular order.
+fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<(usize, T)> {
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        while let Some(&p) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            done.push((p, work(p)));
+        }
+        done
+    };
+    let helpers = threads.min(items.len()).saturating_sub(1);
+    if helpers == 0 {
+        return worker();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..helpers).map(|_| scope.spawn(worker)).collect();
+        let mut done = worker();
+        for h in handles {
+            done.extend(h.join().expect("checker thread panicked"));
+        }
+        done
     })
 }
 
@@ -193,6 +260,12 @@ enum Prepared {
 }
 
 impl Prepared {
+    fn key(&self) -> &Option<Value> {
+        match self {
+            Prepared::Register(key, _) | Prepared::Kv(key, _) => key,
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Prepared::Register(_, p) => p.entries.len(),
@@ -203,16 +276,14 @@ impl Prepared {
     fn method(&self) -> Method {
         match self {
             Prepared::Register(_, p) if zones::applies(&p.model, &p.entries) => Method::Zones,
+            Prepared::Kv(_, p) if appends::applies(&p.model, &p.entries) => Method::Appends,
             _ => Method::Search,
         }
     }
 
     fn undecided(&self, limit: Limit, budget: &Budget) -> KeyResult {
-        let key = match self {
-            Prepared::Register(key, _) | Prepared::Kv(key, _) => key,
-        };
         KeyResult {
-            key: key.clone(),
+            key: self.key().clone(),
             verdict: Verdict::Unknown,
             operations: self.len(),
             method: self.method(),
@@ -221,20 +292,69 @@ impl Prepared {
         }
     }
 
-    fn check(&self, history: &History, budget: &Budget, explained: &AtomicUsize, explain_keys: usize) -> KeyResult {
+    /// The key's result, and for one the search found not linearizable, its first bad event.
+    fn decide(&self, budget: &Budget) -> (KeyResult, Option<u32>) {
+        let decision = match self {
+            Prepared::Register(_, p) => decide_register(&p.model, &p.entries, budget),
+            Prepared::Kv(_, p) => decide_kv(&p.model, &p.entries, budget),
+        };
+        let mut result = KeyResult {
+            key: self.key().clone(),
+            verdict: Verdict::Valid,
+            operations: self.len(),
+            method: decision.method,
+            unknown_cause: None,
+            anomaly: None,
+        };
+        match decision.outcome {
+            Outcome::Linearizable(_) => {}
+            Outcome::Unknown(limit) => {
+                result.verdict = Verdict::Unknown;
+                result.unknown_cause = Some(limit_cause(limit, budget));
+            }
+            Outcome::NotLinearizable => result.verdict = Verdict::Invalid,
+        }
+        (result, decision.first_bad)
+    }
+
+    /// The anomaly of a key found not linearizable, explained by `deadline`.
+    fn explain(
+        &self,
+        history: &History,
+        first_bad: Option<u32>,
+        deadline: Instant,
+        memory_limit: usize,
+    ) -> Option<Anomaly> {
+        let budget = Budget::new(Some(deadline), memory_limit);
         match self {
             Prepared::Register(key, p) => {
                 let decide =
                     |entries: &[Entry<model::RegisterOp>], budget: &Budget| decide_register(&p.model, entries, budget);
-                check_key(history, key, p, budget, explained, explain_keys, &decide)
+                explain::explain(history, key, p, first_bad, &budget, &decide)
             }
             Prepared::Kv(key, p) => {
-                let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| {
-                    (search::search(&p.model, entries, budget), Method::Search)
-                };
-                check_key(history, key, p, budget, explained, explain_keys, &decide)
+                let decide = |entries: &[Entry<model::KvOp>], budget: &Budget| decide_kv(&p.model, entries, budget);
+                explain::explain(history, key, p, first_bad, &budget, &decide)
             }
         }
+    }
+}
+
+/// What deciding one set of a key's operations found.
+pub(crate) struct Decision {
+    pub outcome: Outcome,
+    pub method: Method,
+    /// For a polynomial check's violation: operations (indices into the entries) that are not linearizable
+    /// on their own and whose removal from the rest was sound, for the explanation to start from.
+    pub witness: Option<Vec<u32>>,
+    /// For the search's: the first bad event (see [`search::search_with_frontier`]).
+    pub first_bad: Option<u32>,
+}
+
+impl Decision {
+    fn searched<M: model::Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) -> Decision {
+        let (outcome, first_bad) = search::search_with_frontier(model, entries, budget);
+        Decision { outcome, method: Method::Search, witness: None, first_bad }
     }
 }
 
@@ -243,51 +363,29 @@ pub(crate) fn decide_register(
     model: &RegisterModel,
     entries: &[Entry<model::RegisterOp>],
     budget: &Budget,
-) -> (Outcome, Method) {
+) -> Decision {
     if zones::applies(model, entries) {
-        (zones::outcome(model, entries).0, Method::Zones)
+        let (outcome, violation) = zones::outcome(model, entries);
+        Decision { outcome, method: Method::Zones, witness: violation.map(|v| v.entries()), first_bad: None }
     } else {
-        (search::search(model, entries, budget), Method::Search)
+        Decision::searched(model, entries, budget)
+    }
+}
+
+/// Decides one set of kv operations: by their structure where appended strings tell which appends a get
+/// saw, by search otherwise (and where the structure finds a violation only under its own choice of
+/// writers for a repeated string).
+pub(crate) fn decide_kv(model: &model::KvModel, entries: &[Entry<model::KvOp>], budget: &Budget) -> Decision {
+    let decision = |outcome, witness| Decision { outcome, method: Method::Appends, witness, first_bad: None };
+    match appends::check(model, entries) {
+        Some(appends::Structure::Linearizable) => decision(Outcome::Linearizable(Vec::new()), None),
+        Some(appends::Structure::NotLinearizable(ops)) => decision(Outcome::NotLinearizable, Some(ops)),
+        Some(appends::Structure::Unconfirmed(_)) | None => Decision::searched(model, entries, budget),
     }
 }
 
 /// A function that decides a set of one key's operations.
-pub(crate) type Decide<'a, Op> = dyn Fn(&[Entry<Op>], &Budget) -> (Outcome, Method) + Sync + 'a;
-
-#[allow(clippy::too_many_arguments)]
-fn check_key<M: Model>(
-    history: &History,
-    key: &Option<Value>,
-    problem: &Problem<M>,
-    budget: &Budget,
-    explained: &AtomicUsize,
-    explain_keys: usize,
-    decide: &Decide<'_, M::Op>,
-) -> KeyResult {
-    let (outcome, method) = decide(&problem.entries, budget);
-    let mut result = KeyResult {
-        key: key.clone(),
-        verdict: Verdict::Valid,
-        operations: problem.entries.len(),
-        method,
-        unknown_cause: None,
-        anomaly: None,
-    };
-    match outcome {
-        Outcome::Linearizable(_) => {}
-        Outcome::Unknown(limit) => {
-            result.verdict = Verdict::Unknown;
-            result.unknown_cause = Some(limit_cause(limit, budget));
-        }
-        Outcome::NotLinearizable => {
-            result.verdict = Verdict::Invalid;
-            if explained.fetch_add(1, Ordering::Relaxed) < explain_keys {
-                result.anomaly = explain::explain(history, key, problem, budget, decide);
-            }
-        }
-    }
-    result
-}
+pub(crate) type Decide<'a, Op> = dyn Fn(&[Entry<Op>], &Budget) -> Decision + Sync + 'a;
 
 fn limit_cause(limit: Limit, budget: &Budget) -> String {
     match limit {

@@ -64,6 +64,15 @@ const NIL: usize = usize::MAX;
 
 /// Decides whether `entries` (one partition's operations) are linearizable with respect to `model`.
 pub fn search<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) -> Outcome {
+    search_with_frontier(model, entries, budget).0
+}
+
+/// [`search`], and for a history that is not linearizable, its first bad event: the latest completion the
+/// search ever got stuck at. Reaching a completion means every operation that completed before it has been
+/// linearized, so the history cut just before it is linearizable; and the search tries every order a
+/// linearization of the history cut at it could take, so had one existed it would have got past. That is
+/// the event the explanation's binary search looks for, found without a further search.
+pub fn search_with_frontier<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) -> (Outcome, Option<u32>) {
     let n = entries.len();
     // List nodes 1..: call and return events in real-time order; node 0 is the head.
     let mut events: Vec<(u32, u32, bool)> = Vec::with_capacity(2 * n);
@@ -117,6 +126,7 @@ pub fn search<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) ->
     let mut stack: Vec<(u32, M::State)> = Vec::new();
     let mut entry = next[HEAD];
     let mut steps = 0u32;
+    let mut frontier: Option<u32> = None;
 
     let outcome = loop {
         if remaining == 0 {
@@ -171,6 +181,10 @@ pub fn search<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) ->
             entry = next[entry];
         } else {
             // A return whose operation is not linearized (or the end): undo the last choice.
+            if entry != NIL {
+                let stuck = entries[node_op[entry] as usize].ret;
+                frontier = frontier.max(stuck);
+            }
             let Some((i, before)) = stack.pop() else { break Outcome::NotLinearizable };
             let i = i as usize;
             state = before;
@@ -194,7 +208,8 @@ pub fn search<M: Model>(model: &M, entries: &[Entry<M::Op>], budget: &Budget) ->
         }
     };
     budget.memory_used.fetch_sub(memo.bytes, Ordering::Relaxed);
-    outcome
+    let frontier = if outcome == Outcome::NotLinearizable { frontier } else { None };
+    (outcome, frontier)
 }
 
 /// The set of configurations seen: (linearized set, state). Bitsets live in one flat arena; the table maps

@@ -2,7 +2,7 @@
 //! to. Keys are independent, so by P-compositionality (Horn & Kroening) the map is linearizable exactly when
 //! every key is.
 
-use super::{cas_pair, entry, unknown_f, CasFail, Model, ModelOptions, Prepared, Problem};
+use super::{cas_pair, entry, unknown_f, CasFail, Model, ModelOptions, Prepared, Problem, Removal};
 use crate::error::Error;
 use crate::history::{History, Outcome};
 use crate::value::Value;
@@ -76,6 +76,28 @@ impl Model for KvModel {
             KvOp::CasFailed(v) => Some(format!("the key to hold anything but {v}")),
             KvOp::Append(_) => Some("the key to hold a string or nothing".to_string()),
             KvOp::Put(_) => None,
+        }
+    }
+
+    /// An append may go from a counterexample with every operation whose value holds its string: in a
+    /// linearization of the whole, an append shows in every later value of the key up to the next put or
+    /// cas, so any operation whose value does not hold the string saw the same state without it. (A put or
+    /// cas stays: removing one could expose an older value that later appends cannot extend.)
+    fn removal(&self, op: &KvOp) -> Removal {
+        match op {
+            KvOp::Get(_) | KvOp::CasFailed(_) => Removal::Free,
+            KvOp::Append(s) => Removal::WithObservers(Value::Str(s.clone())),
+            KvOp::Put(_) | KvOp::Cas(..) => Removal::Never,
+        }
+    }
+
+    fn depends_on(&self, op: &KvOp, appended: &Value) -> bool {
+        let Some(appended) = appended.as_str() else { return false };
+        match op {
+            KvOp::Get(v) | KvOp::Cas(v, _) => v.as_str().is_some_and(|v| v.contains(appended)),
+            // Whether the state differs from `from` can change either way.
+            KvOp::CasFailed(_) => true,
+            KvOp::Put(_) | KvOp::Append(_) => false,
         }
     }
 }

@@ -80,8 +80,9 @@ pub trait Model: Sync {
 /// Dropping an operation that changes nothing keeps any linearization of the whole valid for the rest, so
 /// a rest without one proves the whole has none. Dropping an operation that overwrites the state with a
 /// value `x` does too, provided every operation that may have seen `x` goes with it: in a linearization of
-/// the whole, each remaining operation then sees the state some remaining operation left. Anything else
-/// (an append, whose effect depends on what came before) stays.
+/// the whole, each remaining operation then sees the state some remaining operation left. An append, whose
+/// effect depends on what came before, goes only with every operation whose value holds its string (see
+/// the kv model). Anything else stays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Removal {
     Free,

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# faultline and Porcupine side by side on the Porcupine corpus, in the same run. For every file: faultline's
+# whole `faultline check` process (parse, verdict, explanation, report; median wall time of RUNS runs) with
+# the default threads and with --threads 1, and Porcupine's parse + check of the same file (medians from
+# ../shared/peers/porcupine/bench.sh, Porcupine's own CheckEventsTimeout in one Go process, so without a
+# process start). Then all files in one faultline process (median, peak resident memory) against the sum
+# of Porcupine's per-file times. Prints a Markdown table.
+#   scripts/bench-porcupine.sh [RUNS] [CORPUS]   (default 5 and ../shared/corpus/porcupine; needs Go for
+#                                                 Porcupine, /usr/bin/time for memory)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+corpus=${2:-../shared/corpus/porcupine}
+peer=${PORCUPINE_BENCH:-../shared/peers/porcupine/bench.sh}
+cargo build --release -q
+bin=target/release/faultline
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+mapfile -t files < <(tail -n +2 "$corpus/EXPECTED.tsv" | cut -f1)
+paths=()
+for f in "${files[@]}"; do paths+=("$corpus/$f"); done
+
+# Porcupine: one line per file, "ZZ file kind expected verdict events runs parse_ms check_ms total_ms ...".
+"$peer" -n "$runs" "${paths[@]}" > "$dir/porcupine"
+
+median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# One run of `faultline check ARGS...`: prints its wall time in ms; its verdict (from the exit code) goes to
+# $dir/verdict.
+once_ms() {
+  local start end code
+  start=$EPOCHREALTIME
+  set +e
+  "$bin" check "$@" > /dev/null
+  code=$?
+  set -e
+  end=$EPOCHREALTIME
+  case $code in 0) echo valid ;; 1) echo invalid ;; 2) echo unknown ;; *) echo "faultline failed on $*" >&2; exit 1 ;; esac > "$dir/verdict"
+  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", (b - a) * 1000}'
+}
+
+# Median wall time in ms of RUNS runs of `faultline check ARGS...`.
+wall_ms() {
+  local times=()
+  for _ in $(seq "$runs"); do times+=("$(once_ms "$@")"); done
+  echo "${times[*]}" | median
+}
+
+echo "| file | expected | faultline | faultline (ms) | --threads 1 (ms) | Porcupine parse + check (ms) |"
+echo "|---|---|---|---:|---:|---:|"
+slower=0
+slower_t1=0
+for f in "${files[@]}"; do
+  expected=$(awk -F'\t' -v f="$f" '$1 == f {print $3}' "$corpus/EXPECTED.tsv")
+  p=$(awk -v f="$(realpath "$corpus/$f")" '$2 == f {print $10}' "$dir/porcupine")
+  # The default threads and --threads 1 take turns, so that the machine's load falls on both alike.
+  t0=()
+  t1=()
+  for _ in $(seq "$runs"); do
+    t0+=("$(once_ms "$corpus/$f")")
+    got=$(cat "$dir/verdict")
+    t1+=("$(once_ms --threads 1 "$corpus/$f")")
+  done
+  ms=$(echo "${t0[*]}" | median)
+  ms1=$(echo "${t1[*]}" | median)
+  # A process start is allowed 5 ms; Porcupine's times are inside one Go process.
+  awk -v a="$ms" -v p="$p" 'BEGIN {exit !(a > p + 5)}' && slower=$((slower + 1))
+  awk -v a="$ms" -v b="$ms1" 'BEGIN {exit !(a > b + 1)}' && slower_t1=$((slower_t1 + 1))
+  echo "| $f | $expected | $got | $ms | $ms1 | $p |"
+done
+
+all=$(wall_ms "${paths[@]}")
+/usr/bin/time -f "%M" -o "$dir/mem" "$bin" check "${paths[@]}" > /dev/null || true
+peak=$(( $(tail -n 1 "$dir/mem") / 1024 ))
+sum=$(awk '$1 == "ZZ" {s += $10} END {printf "%.1f", s}' "$dir/porcupine")
+echo
+echo "| all ${#files[@]} files | faultline, one process (ms) | peak memory (MiB) | Porcupine, sum of per-file parse + check (ms) | ratio |"
+echo "|---|---:|---:|---:|---:|"
+echo "| $(basename "$corpus") | $all | $peak | $sum | $(awk -v a="$all" -v s="$sum" 'BEGIN {printf "%.1fx", s / a}') |"
+echo
+echo "Files where faultline's process took longer than Porcupine's parse + check + 5 ms: $slower of ${#files[@]}."
+echo "Files where the default threads took over 1 ms longer than --threads 1: $slower_t1 of ${#files[@]}."
