@@ -513,8 +513,10 @@ fn nil_read_any_reads_nil_as_knossos_does() {
                {:type :invoke, :f :read, :value nil, :process 1}\n{:type :ok, :f :read, :value nil, :process 1}\n";
     let (code, stdout, _) = check_exit("nil.edn", edn, &[]);
     assert_eq!(code, Some(1), "absent by default: nil is the key's absence: {stdout}");
+    assert!(!stdout.contains("nil reads"), "the default reading goes unsaid: {stdout}");
     let (code, stdout, _) = check_exit("nil.edn", edn, &["--nil-read", "any"]);
     assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("failed cas: observe, nil reads: any;"), "the header says how nil was read: {stdout}");
     let (code, _, _) = check_exit("nil.edn", edn, &["--nil-read", "any", "--require", "sequential"]);
     assert_eq!(code, Some(0));
     let (code, _, stderr) = check_exit("nil.edn", edn, &["--nil-read", "maybe"]);

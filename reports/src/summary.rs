@@ -58,9 +58,10 @@ fn render_file(out: &mut String, file: &FileResult) {
     }
     let _ = writeln!(
         out,
-        "{linear_head}, {} model, failed cas: {}; {} {}, {} operations checked, {:.1} ms",
+        "{linear_head}, {} model, failed cas: {}{}; {} {}, {} operations checked, {:.1} ms",
         a.model,
         a.cas_fail,
+        if a.nil_read == "any" { ", nil reads: any" } else { "" },
         a.keys,
         if a.keys == 1 { "key" } else { "keys" },
         a.operations,

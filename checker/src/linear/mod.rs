@@ -113,6 +113,8 @@ pub struct Analysis {
     pub verdict: Verdict,
     pub model: String,
     pub cas_fail: String,
+    /// How an ok read of nil was read (`absent` or `any`).
+    pub nil_read: String,
     pub keys: usize,
     pub valid_keys: usize,
     /// Keys that are invalid or unknown, with their anomalies.
@@ -201,6 +203,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         verdict,
         model: opts.model.kind.to_string(),
         cas_fail: opts.model.cas_fail.to_string(),
+        nil_read: opts.model.nil_read.to_string(),
         keys,
         valid_keys,
         problems,
