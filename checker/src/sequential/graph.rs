@@ -464,22 +464,67 @@ fn topological<O>(g: &Graph<'_, O>, succ: &Adjacency) -> Result<Vec<u32>, Vec<bo
     Err(left)
 }
 
-/// A shortest cycle among the `left` nodes, as (from, to, label) edges.
-fn cycle(n: usize, left: &[bool], succ: &Adjacency, pred: &Adjacency) -> Vec<(u32, u32, u32)> {
-    // Walk back along left-over predecessors until a node repeats: it lies on a cycle.
-    let mut seen = vec![false; n];
-    let mut v = (0..n as u32).find(|&v| left[v as usize]).expect("a node left over");
-    while !seen[v as usize] {
-        seen[v as usize] = true;
-        v = pred
-            .of(v)
-            .iter()
-            .find(|&&(p, _)| left[p as usize])
-            .expect("a left-over node has a left-over predecessor")
-            .0;
+/// Disjoint cycles among the `left` nodes (at most `max`), each a shortest one through the node it was
+/// found at, as (from, to, label) edges. After each, its nodes are taken out and so is everything only
+/// they kept on a cycle, so that one round of guesses learns about every independent conflict at once.
+fn cycles(n: usize, left: &mut [bool], succ: &Adjacency, pred: &Adjacency, max: usize) -> Vec<Vec<(u32, u32, u32)>> {
+    // How many left-over predecessors each left-over node has.
+    let mut live = vec![0u32; n];
+    for v in 0..n as u32 {
+        if left[v as usize] {
+            live[v as usize] = pred.of(v).iter().filter(|&&(p, _)| left[p as usize]).count() as u32;
+        }
     }
-    // The shortest cycle through it: breadth-first over left-over nodes.
-    let start = v;
+    let mut found = Vec::new();
+    let mut cursor = 0usize;
+    let mut seen = vec![false; n];
+    while found.len() < max {
+        while cursor < n && !left[cursor] {
+            cursor += 1;
+        }
+        if cursor == n {
+            break;
+        }
+        // Walk back along left-over predecessors until a node repeats: it lies on a cycle.
+        let mut v = cursor as u32;
+        let mut walked = Vec::new();
+        while !seen[v as usize] {
+            seen[v as usize] = true;
+            walked.push(v);
+            v = pred
+                .of(v)
+                .iter()
+                .find(|&&(p, _)| left[p as usize])
+                .expect("a left-over node has a left-over predecessor")
+                .0;
+        }
+        for w in walked {
+            seen[w as usize] = false;
+        }
+        let c = shortest_cycle(v, left, succ);
+        // Take the cycle out, and peel off whatever is left without a left-over predecessor.
+        let mut gone: Vec<u32> = c.iter().map(|&(a, _, _)| a).collect();
+        while let Some(x) = gone.pop() {
+            if !left[x as usize] {
+                continue;
+            }
+            left[x as usize] = false;
+            for &(s, _) in succ.of(x) {
+                if left[s as usize] {
+                    live[s as usize] -= 1;
+                    if live[s as usize] == 0 {
+                        gone.push(s);
+                    }
+                }
+            }
+        }
+        found.push(c);
+    }
+    found
+}
+
+/// A shortest cycle through `start` among the `left` nodes: breadth-first.
+fn shortest_cycle(start: u32, left: &[bool], succ: &Adjacency) -> Vec<(u32, u32, u32)> {
     let mut parent: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
     let mut queue = std::collections::VecDeque::from([start]);
     'search: while let Some(a) = queue.pop_front() {
@@ -507,6 +552,9 @@ fn cycle(n: usize, left: &[bool], succ: &Adjacency, pred: &Adjacency) -> Vec<(u3
     edges.reverse();
     edges
 }
+
+/// How many disjoint cycles one round learns from at most.
+const CYCLES_PER_ROUND: usize = 10_000;
 
 /// The SAT variables for write-order pairs, created as cycles mention them.
 struct Orders {
@@ -544,20 +592,19 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         let succ = Adjacency::new(n, &[&g.fixed, &chosen], false);
         let order = match topological(&g, &succ) {
             Ok(order) => order,
-            Err(left) => {
+            Err(mut left) => {
                 let pred = Adjacency::new(n, &[&g.fixed, &chosen], true);
-                let c = cycle(n, &left, &succ, &pred);
-                match learn(&mut orders, &c, &pairs) {
-                    None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
-                    Some(assumed) => {
-                        learned.push((c, assumed));
-                        match next_pairs(&mut orders) {
-                            Some(p) => pairs = p,
-                            None => return Decision::Violated(prove(&g, problems, learned)),
-                        }
-                        continue;
+                for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
+                    match learn(&mut orders, &c, &pairs) {
+                        None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
+                        Some(assumed) => learned.push((c, assumed)),
                     }
                 }
+                match next_pairs(&mut orders) {
+                    Some(p) => pairs = p,
+                    None => return Decision::Violated(prove(&g, problems, learned)),
+                }
+                continue;
             }
         };
         // Guess the rest of the write order from that order: each key's writes in the order they came.
@@ -565,12 +612,28 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         for (i, &v) in order.iter().enumerate() {
             position[v as usize] = i as u32;
         }
+        // A write is taken to come where it was first read (where it is, if nobody read it): the order
+        // the readers saw, which a real store's history mostly keeps even for writes invoked the other way
+        // round.
+        let mut seen_at = vec![u32::MAX; n];
+        for (v, op) in g.ops.iter().enumerate() {
+            if let Role::Read(s) | Role::Cas(s) = op.role {
+                seen_at[s as usize] = seen_at[s as usize].min(position[v]);
+            }
+        }
+        for list in &g.writes {
+            for &w in list {
+                if seen_at[w as usize] == u32::MAX {
+                    seen_at[w as usize] = position[w as usize];
+                }
+            }
+        }
         let mut guessed: Vec<(u32, u32)> = Vec::new();
         let mut guess_edges = Vec::new();
         let base = pairs.len() as u32;
         for list in &g.writes {
             let mut sorted = list.clone();
-            sorted.sort_unstable_by_key(|&w| position[w as usize]);
+            sorted.sort_unstable_by_key(|&w| (seen_at[w as usize], position[w as usize]));
             for w in sorted.windows(2) {
                 if !g.forced.contains_key(&(w[0], w[1])) {
                     g.pair_edges(w[0], w[1], base + guessed.len() as u32, &mut guess_edges);
@@ -603,13 +666,14 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     }
                 }
             }
-            Err(left) => {
+            Err(mut left) => {
                 let pred = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges], true);
-                let c = cycle(n, &left, &succ, &pred);
                 let all: Vec<(u32, u32)> = pairs.iter().chain(&guessed).copied().collect();
-                match learn(&mut orders, &c, &all) {
-                    None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
-                    Some(assumed) => learned.push((c, assumed)),
+                for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
+                    match learn(&mut orders, &c, &all) {
+                        None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
+                        Some(assumed) => learned.push((c, assumed)),
+                    }
                 }
                 match next_pairs(&mut orders) {
                     Some(p) => pairs = p,
@@ -717,11 +781,7 @@ fn replay<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], witness: &[u3
 }
 
 /// The proof, edge by edge in words, from the cycles and the write orders each assumed.
-fn prove<M: Model>(
-    g: &Graph<'_, M::Op>,
-    problems: &[Problem<M>],
-    cycles: Vec<Learned>,
-) -> Proof {
+fn prove<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], cycles: Vec<Learned>) -> Proof {
     let cycles: Vec<Cycle> = cycles.iter().map(|(c, assumed)| narrate(g, problems, c, assumed)).collect();
     let mut text = String::new();
     if cycles.len() == 1 && cycles[0].assumes.is_empty() {
