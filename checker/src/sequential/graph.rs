@@ -195,7 +195,25 @@ pub(super) fn decide<M: Model>(
     processes: &[(u64, Vec<Step<M::Op>>)],
     budget: &Budget,
 ) -> Decision {
-    let graph = match build(history, problems, processes) {
+    // First with every indeterminate write of a key with failed cas taking effect, since one of them
+    // may be what a failed cas saw; when that finds no order, with none of the unread ones, which is the
+    // attempt whose "violated" is a proof (leaving out a write nobody read loses no order, and failed cas
+    // do not constrain the graph).
+    let with_failed_cas = processes.iter().any(|(_, chain)| {
+        chain.iter().any(|s| {
+            let model = &problems[s.key].model;
+            model.is_read_only(&s.op) && model.needs(&s.op).is_none()
+        })
+    });
+    if with_failed_cas {
+        // (An indeterminate cas of a value nobody wrote cannot take effect: that attempt ends there.)
+        if let Ok(graph) = build(history, problems, processes, true) {
+            if let Decision::Holds(order) = solve(graph, problems, budget) {
+                return Decision::Holds(order);
+            }
+        }
+    }
+    let graph = match build(history, problems, processes, false) {
         Ok(g) => g,
         Err(d) => return d,
     };
@@ -206,6 +224,7 @@ fn build<'a, M: Model>(
     history: &'a History,
     problems: &[Problem<M>],
     processes: &[(u64, Vec<Step<M::Op>>)],
+    take_unread_writes: bool,
 ) -> Result<Graph<'a, M::Op>, Decision> {
     let keys = problems.len();
     // Per key: which step writes each value. Steps are numbered in process order.
@@ -244,7 +263,16 @@ fn build<'a, M: Model>(
     };
     // Keep every definite step, and every indeterminate one some kept step reads (transitively: a kept
     // cas keeps what it read).
-    let mut kept: Vec<bool> = flat.iter().map(|(_, s)| !s.optional).collect();
+    // (With `take_unread_writes`, every indeterminate write of a key with a failed cas is kept too.)
+    let mut failed_cas_keys = vec![false; keys];
+    for (_, s) in &flat {
+        let model = &problems[s.key].model;
+        if model.is_read_only(&s.op) && model.needs(&s.op).is_none() {
+            failed_cas_keys[s.key] = true;
+        }
+    }
+    let mut kept: Vec<bool> =
+        flat.iter().map(|(_, s)| !s.optional || (take_unread_writes && failed_cas_keys[s.key])).collect();
     let mut work: Vec<usize> = (0..flat.len()).filter(|&i| kept[i]).collect();
     while let Some(i) = work.pop() {
         match source(i) {
@@ -563,11 +591,13 @@ struct Orders {
 }
 
 impl Orders {
-    /// The literal "a precedes b in the write order".
+    /// The literal "a precedes b in the write order". A new variable prefers that order (the one guessed
+    /// when a cycle first mentioned it), so that the solver's next model changes as few guesses as the
+    /// clauses force, rather than some arbitrary half of them.
     fn lit(&mut self, a: u32, b: u32) -> Lit {
         let (lo, hi, sign) = if a < b { (a, b, true) } else { (b, a, false) };
         let solver = &mut self.solver;
-        let var = *self.vars.entry((lo, hi)).or_insert_with(|| solver.new_var_default());
+        let var = *self.vars.entry((lo, hi)).or_insert_with(|| solver.new_var(lbool::new(sign), true));
         Lit::new(var, sign)
     }
 }
@@ -607,33 +637,38 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 continue;
             }
         };
-        // Guess the rest of the write order from that order: each key's writes in the order they came.
+        drop(succ);
+        // Guess the rest of the write order from that order. A write is taken to come where it was first
+        // read (where it is, if nobody read it): the order the readers saw, which a real store's history
+        // mostly keeps even for writes invoked the other way round.
         let mut position = vec![0u32; n];
         for (i, &v) in order.iter().enumerate() {
             position[v as usize] = i as u32;
         }
-        // A write is taken to come where it was first read (where it is, if nobody read it): the order
-        // the readers saw, which a real store's history mostly keeps even for writes invoked the other way
-        // round.
         let mut seen_at = vec![u32::MAX; n];
         for (v, op) in g.ops.iter().enumerate() {
             if let Role::Read(s) | Role::Cas(s) = op.role {
                 seen_at[s as usize] = seen_at[s as usize].min(position[v]);
             }
         }
-        for list in &g.writes {
-            for &w in list {
-                if seen_at[w as usize] == u32::MAX {
-                    seen_at[w as usize] = position[w as usize];
+        let chains: Vec<Vec<u32>> = g
+            .writes
+            .iter()
+            .map(|list| {
+                let mut sorted = list.clone();
+                for &w in &sorted {
+                    if seen_at[w as usize] == u32::MAX {
+                        seen_at[w as usize] = position[w as usize];
+                    }
                 }
-            }
-        }
+                sorted.sort_unstable_by_key(|&w| (seen_at[w as usize], position[w as usize]));
+                sorted
+            })
+            .collect();
         let mut guessed: Vec<(u32, u32)> = Vec::new();
         let mut guess_edges = Vec::new();
         let base = pairs.len() as u32;
-        for list in &g.writes {
-            let mut sorted = list.clone();
-            sorted.sort_unstable_by_key(|&w| (seen_at[w as usize], position[w as usize]));
+        for sorted in &chains {
             for w in sorted.windows(2) {
                 if !g.forced.contains_key(&(w[0], w[1])) {
                     g.pair_edges(w[0], w[1], base + guessed.len() as u32, &mut guess_edges);
@@ -645,8 +680,10 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         match topological(&g, &succ) {
             Ok(mut order) => {
                 // Failed cas constrain only the witness: a few rounds of moving each out of the interval
-                // of the value it could not have seen.
+                // of the value it could not have seen, reordering the guessed write order if need be.
                 let mut placement = Vec::new();
+                let mut chains = chains.clone();
+                let mut succ = succ;
                 let mut tries = 0;
                 loop {
                     let witness: Vec<u32> =
@@ -656,10 +693,18 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                         Err(why) => why,
                     };
                     tries += 1;
-                    if tries > 4 || !place_failed_cas(&g, &order, &mut placement) {
+                    if tries > 8 || !place_failed_cas(&g, &order, &succ, &mut chains, &mut placement) {
                         return Decision::Undecided(why);
                     }
-                    let succ = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], false);
+                    let mut guess_edges = Vec::new();
+                    for sorted in &chains {
+                        for w in sorted.windows(2) {
+                            if !g.forced.contains_key(&(w[0], w[1])) {
+                                g.pair_edges(w[0], w[1], FIXED, &mut guess_edges);
+                            }
+                        }
+                    }
+                    succ = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], false);
                     match topological(&g, &succ) {
                         Ok(o) => order = o,
                         Err(_) => return Decision::Undecided(why),
@@ -685,40 +730,71 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
 }
 
 /// Adds an edge for each failed cas that `order` places while its key holds the one value it could not
-/// have seen: from the write that overwrote that value to it, or, when nothing did, from it to the write
-/// of that value. Returns whether it added any.
-fn place_failed_cas<O>(g: &Graph<'_, O>, order: &[u32], placement: &mut Vec<(u32, u32, u32)>) -> bool {
-    let mut position = vec![0u32; g.nodes.total()];
+/// have seen, taking it out of that value's interval: from a write after that value to it (the next one,
+/// or, when the failed cas reaches that one, another it does not reach, moved right after the value in
+/// the guessed write order `chains`), or else from it to the write of that value. Returns whether it
+/// changed anything.
+fn place_failed_cas<O>(
+    g: &Graph<'_, O>,
+    order: &[u32],
+    succ: &Adjacency,
+    chains: &mut [Vec<u32>],
+    placement: &mut Vec<(u32, u32, u32)>,
+) -> bool {
+    let n = g.nodes.total();
+    let mut position = vec![0u32; n];
     for (i, &v) in order.iter().enumerate() {
         position[v as usize] = i as u32;
     }
-    let mut next: FxHashMap<u32, u32> = FxHashMap::default();
-    for (key, list) in g.writes.iter().enumerate() {
-        let mut sorted = list.clone();
-        sorted.sort_unstable_by_key(|&w| position[w as usize]);
-        let mut prev = g.nodes.init(key);
-        for w in sorted {
-            next.insert(prev, w);
-            prev = w;
-        }
-    }
-    let before = placement.len();
+    let mut changed = false;
     for (v, op) in g.ops.iter().enumerate() {
         let Role::FailedCas(forbidden) = op.role else { continue };
         if forbidden == NONE {
             continue;
         }
-        let (p, start) = (position[v], position[forbidden as usize]);
-        let end = next.get(&forbidden).map(|&s| position[s as usize]);
-        if p > start && end.is_none_or(|e| p < e) {
-            match next.get(&forbidden) {
-                Some(&s) => placement.push((s, v as u32, FIXED)),
-                None if !g.nodes.is_init(forbidden) => placement.push((v as u32, forbidden, FIXED)),
-                None => {}
+        let key = op.key as usize;
+        // The key's writes in the order placed, after the forbidden value.
+        let start = if g.nodes.is_init(forbidden) { 0 } else { position[forbidden as usize] + 1 };
+        let mut after: Vec<u32> = g.writes[key].iter().copied().filter(|&w| position[w as usize] >= start).collect();
+        after.sort_unstable_by_key(|&w| position[w as usize]);
+        let p = position[v];
+        let inside = (g.nodes.is_init(forbidden) || p > position[forbidden as usize])
+            && after.first().is_none_or(|&s| p < position[s as usize]);
+        if !inside {
+            continue;
+        }
+        // What the failed cas reaches: no write it reaches can come before it.
+        let mut reach = vec![false; n];
+        let mut stack = vec![v as u32];
+        reach[v] = true;
+        while let Some(x) = stack.pop() {
+            for &(y, _) in succ.of(x) {
+                if !reach[y as usize] {
+                    reach[y as usize] = true;
+                    stack.push(y);
+                }
             }
         }
+        match after.iter().position(|&w| !reach[w as usize]) {
+            Some(0) => placement.push((after[0], v as u32, FIXED)),
+            Some(i) => {
+                let w = after[i];
+                let chain = &mut chains[key];
+                chain.retain(|&x| x != w);
+                let at = if g.nodes.is_init(forbidden) {
+                    0
+                } else {
+                    chain.iter().position(|&x| x == forbidden).map_or(0, |i| i + 1)
+                };
+                chain.insert(at, w);
+                placement.push((w, v as u32, FIXED));
+            }
+            None if !g.nodes.is_init(forbidden) => placement.push((v as u32, forbidden, FIXED)),
+            None => continue,
+        }
+        changed = true;
     }
-    placement.len() > before
+    changed
 }
 
 /// Adds the clause "not every write order this cycle assumes"; `None` if it assumes none (the cycle holds
