@@ -153,6 +153,9 @@ struct Op {
     call: u32,
 }
 
+/// The label of an edge that places a failed cas in the witness (it follows from no write order).
+const PLACED: u32 = u32::MAX - 1;
+
 /// An edge's label: `FIXED`, or the index of the write-order pair (earlier, later) it follows from.
 const FIXED: u32 = u32::MAX;
 
@@ -693,7 +696,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                         Err(why) => why,
                     };
                     tries += 1;
-                    if tries > 8 || !place_failed_cas(&g, &order, &succ, &mut chains, &mut placement) {
+                    if tries > 16 || !place_failed_cas(&g, &order, &succ, &mut chains, &mut placement) {
                         return Decision::Undecided(why);
                     }
                     let mut guess_edges = Vec::new();
@@ -704,11 +707,28 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                             }
                         }
                     }
-                    succ = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], false);
-                    match topological(&g, &succ) {
-                        Ok(o) => order = o,
-                        Err(_) => return Decision::Undecided(why),
-                    }
+                    // Placements made against one order can contradict one another: drop those on a cycle.
+                    let mut dropped = 0;
+                    order = loop {
+                        succ = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], false);
+                        let mut left = match topological(&g, &succ) {
+                            Ok(o) => break o,
+                            Err(left) => left,
+                        };
+                        let pred = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], true);
+                        let on_cycles: rustc_hash::FxHashSet<(u32, u32)> =
+                            cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND)
+                                .iter()
+                                .flatten()
+                                .filter(|e| e.2 == PLACED)
+                                .map(|e| (e.0, e.1))
+                                .collect();
+                        dropped += 1;
+                        if on_cycles.is_empty() || dropped > 8 {
+                            return Decision::Undecided(why);
+                        }
+                        placement.retain(|e| !on_cycles.contains(&(e.0, e.1)));
+                    };
                 }
             }
             Err(mut left) => {
@@ -776,7 +796,7 @@ fn place_failed_cas<O>(
             }
         }
         match after.iter().position(|&w| !reach[w as usize]) {
-            Some(0) => placement.push((after[0], v as u32, FIXED)),
+            Some(0) => placement.push((after[0], v as u32, PLACED)),
             Some(i) => {
                 let w = after[i];
                 let chain = &mut chains[key];
@@ -787,9 +807,9 @@ fn place_failed_cas<O>(
                     chain.iter().position(|&x| x == forbidden).map_or(0, |i| i + 1)
                 };
                 chain.insert(at, w);
-                placement.push((w, v as u32, FIXED));
+                placement.push((w, v as u32, PLACED));
             }
-            None if !g.nodes.is_init(forbidden) => placement.push((v as u32, forbidden, FIXED)),
+            None if !g.nodes.is_init(forbidden) => placement.push((v as u32, forbidden, PLACED)),
             None => continue,
         }
         changed = true;
