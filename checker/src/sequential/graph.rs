@@ -463,12 +463,24 @@ impl Adjacency {
     }
 }
 
+/// Several adjacencies read as one: the fixed edges' (built once) and each round's few others.
+struct Edges<'a>(Vec<&'a Adjacency>);
+
+impl Edges<'_> {
+    fn of(&self, v: u32) -> impl Iterator<Item = &(u32, u32)> {
+        self.0.iter().flat_map(move |a| a.of(v))
+    }
+    fn all(&self) -> impl Iterator<Item = &(u32, u32)> {
+        self.0.iter().flat_map(|a| a.to.iter())
+    }
+}
+
 /// A topological order, earliest-invoked operation first among those ready; or, when there is a cycle,
 /// the nodes left over (every one of them on a cycle or after one).
-fn topological<O>(g: &Graph<'_, O>, succ: &Adjacency) -> Result<Vec<u32>, Vec<bool>> {
+fn topological<O>(g: &Graph<'_, O>, succ: &Edges<'_>) -> Result<Vec<u32>, Vec<bool>> {
     let n = g.nodes.total();
     let mut indegree = vec![0u32; n];
-    for &(b, _) in &succ.to {
+    for &(b, _) in succ.all() {
         indegree[b as usize] += 1;
     }
     // Virtual nodes go first (priority 0): they stand for nothing that happens.
@@ -498,12 +510,12 @@ fn topological<O>(g: &Graph<'_, O>, succ: &Adjacency) -> Result<Vec<u32>, Vec<bo
 /// Disjoint cycles among the `left` nodes (at most `max`), each a shortest one through the node it was
 /// found at, as (from, to, label) edges. After each, its nodes are taken out and so is everything only
 /// they kept on a cycle, so that one round of guesses learns about every independent conflict at once.
-fn cycles(n: usize, left: &mut [bool], succ: &Adjacency, pred: &Adjacency, max: usize) -> Vec<Vec<(u32, u32, u32)>> {
+fn cycles(n: usize, left: &mut [bool], succ: &Edges<'_>, pred: &Edges<'_>, max: usize) -> Vec<Vec<(u32, u32, u32)>> {
     // How many left-over predecessors each left-over node has.
     let mut live = vec![0u32; n];
     for v in 0..n as u32 {
         if left[v as usize] {
-            live[v as usize] = pred.of(v).iter().filter(|&&(p, _)| left[p as usize]).count() as u32;
+            live[v as usize] = pred.of(v).filter(|&&(p, _)| left[p as usize]).count() as u32;
         }
     }
     let mut found = Vec::new();
@@ -522,12 +534,7 @@ fn cycles(n: usize, left: &mut [bool], succ: &Adjacency, pred: &Adjacency, max: 
         while !seen[v as usize] {
             seen[v as usize] = true;
             walked.push(v);
-            v = pred
-                .of(v)
-                .iter()
-                .find(|&&(p, _)| left[p as usize])
-                .expect("a left-over node has a left-over predecessor")
-                .0;
+            v = pred.of(v).find(|&&(p, _)| left[p as usize]).expect("a left-over node has a left-over predecessor").0;
         }
         for w in walked {
             seen[w as usize] = false;
@@ -555,7 +562,7 @@ fn cycles(n: usize, left: &mut [bool], succ: &Adjacency, pred: &Adjacency, max: 
 }
 
 /// A shortest cycle through `start` among the `left` nodes: breadth-first.
-fn shortest_cycle(start: u32, left: &[bool], succ: &Adjacency) -> Vec<(u32, u32, u32)> {
+fn shortest_cycle(start: u32, left: &[bool], succ: &Edges<'_>) -> Vec<(u32, u32, u32)> {
     let mut parent: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
     let mut queue = std::collections::VecDeque::from([start]);
     'search: while let Some(a) = queue.pop_front() {
@@ -611,6 +618,9 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
     // The pairs the solver's current model fixes, and the guessed pairs, as (earlier, later).
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     let mut learned: Vec<Learned> = Vec::new();
+    // The fixed edges' adjacency, both ways (the other way only once a cycle needs it).
+    let fixed_succ = Adjacency::new(n, &[&g.fixed], false);
+    let mut fixed_pred: Option<Adjacency> = None;
     let mut rounds = 0usize;
     loop {
         rounds += 1;
@@ -622,11 +632,14 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         for (i, &(a, b)) in pairs.iter().enumerate() {
             g.pair_edges(a, b, i as u32, &mut chosen);
         }
-        let succ = Adjacency::new(n, &[&g.fixed, &chosen], false);
+        let chosen_succ = Adjacency::new(n, &[&chosen], false);
+        let succ = Edges(vec![&fixed_succ, &chosen_succ]);
         let order = match topological(&g, &succ) {
             Ok(order) => order,
             Err(mut left) => {
-                let pred = Adjacency::new(n, &[&g.fixed, &chosen], true);
+                let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+                let chosen_pred = Adjacency::new(n, &[&chosen], true);
+                let pred = Edges(vec![fixed_pred, &chosen_pred]);
                 for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
                     match learn(&mut orders, &c, &pairs) {
                         None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
@@ -679,13 +692,15 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 }
             }
         }
-        let succ = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges], false);
+        let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
+        let succ = Edges(vec![&fixed_succ, &round_succ]);
         match topological(&g, &succ) {
             Ok(mut order) => {
                 // Failed cas constrain only the witness: a few rounds of moving each out of the interval
                 // of the value it could not have seen, reordering the guessed write order if need be.
                 let mut placement = Vec::new();
                 let mut chains = chains.clone();
+                let mut placed_succ;
                 let mut succ = succ;
                 let mut tries = 0;
                 loop {
@@ -710,12 +725,15 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     // Placements made against one order can contradict one another: drop those on a cycle.
                     let mut dropped = 0;
                     order = loop {
-                        succ = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], false);
+                        placed_succ = Adjacency::new(n, &[&chosen, &guess_edges, &placement], false);
+                        succ = Edges(vec![&fixed_succ, &placed_succ]);
                         let mut left = match topological(&g, &succ) {
                             Ok(o) => break o,
                             Err(left) => left,
                         };
-                        let pred = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges, &placement], true);
+                        let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+                        let placed_pred = Adjacency::new(n, &[&chosen, &guess_edges, &placement], true);
+                        let pred = Edges(vec![fixed_pred, &placed_pred]);
                         let on_cycles: rustc_hash::FxHashSet<(u32, u32)> =
                             cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND)
                                 .iter()
@@ -732,7 +750,9 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 }
             }
             Err(mut left) => {
-                let pred = Adjacency::new(n, &[&g.fixed, &chosen, &guess_edges], true);
+                let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+                let round_pred = Adjacency::new(n, &[&chosen, &guess_edges], true);
+                let pred = Edges(vec![fixed_pred, &round_pred]);
                 let all: Vec<(u32, u32)> = pairs.iter().chain(&guessed).copied().collect();
                 for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
                     match learn(&mut orders, &c, &all) {
@@ -757,7 +777,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
 fn place_failed_cas<O>(
     g: &Graph<'_, O>,
     order: &[u32],
-    succ: &Adjacency,
+    succ: &Edges<'_>,
     chains: &mut [Vec<u32>],
     placement: &mut Vec<(u32, u32, u32)>,
 ) -> bool {
