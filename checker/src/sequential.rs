@@ -4,7 +4,10 @@
 //! the writes in one order consistent with its own program.
 //!
 //! Sequential consistency is not compositional: keys cannot be checked alone, since the one order must
-//! serve all keys at once. The search therefore runs over the whole history. A configuration is how far
+//! serve all keys at once. With unique written values per key (and no appends), [`graph`] decides it as
+//! a graph problem first: a witness order replayed against the model, or the cycles that prove no order
+//! exists. What it does not cover or cannot decide goes to the search below, over the whole history, and
+//! [`Analysis::method`] says which decided. A configuration is how far
 //! each process has got in its own sequence, plus every key's state; from it, the next operation of any
 //! process may take effect next. Configurations are memoised (as in Lowe's linearizability search) and
 //! the same time and memory limits turn an exponential search into `unknown`. A configuration in which
