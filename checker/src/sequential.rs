@@ -4,7 +4,10 @@
 //! the writes in one order consistent with its own program.
 //!
 //! Sequential consistency is not compositional: keys cannot be checked alone, since the one order must
-//! serve all keys at once. The search therefore runs over the whole history. A configuration is how far
+//! serve all keys at once. With unique written values per key (and no appends), [`graph`] decides it as
+//! a graph problem first: a witness order replayed against the model, or the cycles that prove no order
+//! exists. What it does not cover or cannot decide goes to the search below, over the whole history, and
+//! [`Analysis::method`] says which decided. A configuration is how far
 //! each process has got in its own sequence, plus every key's state; from it, the next operation of any
 //! process may take effect next. Configurations are memoised (as in Lowe's linearizability search) and
 //! the same time and memory limits turn an exponential search into `unknown`. A configuration in which
@@ -16,6 +19,8 @@
 //! is either applied in its place in its process's order or skipped. A `fail` is left out, except a failed
 //! compare-and-set under [`CasFail::Observe`], which is a read of any value but `from`.
 
+mod graph;
+
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -26,6 +31,8 @@ use crate::error::Error;
 use crate::history::History;
 use crate::linear::{partition, Budget, Limit, Verdict};
 use crate::model::{self, Model, ModelKind, ModelOptions, Problem};
+
+pub use graph::{Cycle, CycleEdge, EdgeReason};
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -49,10 +56,34 @@ pub struct Analysis {
     pub processes: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_cause: Option<String>,
-    /// For `invalid`: what the deepest order the search found could not continue with.
+    /// For `invalid`: the cycles that prove it (graph method), or what the deepest order the search found
+    /// could not continue with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
+    /// Which method decided (or, for `unknown`, gave up last).
+    pub method: Method,
+    /// Why the graph method did not decide, when the search had to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_undecided: Option<String>,
+    /// For `invalid` by the graph method: the cycles, edge by edge. One cycle with no assumptions holds
+    /// whatever the write order; otherwise every write order closes one of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycles: Vec<Cycle>,
+    /// For `valid` by the graph method: the order found (history operation ids), replayed against the
+    /// model. Indeterminate operations not in it did not take effect.
+    #[serde(skip)]
+    pub witness: Option<Vec<u32>>,
     pub elapsed_ms: f64,
+}
+
+/// How sequential consistency was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Unique written values: the write order inferred, the rest solved for, a cycle or a witness order.
+    Graph,
+    /// The memoised search over every process's position and every key's state.
+    Search,
 }
 
 /// One operation in its process's sequence: which key (partition) it belongs to and its op there.
@@ -111,6 +142,27 @@ fn run<M: Model>(history: &History, problems: &[Problem<M>], opts: &Options, sta
     processes.sort_unstable_by_key(|(p, _)| *p);
     let operations = processes.iter().map(|(_, c)| c.len()).sum();
     let budget = Budget::new(opts.time_limit.map(|t| started + t), opts.memory_limit);
+    let analysis = |verdict, unknown_cause, explanation, method, graph_undecided, cycles, witness| Analysis {
+        verdict,
+        operations,
+        processes: processes.len(),
+        unknown_cause,
+        explanation,
+        method,
+        graph_undecided,
+        cycles,
+        witness,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    };
+    let graph_undecided = match graph::decide(history, problems, &processes, &budget) {
+        graph::Decision::Holds(order) => {
+            return analysis(Verdict::Valid, None, None, Method::Graph, None, vec![], Some(order))
+        }
+        graph::Decision::Violated(proof) => {
+            return analysis(Verdict::Invalid, None, Some(proof.explanation), Method::Graph, None, proof.cycles, None)
+        }
+        graph::Decision::Undecided(why) => why,
+    };
     let outcome = search(problems, &processes, &budget);
     let (verdict, unknown_cause, explanation) = match outcome {
         Search::Valid => (Verdict::Valid, None, None),
@@ -124,14 +176,7 @@ fn run<M: Model>(history: &History, problems: &[Problem<M>], opts: &Options, sta
         ),
         Search::Invalid { deepest } => (Verdict::Invalid, None, Some(explain(history, problems, &processes, &deepest))),
     };
-    Analysis {
-        verdict,
-        operations,
-        processes: processes.len(),
-        unknown_cause,
-        explanation,
-        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-    }
+    analysis(verdict, unknown_cause, explanation, Method::Search, Some(graph_undecided), vec![], None)
 }
 
 enum Search<S> {
@@ -555,19 +600,16 @@ mod tests {
         }
         let a = verdict(&text);
         assert_eq!(a.verdict, Verdict::Invalid);
+        assert_eq!(a.method, Method::Graph);
+        // Each reader fixes the order of the two writes for itself, the opposite ways: a cycle of two
+        // write-order edges, each with the reads that saw it.
         let explanation = a.explanation.unwrap();
-        // Once one write is placed, the reader that saw it last can never take that read: its first read
-        // must come before, after which the register holds the other value, and nothing writes the first
-        // one again. Which reader that is depends on the order the search tries; either is the same
-        // contradiction.
-        let stranded = |first: &str, second: &str| {
-            explanation.contains(&format!(
-                "its process must first perform the one below it, after which the register holds {first}, and no \
-                 operation left makes it hold {second} again"
-            )) && explanation.contains(&format!("returned {second} on key \"x\""))
-                && explanation.contains("first: process")
-        };
-        assert!(stranded("2", "1") || stranded("1", "2"), "{explanation}");
+        assert_eq!(a.cycles.len(), 1, "{explanation}");
+        let edges = &a.cycles[0].edges;
+        assert_eq!(edges.len(), 2, "{explanation}");
+        assert!(edges.iter().all(|e| e.reason == EdgeReason::WriteOrder && e.seen_by.is_some()), "{explanation}");
+        assert!(explanation.contains("as process 2 saw: read by process 2 returned 1 (lines 5–6)"), "{explanation}");
+        assert!(explanation.contains("as process 3 saw: read by process 3 returned 2 (lines 9–10)"), "{explanation}");
     }
 
     #[test]
@@ -586,7 +628,45 @@ mod tests {
             text += &op(p, "read", "invoke", k2, "null");
             text += &op(p, "read", "ok", k2, "null");
         }
-        assert_eq!(verdict(&text).verdict, Verdict::Invalid);
+        let a = verdict(&text);
+        assert_eq!(a.verdict, Verdict::Invalid);
+        // The cycle that proves it, whatever the write order: x's write, read by process 2, which then
+        // read y's initial value, before y's write, read by process 3, which then read x's initial value,
+        // before x's write.
+        let explanation = a.explanation.unwrap();
+        assert_eq!(a.cycles.len(), 1, "{explanation}");
+        assert!(a.cycles[0].assumes.is_empty());
+        let reasons: Vec<EdgeReason> = a.cycles[0].edges.iter().map(|e| e.reason).collect();
+        let mut expected = vec![EdgeReason::ReadFrom, EdgeReason::ProgramOrder, EdgeReason::OverwrittenBeforeRead];
+        expected.extend(expected.clone());
+        let rotations: Vec<Vec<EdgeReason>> =
+            (0..6).map(|i| expected[i..].iter().chain(&expected[..i]).copied().collect()).collect();
+        assert!(rotations.contains(&reasons), "{reasons:?}\n{explanation}");
+        assert!(
+            explanation.contains("the former read the initial value, which every write overwrites"),
+            "{explanation}"
+        );
+    }
+
+    #[test]
+    fn readers_that_need_a_search_over_write_orders_get_every_cycle() {
+        // Three writes of x; process 3 reads 1 then 2, process 4 reads 3 then 1, and process 5 reads 2
+        // then 3: no process's view fixes the order of all three writes, so the write order is solved for.
+        let mut text = String::new();
+        for (p, v) in [(0, "1"), (1, "2"), (2, "3")] {
+            text += &op(p, "write", "invoke", "x", v);
+            text += &op(p, "write", "ok", "x", v);
+        }
+        for (p, first, second) in [(3, "1", "2"), (4, "3", "1"), (5, "2", "3")] {
+            text += &op(p, "read", "invoke", "x", "null");
+            text += &op(p, "read", "ok", "x", first);
+            text += &op(p, "read", "invoke", "x", "null");
+            text += &op(p, "read", "ok", "x", second);
+        }
+        let a = verdict(&text);
+        assert_eq!(a.verdict, Verdict::Invalid);
+        assert_eq!(a.method, Method::Graph);
+        assert!(!a.cycles.is_empty());
     }
 
     #[test]

@@ -1,0 +1,1025 @@
+//! Sequential consistency of register histories with unique written values, decided as a graph problem.
+//!
+//! With every written value unique per key, a read names the write it read from, and a history is
+//! sequentially consistent exactly when some total order of each key's writes (the *write order*) makes
+//! program order, reads-from, write order and the anti-dependencies it implies (a read of `w` precedes
+//! every write after `w`) acyclic together (Gibbons and Korach, "Testing shared memories", 1997). A
+//! topological order of that graph is then the one order of all operations, and it is replayed against
+//! the model before it is believed.
+//!
+//! The write order is inferred as far as each process's own view fixes it (a process that wrote or read
+//! `w` and later reads or writes `x` of the same key puts `w` before `x`; a cas that read `w` comes right
+//! after it), and those edges are part of the graph from the start: a cycle among them is reported at once.
+//! What is left open is guessed from a topological order, which follows the order operations were invoked
+//! in, so a history from a real store is mostly decided on the first guess. When a guess closes a cycle,
+//! the cycle's guessed write-order pairs become a clause (not all of these orders) for a CDCL SAT solver
+//! ([batsat](https://crates.io/crates/batsat), a MiniSat port in pure Rust that adds clauses between
+//! solves), whose next model fixes the pairs it was asked about; the rest are guessed again. The clauses
+//! are lazily added cycle constraints, as in Cobra: when they are unsatisfiable, every write order closes
+//! one of the cycles found, and those cycles are the proof.
+//!
+//! What is covered: reads, writes, successful cas, and failed cas under `--cas-fail observe` (the
+//! register held anything but `from`). An indeterminate write or cas that someone read took effect; one
+//! nobody read is left out: leaving it out keeps every order that worked with it (nothing read its value),
+//! except that a failed cas may have needed it, so a failed cas only constrains the witness, which is
+//! replayed; when the replay fails there, the search of [`super`] decides instead. Appends and values
+//! written twice are not covered at all.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use batsat::{lbool, BasicSolver, Lit, SolverInterface, Var};
+use rustc_hash::FxHashMap;
+
+use super::Step;
+use crate::history::History;
+use crate::linear::{Budget, OpRef};
+use crate::model::{Model, Problem};
+
+/// What the graph method concluded.
+pub(super) enum Decision {
+    /// The witness: history operation ids in one order that the model accepted, process orders kept.
+    Holds(Vec<u32>),
+    Violated(Proof),
+    /// The method does not apply, or could not finish: why, in words.
+    Undecided(String),
+}
+
+/// Why no order exists.
+pub(super) struct Proof {
+    /// Cycles each write order closes: one alone when the cycle needs no guessed order at all.
+    pub cycles: Vec<Cycle>,
+    /// In words, for the report.
+    pub explanation: String,
+}
+
+/// A cycle of "must precede" edges, edge by edge.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Cycle {
+    pub edges: Vec<CycleEdge>,
+    /// The write orders the cycle assumes (empty when it holds whatever the write order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumes: Vec<String>,
+}
+
+/// One edge of a cycle: `from` must precede `to`, for `reason`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CycleEdge {
+    pub from: OpRef,
+    pub to: OpRef,
+    pub reason: EdgeReason,
+    /// For an anti-dependency: the write whose value `from` read and `to` overwrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through: Option<OpRef>,
+    /// When the write order this edge rests on is one a process saw for itself: the operation by which it
+    /// saw (wrote or read) the earlier value, and the later one by which it saw the later value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen_by: Option<(OpRef, OpRef)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeReason {
+    ProgramOrder,
+    ReadFrom,
+    WriteOrder,
+    /// The read saw a value that the later write overwrote (or the initial value, which every write
+    /// overwrites).
+    OverwrittenBeforeRead,
+}
+
+/// What a kept operation does to its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Write,
+    /// Reads the value of node `.0` (a write, or the key's initial-value node).
+    Read(u32),
+    /// A successful cas: reads node `.0`'s value and writes its own.
+    Cas(u32),
+    /// A failed cas: the key held anything but the value of node `.0` (`NONE` when no kept operation
+    /// writes it); it only constrains the witness, which is placed outside that value's interval.
+    FailedCas(u32),
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The graph's nodes: `ops` operation nodes, then for each of them a "read-by" node (the reads of its
+/// value all precede it; it precedes whatever overwrites the value), then per key an initial-value node
+/// and its read-by node.
+struct Nodes {
+    ops: usize,
+    keys: usize,
+}
+
+impl Nodes {
+    fn total(&self) -> usize {
+        2 * self.ops + 2 * self.keys
+    }
+    fn read_by(&self, v: u32) -> u32 {
+        if (v as usize) < self.ops {
+            v + self.ops as u32
+        } else {
+            v + self.keys as u32
+        }
+    }
+    fn init(&self, key: usize) -> u32 {
+        (2 * self.ops + key) as u32
+    }
+    fn is_init(&self, v: u32) -> bool {
+        (v as usize) >= 2 * self.ops && (v as usize) < 2 * self.ops + self.keys
+    }
+    fn is_op(&self, v: u32) -> bool {
+        (v as usize) < self.ops
+    }
+    /// For a read-by node: the write (or initial-value node) whose reads it gathers.
+    fn read_of(&self, v: u32) -> Option<u32> {
+        let v = v as usize;
+        if (self.ops..2 * self.ops).contains(&v) {
+            Some((v - self.ops) as u32)
+        } else if v >= 2 * self.ops + self.keys {
+            Some((v - self.keys) as u32)
+        } else {
+            None
+        }
+    }
+}
+
+/// One kept operation.
+struct Op {
+    key: u32,
+    process: u32,
+    role: Role,
+    id: u32,
+    call: u32,
+}
+
+/// The label of an edge that places a failed cas in the witness (it follows from no write order).
+const PLACED: u32 = u32::MAX - 1;
+
+/// An edge's label: `FIXED`, or the index of the write-order pair (earlier, later) it follows from.
+const FIXED: u32 = u32::MAX;
+
+struct Graph<'a, O> {
+    history: &'a History,
+    /// The model's view of each kept operation, by node.
+    model_ops: Vec<O>,
+    nodes: Nodes,
+    ops: Vec<Op>,
+    /// Per key: its writes (op nodes), in process order.
+    writes: Vec<Vec<u32>>,
+    /// Per write or initial-value node: the cas that read it.
+    cas_readers: FxHashMap<u32, Vec<u32>>,
+    /// Edges that hold whatever the write order: (from, to, FIXED).
+    fixed: Vec<(u32, u32, u32)>,
+    /// Write-order pairs (earlier, later) known from the processes' own views, with the two operations
+    /// of the process that saw them in that order.
+    forced: FxHashMap<(u32, u32), (u32, u32)>,
+}
+
+impl<O> Graph<'_, O> {
+    /// The edges that `earlier` preceding `later` in the write order implies: the write order itself,
+    /// and every read of `earlier` (but `later`, if it is a cas) before `later`.
+    fn pair_edges(&self, earlier: u32, later: u32, label: u32, out: &mut Vec<(u32, u32, u32)>) {
+        out.push((earlier, later, label));
+        out.push((self.nodes.read_by(earlier), later, label));
+        for &c in self.cas_readers.get(&earlier).map_or(&[][..], |v| &v[..]) {
+            if c != later {
+                out.push((c, later, label));
+            }
+        }
+    }
+}
+
+/// Builds the graph, or says why the method does not apply. A read of a value nobody wrote is a cycle of
+/// one: reported as `Err(Ok(..))`.
+pub(super) fn decide<M: Model>(
+    history: &History,
+    problems: &[Problem<M>],
+    processes: &[(u64, Vec<Step<M::Op>>)],
+    budget: &Budget,
+) -> Decision {
+    // First with every indeterminate write of a key with failed cas taking effect, since one of them
+    // may be what a failed cas saw; when that finds no order, with none of the unread ones, which is the
+    // attempt whose "violated" is a proof (leaving out a write nobody read loses no order, and failed cas
+    // do not constrain the graph).
+    let with_failed_cas = processes.iter().any(|(_, chain)| {
+        chain.iter().any(|s| {
+            let model = &problems[s.key].model;
+            model.is_read_only(&s.op) && model.needs(&s.op).is_none()
+        })
+    });
+    if with_failed_cas {
+        // (An indeterminate cas of a value nobody wrote cannot take effect: that attempt ends there.)
+        if let Ok(graph) = build(history, problems, processes, true) {
+            if let Decision::Holds(order) = solve(graph, problems, budget) {
+                return Decision::Holds(order);
+            }
+        }
+    }
+    let graph = match build(history, problems, processes, false) {
+        Ok(g) => g,
+        Err(d) => return d,
+    };
+    solve(graph, problems, budget)
+}
+
+fn build<'a, M: Model>(
+    history: &'a History,
+    problems: &[Problem<M>],
+    processes: &[(u64, Vec<Step<M::Op>>)],
+    take_unread_writes: bool,
+) -> Result<Graph<'a, M::Op>, Decision> {
+    let keys = problems.len();
+    // Per key: which step writes each value. Steps are numbered in process order.
+    let mut writer: Vec<FxHashMap<M::State, usize>> = vec![FxHashMap::default(); keys];
+    let mut flat: Vec<(u32, &Step<M::Op>)> = Vec::new();
+    for (p, (_, chain)) in processes.iter().enumerate() {
+        flat.extend(chain.iter().map(|s| (p as u32, s)));
+    }
+    for (i, &(_, step)) in flat.iter().enumerate() {
+        let model = &problems[step.key].model;
+        match model.leaves(&step.op) {
+            Some(value) => {
+                if value == model.init() {
+                    return Err(Decision::Undecided("a write of the initial value".into()));
+                }
+                if writer[step.key].insert(value, i).is_some() {
+                    return Err(Decision::Undecided("a value written twice to one key".into()));
+                }
+            }
+            None if !model.is_read_only(&step.op) => {
+                return Err(Decision::Undecided("operations whose effect depends on the state (appends)".into()))
+            }
+            None => {}
+        }
+    }
+    // What each step reads: Some(Some(writer step)), Some(None) for the initial value, None if it reads
+    // nothing definite. A value nobody wrote cannot be read.
+    let source = |i: usize| -> Result<Option<Option<usize>>, ()> {
+        let step = flat[i].1;
+        let model = &problems[step.key].model;
+        let Some(value) = model.needs(&step.op) else { return Ok(None) };
+        if value == model.init() {
+            return Ok(Some(None));
+        }
+        writer[step.key].get(&value).map(|&w| Some(Some(w))).ok_or(())
+    };
+    // Keep every definite step, and every indeterminate one some kept step reads (transitively: a kept
+    // cas keeps what it read).
+    // (With `take_unread_writes`, every indeterminate write of a key with a failed cas is kept too.)
+    let mut failed_cas_keys = vec![false; keys];
+    for (_, s) in &flat {
+        let model = &problems[s.key].model;
+        if model.is_read_only(&s.op) && model.needs(&s.op).is_none() {
+            failed_cas_keys[s.key] = true;
+        }
+    }
+    let mut kept: Vec<bool> =
+        flat.iter().map(|(_, s)| !s.optional || (take_unread_writes && failed_cas_keys[s.key])).collect();
+    let mut work: Vec<usize> = (0..flat.len()).filter(|&i| kept[i]).collect();
+    while let Some(i) = work.pop() {
+        match source(i) {
+            Ok(Some(Some(w))) if !kept[w] => {
+                kept[w] = true;
+                work.push(w);
+            }
+            Ok(_) => {}
+            Err(()) => {
+                return Err(Decision::Violated(thin_air(history, problems, flat[i].1)));
+            }
+        }
+    }
+    let mut node_of = vec![NONE; flat.len()];
+    let mut count = 0u32;
+    for i in 0..flat.len() {
+        if kept[i] {
+            node_of[i] = count;
+            count += 1;
+        }
+    }
+    let nodes = Nodes { ops: count as usize, keys };
+    let mut ops = Vec::with_capacity(count as usize);
+    let mut model_ops = Vec::with_capacity(count as usize);
+    let mut writes: Vec<Vec<u32>> = vec![Vec::new(); keys];
+    let mut cas_readers: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    let mut fixed = Vec::with_capacity(4 * count as usize);
+    for (i, &(process, step)) in flat.iter().enumerate() {
+        if !kept[i] {
+            continue;
+        }
+        let v = node_of[i];
+        let model = &problems[step.key].model;
+        let src = match source(i) {
+            Ok(Some(Some(w))) => Some(node_of[w]),
+            Ok(Some(None)) => Some(nodes.init(step.key)),
+            Ok(None) => None,
+            Err(()) => unreachable!("checked above"),
+        };
+        let role = match (src, model.leaves(&step.op)) {
+            (Some(s), Some(_)) => Role::Cas(s),
+            (None, Some(_)) => Role::Write,
+            (Some(s), None) => Role::Read(s),
+            (None, None) => {
+                // The one value it could not have seen: the initial one, or a kept write's.
+                let forbidden = if model.step(&model.init(), &step.op).is_none() {
+                    nodes.init(step.key)
+                } else {
+                    writer[step.key]
+                        .iter()
+                        .find(|(state, &w)| kept[w] && model.step(state, &step.op).is_none())
+                        .map_or(NONE, |(_, &w)| node_of[w])
+                };
+                Role::FailedCas(forbidden)
+            }
+        };
+        if let Some(s) = src {
+            // Reads-from.
+            fixed.push((s, v, FIXED));
+            match role {
+                Role::Cas(_) => cas_readers.entry(s).or_default().push(v),
+                _ => fixed.push((v, nodes.read_by(s), FIXED)),
+            }
+        }
+        if role == Role::Write || matches!(role, Role::Cas(_)) {
+            writes[step.key].push(v);
+        }
+        ops.push(Op { key: step.key as u32, process, role, id: step.id, call: step.call });
+        model_ops.push(step.op.clone());
+    }
+    // Program order.
+    for w in ops.windows(2).enumerate() {
+        let (i, pair) = w;
+        if pair[0].process == pair[1].process {
+            fixed.push((i as u32, i as u32 + 1, FIXED));
+        }
+    }
+    let mut graph = Graph { history, model_ops, nodes, ops, writes, cas_readers, fixed, forced: Default::default() };
+    // Every write follows the initial value, and every read of it precedes every write (a cas of the
+    // initial value precedes every other write).
+    let mut extra = Vec::new();
+    for key in 0..keys {
+        let init = graph.nodes.init(key);
+        for &w in &graph.writes[key] {
+            graph.pair_edges(init, w, FIXED, &mut extra);
+        }
+    }
+    // Write orders each process's own view fixes: per process and key, the last write it wrote or read;
+    // and a cas comes right after the write it read.
+    let mut forced: Vec<((u32, u32), (u32, u32))> = Vec::new();
+    // Per key: the last write seen, and the operation that saw it.
+    let mut last: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
+    for (v, op) in graph.ops.iter().enumerate() {
+        let v = v as u32;
+        if v > 0 && graph.ops[v as usize - 1].process != op.process {
+            last.clear();
+        }
+        let seen = match op.role {
+            Role::Read(s) => Some(s),
+            Role::Cas(s) => {
+                if !graph.nodes.is_init(s) {
+                    forced.push(((s, v), (v, v)));
+                }
+                Some(s)
+            }
+            _ => None,
+        };
+        if let Some(s) = seen.filter(|&s| !graph.nodes.is_init(s)) {
+            if let Some(&(l, by)) = last.get(&op.key) {
+                if l != s {
+                    forced.push(((l, s), (by, v)));
+                }
+            }
+            last.insert(op.key, (s, v));
+        }
+        if matches!(op.role, Role::Write | Role::Cas(_)) {
+            if let Some(&(l, by)) = last.get(&op.key) {
+                if l != v {
+                    forced.push(((l, v), (by, v)));
+                }
+            }
+            last.insert(op.key, (v, v));
+        }
+    }
+    for &((a, b), _) in &forced {
+        if !graph.forced.contains_key(&(a, b)) {
+            graph.pair_edges(a, b, FIXED, &mut extra);
+        }
+        graph.forced.entry((a, b)).or_insert((0, 0));
+    }
+    graph.forced = forced.into_iter().rev().collect();
+    graph.fixed.extend(extra);
+    Ok(graph)
+}
+
+fn thin_air<M: Model>(history: &History, problems: &[Problem<M>], step: &Step<M::Op>) -> Proof {
+    let op = OpRef::new(history, step.id);
+    let need = problems[step.key].model.requirement(&step.op).unwrap_or_default();
+    Proof {
+        cycles: vec![],
+        explanation: format!(
+            "process {}: {} ({}) needs {need}, but no operation that may have taken effect wrote that value to \
+             that key, so it can take effect in no order.",
+            op.process,
+            op.describe(),
+            op.lines()
+        ),
+    }
+}
+
+/// A cycle of graph edges (from, to, label), and the write-order pairs (earlier, later) it assumed.
+type Learned = (Vec<(u32, u32, u32)>, Vec<(u32, u32)>);
+
+/// Compressed adjacency: successors of `v` are `to[start[v]..start[v + 1]]`, with their edge labels.
+struct Adjacency {
+    start: Vec<u32>,
+    to: Vec<(u32, u32)>,
+}
+
+impl Adjacency {
+    fn new(n: usize, edges: &[&[(u32, u32, u32)]], reverse: bool) -> Adjacency {
+        let mut start = vec![0u32; n + 1];
+        for list in edges {
+            for &(a, b, _) in list.iter() {
+                let from = if reverse { b } else { a };
+                start[from as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut to = vec![(0, 0); start[n] as usize];
+        for list in edges {
+            for &(a, b, l) in list.iter() {
+                let (from, other) = if reverse { (b, a) } else { (a, b) };
+                to[fill[from as usize] as usize] = (other, l);
+                fill[from as usize] += 1;
+            }
+        }
+        Adjacency { start, to }
+    }
+    fn of(&self, v: u32) -> &[(u32, u32)] {
+        &self.to[self.start[v as usize] as usize..self.start[v as usize + 1] as usize]
+    }
+}
+
+/// Several adjacencies read as one: the fixed edges' (built once) and each round's few others.
+struct Edges<'a>(Vec<&'a Adjacency>);
+
+impl Edges<'_> {
+    fn of(&self, v: u32) -> impl Iterator<Item = &(u32, u32)> {
+        self.0.iter().flat_map(move |a| a.of(v))
+    }
+    fn all(&self) -> impl Iterator<Item = &(u32, u32)> {
+        self.0.iter().flat_map(|a| a.to.iter())
+    }
+}
+
+/// A topological order, earliest-invoked operation first among those ready; or, when there is a cycle,
+/// the nodes left over (every one of them on a cycle or after one).
+fn topological<O>(g: &Graph<'_, O>, succ: &Edges<'_>) -> Result<Vec<u32>, Vec<bool>> {
+    let n = g.nodes.total();
+    let mut indegree = vec![0u32; n];
+    for &(b, _) in succ.all() {
+        indegree[b as usize] += 1;
+    }
+    // Virtual nodes go first (priority 0): they stand for nothing that happens.
+    let priority = |v: u32| if g.nodes.is_op(v) { g.ops[v as usize].call as u64 + 1 } else { 0 };
+    let mut ready: BinaryHeap<Reverse<(u64, u32)>> =
+        (0..n as u32).filter(|&v| indegree[v as usize] == 0).map(|v| Reverse((priority(v), v))).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse((_, v))) = ready.pop() {
+        order.push(v);
+        for &(s, _) in succ.of(v) {
+            indegree[s as usize] -= 1;
+            if indegree[s as usize] == 0 {
+                ready.push(Reverse((priority(s), s)));
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    let mut left = vec![true; n];
+    for &v in &order {
+        left[v as usize] = false;
+    }
+    Err(left)
+}
+
+/// Disjoint cycles among the `left` nodes (at most `max`), each a shortest one through the node it was
+/// found at, as (from, to, label) edges. After each, its nodes are taken out and so is everything only
+/// they kept on a cycle, so that one round of guesses learns about every independent conflict at once.
+fn cycles(n: usize, left: &mut [bool], succ: &Edges<'_>, pred: &Edges<'_>, max: usize) -> Vec<Vec<(u32, u32, u32)>> {
+    // How many left-over predecessors each left-over node has.
+    let mut live = vec![0u32; n];
+    for v in 0..n as u32 {
+        if left[v as usize] {
+            live[v as usize] = pred.of(v).filter(|&&(p, _)| left[p as usize]).count() as u32;
+        }
+    }
+    let mut found = Vec::new();
+    let mut cursor = 0usize;
+    let mut seen = vec![false; n];
+    while found.len() < max {
+        while cursor < n && !left[cursor] {
+            cursor += 1;
+        }
+        if cursor == n {
+            break;
+        }
+        // Walk back along left-over predecessors until a node repeats: it lies on a cycle.
+        let mut v = cursor as u32;
+        let mut walked = Vec::new();
+        while !seen[v as usize] {
+            seen[v as usize] = true;
+            walked.push(v);
+            v = pred.of(v).find(|&&(p, _)| left[p as usize]).expect("a left-over node has a left-over predecessor").0;
+        }
+        for w in walked {
+            seen[w as usize] = false;
+        }
+        let c = shortest_cycle(v, left, succ);
+        // Take the cycle out, and peel off whatever is left without a left-over predecessor.
+        let mut gone: Vec<u32> = c.iter().map(|&(a, _, _)| a).collect();
+        while let Some(x) = gone.pop() {
+            if !left[x as usize] {
+                continue;
+            }
+            left[x as usize] = false;
+            for &(s, _) in succ.of(x) {
+                if left[s as usize] {
+                    live[s as usize] -= 1;
+                    if live[s as usize] == 0 {
+                        gone.push(s);
+                    }
+                }
+            }
+        }
+        found.push(c);
+    }
+    found
+}
+
+/// A shortest cycle through `start` among the `left` nodes: breadth-first.
+fn shortest_cycle(start: u32, left: &[bool], succ: &Edges<'_>) -> Vec<(u32, u32, u32)> {
+    let mut parent: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
+    let mut queue = std::collections::VecDeque::from([start]);
+    'search: while let Some(a) = queue.pop_front() {
+        for &(b, l) in succ.of(a) {
+            if !left[b as usize] || parent.contains_key(&b) {
+                continue;
+            }
+            parent.insert(b, (a, l));
+            if b == start {
+                break 'search;
+            }
+            queue.push_back(b);
+        }
+    }
+    let mut edges = Vec::new();
+    let mut b = start;
+    loop {
+        let (a, l) = parent[&b];
+        edges.push((a, b, l));
+        b = a;
+        if b == start {
+            break;
+        }
+    }
+    edges.reverse();
+    edges
+}
+
+/// How many disjoint cycles one round learns from at most.
+const CYCLES_PER_ROUND: usize = 10_000;
+
+/// The SAT variables for write-order pairs, created as cycles mention them.
+struct Orders {
+    solver: BasicSolver,
+    vars: FxHashMap<(u32, u32), Var>,
+}
+
+impl Orders {
+    /// The literal "a precedes b in the write order". A new variable prefers that order (the one guessed
+    /// when a cycle first mentioned it), so that the solver's next model changes as few guesses as the
+    /// clauses force, rather than some arbitrary half of them.
+    fn lit(&mut self, a: u32, b: u32) -> Lit {
+        let (lo, hi, sign) = if a < b { (a, b, true) } else { (b, a, false) };
+        let solver = &mut self.solver;
+        let var = *self.vars.entry((lo, hi)).or_insert_with(|| solver.new_var(lbool::new(sign), true));
+        Lit::new(var, sign)
+    }
+}
+
+fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget) -> Decision {
+    let n = g.nodes.total();
+    let mut orders = Orders { solver: BasicSolver::default(), vars: FxHashMap::default() };
+    // The pairs the solver's current model fixes, and the guessed pairs, as (earlier, later).
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    let mut learned: Vec<Learned> = Vec::new();
+    // The fixed edges' adjacency, both ways (the other way only once a cycle needs it).
+    let fixed_succ = Adjacency::new(n, &[&g.fixed], false);
+    let mut fixed_pred: Option<Adjacency> = None;
+    let mut rounds = 0usize;
+    loop {
+        rounds += 1;
+        if budget.expired() {
+            return Decision::Undecided(format!("the time limit was reached after {rounds} write-order guesses"));
+        }
+        // The graph under the solver's answers so far.
+        let mut chosen = Vec::new();
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            g.pair_edges(a, b, i as u32, &mut chosen);
+        }
+        let chosen_succ = Adjacency::new(n, &[&chosen], false);
+        let succ = Edges(vec![&fixed_succ, &chosen_succ]);
+        let order = match topological(&g, &succ) {
+            Ok(order) => order,
+            Err(mut left) => {
+                let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+                let chosen_pred = Adjacency::new(n, &[&chosen], true);
+                let pred = Edges(vec![fixed_pred, &chosen_pred]);
+                for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
+                    match learn(&mut orders, &c, &pairs) {
+                        None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
+                        Some(assumed) => learned.push((c, assumed)),
+                    }
+                }
+                match next_pairs(&mut orders) {
+                    Some(p) => pairs = p,
+                    None => return Decision::Violated(prove(&g, problems, learned)),
+                }
+                continue;
+            }
+        };
+        drop(succ);
+        // Guess the rest of the write order from that order. A write is taken to come where it was first
+        // read (where it is, if nobody read it): the order the readers saw, which a real store's history
+        // mostly keeps even for writes invoked the other way round.
+        let mut position = vec![0u32; n];
+        for (i, &v) in order.iter().enumerate() {
+            position[v as usize] = i as u32;
+        }
+        let mut seen_at = vec![u32::MAX; n];
+        for (v, op) in g.ops.iter().enumerate() {
+            if let Role::Read(s) | Role::Cas(s) = op.role {
+                seen_at[s as usize] = seen_at[s as usize].min(position[v]);
+            }
+        }
+        let chains: Vec<Vec<u32>> = g
+            .writes
+            .iter()
+            .map(|list| {
+                let mut sorted = list.clone();
+                for &w in &sorted {
+                    if seen_at[w as usize] == u32::MAX {
+                        seen_at[w as usize] = position[w as usize];
+                    }
+                }
+                sorted.sort_unstable_by_key(|&w| (seen_at[w as usize], position[w as usize]));
+                sorted
+            })
+            .collect();
+        let mut guessed: Vec<(u32, u32)> = Vec::new();
+        let mut guess_edges = Vec::new();
+        let base = pairs.len() as u32;
+        for sorted in &chains {
+            for w in sorted.windows(2) {
+                if !g.forced.contains_key(&(w[0], w[1])) {
+                    g.pair_edges(w[0], w[1], base + guessed.len() as u32, &mut guess_edges);
+                    guessed.push((w[0], w[1]));
+                }
+            }
+        }
+        let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
+        let succ = Edges(vec![&fixed_succ, &round_succ]);
+        match topological(&g, &succ) {
+            Ok(mut order) => {
+                // Failed cas constrain only the witness: a few rounds of moving each out of the interval
+                // of the value it could not have seen, reordering the guessed write order if need be.
+                let mut placement = Vec::new();
+                let mut chains = chains.clone();
+                let mut placed_succ;
+                let mut succ = succ;
+                let mut tries = 0;
+                loop {
+                    let witness: Vec<u32> =
+                        order.iter().filter(|&&v| g.nodes.is_op(v)).map(|&v| g.ops[v as usize].id).collect();
+                    let why = match replay(&g, problems, &witness) {
+                        Ok(()) => return Decision::Holds(witness),
+                        Err(why) => why,
+                    };
+                    tries += 1;
+                    if tries > 16 || !place_failed_cas(&g, &order, &succ, &mut chains, &mut placement) {
+                        return Decision::Undecided(why);
+                    }
+                    let mut guess_edges = Vec::new();
+                    for sorted in &chains {
+                        for w in sorted.windows(2) {
+                            if !g.forced.contains_key(&(w[0], w[1])) {
+                                g.pair_edges(w[0], w[1], FIXED, &mut guess_edges);
+                            }
+                        }
+                    }
+                    // Placements made against one order can contradict one another: drop those on a cycle.
+                    let mut dropped = 0;
+                    order = loop {
+                        placed_succ = Adjacency::new(n, &[&chosen, &guess_edges, &placement], false);
+                        succ = Edges(vec![&fixed_succ, &placed_succ]);
+                        let mut left = match topological(&g, &succ) {
+                            Ok(o) => break o,
+                            Err(left) => left,
+                        };
+                        let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+                        let placed_pred = Adjacency::new(n, &[&chosen, &guess_edges, &placement], true);
+                        let pred = Edges(vec![fixed_pred, &placed_pred]);
+                        let on_cycles: rustc_hash::FxHashSet<(u32, u32)> =
+                            cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND)
+                                .iter()
+                                .flatten()
+                                .filter(|e| e.2 == PLACED)
+                                .map(|e| (e.0, e.1))
+                                .collect();
+                        dropped += 1;
+                        if on_cycles.is_empty() || dropped > 8 {
+                            return Decision::Undecided(why);
+                        }
+                        placement.retain(|e| !on_cycles.contains(&(e.0, e.1)));
+                    };
+                }
+            }
+            Err(mut left) => {
+                let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+                let round_pred = Adjacency::new(n, &[&chosen, &guess_edges], true);
+                let pred = Edges(vec![fixed_pred, &round_pred]);
+                let all: Vec<(u32, u32)> = pairs.iter().chain(&guessed).copied().collect();
+                for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
+                    match learn(&mut orders, &c, &all) {
+                        None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
+                        Some(assumed) => learned.push((c, assumed)),
+                    }
+                }
+                match next_pairs(&mut orders) {
+                    Some(p) => pairs = p,
+                    None => return Decision::Violated(prove(&g, problems, learned)),
+                }
+            }
+        }
+    }
+}
+
+/// Adds an edge for each failed cas that `order` places while its key holds the one value it could not
+/// have seen, taking it out of that value's interval: from a write after that value to it (the next one,
+/// or, when the failed cas reaches that one, another it does not reach, moved right after the value in
+/// the guessed write order `chains`), or else from it to the write of that value. Returns whether it
+/// changed anything.
+fn place_failed_cas<O>(
+    g: &Graph<'_, O>,
+    order: &[u32],
+    succ: &Edges<'_>,
+    chains: &mut [Vec<u32>],
+    placement: &mut Vec<(u32, u32, u32)>,
+) -> bool {
+    let n = g.nodes.total();
+    let mut position = vec![0u32; n];
+    for (i, &v) in order.iter().enumerate() {
+        position[v as usize] = i as u32;
+    }
+    let mut changed = false;
+    for (v, op) in g.ops.iter().enumerate() {
+        let Role::FailedCas(forbidden) = op.role else { continue };
+        if forbidden == NONE {
+            continue;
+        }
+        let key = op.key as usize;
+        // The key's writes in the order placed, after the forbidden value.
+        let start = if g.nodes.is_init(forbidden) { 0 } else { position[forbidden as usize] + 1 };
+        let mut after: Vec<u32> = g.writes[key].iter().copied().filter(|&w| position[w as usize] >= start).collect();
+        after.sort_unstable_by_key(|&w| position[w as usize]);
+        let p = position[v];
+        let inside = (g.nodes.is_init(forbidden) || p > position[forbidden as usize])
+            && after.first().is_none_or(|&s| p < position[s as usize]);
+        if !inside {
+            continue;
+        }
+        // What the failed cas reaches: no write it reaches can come before it.
+        let mut reach = vec![false; n];
+        let mut stack = vec![v as u32];
+        reach[v] = true;
+        while let Some(x) = stack.pop() {
+            for &(y, _) in succ.of(x) {
+                if !reach[y as usize] {
+                    reach[y as usize] = true;
+                    stack.push(y);
+                }
+            }
+        }
+        match after.iter().position(|&w| !reach[w as usize]) {
+            Some(0) => placement.push((after[0], v as u32, PLACED)),
+            Some(i) => {
+                let w = after[i];
+                let chain = &mut chains[key];
+                chain.retain(|&x| x != w);
+                let at = if g.nodes.is_init(forbidden) {
+                    0
+                } else {
+                    chain.iter().position(|&x| x == forbidden).map_or(0, |i| i + 1)
+                };
+                chain.insert(at, w);
+                placement.push((w, v as u32, PLACED));
+            }
+            None if !g.nodes.is_init(forbidden) => placement.push((v as u32, forbidden, PLACED)),
+            None => continue,
+        }
+        changed = true;
+    }
+    changed
+}
+
+/// Adds the clause "not every write order this cycle assumes"; `None` if it assumes none (the cycle holds
+/// whatever the write order). Returns the assumed pairs.
+fn learn(orders: &mut Orders, cycle: &[(u32, u32, u32)], pairs: &[(u32, u32)]) -> Option<Vec<(u32, u32)>> {
+    let mut assumed: Vec<(u32, u32)> =
+        cycle.iter().filter(|&&(_, _, l)| l != FIXED).map(|&(_, _, l)| pairs[l as usize]).collect();
+    assumed.sort_unstable();
+    assumed.dedup();
+    if assumed.is_empty() {
+        return None;
+    }
+    let mut clause: Vec<Lit> = assumed.iter().map(|&(a, b)| !orders.lit(a, b)).collect();
+    orders.solver.add_clause_reuse(&mut clause);
+    Some(assumed)
+}
+
+/// The write-order pairs of the solver's next model, or `None` when the clauses are unsatisfiable.
+fn next_pairs(orders: &mut Orders) -> Option<Vec<(u32, u32)>> {
+    if orders.solver.solve_limited(&[]) != lbool::TRUE {
+        return None;
+    }
+    let mut pairs: Vec<(u32, u32)> = orders
+        .vars
+        .iter()
+        .map(|(&(lo, hi), &var)| if orders.solver.value_var(var) == lbool::TRUE { (lo, hi) } else { (hi, lo) })
+        .collect();
+    pairs.sort_unstable();
+    Some(pairs)
+}
+
+/// Runs `witness` through the model, key by key, and checks that it keeps every process's order.
+fn replay<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], witness: &[u32]) -> Result<(), String> {
+    let mut states: Vec<M::State> = problems.iter().map(|p| p.model.init()).collect();
+    let node_of: FxHashMap<u32, usize> = g.ops.iter().enumerate().map(|(v, op)| (op.id, v)).collect();
+    let mut last_of: FxHashMap<u32, usize> = FxHashMap::default();
+    for &id in witness {
+        let v = node_of[&id];
+        let op = &g.ops[v];
+        if let Some(&prev) = last_of.get(&op.process) {
+            if prev > v {
+                return Err("the witness order broke a process's order".into());
+            }
+        }
+        last_of.insert(op.process, v);
+        let problem = &problems[op.key as usize];
+        match problem.model.step(&states[op.key as usize], &g.model_ops[v]) {
+            Some(next) => states[op.key as usize] = next,
+            None => {
+                let o = OpRef::new(g.history, id);
+                return Err(format!(
+                    "the order the graph gave does not replay: {} ({}) cannot take effect where it was placed",
+                    o.describe(),
+                    o.lines()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The proof, edge by edge in words, from the cycles and the write orders each assumed.
+fn prove<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], cycles: Vec<Learned>) -> Proof {
+    let cycles: Vec<Cycle> = cycles.iter().map(|(c, assumed)| narrate(g, problems, c, assumed)).collect();
+    let mut text = String::new();
+    if cycles.len() == 1 && cycles[0].assumes.is_empty() {
+        text.push_str(
+            "No single order of the operations exists: each operation below must precede the next, and the last \
+             the first:",
+        );
+        text.push_str(&words(&cycles[0]));
+    } else {
+        text.push_str(&format!(
+            "No single order of the operations exists: every order of the writes of each key closes one of these \
+             {} cycles (each operation must precede the next, and the last the first):",
+            cycles.len()
+        ));
+        const SHOWN: usize = 4;
+        for (i, c) in cycles.iter().take(SHOWN).enumerate() {
+            text.push_str(&format!("\n cycle {} (if {}):", i + 1, c.assumes.join(" and ")));
+            text.push_str(&words(c));
+        }
+        if cycles.len() > SHOWN {
+            text.push_str(&format!("\n ... and {} more cycles.", cycles.len() - SHOWN));
+        }
+    }
+    Proof { cycles, explanation: text }
+}
+
+fn words(c: &Cycle) -> String {
+    let mut text = String::new();
+    for e in &c.edges {
+        let at = |o: &OpRef| format!("{} ({})", o.describe(), o.lines());
+        let why = match e.reason {
+            EdgeReason::ProgramOrder => {
+                format!("program order: process {} did the one and then the other", e.to.process)
+            }
+            EdgeReason::ReadFrom => "read-from: the latter read what the former wrote".to_string(),
+            EdgeReason::WriteOrder => "write order: the latter overwrote the former".to_string(),
+            EdgeReason::OverwrittenBeforeRead => match &e.through {
+                Some(w) => format!(
+                    "overwritten before read: the former read the value of {}, which the latter overwrote",
+                    at(w)
+                ),
+                None => "overwritten before read: the former read the initial value, which every write overwrites"
+                    .to_string(),
+            },
+        };
+        let why = match &e.seen_by {
+            Some((x, y)) => format!("{why} (as process {} saw: {}, then {})", x.process, at(x), at(y)),
+            None => why,
+        };
+        text.push_str(&format!("\n  - {} precedes {}: {why}", at(&e.from), at(&e.to)));
+    }
+    text
+}
+
+/// A cycle of graph edges as operation-to-operation edges with reasons: a read-by node is folded into
+/// the edge from a read to the write that overwrote what it read.
+fn narrate<M: Model>(
+    g: &Graph<'_, M::Op>,
+    _problems: &[Problem<M>],
+    c: &[(u32, u32, u32)],
+    assumed: &[(u32, u32)],
+) -> Cycle {
+    let op = |v: u32| OpRef::new(g.history, g.ops[v as usize].id);
+    let describe_write = |v: u32| {
+        if g.nodes.is_init(v) {
+            "the initial value".to_string()
+        } else {
+            let o = op(v);
+            format!("{} ({})", o.describe(), o.lines())
+        }
+    };
+    // The operations by which a process saw `a`'s value and then `b`'s, when that fixed their order.
+    let seen = |a: u32, b: u32| g.forced.get(&(a, b)).filter(|&&(x, y)| x != y).map(|&(x, y)| (op(x), op(y)));
+    // Rotate so that the cycle starts at an operation node.
+    let start = c.iter().position(|&(a, _, _)| g.nodes.is_op(a)).unwrap_or(0);
+    let rotated: Vec<(u32, u32, u32)> = c[start..].iter().chain(&c[..start]).copied().collect();
+    let mut edges = Vec::new();
+    let mut i = 0;
+    while i < rotated.len() {
+        let (a, b, _) = rotated[i];
+        if g.nodes.is_op(b) {
+            let (oa, ob) = (&g.ops[a as usize], &g.ops[b as usize]);
+            let reads_a = matches!(ob.role, Role::Read(s) | Role::Cas(s) if s == a);
+            let reason = if reads_a {
+                EdgeReason::ReadFrom
+            } else if oa.process == ob.process && a + 1 == b {
+                EdgeReason::ProgramOrder
+            } else if matches!(oa.role, Role::Cas(_) | Role::Write) && oa.key == ob.key {
+                EdgeReason::WriteOrder
+            } else {
+                // A cas that read a value precedes what overwrote it.
+                EdgeReason::OverwrittenBeforeRead
+            };
+            let (through, earlier) = match (reason, oa.role) {
+                (EdgeReason::OverwrittenBeforeRead, Role::Cas(s)) => ((!g.nodes.is_init(s)).then(|| op(s)), s),
+                _ => (None, a),
+            };
+            let seen_by = match reason {
+                EdgeReason::WriteOrder | EdgeReason::OverwrittenBeforeRead => seen(earlier, b),
+                _ => None,
+            };
+            edges.push(CycleEdge { from: op(a), to: op(b), reason, through, seen_by });
+            i += 1;
+        } else {
+            // a → read-by(w) → b: a read of w, before b overwrote it.
+            let (_, b2, _) = rotated[(i + 1) % rotated.len()];
+            let w = g.nodes.read_of(b).expect("a read-by node");
+            let through = (!g.nodes.is_init(w)).then(|| op(w));
+            let seen_by = seen(w, b2);
+            edges.push(CycleEdge {
+                from: op(a),
+                to: op(b2),
+                reason: EdgeReason::OverwrittenBeforeRead,
+                through,
+                seen_by,
+            });
+            i += 2;
+        }
+    }
+    let assumes = assumed
+        .iter()
+        .map(|&(a, b)| format!("{} is overwritten by {}", describe_write(a), describe_write(b)))
+        .collect();
+    Cycle { edges, assumes }
+}
