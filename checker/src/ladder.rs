@@ -319,7 +319,11 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                             rung(
                                 level,
                                 Status::Violated,
-                                format!("violated: {} violations", res.violations),
+                                format!(
+                                    "violated: {} {}",
+                                    res.violations,
+                                    if res.violations == 1 { "violation" } else { "violations" }
+                                ),
                                 res.examples.iter().take(WORDS).map(|v| v.explanation.clone()).collect(),
                             )
                         }
@@ -358,7 +362,14 @@ fn linear_rung(a: &linear::Analysis) -> Rung {
                 .take(WORDS)
                 .collect();
             let bad = a.problems.iter().filter(|p| p.verdict == Verdict::Invalid).count();
-            rung(level, Status::Violated, format!("violated: {bad} of {} keys are not linearizable", a.keys), words)
+            let verb = if bad == 1 { "is" } else { "are" };
+            let keys = if a.keys == 1 { "key" } else { "keys" };
+            rung(
+                level,
+                Status::Violated,
+                format!("violated: {bad} of {} {keys} {verb} not linearizable", a.keys),
+                words,
+            )
         }
     }
 }
@@ -368,8 +379,13 @@ fn causal_rung(level: Level, r: &causal::VariantResult) -> Rung {
         Status::Holds => rung(level, Status::Holds, "holds".into(), vec![]),
         Status::Unknown => unknown(level, r.unknown_cause.clone().unwrap_or_default()),
         Status::Violated => {
-            let mut kinds: Vec<String> = r.anomalies.iter().map(|a| format!("{:?}", a.kind)).collect();
-            kinds.dedup();
+            // Each kind once, in order of first appearance.
+            let mut kinds: Vec<&str> = Vec::new();
+            for a in &r.anomalies {
+                if !kinds.contains(&anomaly_name(a.kind)) {
+                    kinds.push(anomaly_name(a.kind));
+                }
+            }
             rung(
                 level,
                 Status::Violated,
@@ -379,8 +395,26 @@ fn causal_rung(level: Level, r: &causal::VariantResult) -> Rung {
                     if r.anomaly_count == 1 { "anomaly" } else { "anomalies" },
                     kinds.join(", ")
                 ),
-                r.anomalies.iter().take(WORDS).map(|a| format!("{:?}: {}", a.kind, a.explanation)).collect(),
+                r.anomalies
+                    .iter()
+                    .take(WORDS)
+                    .map(|a| format!("{}: {}", anomaly_name(a.kind), a.explanation))
+                    .collect(),
             )
         }
+    }
+}
+
+/// A causal anomaly as Bouajjani et al. name its bad pattern, in words.
+fn anomaly_name(kind: causal::AnomalyKind) -> &'static str {
+    use causal::AnomalyKind::*;
+    match kind {
+        CyclicCO => "cyclic causal order",
+        ThinAirRead => "thin-air read",
+        WriteCOInitRead => "write-co-initial-read",
+        WriteCORead => "write-co-read",
+        WriteHBInitRead => "write-hb-initial-read",
+        CyclicHB => "cyclic happens-before",
+        CyclicCF => "cyclic conflict order",
     }
 }

@@ -168,7 +168,12 @@ fn the_ladder_reports_implied_models_and_the_strongest() {
     assert_eq!(l.rung(Level::Causal).implied_by, Some(Level::CausalMemory));
     assert_eq!(l.rung(Level::MonotonicReads).implied_by, Some(Level::CausalMemory));
     assert_eq!(l.strongest, Some(Level::CausalMemory));
-    assert!(l.rung(Level::CausalConvergence).anomalies[0].starts_with("CyclicCF: "));
+    assert!(l.rung(Level::CausalConvergence).anomalies[0].starts_with("cyclic conflict order: "));
+    assert!(
+        l.rung(Level::CausalConvergence).summary.ends_with("(cyclic conflict order)"),
+        "{}",
+        l.rung(Level::CausalConvergence).summary
+    );
     assert!(serde_json::to_string(&l).unwrap().contains("\"implied_by\":\"causal-memory\""));
 }
 
