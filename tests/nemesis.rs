@@ -461,8 +461,18 @@ fn clients_can_be_cut_off_while_the_nodes_still_talk() {
     let stop = events.iter().position(|e| e["process"] == "nemesis" && e["f"] == "stop-partition-clients").unwrap();
     // While cut off, what clients sent to that node got no answer (a request in flight timed out; a new
     // connection was never made, so nothing was sent); the other nodes answered.
+    // Only operations invoked once the cut was in place count: a request the node had already received
+    // may still be answered (the cut drops what the node receives, not what it sends).
     let during = &events[start..stop];
-    let clients: Vec<&Value> = during.iter().filter(|e| e["process"] != "nemesis" && e["type"] != "invoke").collect();
+    let mut invoked_during = std::collections::HashSet::new();
+    let mut clients: Vec<&Value> = Vec::new();
+    for e in during.iter().filter(|e| e["process"] != "nemesis") {
+        if e["type"] == "invoke" {
+            invoked_during.insert(e["process"].as_u64());
+        } else if invoked_during.contains(&e["process"].as_u64()) {
+            clients.push(e);
+        }
+    }
     let (cut, others): (Vec<&Value>, Vec<&Value>) = clients.iter().partition(|e| e["node"] == node.as_str());
     let unanswered = |e: &Value| {
         e["type"] == "info"
