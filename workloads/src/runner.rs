@@ -199,6 +199,8 @@ impl Client {
                     at
                 };
                 if at >= self.deadline {
+                    // Counted above, never invoked: the run's operation count is what the history holds.
+                    self.invoked.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
                 tokio::time::sleep_until(at.into()).await;
