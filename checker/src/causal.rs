@@ -478,15 +478,129 @@ fn co_preds(g: &Graph, v: u32, out: &mut Vec<u32>) {
     }
 }
 
-/// Strict causal pasts as vector clocks, one row of `slots` entries per node.
+/// Entries per chunk of a vector clock.
+const CHUNK: usize = 64;
+
+/// Strict causal pasts as vector clocks, stored as copy-on-write chunks of [`CHUNK`] entries.
+///
+/// Dense rows (one entry per process for every operation) cannot scale: every indeterminate write retires
+/// a process and its client goes on under a new one, so the number of processes grows with the run (2,410
+/// for a 1M-operation history with 0.5% indeterminate writes: 9 GiB of rows). The rows are the same
+/// vectors, shared where they are equal: a row is a list of chunk ids, and an operation that learns nothing
+/// new about other processes (every write, and most reads of one's own recent knowledge) shares its
+/// predecessor's row outright. A process's own entry is not stored: in the strict causal past of its `i`th
+/// operation it is always `i - 1` (its predecessors are in the past, and in an acyclic causal order none of
+/// its later operations). Processes that are active at the same time got their numbers close together (slots
+/// are numbered as processes first appear), so what an operation learns is mostly within one or two chunks;
+/// the entries of retired processes settle and stay shared.
 struct Clocks {
-    slots: usize,
+    /// Chunks per row.
+    width: usize,
+    /// Row id of each node.
+    row_of: Vec<u32>,
+    /// `width` chunk ids per row.
     rows: Vec<u32>,
+    /// `CHUNK` entries per chunk; chunk 0 is all zeros, row 0 is all chunk 0.
+    chunks: Vec<u32>,
 }
 
 impl Clocks {
-    fn row(&self, v: u32) -> &[u32] {
-        &self.rows[v as usize * self.slots..(v as usize + 1) * self.slots]
+    /// Bytes one more row and one more chunk take.
+    fn bytes(&self) -> usize {
+        (self.row_of.len() + self.rows.len() + self.chunks.len()) * 4
+    }
+
+    fn chunk(&self, row: u32, c: usize) -> &[u32] {
+        let id = self.rows[row as usize * self.width + c] as usize;
+        &self.chunks[id * CHUNK..(id + 1) * CHUNK]
+    }
+
+    /// Entry `slot` of node `v`'s strict causal past: the number of operations of that slot's process in it.
+    fn get(&self, g: &Graph, v: u32, slot: u32) -> u32 {
+        let node = &g.nodes[v as usize];
+        if node.slot == slot {
+            return node.idx - 1;
+        }
+        let id = self.rows[self.row_of[v as usize] as usize * self.width + slot as usize / CHUNK] as usize;
+        self.chunks[id * CHUNK + slot as usize % CHUNK]
+    }
+
+    /// Node `v`'s strict causal past as a dense vector of `slots` entries.
+    fn dense(&self, g: &Graph, v: u32) -> Vec<u32> {
+        let row = self.row_of[v as usize];
+        let mut out = Vec::with_capacity(self.width * CHUNK);
+        for c in 0..self.width {
+            out.extend_from_slice(self.chunk(row, c));
+        }
+        out.truncate(g.slots);
+        let node = &g.nodes[v as usize];
+        out[node.slot as usize] = node.idx - 1;
+        out
+    }
+
+    /// The clocks of every node along a topological order of causal order; `None` past `memory_limit` bytes.
+    fn build(g: &Graph, order: &[u32], memory_limit: usize) -> Option<Clocks> {
+        let width = g.slots.div_ceil(CHUNK).max(1);
+        let n = g.nodes.len();
+        let mut clocks = Clocks { width, row_of: vec![0; n], rows: vec![0; width], chunks: vec![0; CHUNK] };
+        let mut buf = [0u32; CHUNK];
+        for &v in order {
+            let node = &g.nodes[v as usize];
+            let po = g.po_pred[v as usize];
+            // The source of a read, when it is another process's: it may bring news of other processes.
+            let src = match node.read {
+                Some(Src::Write(w)) if g.nodes[w as usize].slot != node.slot => Some(w),
+                _ => None,
+            };
+            let base = po.map_or(0, |p| clocks.row_of[p as usize]);
+            let Some(w) = src else {
+                // Nothing but its own process's past: the row of its predecessor (or the empty one).
+                clocks.row_of[v as usize] = base;
+                continue;
+            };
+            let wrow = clocks.row_of[w as usize];
+            let wn = &g.nodes[w as usize];
+            let mut fresh: Option<u32> = None;
+            for c in 0..width {
+                let a = clocks.rows[base as usize * width + c];
+                let b = clocks.rows[wrow as usize * width + c];
+                let has_w_slot = wn.slot as usize / CHUNK == c;
+                if a == b && !has_w_slot {
+                    continue;
+                }
+                let (ca, cb) = (a as usize * CHUNK, b as usize * CHUNK);
+                for (i, x) in buf.iter_mut().enumerate() {
+                    *x = clocks.chunks[ca + i].max(clocks.chunks[cb + i]);
+                }
+                if has_w_slot {
+                    let i = wn.slot as usize % CHUNK;
+                    buf[i] = buf[i].max(wn.idx);
+                }
+                // Its own entry is implicit: keep the predecessor's, so that rows stay shared.
+                if node.slot as usize / CHUNK == c {
+                    let i = node.slot as usize % CHUNK;
+                    buf[i] = clocks.chunks[ca + i];
+                }
+                let id = if buf[..] == clocks.chunks[ca..ca + CHUNK] {
+                    continue;
+                } else if buf[..] == clocks.chunks[cb..cb + CHUNK] {
+                    b
+                } else {
+                    clocks.chunks.extend_from_slice(&buf);
+                    (clocks.chunks.len() / CHUNK - 1) as u32
+                };
+                let row = *fresh.get_or_insert_with(|| {
+                    clocks.rows.extend_from_within(base as usize * width..(base as usize + 1) * width);
+                    (clocks.rows.len() / width - 1) as u32
+                });
+                clocks.rows[row as usize * width + c] = id;
+            }
+            clocks.row_of[v as usize] = fresh.unwrap_or(base);
+            if clocks.bytes() > memory_limit {
+                return None;
+            }
+        }
+        Some(clocks)
     }
 }
 
@@ -506,7 +620,12 @@ impl Checker<'_> {
     /// `a` is strictly causally before `b`.
     fn co(&self, a: u32, b: u32) -> bool {
         let na = &self.g.nodes[a as usize];
-        a != b && self.clocks.row(b)[na.slot as usize] >= na.idx
+        a != b && self.past(b, na.slot) >= na.idx
+    }
+
+    /// How many operations of `slot`'s process are in `v`'s strict causal past.
+    fn past(&self, v: u32, slot: u32) -> u32 {
+        self.clocks.get(&self.g, v, slot)
     }
 
     /// The last write of `key` by the writer entry `list` whose index is at most `bound`.
@@ -625,23 +744,9 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         processes,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     };
-    let bytes = n.saturating_mul(g.slots).saturating_mul(4);
-    if bytes > opts.memory_limit {
-        let cause = format!(
-            "the causal vector clocks ({n} operations × {} processes) would take {} MiB, over the limit of {} MiB",
-            g.slots,
-            bytes >> 20,
-            opts.memory_limit >> 20
-        );
-        return Ok(finish(
-            result(Variant::CC, Status::Unknown, vec![], 0, Some(cause.clone())),
-            result(Variant::CM, Status::Unknown, vec![], 0, Some(cause.clone())),
-            result(Variant::CCv, Status::Unknown, vec![], 0, Some(cause)),
-        ));
-    }
     let (order, done) = topological(n, &|v, out| co_preds(&g, v, out));
-    let mut checker =
-        Checker { history, parsed: &parsed, g, clocks: Clocks { slots: 0, rows: vec![] }, max: opts.max_anomalies };
+    let empty = Clocks { width: 1, row_of: vec![], rows: vec![0], chunks: vec![0; CHUNK] };
+    let mut checker = Checker { history, parsed: &parsed, g, clocks: empty, max: opts.max_anomalies };
     let mut cc: Vec<Anomaly> = Vec::new();
     let mut cc_count = 0;
     let push = |list: &mut Vec<Anomaly>, count: &mut usize, a: Anomaly, max: usize| {
@@ -673,32 +778,26 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         ));
     }
     // Vector clocks of strict causal pasts, along the topological order.
-    let slots = checker.g.slots;
-    let mut rows = vec![0u32; n * slots];
-    let mut preds = Vec::with_capacity(2);
-    let mut row = vec![0u32; slots];
-    for &v in &order {
-        preds.clear();
-        co_preds(&checker.g, v, &mut preds);
-        row.iter_mut().for_each(|x| *x = 0);
-        for &p in &preds {
-            for (a, b) in row.iter_mut().zip(&rows[p as usize * slots..(p as usize + 1) * slots]) {
-                *a = (*a).max(*b);
-            }
-            let pn = &checker.g.nodes[p as usize];
-            row[pn.slot as usize] = row[pn.slot as usize].max(pn.idx);
-        }
-        rows[v as usize * slots..(v as usize + 1) * slots].copy_from_slice(&row);
-    }
-    checker.clocks = Clocks { slots, rows };
+    let Some(clocks) = Clocks::build(&checker.g, &order, opts.memory_limit) else {
+        let cause = format!(
+            "the causal vector clocks ({n} operations × {} processes) took more than the limit of {} MiB",
+            checker.g.slots,
+            opts.memory_limit >> 20
+        );
+        return Ok(finish(
+            result(Variant::CC, Status::Unknown, vec![], 0, Some(cause.clone())),
+            result(Variant::CM, Status::Unknown, vec![], 0, Some(cause.clone())),
+            result(Variant::CCv, Status::Unknown, vec![], 0, Some(cause)),
+        ));
+    };
+    checker.clocks = clocks;
 
     // WriteCOInitRead and WriteCORead.
     for r in 0..n as u32 {
         let node = &checker.g.nodes[r as usize];
         let Some(src) = node.read else { continue };
-        let past = checker.clocks.row(r);
         for (slot, list) in &checker.g.key_writers[node.key as usize] {
-            let Some(z) = checker.last_write(list, past[*slot as usize]) else { continue };
+            let Some(z) = checker.last_write(list, checker.past(r, *slot)) else { continue };
             match src {
                 Src::Init => {
                     let text = format!(
@@ -764,9 +863,8 @@ fn check_ccv(c: &Checker<'_>) -> VariantResult {
     for r in 0..n as u32 {
         let node = &c.g.nodes[r as usize];
         let Some(Src::Write(w)) = node.read else { continue };
-        let past = c.clocks.row(r);
         for (slot, list) in &c.g.key_writers[node.key as usize] {
-            if let Some(z) = c.last_write(list, past[*slot as usize]) {
+            if let Some(z) = c.last_write(list, c.past(r, *slot)) {
                 if z != w && !c.co(z, w) && !cf[w as usize].contains(&z) {
                     cf[w as usize].push(z);
                     witness.insert((z, w), r);
@@ -857,7 +955,7 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
             .collect();
         targets.sort_unstable_by_key(|&t| (c.g.nodes[t as usize].slot, c.g.nodes[t as usize].idx));
         targets.dedup();
-        let mut h: FxHashMap<u32, Vec<u32>> = targets.iter().map(|&t| (t, c.clocks.row(t).to_vec())).collect();
+        let mut h: FxHashMap<u32, Vec<u32>> = targets.iter().map(|&t| (t, c.clocks.dense(&c.g, t))).collect();
         let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
         for &t in &targets {
             let s = c.g.nodes[t as usize].slot;
@@ -870,7 +968,7 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
         let hb = |v: u32, h: &FxHashMap<u32, Vec<u32>>, inclusive: bool| -> Vec<u32> {
             let mut row = match h.get(&v) {
                 Some(r) => r.clone(),
-                None => c.clocks.row(v).to_vec(),
+                None => c.clocks.dense(&c.g, v),
             };
             let nv = &c.g.nodes[v as usize];
             if inclusive {
@@ -1060,5 +1158,106 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
         anomalies,
         anomaly_count: count,
         unknown_cause: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Rng;
+
+    /// A random acyclic causal graph: `clients` clients run operations in turn, each a write (of one of
+    /// `keys` keys) or a read of an earlier write or of the initial value; after an operation a client goes
+    /// on under a new process with probability `retire`, as after an indeterminate result.
+    fn random_graph(rng: &mut Rng, n: usize, clients: u64, keys: u32, retire: f64) -> Graph {
+        let mut process_of: Vec<u32> = (0..clients as u32).collect();
+        let mut slots = clients as usize;
+        let mut slot_len = vec![0u32; slots];
+        let mut last: Vec<Option<u32>> = vec![None; slots];
+        let mut nodes = Vec::new();
+        let mut po_pred = Vec::new();
+        let mut writes: Vec<u32> = Vec::new();
+        for v in 0..n as u32 {
+            let client = rng.below(clients) as usize;
+            let slot = process_of[client];
+            slot_len[slot as usize] += 1;
+            let writes_now = writes.is_empty() || rng.below(2) == 0;
+            let (key, read) = if writes_now {
+                (rng.below(keys as u64) as u32, None)
+            } else if rng.below(10) == 0 {
+                (rng.below(keys as u64) as u32, Some(Src::Init))
+            } else {
+                // Mostly recent writes, sometimes any earlier one.
+                let back = if rng.below(4) == 0 { writes.len() } else { writes.len().min(30) };
+                let w = writes[writes.len() - 1 - rng.below(back as u64) as usize];
+                (nodes.get(w as usize).map_or(0, |n: &Node| n.key), Some(Src::Write(w)))
+            };
+            nodes.push(Node { id: v, slot, idx: slot_len[slot as usize], key, read, writes: writes_now });
+            po_pred.push(last[slot as usize]);
+            last[slot as usize] = Some(v);
+            if writes_now {
+                writes.push(v);
+            }
+            if rng.unit() < retire {
+                process_of[client] = slots as u32;
+                slots += 1;
+                slot_len.push(0);
+                last.push(None);
+            }
+        }
+        Graph { nodes, slots, slot_process: (0..slots as u64).collect(), key_writers: vec![], po_pred }
+    }
+
+    /// The dense clocks, one full row per node, as the checker computed them before they were chunked.
+    fn dense_clocks(g: &Graph, order: &[u32]) -> Vec<Vec<u32>> {
+        let mut rows = vec![vec![0u32; g.slots]; g.nodes.len()];
+        let mut preds = Vec::new();
+        for &v in order {
+            preds.clear();
+            co_preds(g, v, &mut preds);
+            let mut row = vec![0u32; g.slots];
+            for &p in &preds {
+                for (a, b) in row.iter_mut().zip(&rows[p as usize]) {
+                    *a = (*a).max(*b);
+                }
+                let pn = &g.nodes[p as usize];
+                row[pn.slot as usize] = row[pn.slot as usize].max(pn.idx);
+            }
+            rows[v as usize] = row;
+        }
+        rows
+    }
+
+    #[test]
+    fn chunked_clocks_equal_dense_clocks_with_many_retired_processes() {
+        let mut rng = Rng(14);
+        let mut most_slots = 0;
+        for round in 0..300 {
+            let n = 50 + rng.below(1500) as usize;
+            let clients = 1 + rng.below(30);
+            let keys = 1 + rng.below(40) as u32;
+            let retire = [0.0, 0.01, 0.05, 0.2, 0.6][round % 5];
+            let g = random_graph(&mut rng, n, clients, keys, retire);
+            most_slots = most_slots.max(g.slots);
+            let (order, _) = topological(g.nodes.len(), &|v, out| co_preds(&g, v, out));
+            assert_eq!(order.len(), g.nodes.len(), "reads read earlier writes, so causal order is acyclic");
+            let dense = dense_clocks(&g, &order);
+            let clocks = Clocks::build(&g, &order, usize::MAX).expect("no memory limit");
+            for v in 0..g.nodes.len() as u32 {
+                assert_eq!(clocks.dense(&g, v), dense[v as usize], "round {round}, node {v}");
+                for s in 0..g.slots as u32 {
+                    assert_eq!(clocks.get(&g, v, s), dense[v as usize][s as usize], "round {round}, node {v}");
+                }
+            }
+        }
+        assert!(most_slots > 4 * CHUNK, "rows of several chunks were tested ({most_slots} processes at most)");
+    }
+
+    #[test]
+    fn chunked_clocks_give_up_past_their_memory_limit() {
+        let g = random_graph(&mut Rng(3), 3000, 20, 10, 0.3);
+        let (order, _) = topological(g.nodes.len(), &|v, out| co_preds(&g, v, out));
+        assert!(Clocks::build(&g, &order, 64 << 10).is_none());
+        assert!(Clocks::build(&g, &order, usize::MAX).is_some());
     }
 }
