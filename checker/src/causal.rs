@@ -304,8 +304,11 @@ struct Graph {
     slots: usize,
     /// Process id of each slot.
     slot_process: Vec<u64>,
-    /// Per key: (writer slot, that slot's writes of the key in program order).
-    key_writers: Vec<Vec<(u32, Vec<u32>)>>,
+    /// Per key: its writes as (slot, index in the slot, node), by slot and then in program order; one flat
+    /// array, so that a read's scan over every writer of its key reads memory in order (see [`writers`]).
+    key_writers: Vec<Vec<(u32, u32, u32)>>,
+    /// Per (key, slot): that slot's writes of the key, as a range of `key_writers[key]`.
+    writer_range: FxHashMap<(u32, u32), (u32, u32)>,
     /// The previous node in the same process.
     po_pred: Vec<Option<u32>>,
 }
@@ -385,17 +388,28 @@ fn build(history: &History, parsed: &Parsed, opts: &ModelOptions) -> Graph {
             Source::Write(w) => Src::Write(node_of[w as usize]),
         });
     }
-    let mut key_writers: Vec<Vec<(u32, Vec<u32>)>> = vec![Vec::new(); parsed.keys.len()];
-    let mut index: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    let mut key_writers: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); parsed.keys.len()];
     for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.writes) {
-        let list = &mut key_writers[n.key as usize];
-        let at = *index.entry((n.key, n.slot)).or_insert_with(|| {
-            list.push((n.slot, Vec::new()));
-            list.len() - 1
-        });
-        list[at].1.push(i as u32);
+        key_writers[n.key as usize].push((n.slot, n.idx, i as u32));
     }
-    Graph { nodes, slots: slot_process.len(), slot_process, key_writers, po_pred }
+    let mut writer_range = FxHashMap::default();
+    for (key, list) in key_writers.iter_mut().enumerate() {
+        list.sort_unstable();
+        let mut start = 0;
+        for group in list.chunk_by(|a, b| a.0 == b.0) {
+            writer_range.insert((key as u32, group[0].0), (start, start + group.len() as u32));
+            start += group.len() as u32;
+        }
+    }
+    Graph { nodes, slots: slot_process.len(), slot_process, key_writers, writer_range, po_pred }
+}
+
+/// One key's writes as (slot, index in the slot, node).
+type Writes = [(u32, u32, u32)];
+
+/// The writes of one key grouped by writer: (slot, that slot's writes of the key in program order).
+fn writers(list: &Writes) -> impl Iterator<Item = (u32, &Writes)> {
+    list.chunk_by(|a, b| a.0 == b.0).map(|group| (group[0].0, group))
 }
 
 /// Topological order by Kahn's algorithm over predecessor lists; the nodes left out lie on or after a cycle.
@@ -538,6 +552,35 @@ impl Clocks {
         out
     }
 
+    /// The slots, ascending, of which `a`'s strict causal past holds more operations than `b`'s inclusive
+    /// one (`b` and its past). Chunks the two rows share are skipped without reading them.
+    fn ahead(&self, g: &Graph, a: u32, b: u32, out: &mut Vec<u32>) {
+        out.clear();
+        let (ra, rb) = (self.row_of[a as usize] as usize, self.row_of[b as usize] as usize);
+        for c in 0..self.width {
+            let (ia, ib) = (self.rows[ra * self.width + c], self.rows[rb * self.width + c]);
+            if ia == ib {
+                continue;
+            }
+            let (ca, cb) = (self.chunk(ra as u32, c), self.chunk(rb as u32, c));
+            for i in 0..CHUNK {
+                if ca[i] > cb[i] {
+                    out.push((c * CHUNK + i) as u32);
+                }
+            }
+        }
+        // The two processes' own entries are not stored: compare them as they are.
+        let (sa, sb) = (g.nodes[a as usize].slot, g.nodes[b as usize].slot);
+        out.retain(|&s| s != sa && s != sb);
+        for s in if sa == sb { vec![sa] } else { vec![sa, sb] } {
+            let inclusive_b = self.get(g, b, s) + u32::from(s == sb);
+            if self.get(g, a, s) > inclusive_b {
+                out.push(s);
+            }
+        }
+        out.sort_unstable();
+    }
+
     /// The clocks of every node along a topological order of causal order; `None` past `memory_limit` bytes.
     fn build(g: &Graph, order: &[u32], memory_limit: usize) -> Option<Clocks> {
         let width = g.slots.div_ceil(CHUNK).max(1);
@@ -623,15 +666,32 @@ impl Checker<'_> {
         a != b && self.past(b, na.slot) >= na.idx
     }
 
+    /// The writer groups of `r`'s key (as [`writers`] gives them) that may hold a write in `r`'s causal past
+    /// that is not `w` nor causally before it: all of them if `r` read the initial value, else only the slots
+    /// of which `r`'s past holds more than `w`'s, since the last write of a slot in `r`'s past is otherwise in
+    /// `w`'s past or `w` itself.
+    fn candidates(&self, r: u32, w: Option<u32>, buf: &mut Vec<u32>) -> Vec<(u32, &Writes)> {
+        let key = self.g.nodes[r as usize].key;
+        let list = &self.g.key_writers[key as usize];
+        let Some(w) = w else { return writers(list).collect() };
+        self.clocks.ahead(&self.g, r, w, buf);
+        buf.iter()
+            .filter_map(|&slot| {
+                let &(a, b) = self.g.writer_range.get(&(key, slot))?;
+                Some((slot, &list[a as usize..b as usize]))
+            })
+            .collect()
+    }
+
     /// How many operations of `slot`'s process are in `v`'s strict causal past.
     fn past(&self, v: u32, slot: u32) -> u32 {
         self.clocks.get(&self.g, v, slot)
     }
 
     /// The last write of `key` by the writer entry `list` whose index is at most `bound`.
-    fn last_write(&self, list: &[u32], bound: u32) -> Option<u32> {
-        let n = list.partition_point(|&w| self.g.nodes[w as usize].idx <= bound);
-        n.checked_sub(1).map(|i| list[i])
+    fn last_write(&self, list: &Writes, bound: u32) -> Option<u32> {
+        let n = list.partition_point(|&(_, idx, _)| idx <= bound);
+        n.checked_sub(1).map(|i| list[i].2)
     }
 
     fn key(&self, v: u32) -> Option<Value> {
@@ -793,11 +853,17 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     checker.clocks = clocks;
 
     // WriteCOInitRead and WriteCORead.
+    let mut buf = Vec::new();
     for r in 0..n as u32 {
         let node = &checker.g.nodes[r as usize];
-        let Some(src) = node.read else { continue };
-        for (slot, list) in &checker.g.key_writers[node.key as usize] {
-            let Some(z) = checker.last_write(list, checker.past(r, *slot)) else { continue };
+        let source = match node.read {
+            Some(Src::Init) => None,
+            Some(Src::Write(w)) => Some(w),
+            _ => continue,
+        };
+        let src = node.read.expect("a read");
+        for (slot, list) in checker.candidates(r, source, &mut buf) {
+            let Some(z) = checker.last_write(list, checker.past(r, slot)) else { continue };
             match src {
                 Src::Init => {
                     let text = format!(
@@ -848,7 +914,22 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     let cc_result = result(Variant::CC, Status::Holds, vec![], 0, None);
     let ccv_result = check_ccv(&checker);
     let deadline = opts.time_limit.map(|t| started + t);
-    let cm_result = check_cm(&checker, deadline);
+    // Where dense clocks would have fitted, causal memory runs as it always has; past that, only if its
+    // dense fixpoint stays within a bounded amount of work.
+    let dense_fits = n.saturating_mul(checker.g.slots).saturating_mul(4) <= opts.memory_limit;
+    let cm_work = cm_work(&checker);
+    let cm_result = if dense_fits || cm_work <= CM_WORK_LIMIT {
+        check_cm(&checker, deadline)
+    } else {
+        let cause = format!(
+            "the causal-memory fixpoint would join about {} million vector-clock entries per round ({} processes' \
+             views, each a vector of one entry per process), over its limit of {} million",
+            cm_work / 1_000_000,
+            checker.g.slots,
+            CM_WORK_LIMIT / 1_000_000
+        );
+        result(Variant::CM, Status::Unknown, vec![], 0, Some(cause))
+    };
     Ok(finish(cc_result, cm_result, ccv_result))
 }
 
@@ -860,11 +941,12 @@ fn check_ccv(c: &Checker<'_>) -> VariantResult {
     // implied by causal order.
     let mut cf: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut witness: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    let mut buf = Vec::new();
     for r in 0..n as u32 {
         let node = &c.g.nodes[r as usize];
         let Some(Src::Write(w)) = node.read else { continue };
-        for (slot, list) in &c.g.key_writers[node.key as usize] {
-            if let Some(z) = c.last_write(list, c.past(r, *slot)) {
+        for (slot, list) in c.candidates(r, Some(w), &mut buf) {
+            if let Some(z) = c.last_write(list, c.past(r, slot)) {
                 if z != w && !c.co(z, w) && !cf[w as usize].contains(&z) {
                     cf[w as usize].push(z);
                     witness.insert((z, w), r);
@@ -926,6 +1008,36 @@ fn check_ccv(c: &Checker<'_>) -> VariantResult {
         anomaly_count: 1,
         unknown_cause: None,
     }
+}
+
+/// Entries of vector clocks the causal-memory fixpoint may join in one round, where dense clocks of every
+/// operation would not have fitted in memory (a round costs about a second per few billion).
+const CM_WORK_LIMIT: u64 = 4_000_000_000;
+
+/// The entries [`check_cm`] joins in one round of its fixpoint, at most: per process, every read and target
+/// joins the last target of each writer process of its targets, a vector of one entry per process.
+fn cm_work(c: &Checker<'_>) -> u64 {
+    let mut reads = vec![0u64; c.g.slots];
+    let mut targets: Vec<Vec<u32>> = vec![Vec::new(); c.g.slots];
+    for node in &c.g.nodes {
+        if let Some(src) = node.read {
+            reads[node.slot as usize] += 1;
+            if let Src::Write(w) = src {
+                targets[node.slot as usize].push(w);
+            }
+        }
+    }
+    let mut work = 0u64;
+    for (slot, t) in targets.iter_mut().enumerate() {
+        t.sort_unstable();
+        t.dedup();
+        let mut groups: Vec<u32> = t.iter().map(|&w| c.g.nodes[w as usize].slot).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let joins = (reads[slot] + t.len() as u64) * groups.len() as u64;
+        work = work.saturating_add(joins.saturating_mul(c.g.slots as u64));
+    }
+    work
 }
 
 /// CM: per process, the happens-before of its last operation, as a fixpoint.
@@ -1019,8 +1131,8 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 if node.writes {
                     hr[node.slot as usize] = node.idx - 1;
                 }
-                for (slot, list) in &c.g.key_writers[node.key as usize] {
-                    let Some(z) = c.last_write(list, hr[*slot as usize]) else { continue };
+                for (slot, list) in writers(&c.g.key_writers[node.key as usize]) {
+                    let Some(z) = c.last_write(list, hr[slot as usize]) else { continue };
                     let zn = &c.g.nodes[z as usize];
                     if z == w || h[&w][zn.slot as usize] >= zn.idx {
                         continue;
@@ -1099,8 +1211,8 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 let hr = hb(r, &h, true);
                 let own = &mut hr.clone();
                 own[node.slot as usize] = node.idx - 1;
-                for (slot, list) in &c.g.key_writers[node.key as usize] {
-                    if let Some(z) = c.last_write(list, own[*slot as usize]) {
+                for (slot, list) in writers(&c.g.key_writers[node.key as usize]) {
+                    if let Some(z) = c.last_write(list, own[slot as usize]) {
                         // Which forced order put z before the read: a target before the read whose view has z.
                         let zn = &c.g.nodes[z as usize];
                         let why = targets
@@ -1205,7 +1317,14 @@ mod tests {
                 last.push(None);
             }
         }
-        Graph { nodes, slots, slot_process: (0..slots as u64).collect(), key_writers: vec![], po_pred }
+        Graph {
+            nodes,
+            slots,
+            slot_process: (0..slots as u64).collect(),
+            key_writers: vec![],
+            writer_range: FxHashMap::default(),
+            po_pred,
+        }
     }
 
     /// The dense clocks, one full row per node, as the checker computed them before they were chunked.
@@ -1243,8 +1362,19 @@ mod tests {
             assert_eq!(order.len(), g.nodes.len(), "reads read earlier writes, so causal order is acyclic");
             let dense = dense_clocks(&g, &order);
             let clocks = Clocks::build(&g, &order, usize::MAX).expect("no memory limit");
+            let mut ahead = Vec::new();
             for v in 0..g.nodes.len() as u32 {
                 assert_eq!(clocks.dense(&g, v), dense[v as usize], "round {round}, node {v}");
+                // Which slots v's past holds more of than another node's inclusive past.
+                let u = rng.below(g.nodes.len() as u64) as u32;
+                let un = &g.nodes[u as usize];
+                let expected: Vec<u32> = (0..g.slots as u32)
+                    .filter(|&s| {
+                        dense[v as usize][s as usize] > dense[u as usize][s as usize] + u32::from(s == un.slot)
+                    })
+                    .collect();
+                clocks.ahead(&g, v, u, &mut ahead);
+                assert_eq!(ahead, expected, "round {round}, nodes {v} and {u}");
                 for s in 0..g.slots as u32 {
                     assert_eq!(clocks.get(&g, v, s), dense[v as usize][s as usize], "round {round}, node {v}");
                 }
