@@ -31,21 +31,28 @@
 //!
 //! - `co` is acyclic iff `po ∪ rf` is (Kahn's algorithm, O(n)). Along a topological order every operation
 //!   gets a vector clock of its strict causal past (the last operation of each process it depends on); a
-//!   causal past is closed under program order, so this represents it exactly. O(n·P) time and memory
-//!   (memory is bounded by [`Options::memory_limit`]; past it, every variant is `unknown`).
+//!   causal past is closed under program order, so this represents it exactly. The clocks are stored as
+//!   copy-on-write chunks shared between operations (see `Clocks`): O(n·P) time at worst, and memory that
+//!   grows with what operations learn, not with n·P (every indeterminate write retires a process, so P grows
+//!   with the run: 97 MiB instead of 9 GiB for 1M operations of 2,410 processes). Past
+//!   [`Options::memory_limit`], every variant is `unknown`.
 //! - `WriteCORead` / `WriteCOInitRead`: for a read of key k, the writes of k in its causal past are, per
-//!   process, a prefix of that process's writes of k, so only the last one per process needs testing.
-//!   O(n·W·log n).
+//!   process, a prefix of that process's writes of k, so only the last one per process needs testing, and
+//!   only for the processes of which the read's past holds more than the past of the write it read (found by
+//!   comparing the two clocks, chunk by chunk). O(n·P) at worst, O(n·W·log n) for initial reads.
 //! - `CyclicCF`: conflict edges `w1 → w2` (a read of `w2` has `w1` in its causal past) reduced to the last
-//!   write per process, then Kahn again. O(n·W).
+//!   write per process, then Kahn again, with the same restriction. O(n·W).
 //! - `CM`: for each process, the happens-before `hb` of its last operation (the largest one; `hb` only grows
 //!   along program order) is computed as a fixpoint over vector clocks: its extra edges all end at writes
 //!   the process read, so it suffices to keep a clock per such write. O(iterations·reads·W·P²) in the worst
-//!   case, bounded by [`Options::time_limit`].
+//!   case, bounded by [`Options::time_limit`]. Where dense clocks of every operation would not fit in
+//!   [`Options::memory_limit`] (many processes), it runs only if a round of it stays under a fixed amount of
+//!   work (`CM_WORK_LIMIT`), and is `unknown` otherwise: it still joins dense per-process vectors.
 //!
 //! Reporting: each variant lists CC's anomalies when there are any (they violate CM and CCv too), and only
 //! otherwise its own: CCv one conflict cycle, CM at most one anomaly per process. Measured (see the
-//! crate's bench): 100k operations of 20 processes in about 0.6 s, 1M in about 16 s, on one core.
+//! crate's bench): 100k operations of 20 processes in about 0.6 s, 1M in about 16 s (CM nearly all of it),
+//! on one core; 1M operations of 2,410 processes: CC and CCv in about 1.6 s, CM `unknown` (work limit).
 
 use std::time::{Duration, Instant};
 
@@ -304,8 +311,11 @@ struct Graph {
     slots: usize,
     /// Process id of each slot.
     slot_process: Vec<u64>,
-    /// Per key: (writer slot, that slot's writes of the key in program order).
-    key_writers: Vec<Vec<(u32, Vec<u32>)>>,
+    /// Per key: its writes as (slot, index in the slot, node), by slot and then in program order; one flat
+    /// array, so that a read's scan over every writer of its key reads memory in order (see [`writers`]).
+    key_writers: Vec<Vec<(u32, u32, u32)>>,
+    /// Per (key, slot): that slot's writes of the key, as a range of `key_writers[key]`.
+    writer_range: FxHashMap<(u32, u32), (u32, u32)>,
     /// The previous node in the same process.
     po_pred: Vec<Option<u32>>,
 }
@@ -385,17 +395,28 @@ fn build(history: &History, parsed: &Parsed, opts: &ModelOptions) -> Graph {
             Source::Write(w) => Src::Write(node_of[w as usize]),
         });
     }
-    let mut key_writers: Vec<Vec<(u32, Vec<u32>)>> = vec![Vec::new(); parsed.keys.len()];
-    let mut index: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    let mut key_writers: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); parsed.keys.len()];
     for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.writes) {
-        let list = &mut key_writers[n.key as usize];
-        let at = *index.entry((n.key, n.slot)).or_insert_with(|| {
-            list.push((n.slot, Vec::new()));
-            list.len() - 1
-        });
-        list[at].1.push(i as u32);
+        key_writers[n.key as usize].push((n.slot, n.idx, i as u32));
     }
-    Graph { nodes, slots: slot_process.len(), slot_process, key_writers, po_pred }
+    let mut writer_range = FxHashMap::default();
+    for (key, list) in key_writers.iter_mut().enumerate() {
+        list.sort_unstable();
+        let mut start = 0;
+        for group in list.chunk_by(|a, b| a.0 == b.0) {
+            writer_range.insert((key as u32, group[0].0), (start, start + group.len() as u32));
+            start += group.len() as u32;
+        }
+    }
+    Graph { nodes, slots: slot_process.len(), slot_process, key_writers, writer_range, po_pred }
+}
+
+/// One key's writes as (slot, index in the slot, node).
+type Writes = [(u32, u32, u32)];
+
+/// The writes of one key grouped by writer: (slot, that slot's writes of the key in program order).
+fn writers(list: &Writes) -> impl Iterator<Item = (u32, &Writes)> {
+    list.chunk_by(|a, b| a.0 == b.0).map(|group| (group[0].0, group))
 }
 
 /// Topological order by Kahn's algorithm over predecessor lists; the nodes left out lie on or after a cycle.
@@ -478,15 +499,158 @@ fn co_preds(g: &Graph, v: u32, out: &mut Vec<u32>) {
     }
 }
 
-/// Strict causal pasts as vector clocks, one row of `slots` entries per node.
+/// Entries per chunk of a vector clock.
+const CHUNK: usize = 64;
+
+/// Strict causal pasts as vector clocks, stored as copy-on-write chunks of [`CHUNK`] entries.
+///
+/// Dense rows (one entry per process for every operation) cannot scale: every indeterminate write retires
+/// a process and its client goes on under a new one, so the number of processes grows with the run (2,410
+/// for a 1M-operation history with 0.5% indeterminate writes: 9 GiB of rows). The rows are the same
+/// vectors, shared where they are equal: a row is a list of chunk ids, and an operation that learns nothing
+/// new about other processes (every write, and most reads of one's own recent knowledge) shares its
+/// predecessor's row outright. A process's own entry is not stored: in the strict causal past of its `i`th
+/// operation it is always `i - 1` (its predecessors are in the past, and in an acyclic causal order none of
+/// its later operations). Processes that are active at the same time got their numbers close together (slots
+/// are numbered as processes first appear), so what an operation learns is mostly within one or two chunks;
+/// the entries of retired processes settle and stay shared.
 struct Clocks {
-    slots: usize,
+    /// Chunks per row.
+    width: usize,
+    /// Row id of each node.
+    row_of: Vec<u32>,
+    /// `width` chunk ids per row.
     rows: Vec<u32>,
+    /// `CHUNK` entries per chunk; chunk 0 is all zeros, row 0 is all chunk 0.
+    chunks: Vec<u32>,
 }
 
 impl Clocks {
-    fn row(&self, v: u32) -> &[u32] {
-        &self.rows[v as usize * self.slots..(v as usize + 1) * self.slots]
+    /// Bytes one more row and one more chunk take.
+    fn bytes(&self) -> usize {
+        (self.row_of.len() + self.rows.len() + self.chunks.len()) * 4
+    }
+
+    fn chunk(&self, row: u32, c: usize) -> &[u32] {
+        let id = self.rows[row as usize * self.width + c] as usize;
+        &self.chunks[id * CHUNK..(id + 1) * CHUNK]
+    }
+
+    /// Entry `slot` of node `v`'s strict causal past: the number of operations of that slot's process in it.
+    fn get(&self, g: &Graph, v: u32, slot: u32) -> u32 {
+        let node = &g.nodes[v as usize];
+        if node.slot == slot {
+            return node.idx - 1;
+        }
+        let id = self.rows[self.row_of[v as usize] as usize * self.width + slot as usize / CHUNK] as usize;
+        self.chunks[id * CHUNK + slot as usize % CHUNK]
+    }
+
+    /// Node `v`'s strict causal past as a dense vector of `slots` entries.
+    fn dense(&self, g: &Graph, v: u32) -> Vec<u32> {
+        let row = self.row_of[v as usize];
+        let mut out = Vec::with_capacity(self.width * CHUNK);
+        for c in 0..self.width {
+            out.extend_from_slice(self.chunk(row, c));
+        }
+        out.truncate(g.slots);
+        let node = &g.nodes[v as usize];
+        out[node.slot as usize] = node.idx - 1;
+        out
+    }
+
+    /// The slots, ascending, of which `a`'s strict causal past holds more operations than `b`'s inclusive
+    /// one (`b` and its past). Chunks the two rows share are skipped without reading them.
+    fn ahead(&self, g: &Graph, a: u32, b: u32, out: &mut Vec<u32>) {
+        out.clear();
+        let (ra, rb) = (self.row_of[a as usize] as usize, self.row_of[b as usize] as usize);
+        for c in 0..self.width {
+            let (ia, ib) = (self.rows[ra * self.width + c], self.rows[rb * self.width + c]);
+            if ia == ib {
+                continue;
+            }
+            let (ca, cb) = (self.chunk(ra as u32, c), self.chunk(rb as u32, c));
+            for i in 0..CHUNK {
+                if ca[i] > cb[i] {
+                    out.push((c * CHUNK + i) as u32);
+                }
+            }
+        }
+        // The two processes' own entries are not stored: compare them as they are.
+        let (sa, sb) = (g.nodes[a as usize].slot, g.nodes[b as usize].slot);
+        out.retain(|&s| s != sa && s != sb);
+        for s in if sa == sb { vec![sa] } else { vec![sa, sb] } {
+            let inclusive_b = self.get(g, b, s) + u32::from(s == sb);
+            if self.get(g, a, s) > inclusive_b {
+                out.push(s);
+            }
+        }
+        out.sort_unstable();
+    }
+
+    /// The clocks of every node along a topological order of causal order; `None` past `memory_limit` bytes.
+    fn build(g: &Graph, order: &[u32], memory_limit: usize) -> Option<Clocks> {
+        let width = g.slots.div_ceil(CHUNK).max(1);
+        let n = g.nodes.len();
+        let mut clocks = Clocks { width, row_of: vec![0; n], rows: vec![0; width], chunks: vec![0; CHUNK] };
+        let mut buf = [0u32; CHUNK];
+        for &v in order {
+            let node = &g.nodes[v as usize];
+            let po = g.po_pred[v as usize];
+            // The source of a read, when it is another process's: it may bring news of other processes.
+            let src = match node.read {
+                Some(Src::Write(w)) if g.nodes[w as usize].slot != node.slot => Some(w),
+                _ => None,
+            };
+            let base = po.map_or(0, |p| clocks.row_of[p as usize]);
+            let Some(w) = src else {
+                // Nothing but its own process's past: the row of its predecessor (or the empty one).
+                clocks.row_of[v as usize] = base;
+                continue;
+            };
+            let wrow = clocks.row_of[w as usize];
+            let wn = &g.nodes[w as usize];
+            let mut fresh: Option<u32> = None;
+            for c in 0..width {
+                let a = clocks.rows[base as usize * width + c];
+                let b = clocks.rows[wrow as usize * width + c];
+                let has_w_slot = wn.slot as usize / CHUNK == c;
+                if a == b && !has_w_slot {
+                    continue;
+                }
+                let (ca, cb) = (a as usize * CHUNK, b as usize * CHUNK);
+                for (i, x) in buf.iter_mut().enumerate() {
+                    *x = clocks.chunks[ca + i].max(clocks.chunks[cb + i]);
+                }
+                if has_w_slot {
+                    let i = wn.slot as usize % CHUNK;
+                    buf[i] = buf[i].max(wn.idx);
+                }
+                // Its own entry is implicit: keep the predecessor's, so that rows stay shared.
+                if node.slot as usize / CHUNK == c {
+                    let i = node.slot as usize % CHUNK;
+                    buf[i] = clocks.chunks[ca + i];
+                }
+                let id = if buf[..] == clocks.chunks[ca..ca + CHUNK] {
+                    continue;
+                } else if buf[..] == clocks.chunks[cb..cb + CHUNK] {
+                    b
+                } else {
+                    clocks.chunks.extend_from_slice(&buf);
+                    (clocks.chunks.len() / CHUNK - 1) as u32
+                };
+                let row = *fresh.get_or_insert_with(|| {
+                    clocks.rows.extend_from_within(base as usize * width..(base as usize + 1) * width);
+                    (clocks.rows.len() / width - 1) as u32
+                });
+                clocks.rows[row as usize * width + c] = id;
+            }
+            clocks.row_of[v as usize] = fresh.unwrap_or(base);
+            if clocks.bytes() > memory_limit {
+                return None;
+            }
+        }
+        Some(clocks)
     }
 }
 
@@ -506,13 +670,35 @@ impl Checker<'_> {
     /// `a` is strictly causally before `b`.
     fn co(&self, a: u32, b: u32) -> bool {
         let na = &self.g.nodes[a as usize];
-        a != b && self.clocks.row(b)[na.slot as usize] >= na.idx
+        a != b && self.past(b, na.slot) >= na.idx
+    }
+
+    /// The writer groups of `r`'s key (as [`writers`] gives them) that may hold a write in `r`'s causal past
+    /// that is not `w` nor causally before it: all of them if `r` read the initial value, else only the slots
+    /// of which `r`'s past holds more than `w`'s, since the last write of a slot in `r`'s past is otherwise in
+    /// `w`'s past or `w` itself.
+    fn candidates(&self, r: u32, w: Option<u32>, buf: &mut Vec<u32>) -> Vec<(u32, &Writes)> {
+        let key = self.g.nodes[r as usize].key;
+        let list = &self.g.key_writers[key as usize];
+        let Some(w) = w else { return writers(list).collect() };
+        self.clocks.ahead(&self.g, r, w, buf);
+        buf.iter()
+            .filter_map(|&slot| {
+                let &(a, b) = self.g.writer_range.get(&(key, slot))?;
+                Some((slot, &list[a as usize..b as usize]))
+            })
+            .collect()
+    }
+
+    /// How many operations of `slot`'s process are in `v`'s strict causal past.
+    fn past(&self, v: u32, slot: u32) -> u32 {
+        self.clocks.get(&self.g, v, slot)
     }
 
     /// The last write of `key` by the writer entry `list` whose index is at most `bound`.
-    fn last_write(&self, list: &[u32], bound: u32) -> Option<u32> {
-        let n = list.partition_point(|&w| self.g.nodes[w as usize].idx <= bound);
-        n.checked_sub(1).map(|i| list[i])
+    fn last_write(&self, list: &Writes, bound: u32) -> Option<u32> {
+        let n = list.partition_point(|&(_, idx, _)| idx <= bound);
+        n.checked_sub(1).map(|i| list[i].2)
     }
 
     fn key(&self, v: u32) -> Option<Value> {
@@ -625,23 +811,9 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         processes,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     };
-    let bytes = n.saturating_mul(g.slots).saturating_mul(4);
-    if bytes > opts.memory_limit {
-        let cause = format!(
-            "the causal vector clocks ({n} operations × {} processes) would take {} MiB, over the limit of {} MiB",
-            g.slots,
-            bytes >> 20,
-            opts.memory_limit >> 20
-        );
-        return Ok(finish(
-            result(Variant::CC, Status::Unknown, vec![], 0, Some(cause.clone())),
-            result(Variant::CM, Status::Unknown, vec![], 0, Some(cause.clone())),
-            result(Variant::CCv, Status::Unknown, vec![], 0, Some(cause)),
-        ));
-    }
     let (order, done) = topological(n, &|v, out| co_preds(&g, v, out));
-    let mut checker =
-        Checker { history, parsed: &parsed, g, clocks: Clocks { slots: 0, rows: vec![] }, max: opts.max_anomalies };
+    let empty = Clocks { width: 1, row_of: vec![], rows: vec![0], chunks: vec![0; CHUNK] };
+    let mut checker = Checker { history, parsed: &parsed, g, clocks: empty, max: opts.max_anomalies };
     let mut cc: Vec<Anomaly> = Vec::new();
     let mut cc_count = 0;
     let push = |list: &mut Vec<Anomaly>, count: &mut usize, a: Anomaly, max: usize| {
@@ -673,32 +845,37 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         ));
     }
     // Vector clocks of strict causal pasts, along the topological order.
-    let slots = checker.g.slots;
-    let mut rows = vec![0u32; n * slots];
-    let mut preds = Vec::with_capacity(2);
-    let mut row = vec![0u32; slots];
-    for &v in &order {
-        preds.clear();
-        co_preds(&checker.g, v, &mut preds);
-        row.iter_mut().for_each(|x| *x = 0);
-        for &p in &preds {
-            for (a, b) in row.iter_mut().zip(&rows[p as usize * slots..(p as usize + 1) * slots]) {
-                *a = (*a).max(*b);
-            }
-            let pn = &checker.g.nodes[p as usize];
-            row[pn.slot as usize] = row[pn.slot as usize].max(pn.idx);
-        }
-        rows[v as usize * slots..(v as usize + 1) * slots].copy_from_slice(&row);
-    }
-    checker.clocks = Clocks { slots, rows };
+    let Some(clocks) = Clocks::build(&checker.g, &order, opts.memory_limit) else {
+        let cause = format!(
+            "the causal vector clocks ({n} operations × {} processes) took more than the limit of {} MiB",
+            checker.g.slots,
+            opts.memory_limit >> 20
+        );
+        return Ok(finish(
+            result(Variant::CC, Status::Unknown, vec![], 0, Some(cause.clone())),
+            result(Variant::CM, Status::Unknown, vec![], 0, Some(cause.clone())),
+            result(Variant::CCv, Status::Unknown, vec![], 0, Some(cause)),
+        ));
+    };
+    checker.clocks = clocks;
 
-    // WriteCOInitRead and WriteCORead.
+    // WriteCOInitRead and WriteCORead, and CCv's conflict edges from the same scan (used only if CC holds,
+    // that is, when no read's scan stopped early at an anomaly).
+    let mut conflicts = Conflicts::new(n);
+    let mut buf = Vec::new();
     for r in 0..n as u32 {
         let node = &checker.g.nodes[r as usize];
-        let Some(src) = node.read else { continue };
-        let past = checker.clocks.row(r);
-        for (slot, list) in &checker.g.key_writers[node.key as usize] {
-            let Some(z) = checker.last_write(list, past[*slot as usize]) else { continue };
+        let source = match node.read {
+            Some(Src::Init) => None,
+            Some(Src::Write(w)) => Some(w),
+            _ => continue,
+        };
+        let src = node.read.expect("a read");
+        for (slot, list) in checker.candidates(r, source, &mut buf) {
+            let Some(z) = checker.last_write(list, checker.past(r, slot)) else { continue };
+            if let Some(w) = source {
+                conflicts.add(&checker, r, w, z);
+            }
             match src {
                 Src::Init => {
                     let text = format!(
@@ -747,33 +924,54 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         ));
     }
     let cc_result = result(Variant::CC, Status::Holds, vec![], 0, None);
-    let ccv_result = check_ccv(&checker);
+    let ccv_result = check_ccv(&checker, conflicts);
     let deadline = opts.time_limit.map(|t| started + t);
-    let cm_result = check_cm(&checker, deadline);
+    // Where dense clocks would have fitted, causal memory runs as it always has; past that, only if its
+    // dense fixpoint stays within a bounded amount of work.
+    let dense_fits = n.saturating_mul(checker.g.slots).saturating_mul(4) <= opts.memory_limit;
+    let cm_work = cm_work(&checker);
+    let cm_result = if dense_fits || cm_work <= CM_WORK_LIMIT {
+        check_cm(&checker, deadline)
+    } else {
+        let cause = format!(
+            "the causal-memory fixpoint would join about {} million vector-clock entries per round ({} processes' \
+             views, each a vector of one entry per process), over its limit of {} million",
+            cm_work / 1_000_000,
+            checker.g.slots,
+            CM_WORK_LIMIT / 1_000_000
+        );
+        result(Variant::CM, Status::Unknown, vec![], 0, Some(cause))
+    };
     Ok(finish(cc_result, cm_result, ccv_result))
+}
+
+/// CCv's conflict edges, reduced to the last write of each process in the read's past and to those not
+/// already implied by causal order: `cf[w]` lists the writes `z` that must be arbitrated before `w`, and
+/// `witness` the read that forced each.
+struct Conflicts {
+    cf: Vec<Vec<u32>>,
+    witness: FxHashMap<(u32, u32), u32>,
+}
+
+impl Conflicts {
+    fn new(n: usize) -> Conflicts {
+        Conflicts { cf: vec![Vec::new(); n], witness: FxHashMap::default() }
+    }
+
+    /// Read `r` of `w` has `z`, a write of the same key, in its causal past.
+    fn add(&mut self, c: &Checker<'_>, r: u32, w: u32, z: u32) {
+        if z != w && !c.co(z, w) && !self.cf[w as usize].contains(&z) {
+            self.cf[w as usize].push(z);
+            self.witness.insert((z, w), r);
+        }
+    }
 }
 
 /// CCv: is `co ∪ cf` acyclic, where `cf` orders `w1` before `w2` (same key) when some read of `w2` has `w1`
 /// in its causal past?
-fn check_ccv(c: &Checker<'_>) -> VariantResult {
+fn check_ccv(c: &Checker<'_>, conflicts: Conflicts) -> VariantResult {
     let n = c.g.nodes.len();
-    // Conflict edges, reduced to the last write of each process in the read's past and to those not already
-    // implied by causal order.
-    let mut cf: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let mut witness: FxHashMap<(u32, u32), u32> = FxHashMap::default();
-    for r in 0..n as u32 {
-        let node = &c.g.nodes[r as usize];
-        let Some(Src::Write(w)) = node.read else { continue };
-        let past = c.clocks.row(r);
-        for (slot, list) in &c.g.key_writers[node.key as usize] {
-            if let Some(z) = c.last_write(list, past[*slot as usize]) {
-                if z != w && !c.co(z, w) && !cf[w as usize].contains(&z) {
-                    cf[w as usize].push(z);
-                    witness.insert((z, w), r);
-                }
-            }
-        }
-    }
+    let Conflicts { cf, witness } = conflicts;
     let preds = |v: u32, out: &mut Vec<u32>| {
         if let Some(p) = c.g.po_pred[v as usize] {
             out.push(p);
@@ -830,6 +1028,36 @@ fn check_ccv(c: &Checker<'_>) -> VariantResult {
     }
 }
 
+/// Entries of vector clocks the causal-memory fixpoint may join in one round, where dense clocks of every
+/// operation would not have fitted in memory (a round costs about a second per few billion).
+const CM_WORK_LIMIT: u64 = 4_000_000_000;
+
+/// The entries [`check_cm`] joins in one round of its fixpoint, at most: per process, every read and target
+/// joins the last target of each writer process of its targets, a vector of one entry per process.
+fn cm_work(c: &Checker<'_>) -> u64 {
+    let mut reads = vec![0u64; c.g.slots];
+    let mut targets: Vec<Vec<u32>> = vec![Vec::new(); c.g.slots];
+    for node in &c.g.nodes {
+        if let Some(src) = node.read {
+            reads[node.slot as usize] += 1;
+            if let Src::Write(w) = src {
+                targets[node.slot as usize].push(w);
+            }
+        }
+    }
+    let mut work = 0u64;
+    for (slot, t) in targets.iter_mut().enumerate() {
+        t.sort_unstable();
+        t.dedup();
+        let mut groups: Vec<u32> = t.iter().map(|&w| c.g.nodes[w as usize].slot).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let joins = (reads[slot] + t.len() as u64) * groups.len() as u64;
+        work = work.saturating_add(joins.saturating_mul(c.g.slots as u64));
+    }
+    work
+}
+
 /// CM: per process, the happens-before of its last operation, as a fixpoint.
 ///
 /// `hb` is the smallest transitive relation containing causal order (within the causal past) and, for each
@@ -857,7 +1085,7 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
             .collect();
         targets.sort_unstable_by_key(|&t| (c.g.nodes[t as usize].slot, c.g.nodes[t as usize].idx));
         targets.dedup();
-        let mut h: FxHashMap<u32, Vec<u32>> = targets.iter().map(|&t| (t, c.clocks.row(t).to_vec())).collect();
+        let mut h: FxHashMap<u32, Vec<u32>> = targets.iter().map(|&t| (t, c.clocks.dense(&c.g, t))).collect();
         let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
         for &t in &targets {
             let s = c.g.nodes[t as usize].slot;
@@ -870,7 +1098,7 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
         let hb = |v: u32, h: &FxHashMap<u32, Vec<u32>>, inclusive: bool| -> Vec<u32> {
             let mut row = match h.get(&v) {
                 Some(r) => r.clone(),
-                None => c.clocks.row(v).to_vec(),
+                None => c.clocks.dense(&c.g, v),
             };
             let nv = &c.g.nodes[v as usize];
             if inclusive {
@@ -921,8 +1149,8 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 if node.writes {
                     hr[node.slot as usize] = node.idx - 1;
                 }
-                for (slot, list) in &c.g.key_writers[node.key as usize] {
-                    let Some(z) = c.last_write(list, hr[*slot as usize]) else { continue };
+                for (slot, list) in writers(&c.g.key_writers[node.key as usize]) {
+                    let Some(z) = c.last_write(list, hr[slot as usize]) else { continue };
                     let zn = &c.g.nodes[z as usize];
                     if z == w || h[&w][zn.slot as usize] >= zn.idx {
                         continue;
@@ -1001,8 +1229,8 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
                 let hr = hb(r, &h, true);
                 let own = &mut hr.clone();
                 own[node.slot as usize] = node.idx - 1;
-                for (slot, list) in &c.g.key_writers[node.key as usize] {
-                    if let Some(z) = c.last_write(list, own[*slot as usize]) {
+                for (slot, list) in writers(&c.g.key_writers[node.key as usize]) {
+                    if let Some(z) = c.last_write(list, own[slot as usize]) {
                         // Which forced order put z before the read: a target before the read whose view has z.
                         let zn = &c.g.nodes[z as usize];
                         let why = targets
@@ -1060,5 +1288,124 @@ fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
         anomalies,
         anomaly_count: count,
         unknown_cause: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Rng;
+
+    /// A random acyclic causal graph: `clients` clients run operations in turn, each a write (of one of
+    /// `keys` keys) or a read of an earlier write or of the initial value; after an operation a client goes
+    /// on under a new process with probability `retire`, as after an indeterminate result.
+    fn random_graph(rng: &mut Rng, n: usize, clients: u64, keys: u32, retire: f64) -> Graph {
+        let mut process_of: Vec<u32> = (0..clients as u32).collect();
+        let mut slots = clients as usize;
+        let mut slot_len = vec![0u32; slots];
+        let mut last: Vec<Option<u32>> = vec![None; slots];
+        let mut nodes = Vec::new();
+        let mut po_pred = Vec::new();
+        let mut writes: Vec<u32> = Vec::new();
+        for v in 0..n as u32 {
+            let client = rng.below(clients) as usize;
+            let slot = process_of[client];
+            slot_len[slot as usize] += 1;
+            let writes_now = writes.is_empty() || rng.below(2) == 0;
+            let (key, read) = if writes_now {
+                (rng.below(keys as u64) as u32, None)
+            } else if rng.below(10) == 0 {
+                (rng.below(keys as u64) as u32, Some(Src::Init))
+            } else {
+                // Mostly recent writes, sometimes any earlier one.
+                let back = if rng.below(4) == 0 { writes.len() } else { writes.len().min(30) };
+                let w = writes[writes.len() - 1 - rng.below(back as u64) as usize];
+                (nodes.get(w as usize).map_or(0, |n: &Node| n.key), Some(Src::Write(w)))
+            };
+            nodes.push(Node { id: v, slot, idx: slot_len[slot as usize], key, read, writes: writes_now });
+            po_pred.push(last[slot as usize]);
+            last[slot as usize] = Some(v);
+            if writes_now {
+                writes.push(v);
+            }
+            if rng.unit() < retire {
+                process_of[client] = slots as u32;
+                slots += 1;
+                slot_len.push(0);
+                last.push(None);
+            }
+        }
+        Graph {
+            nodes,
+            slots,
+            slot_process: (0..slots as u64).collect(),
+            key_writers: vec![],
+            writer_range: FxHashMap::default(),
+            po_pred,
+        }
+    }
+
+    /// The dense clocks, one full row per node, as the checker computed them before they were chunked.
+    fn dense_clocks(g: &Graph, order: &[u32]) -> Vec<Vec<u32>> {
+        let mut rows = vec![vec![0u32; g.slots]; g.nodes.len()];
+        let mut preds = Vec::new();
+        for &v in order {
+            preds.clear();
+            co_preds(g, v, &mut preds);
+            let mut row = vec![0u32; g.slots];
+            for &p in &preds {
+                for (a, b) in row.iter_mut().zip(&rows[p as usize]) {
+                    *a = (*a).max(*b);
+                }
+                let pn = &g.nodes[p as usize];
+                row[pn.slot as usize] = row[pn.slot as usize].max(pn.idx);
+            }
+            rows[v as usize] = row;
+        }
+        rows
+    }
+
+    #[test]
+    fn chunked_clocks_equal_dense_clocks_with_many_retired_processes() {
+        let mut rng = Rng(14);
+        let mut most_slots = 0;
+        for round in 0..300 {
+            let n = 50 + rng.below(1500) as usize;
+            let clients = 1 + rng.below(30);
+            let keys = 1 + rng.below(40) as u32;
+            let retire = [0.0, 0.01, 0.05, 0.2, 0.6][round % 5];
+            let g = random_graph(&mut rng, n, clients, keys, retire);
+            most_slots = most_slots.max(g.slots);
+            let (order, _) = topological(g.nodes.len(), &|v, out| co_preds(&g, v, out));
+            assert_eq!(order.len(), g.nodes.len(), "reads read earlier writes, so causal order is acyclic");
+            let dense = dense_clocks(&g, &order);
+            let clocks = Clocks::build(&g, &order, usize::MAX).expect("no memory limit");
+            let mut ahead = Vec::new();
+            for v in 0..g.nodes.len() as u32 {
+                assert_eq!(clocks.dense(&g, v), dense[v as usize], "round {round}, node {v}");
+                // Which slots v's past holds more of than another node's inclusive past.
+                let u = rng.below(g.nodes.len() as u64) as u32;
+                let un = &g.nodes[u as usize];
+                let expected: Vec<u32> = (0..g.slots as u32)
+                    .filter(|&s| {
+                        dense[v as usize][s as usize] > dense[u as usize][s as usize] + u32::from(s == un.slot)
+                    })
+                    .collect();
+                clocks.ahead(&g, v, u, &mut ahead);
+                assert_eq!(ahead, expected, "round {round}, nodes {v} and {u}");
+                for s in 0..g.slots as u32 {
+                    assert_eq!(clocks.get(&g, v, s), dense[v as usize][s as usize], "round {round}, node {v}");
+                }
+            }
+        }
+        assert!(most_slots > 4 * CHUNK, "rows of several chunks were tested ({most_slots} processes at most)");
+    }
+
+    #[test]
+    fn chunked_clocks_give_up_past_their_memory_limit() {
+        let g = random_graph(&mut Rng(3), 3000, 20, 10, 0.3);
+        let (order, _) = topological(g.nodes.len(), &|v, out| co_preds(&g, v, out));
+        assert!(Clocks::build(&g, &order, 64 << 10).is_none());
+        assert!(Clocks::build(&g, &order, usize::MAX).is_some());
     }
 }
