@@ -355,6 +355,7 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
                 }
             }
             assert!(!anomaly.explanation.is_empty());
+            assert!(anomaly.minimal, "seed {seed}: a small history's explanation finishes shrinking\n{text}");
         }
     }
     // The generator must produce both verdicts often, or the comparison proves little.

@@ -304,8 +304,14 @@ fn render_anomalies(
                 let _ = writeln!(out, "<pre class=\"story\">{}</pre>", esc(&anomaly.explanation));
                 let _ = writeln!(
                     out,
-                    "<p>The minimal counterexample ({} operations; removing any one makes it linearizable):</p>",
-                    anomaly.counterexample.len()
+                    "<p>{} ({} operations; {}):</p>",
+                    if anomaly.minimal { "The minimal counterexample" } else { "A counterexample" },
+                    anomaly.counterexample.len(),
+                    if anomaly.minimal {
+                        "removing any one makes it linearizable"
+                    } else {
+                        "not shrunk to a minimal one within the explanation's time; --explain-budget gives it more"
+                    }
                 );
                 out.push_str(&anomaly_svg(input.history, clock, spans, faults, anomaly));
                 out.push_str(

@@ -164,7 +164,16 @@ fn render_problem(out: &mut String, p: &KeyResult) {
             if let (Some(through), Some(bad)) = (a.linearizable_through_line, a.first_bad_line) {
                 let _ = writeln!(out, "    linearizable through line {through}; line {bad} makes it impossible");
             }
-            let _ = writeln!(out, "    minimal counterexample ({} operations):", a.counterexample.len());
+            if a.minimal {
+                let _ = writeln!(out, "    minimal counterexample ({} operations):", a.counterexample.len());
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    counterexample ({} operations; not shrunk to a minimal one within the explanation's time, \
+                     --explain-budget gives it more):",
+                    a.counterexample.len()
+                );
+            }
             for op in &a.counterexample {
                 let mark = if op.id == a.culprit.id { "*" } else { "-" };
                 let _ = writeln!(out, "      {mark} {} ({})", op.describe(), op.lines());

@@ -98,8 +98,11 @@ pub struct Anomaly {
     pub key: Option<Value>,
     /// The operation that could not be placed.
     pub culprit: OpRef,
-    /// A minimal set of operations that has no linearization, in invocation order.
+    /// A set of operations that has no linearization, in invocation order: 1-minimal when `minimal`.
     pub counterexample: Vec<OpRef>,
+    /// Shrinking finished: removing any one operation (soundly) leaves a linearizable set. False when the
+    /// explanation's time ran out first: the counterexample is still a proof, only perhaps not the smallest.
+    pub minimal: bool,
     /// The key's history is linearizable up to and including this line...
     pub linearizable_through_line: Option<u32>,
     /// ...and this line (the culprit's completion in the full history) makes it not.
@@ -194,7 +197,7 @@ pub(crate) fn explain<M: Model>(
             _ => whole(),
         },
     };
-    let subset = shrink(model, entries, start, budget, decide);
+    let (subset, minimal) = shrink(model, entries, start, budget, decide);
     let culprit = first_bad_event(model, entries, &subset, budget, decide)
         .and_then(|cut| subset.iter().copied().find(|&i| entries[i as usize].ret == Some(cut)))
         .unwrap_or_else(|| *subset.last().expect("a non-linearizable set is not empty"));
@@ -208,6 +211,7 @@ pub(crate) fn explain<M: Model>(
         key: key.clone(),
         culprit: culprit_ref,
         counterexample: ops,
+        minimal,
         linearizable_through_line: through_line,
         first_bad_line,
         possible_states: states.map(|s| s.iter().map(|s| model.describe_state(s)).collect()).unwrap_or_default(),
@@ -216,26 +220,37 @@ pub(crate) fn explain<M: Model>(
 }
 
 /// Delta debugging: remove chunks of operations, halving the chunk size, while the rest stays
-/// non-linearizable; ends 1-minimal (no single sound removal keeps it non-linearizable). Every removal is
-/// sound (see [`Removal`]), so the result proves the history non-linearizable on its own.
+/// non-linearizable; ends 1-minimal (no single sound removal keeps it non-linearizable), which the second
+/// value says, unless the budget ran out or a check was cut short by it. Every removal is sound (see
+/// [`Removal`]), so the result proves the history non-linearizable on its own either way.
 fn shrink<M: Model>(
     model: &M,
     entries: &[Entry<M::Op>],
     mut subset: Vec<u32>,
     budget: &Budget,
     decide: &Decide<'_, M::Op>,
-) -> Vec<u32> {
+) -> (Vec<u32>, bool) {
     let mut chunk = subset.len().div_ceil(2).max(1);
+    // A removal whose check was cut short by the budget is not known to be impossible.
+    let mut undecided = false;
     loop {
         let mut start = 0;
         let mut removed = false;
         while start < subset.len() {
             if budget.expired() {
-                return subset;
+                return (subset, false);
             }
             let end = (start + chunk).min(subset.len());
-            let shrinks = remove_soundly(model, entries, &subset, &subset[start..end])
-                .filter(|rest| matches!(decide(&select(entries, rest), budget).outcome, Outcome::NotLinearizable));
+            let shrinks = remove_soundly(model, entries, &subset, &subset[start..end]).filter(|rest| {
+                match decide(&select(entries, rest), budget).outcome {
+                    Outcome::NotLinearizable => true,
+                    Outcome::Linearizable(_) => false,
+                    _ => {
+                        undecided = true;
+                        false
+                    }
+                }
+            });
             match shrinks {
                 Some(rest) => {
                     subset = rest;
@@ -245,7 +260,7 @@ fn shrink<M: Model>(
             }
         }
         if chunk == 1 && !removed {
-            return subset;
+            return (subset, !undecided);
         }
         if !removed {
             chunk = chunk.div_ceil(2);
