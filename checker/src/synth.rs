@@ -38,6 +38,7 @@ struct Op {
 }
 
 /// A small, fast, seedable generator (SplitMix64), so a seed reproduces a history exactly.
+#[derive(Clone, Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {

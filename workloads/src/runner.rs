@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use faultline_checker::history::{NOT_APPLIED, NOT_SENT};
+use faultline_checker::synth::Rng;
 use faultline_checker::{EventKind, Process, Value};
 
 use crate::adapter::{Adapter, Op, Outcome};
@@ -237,7 +238,7 @@ enum Ended {
 #[derive(Clone, Debug)]
 pub struct Backoff {
     step: Duration,
-    rng: u64,
+    rng: Rng,
 }
 
 impl Backoff {
@@ -245,17 +246,12 @@ impl Backoff {
     pub const MOST: Duration = Duration::from_secs(1);
 
     pub fn new(seed: u64) -> Backoff {
-        Backoff { step: Backoff::FIRST, rng: seed | 1 }
+        Backoff { step: Backoff::FIRST, rng: Rng(seed) }
     }
 
     /// The wait before the next operation, and the step doubled for the one after.
     pub fn next_wait(&mut self) -> Duration {
-        // xorshift64: jitter needs no more than that, and the seed makes it repeatable.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let share = 0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
-        let wait = self.step.mul_f64(share);
+        let wait = self.step.mul_f64(0.5 + self.rng.unit() / 2.0);
         self.step = (self.step * 2).min(Backoff::MOST);
         wait
     }
