@@ -337,7 +337,7 @@ fn render_anomalies(
             }
             (None, _) => {
                 let cause = p.unknown_cause.as_deref().unwrap_or("undecided");
-                if cause.starts_with("not decided") {
+                if p.left_undecided() {
                     undecided += 1;
                 } else {
                     let _ = writeln!(

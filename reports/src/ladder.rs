@@ -191,9 +191,10 @@ pub fn required_verdict(rows: &[LadderRow], required: Level) -> Verdict {
 }
 
 /// True for a key group left undecided because the history was already shown invalid (its search was not
-/// started or was stopped): not a failure to decide, a choice (`--all-keys` decides it).
+/// started or was stopped): not a failure to decide, a choice (`--all-keys` decides it). A group's
+/// explanation is its key's cause ([`linear::KeyResult::left_undecided`] says the same of the key).
 pub fn not_decided(group: &KeyGroup) -> bool {
-    group.verdict == Verdict::Unknown && group.explanation.starts_with("not decided")
+    group.verdict == Verdict::Unknown && group.explanation.starts_with(linear::LEFT_UNDECIDED)
 }
 
 /// "key \"a\"", or "the register" for a history without keys.

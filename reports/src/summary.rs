@@ -68,13 +68,10 @@ fn render_file(out: &mut String, file: &FileResult) {
         a.elapsed_ms
     );
     let shown = a.problems.iter().filter(|p| p.anomaly.is_some()).count();
-    let stopped = |p: &&KeyResult| {
-        p.verdict == Verdict::Unknown && p.unknown_cause.as_deref().is_some_and(|c| c.starts_with("not decided"))
-    };
-    for problem in a.problems.iter().filter(|p| !stopped(p)) {
+    for problem in a.problems.iter().filter(|p| !p.left_undecided()) {
         render_problem(out, problem);
     }
-    let undecided = a.problems.iter().filter(stopped).count();
+    let undecided = a.problems.iter().filter(|p| p.left_undecided()).count();
     if undecided > 0 {
         let keys = if undecided == 1 { "key" } else { "keys" };
         let _ = writeln!(

@@ -94,6 +94,10 @@ pub enum Method {
     Search,
 }
 
+/// How the cause of a key left undecided begins: its search was not started or was stopped because another
+/// key had already made the history invalid (a choice, not a failure to decide: `--all-keys` decides it).
+pub const LEFT_UNDECIDED: &str = "not decided";
+
 #[derive(Clone, Debug, Serialize)]
 pub struct KeyResult {
     /// `None` for a history without keys.
@@ -106,6 +110,13 @@ pub struct KeyResult {
     pub unknown_cause: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<Anomaly>,
+}
+
+impl KeyResult {
+    /// Left undecided because another key already made the history invalid ([`LEFT_UNDECIDED`]).
+    pub fn left_undecided(&self) -> bool {
+        self.verdict == Verdict::Unknown && self.unknown_cause.as_deref().is_some_and(|c| c.starts_with(LEFT_UNDECIDED))
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -398,7 +409,7 @@ fn limit_cause(limit: Limit, budget: &Budget) -> String {
             budget.memory_limit >> 20
         ),
         Limit::Cancelled => {
-            "not decided: another key already made the history invalid (--all-keys decides every key)".to_string()
+            format!("{LEFT_UNDECIDED}: another key already made the history invalid (--all-keys decides every key)")
         }
     }
 }
