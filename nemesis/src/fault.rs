@@ -62,6 +62,199 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// Which nodes a fault acts on, as Jepsen's node specs (`--nemesis-targets`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// One node, drawn from the seed.
+    One,
+    /// The nodes that lead, as the cluster's primary probe answers right before the fault.
+    Primaries,
+    /// The largest minority, (n-1)/2 nodes (at least one), drawn from the seed.
+    Minority,
+    /// The smallest majority, n/2+1 nodes, drawn from the seed.
+    Majority,
+    /// Every node.
+    All,
+    /// These nodes, by name.
+    Nodes(Vec<String>),
+}
+
+impl Targets {
+    /// Parses `one`, `primaries`, `minority`, `majority`, `all`, or node names `n1,n3`.
+    pub fn parse(s: &str) -> Result<Targets, String> {
+        let s = s.trim();
+        Ok(match s {
+            "one" => Targets::One,
+            "primaries" | "primary" => Targets::Primaries,
+            "minority" => Targets::Minority,
+            "majority" => Targets::Majority,
+            "all" => Targets::All,
+            "" => return Err("empty target; expected one, primaries, minority, majority, all, or node names".into()),
+            _ => Targets::Nodes(s.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect()),
+        })
+    }
+
+    /// As `--nemesis-targets` spells it.
+    pub fn name(&self) -> String {
+        match self {
+            Targets::One => "one".into(),
+            Targets::Primaries => "primaries".into(),
+            Targets::Minority => "minority".into(),
+            Targets::Majority => "majority".into(),
+            Targets::All => "all".into(),
+            Targets::Nodes(nodes) => nodes.join(","),
+        }
+    }
+
+    /// The nodes these targets pick from `nodes` (`primaries` given by the probe), drawn from `rng`.
+    pub fn pick(&self, nodes: &[String], primaries: &[String], rng: &mut Rng) -> Vec<String> {
+        let n = nodes.len();
+        let drawn = |count: usize, rng: &mut Rng| {
+            let mut shuffled = nodes.to_vec();
+            shuffle(&mut shuffled, rng);
+            shuffled.truncate(count.min(n));
+            shuffled.sort();
+            shuffled
+        };
+        match self {
+            Targets::One => drawn(1, rng),
+            Targets::Minority => drawn(((n.saturating_sub(1)) / 2).max(1), rng),
+            Targets::Majority => drawn(n / 2 + 1, rng),
+            Targets::All => nodes.to_vec(),
+            Targets::Primaries => primaries.to_vec(),
+            Targets::Nodes(named) => named.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Targets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// `--nemesis-targets`: the targets of every fault kind, or of some kinds. `kill=primaries,pause=minority`
+/// aims kills at the primary and pauses at a minority; a spec without `KIND=` applies to every kind not
+/// named; node names continue a list (`pause=n1,n3`). Kinds given nothing act on one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetChoice {
+    pub every: Option<Targets>,
+    pub by_kind: BTreeMap<FaultKind, Targets>,
+}
+
+impl TargetChoice {
+    /// Parses one `--nemesis-targets` value; several values (the flag repeated) are [`TargetChoice::merge`]d.
+    pub fn parse(s: &str) -> Result<TargetChoice, String> {
+        let mut choice = TargetChoice::default();
+        // Each entry: the kind it is for (None: every kind) and its words.
+        let mut entries: Vec<(Option<FaultKind>, Vec<String>)> = Vec::new();
+        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word.split_once('=') {
+                Some((kind, spec)) => {
+                    let kind = FaultKind::ALL.into_iter().find(|k| k.as_str() == kind.trim()).ok_or_else(|| {
+                        format!(
+                            "--nemesis-targets {s:?}: unknown fault {:?} before `=`; expected partition, loss, delay,                              kill, pause or clock",
+                            kind.trim()
+                        )
+                    })?;
+                    entries.push((Some(kind), vec![spec.trim().to_string()]));
+                }
+                None => match entries.last_mut() {
+                    // A node name continues the list before it (`pause=n1,n3`); anything else starts anew.
+                    Some((_, words)) if !is_node_spec_word(word) && !is_node_spec_word(&words[0]) => {
+                        words.push(word.to_string())
+                    }
+                    Some((kind, words)) => {
+                        return Err(format!(
+                            "--nemesis-targets {s:?}: {word:?} after {}{:?}: one, primaries, minority, majority and                              all stand alone; node names are listed together (kill=n1,n3)",
+                            kind.map_or(String::new(), |k| format!("{k}=")),
+                            words.join(",")
+                        ))
+                    }
+                    None => entries.push((None, vec![word.to_string()])),
+                },
+            }
+        }
+        if entries.is_empty() {
+            return Err(format!("--nemesis-targets {s:?} names no target"));
+        }
+        for (kind, words) in entries {
+            let targets = Targets::parse(&words.join(",")).map_err(|e| format!("--nemesis-targets {s:?}: {e}"))?;
+            let slot = match kind {
+                Some(kind) => choice.by_kind.insert(kind, targets),
+                None => choice.every.replace(targets),
+            };
+            if slot.is_some() {
+                return Err(format!(
+                    "--nemesis-targets {s:?}: {} is given twice",
+                    kind.map_or("every kind", |k| k.as_str())
+                ));
+            }
+        }
+        Ok(choice)
+    }
+
+    /// Adds another value of the flag; a later value wins for what both name.
+    pub fn merge(&mut self, other: TargetChoice) {
+        if other.every.is_some() {
+            self.every = other.every;
+        }
+        self.by_kind.extend(other.by_kind);
+    }
+
+    /// What faults of `kind` act on: as chosen, else one node.
+    pub fn of(&self, kind: FaultKind) -> Targets {
+        self.explicit(kind).cloned().unwrap_or(Targets::One)
+    }
+
+    /// The targets given for `kind` (its own, else those for every kind), if any were.
+    pub fn explicit(&self, kind: FaultKind) -> Option<&Targets> {
+        self.by_kind.get(&kind).or(self.every.as_ref())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.every.is_none() && self.by_kind.is_empty()
+    }
+
+    /// Checks the choice against the cluster's nodes and the kinds the schedule draws: every named node
+    /// exists, and every kind named is one the schedule injects.
+    pub fn check(&self, nodes: &[String], kinds: &[FaultKind]) -> Result<(), String> {
+        for kind in self.by_kind.keys() {
+            if !kinds.contains(kind) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                return Err(format!(
+                    "--nemesis-targets aims {kind} faults, but --nemesis does not inject them (it injects {})",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ));
+            }
+        }
+        for targets in self.every.iter().chain(self.by_kind.values()) {
+            if let Targets::Nodes(named) = targets {
+                for node in named {
+                    if !nodes.contains(node) {
+                        return Err(format!(
+                            "--nemesis-targets names the node {node:?}, which this cluster does not have; its nodes are {}",
+                            nodes.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a fault among `kinds` is aimed at the primaries (and so needs a primary probe).
+    pub fn wants_primaries(&self, kinds: &[FaultKind]) -> bool {
+        kinds.iter().any(|k| self.of(*k) == Targets::Primaries)
+    }
+}
+
+/// One of the words that stand alone in `--nemesis-targets` (not a node name).
+fn is_node_spec_word(word: &str) -> bool {
+    let spec = word.split_once('=').map_or(word, |(_, s)| s).trim();
+    ["one", "primaries", "primary", "minority", "majority", "all"].contains(&spec)
+}
+
 /// Who drops whose packets: `grudge[a]` holds the nodes whose traffic `a` no longer receives. One-way cuts
 /// are grudges held on one side only, as in Jepsen.
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
@@ -198,7 +391,7 @@ impl PartitionShape {
 }
 
 /// Both sides drop each other's traffic.
-fn complete(a: &[String], b: &[String]) -> Grudge {
+pub fn complete(a: &[String], b: &[String]) -> Grudge {
     let mut grudge = Grudge::new();
     for x in a {
         grudge.entry(x.clone()).or_default().extend(b.iter().cloned());
