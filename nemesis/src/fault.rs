@@ -539,6 +539,54 @@ mod tests {
     }
 
     #[test]
+    fn parses_targets_for_every_kind_and_per_kind() {
+        let c = TargetChoice::parse("kill=primaries,pause=minority,partition=n1,n3").unwrap();
+        assert_eq!(c.of(FaultKind::Kill), Targets::Primaries);
+        assert_eq!(c.of(FaultKind::Pause), Targets::Minority);
+        assert_eq!(c.of(FaultKind::Partition), Targets::Nodes(vec!["n1".into(), "n3".into()]));
+        assert_eq!(c.of(FaultKind::Clock), Targets::One);
+        assert_eq!(c.explicit(FaultKind::Clock), None);
+        let c = TargetChoice::parse("majority,kill=n2").unwrap();
+        assert_eq!(
+            (c.of(FaultKind::Pause), c.of(FaultKind::Kill)),
+            (Targets::Majority, Targets::Nodes(vec!["n2".into()]))
+        );
+        assert_eq!(TargetChoice::parse("n1,n3").unwrap().every, Some(Targets::Nodes(vec!["n1".into(), "n3".into()])));
+        let mut merged = TargetChoice::parse("kill=one").unwrap();
+        merged.merge(TargetChoice::parse("kill=all,pause=n2").unwrap());
+        assert_eq!((merged.of(FaultKind::Kill), merged.of(FaultKind::Pause).name()), (Targets::All, "n2".into()));
+        assert!(TargetChoice::parse("flood=one").unwrap_err().contains("unknown fault \"flood\""));
+        assert!(TargetChoice::parse("kill=primaries,minority").unwrap_err().contains("stand alone"));
+        assert!(TargetChoice::parse("kill=one,kill=all").unwrap_err().contains("kill is given twice"));
+        assert!(TargetChoice::parse(",").unwrap_err().contains("names no target"));
+        let nodes = nodes(3);
+        let e = TargetChoice::parse("kill=n1,n7").unwrap().check(&nodes, &[FaultKind::Kill]).unwrap_err();
+        assert!(e.contains("\"n7\"") && e.contains("n1, n2, n3"), "{e}");
+        let e = TargetChoice::parse("pause=one").unwrap().check(&nodes, &[FaultKind::Kill]).unwrap_err();
+        assert!(e.contains("does not inject them"), "{e}");
+    }
+
+    #[test]
+    fn targets_pick_the_sizes_they_name() {
+        let mut rng = Rng(11);
+        for n in 1..=7 {
+            let ns = nodes(n);
+            for _ in 0..20 {
+                assert_eq!(Targets::One.pick(&ns, &[], &mut rng).len(), 1);
+                let minority = Targets::Minority.pick(&ns, &[], &mut rng);
+                assert_eq!(minority.len(), ((n - 1) / 2).max(1), "{n} nodes: {minority:?}");
+                let majority = Targets::Majority.pick(&ns, &[], &mut rng);
+                assert_eq!(majority.len(), n / 2 + 1);
+                assert!(majority.iter().all(|m| ns.contains(m)));
+                assert_eq!(majority.iter().collect::<BTreeSet<_>>().len(), majority.len(), "distinct");
+            }
+            assert_eq!(Targets::All.pick(&ns, &[], &mut rng), ns);
+            assert_eq!(Targets::Primaries.pick(&ns, &["n1".into()], &mut rng), ["n1"]);
+            assert!(Targets::Primaries.pick(&ns, &[], &mut rng).is_empty());
+        }
+    }
+
+    #[test]
     fn parses_lists_and_grudges() {
         assert_eq!(FaultKind::parse_list("kill, partition,kill").unwrap(), vec![FaultKind::Partition, FaultKind::Kill]);
         assert_eq!(FaultKind::parse_list("none").unwrap(), vec![]);

@@ -179,13 +179,16 @@ pub async fn run(
             // Nothing to aim at (no node leads, or the targets cut nothing): the fault is skipped, with why,
             // and its turn passes quietly.
             let skip = format!("skip-{kind}");
-            let why = finding
-                .as_ref()
-                .and_then(|f| f.none_because())
-                .or_else(|| schedule.primary_probe.is_none().then(|| "no primary probe for this cluster".into()))
-                .unwrap_or_else(|| {
-                    format!("the targets {} leave nothing to cut", aimed.as_ref().map_or(String::new(), |t| t.name()))
-                });
+            let why = match (&aimed, &finding) {
+                (Some(Targets::Primaries), Some(finding)) => {
+                    finding.none_because().unwrap_or_else(|| "no primary to aim at".into())
+                }
+                (Some(Targets::Primaries), None) => "no primary probe for this cluster".into(),
+                (targets, _) => format!(
+                    "the targets {} leave no other node to cut them from",
+                    targets.as_ref().map_or(String::new(), |t| t.name())
+                ),
+            };
             record(Step::Invoke, &skip, aim_record(json!({ "nodes": [] }), true));
             record(Step::Done, &skip, aim_record(json!({ "nodes": [], "skipped": why }), true));
             pause(next_interval(schedule, &mut rng), until, stop).await;
@@ -273,6 +276,9 @@ pub fn aim(
                 nodes.iter().map(|a| (a.clone(), others(a))).filter(|(_, o): &(_, BTreeSet<_>)| !o.is_empty()).collect()
             } else {
                 let rest: Vec<String> = nodes.iter().filter(|n| !chosen.contains(n)).cloned().collect();
+                if rest.is_empty() {
+                    return None;
+                }
                 complete(&chosen, &rest)
             };
             if grudge.is_empty() {
@@ -336,6 +342,34 @@ pub fn draw(kind: FaultKind, schedule: &Schedule, nodes: &[String], rng: &mut Rn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aimed_partitions_isolate_the_chosen_nodes() {
+        let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let schedule = Schedule::new(vec![FaultKind::Partition], 1);
+        let mut rng = Rng(5);
+        let two = ["n2".to_string(), "n4".to_string()];
+        let fault = aim(FaultKind::Partition, &schedule, &nodes, &Targets::Minority, &two, &mut rng, 0).unwrap();
+        let Fault::Partition { shape, grudge } = fault else { panic!() };
+        assert_eq!(shape, "isolate-minority");
+        assert_eq!(grudge["n2"], BTreeSet::from(["n1", "n3", "n5"].map(String::from)));
+        assert_eq!(grudge["n1"], BTreeSet::from(two.clone()));
+        assert!(!grudge["n2"].contains("n4"), "the chosen nodes still hear each other");
+        let Some(Fault::Partition { grudge, .. }) =
+            aim(FaultKind::Partition, &schedule, &nodes, &Targets::All, &nodes, &mut rng, 0)
+        else {
+            panic!()
+        };
+        assert!(nodes.iter().all(|a| grudge[a].len() == 4), "all: every node alone: {grudge:?}");
+        // Nothing to aim at is no fault at all (the schedule records a skip), never a random one.
+        assert_eq!(aim(FaultKind::Kill, &schedule, &nodes, &Targets::Primaries, &[], &mut rng, 0), None);
+        assert_eq!(aim(FaultKind::Partition, &schedule, &nodes, &Targets::Majority, &nodes, &mut rng, 0), None);
+        let clients = Schedule { shapes: vec![PartitionShape::Clients], ..schedule.clone() };
+        assert_eq!(
+            aim(FaultKind::Partition, &clients, &nodes, &Targets::One, &two[..1], &mut rng, 0),
+            Some(Fault::IsolateClients { nodes: vec!["n2".into()] })
+        );
+    }
 
     #[test]
     fn every_drawn_partition_cuts_something() {
