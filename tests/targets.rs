@@ -131,6 +131,13 @@ fn faults_aimed_at_primaries_hit_the_node_the_cluster_names() {
         let aimed: Vec<&Value> =
             ["start-partition", "start-kill", "start-pause"].iter().flat_map(|f| nemesis(&events, f)).collect();
         assert!(aimed.len() >= 3, "{cluster:?}: {text}");
+        // The report's fault table shows where each fault was aimed and whom the probe named.
+        let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        let table = &report[report.find("<section id=\"faults\">").expect("a fault table")..];
+        let kill = nemesis(&events, "start-kill")[0];
+        let primary = kill["value"]["primary_probe"]["primaries"][0].as_str().unwrap();
+        let row = format!("<td>kill</td><td>{primary}</td><td>primaries</td><td>{primary}</td>");
+        assert!(table.contains(&row), "{cluster:?}: no {row} in the fault table");
         for fault in aimed {
             let probe = &fault["value"]["primary_probe"];
             let primaries: Vec<&str> =
