@@ -45,7 +45,10 @@ enum Command {
     /// the history and check it. Exit code as for check.
     #[command(after_help = "Examples:
   faultline test                                    the reference cluster, 20 s, partitions, kills, pauses
+                                                    (opening with a kill of the primary)
   faultline test --store-mode unsafe --time-limit 10s   a cluster that loses writes: exit 1
+  faultline test --nemesis kill,pause,partition --nemesis-targets kill=primaries,pause=minority,partition=n2
+                                                    aim each kind of fault: the primary, a minority, n2
   faultline test --target http://10.0.0.1:2379 http://10.0.0.2:2379 --adapter etcd-v3
   faultline test --cluster etcd --nemesis partition,kill    start etcd in the lab and fault it
   faultline test --cluster my-server.toml --require sequential  your own server, from a cluster spec")]
