@@ -576,6 +576,48 @@ mod tests {
     }
 
     #[test]
+    fn primary_probes_parse_render_and_say_what_is_wrong() {
+        let etcd = ClusterSpec::resolve("etcd").unwrap();
+        let primary = etcd.primary.clone().unwrap();
+        assert_eq!((primary.method.as_str(), primary.body.as_deref()), ("POST", Some("{}")));
+        assert_eq!(primary.rule, LeaderRule::SameAs { pointer: "/leader".into(), own: "/header/member_id".into() });
+        let reference = ClusterSpec::resolve("reference").unwrap().primary.unwrap();
+        assert_eq!(reference.rule, LeaderRule::Equals { pointer: "/role".into(), value: serde_json::json!("primary") });
+        let dir = std::env::temp_dir();
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
+        let node = NodeAddress {
+            name: "n1".into(),
+            listen,
+            client_url: format!("http://{listen}"),
+            peer_listen: listen,
+            peers: vec![listen],
+        };
+        let requests = etcd.primary_requests(std::slice::from_ref(&node), &ctx).unwrap();
+        assert_eq!(requests[0].url, "http://10.0.0.2:2379/v3/maintenance/status");
+        assert_eq!(requests[0].node, "n1");
+        let spec =
+            |primary: &str| ClusterSpec::parse(&format!("command = \"/bin/sh\"\n[primary]\n{primary}"), "t.toml");
+        assert_eq!(
+            spec("request = \"{client_url}/s\"\npointer = \"/leads\"\nequals = true\n")
+                .unwrap()
+                .primary
+                .unwrap()
+                .method,
+            "GET"
+        );
+        let e = spec("request = \"GET {client_url}/s\"\npointer = \"/a\"\n").unwrap_err();
+        assert!(e.contains("primary.pointer: give exactly one of `equals`"), "{e}");
+        let e = spec("request = \"GET {client_url}/s\"\npointer = \"role\"\nequals = 1\n").unwrap_err();
+        assert!(e.contains("not a JSON pointer"), "{e}");
+        let e = spec("request = \"get it now\"\npointer = \"/a\"\nequals = 1\n").unwrap_err();
+        assert!(e.contains("primary.request"), "{e}");
+        let e =
+            spec("request = \"{nope}/s\"\npointer = \"/a\"\nequals = 1\n").unwrap().check(1, &[], &ctx).unwrap_err();
+        assert!(e.contains("node n1: cluster spec t.toml: primary.request: unknown placeholder {nope}"), "{e}");
+    }
+
+    #[test]
     fn a_missing_program_names_the_node() {
         let spec = ClusterSpec::parse(r#"command = "no-such-server-xyz --port {client_port}""#, "t.toml").unwrap();
         let dir = std::env::temp_dir();
