@@ -32,18 +32,15 @@ fn nodes(event: &Value) -> Vec<String> {
     event["value"]["nodes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect()
 }
 
-/// The nodes a partition's grudge cuts off from every node outside them.
-fn isolated(event: &Value, all: usize) -> Vec<String> {
+/// The nodes a partition aimed at them cut off: each drops the traffic of every node outside them, so
+/// they are the nodes that drop the most.
+fn isolated(event: &Value) -> Vec<String> {
     let grudge = event["value"]["grudge"].as_object().unwrap();
-    let mut cut: Vec<String> = grudge.keys().cloned().collect();
-    // The isolated side is the smaller one: each of its nodes drops the other side's `all - side` nodes.
-    cut.retain(|n| grudge[n].as_array().unwrap().len() == all - minority_side(grudge, all));
+    let most = grudge.values().map(|s| s.as_array().unwrap().len()).max().unwrap();
+    let mut cut: Vec<String> =
+        grudge.iter().filter(|(_, s)| s.as_array().unwrap().len() == most).map(|(n, _)| n.clone()).collect();
     cut.sort();
     cut
-}
-
-fn minority_side(grudge: &serde_json::Map<String, Value>, all: usize) -> usize {
-    grudge.values().map(|s| all - s.as_array().unwrap().len()).min().unwrap()
 }
 
 #[test]
@@ -87,7 +84,7 @@ fn named_nodes_minorities_and_majorities_are_what_the_faults_hit() {
     }
     for partition in &partitions {
         assert_eq!(partition["value"]["shape"], "isolate-minority");
-        assert_eq!(isolated(partition, 5).len(), 2, "a minority of 5 cut from the other 3: {partition}");
+        assert_eq!(isolated(partition).len(), 2, "a minority of 5 cut from the other 3: {partition}");
         assert_eq!(partition["value"]["probe"]["pairs_cut"], 12, "2 x 3 pairs, both ways: {partition}");
     }
     // The run's config and the report say how faults were aimed.
@@ -152,7 +149,7 @@ fn faults_aimed_at_primaries_hit_the_node_the_cluster_names() {
             assert_eq!(fault["value"]["targets"], "primaries");
             if fault["f"] == "start-partition" {
                 assert_eq!(fault["value"]["shape"], "isolate-primaries");
-                assert_eq!(isolated(fault, 3), [primaries[0]], "{fault}");
+                assert_eq!(isolated(fault), [primaries[0]], "{fault}");
             } else {
                 assert_eq!(nodes(fault), [primaries[0]], "{fault}");
             }

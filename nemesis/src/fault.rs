@@ -153,8 +153,9 @@ impl TargetChoice {
                 Some((kind, spec)) => {
                     let kind = FaultKind::ALL.into_iter().find(|k| k.as_str() == kind.trim()).ok_or_else(|| {
                         format!(
-                            "--nemesis-targets {s:?}: unknown fault {:?} before `=`; expected partition, loss, delay,                              kill, pause or clock",
-                            kind.trim()
+                            "unknown fault {:?} before `=`; expected one of {}",
+                            kind.trim(),
+                            FaultKind::ALL.map(|k| k.as_str()).join(", "),
                         )
                     })?;
                     entries.push((Some(kind), vec![spec.trim().to_string()]));
@@ -166,7 +167,8 @@ impl TargetChoice {
                     }
                     Some((kind, words)) => {
                         return Err(format!(
-                            "--nemesis-targets {s:?}: {word:?} after {}{:?}: one, primaries, minority, majority and                              all stand alone; node names are listed together (kill=n1,n3)",
+                            "{word:?} after {}{:?}: one, primaries, minority, majority and all \
+                             stand alone; node names are listed together (kill=n1,n3)",
                             kind.map_or(String::new(), |k| format!("{k}=")),
                             words.join(",")
                         ))
@@ -179,7 +181,7 @@ impl TargetChoice {
             return Err(format!("--nemesis-targets {s:?} names no target"));
         }
         for (kind, words) in entries {
-            let targets = Targets::parse(&words.join(",")).map_err(|e| format!("--nemesis-targets {s:?}: {e}"))?;
+            let targets = Targets::parse(&words.join(","))?;
             let slot = match kind {
                 Some(kind) => choice.by_kind.insert(kind, targets),
                 None => choice.every.replace(targets),
