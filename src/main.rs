@@ -45,7 +45,10 @@ enum Command {
     /// the history and check it. Exit code as for check.
     #[command(after_help = "Examples:
   faultline test                                    the reference cluster, 20 s, partitions, kills, pauses
+                                                    (opening with a kill of the primary)
   faultline test --store-mode unsafe --time-limit 10s   a cluster that loses writes: exit 1
+  faultline test --nemesis kill,pause,partition --nemesis-targets kill=primaries,pause=minority,partition=n2
+                                                    aim each kind of fault: the primary, a minority, n2
   faultline test --target http://10.0.0.1:2379 http://10.0.0.2:2379 --adapter etcd-v3
   faultline test --cluster etcd --nemesis partition,kill    start etcd in the lab and fault it
   faultline test --cluster my-server.toml --require sequential  your own server, from a cluster spec")]
@@ -231,6 +234,15 @@ struct TestArgs {
     /// but clients.
     #[arg(long)]
     partition: Vec<String>,
+    /// Which nodes faults act on: one, primaries, minority, majority, all, or node names (n1,n3). For every
+    /// fault kind (`minority`), or per kind: `kill=primaries,pause=minority,partition=n1,n2` (node names
+    /// continue the list before them; repeat the flag to add more). A partition aimed at nodes isolates
+    /// them from the rest (`primaries`: the primary). Who leads is asked of the cluster right before each
+    /// such fault (the reference node's GET /status, a cluster spec's [primary]); when no node leads, the
+    /// fault is skipped and recorded as such. Default: one node, drawn from the seed, and the default
+    /// faults of a cluster faultline starts open with a kill of the primary.
+    #[arg(long, value_name = "TARGETS", value_parser = faultline_nemesis::TargetChoice::parse)]
+    nemesis_targets: Vec<faultline_nemesis::TargetChoice>,
     /// For --target: a TOML file of shell commands per fault (see the README), so faultline can inject
     /// faults into machines or containers it does not start.
     #[arg(long)]
@@ -528,7 +540,12 @@ fn test(args: TestArgs) -> ExitCode {
         },
         final_reads: !args.no_final_reads,
         settle: args.settle,
+        open_with_primary_kill: args.nemesis.is_none(),
         nemesis: args.nemesis.map_or(default_nemesis, |f| f.0),
+        nemesis_targets: args.nemesis_targets.into_iter().fold(Default::default(), |mut all, one| {
+            faultline_nemesis::TargetChoice::merge(&mut all, one);
+            all
+        }),
         nemesis_interval: args.nemesis_interval,
         nemesis_fixed: args.nemesis_fixed,
         partitions: args.partition,

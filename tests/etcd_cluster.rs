@@ -291,3 +291,46 @@ fn bad_specs_exit_3_naming_the_node_and_leave_no_lab() {
     }
     let _ = std::fs::remove_dir_all(&store);
 }
+
+#[test]
+fn etcd_names_its_leader_and_a_kill_aimed_at_the_primary_hits_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    if !etcd_lab() {
+        return;
+    }
+    let store = store("primaries");
+    let run = faultline_test(
+        &store,
+        &[
+            "--cluster",
+            "etcd",
+            "--nemesis",
+            "kill",
+            "--nemesis-targets",
+            "kill=primaries",
+            "--nemesis-interval",
+            "2s",
+            "--nemesis-fixed",
+            "--time-limit",
+            "10s",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    let dir = std::fs::canonicalize(store.join("latest")).unwrap();
+    let events = events(&dir);
+    let kills = nemesis(&events, "start-kill");
+    assert!(!kills.is_empty(), "{}", run.text);
+    for kill in kills {
+        // The spec's probe: POST /v3/maintenance/status on every member, the leader where /leader equals
+        // /header/member_id. Exactly one member leads, and the kill hits it.
+        let probe = &kill["value"]["primary_probe"];
+        let primaries = probe["primaries"].as_array().unwrap();
+        assert_eq!(primaries.len(), 1, "{probe}");
+        assert_eq!(kill["value"]["nodes"].as_array().unwrap(), primaries, "{kill}");
+        let answers = probe["answers"].as_object().unwrap();
+        assert_eq!(answers.values().filter(|a| *a == "not primary").count(), 2, "{probe}");
+    }
+    std::fs::remove_dir_all(&store).unwrap();
+}

@@ -483,3 +483,63 @@ fn clients_can_be_cut_off_while_the_nodes_still_talk() {
     assert!(others.iter().any(|e| e["type"] == "ok"), "the other nodes stopped answering too");
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_clock_fault_takes_effect_within_500_ms_of_being_drawn() {
+    if faultline_nemesis_clock_missing() {
+        return;
+    }
+    let store = store("clock");
+    let (code, text, dir) = run(
+        &store,
+        &[
+            "--nemesis",
+            "clock",
+            "--nemesis-targets",
+            "all",
+            "--nemesis-fixed",
+            "--nemesis-interval",
+            "500ms",
+            "--time-limit",
+            "4s",
+            "--lab",
+            "none",
+            "--seed",
+            "2",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let events = events(&dir);
+    let mut starts = 0;
+    for (i, e) in events.iter().enumerate() {
+        if !(e["process"] == "nemesis" && e["type"] == "invoke" && e["f"] == "start-clock") {
+            continue;
+        }
+        let done = events[i..].iter().find(|d| d["type"] == "info" && d["f"] == "start-clock").unwrap();
+        // Drawn (invoke) to in force (info, after the probe saw the offset): under half a second.
+        let took_ms = (done["time"].as_u64().unwrap() - e["time"].as_u64().unwrap()) / 1_000_000;
+        assert!(took_ms < 500, "a clock fault took {took_ms} ms to take effect: {done}");
+        assert!(done["value"]["applied_ms"].as_u64().unwrap() < 500, "{done}");
+        let asked = done["value"]["bump_ms"].as_i64().or(done["value"]["strobe_ms"].as_i64()).unwrap();
+        for node in ["n1", "n2", "n3"] {
+            let seen = done["value"]["probe"][node]["observed_offset_ms"].as_i64().unwrap();
+            assert!((seen - asked).abs() < 1_000, "{node}: asked {asked} ms, saw {seen} ms: {done}");
+        }
+        starts += 1;
+    }
+    assert!(starts >= 2, "{text}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+/// Whether libfaketime is missing here (CI installs it: there it must not be).
+fn faultline_nemesis_clock_missing() -> bool {
+    let missing =
+        ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
+            .iter()
+            .all(|p| !Path::new(p).exists());
+    if missing {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the clock tests (apt-get install faketime)");
+        eprintln!("skipping: libfaketime is not installed (Debian: faketime)");
+    }
+    missing
+}

@@ -122,6 +122,9 @@ impl Node {
         if path == "/health" {
             return Response::json(200, json!({"ok": true, "id": self.config.id}));
         }
+        if path == "/status" {
+            return self.status();
+        }
         if path == "/internal/append" && request.method == "POST" {
             return self.append(&request.body).await;
         }
@@ -162,6 +165,23 @@ impl Node {
             (_, true, _) => self.perform(&key, op).await,
             (_, false, _) => self.forward(request).await,
         }
+    }
+
+    /// `GET /status` (the contract shared with faultline's primary probe): this node's role as it sees
+    /// it. The primary is fixed, so there is one term, 0, and every node knows the leader.
+    fn status(&self) -> Response {
+        let mode = self.config.mode.as_str();
+        if self.config.mode == Mode::Eventual {
+            return Response::json(
+                200,
+                json!({"node": self.config.id, "role": "peer", "term": 0, "leader": null, "mode": mode}),
+            );
+        }
+        let role = if self.is_primary() { "primary" } else { "follower" };
+        Response::json(
+            200,
+            json!({"node": self.config.id, "role": role, "term": 0, "leader": self.config.primary, "mode": mode}),
+        )
     }
 
     /// `eventual` mode: everything on this node's own state.

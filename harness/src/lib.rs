@@ -19,8 +19,9 @@ use faultline_checker::model::ModelKind;
 use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;
+use faultline_nemesis::primary::PrimaryProbe;
 use faultline_nemesis::schedule::{self, Backend, Schedule, Step};
-use faultline_nemesis::{FaultKind, Lab, Network, NodeSpec, PartitionShape};
+use faultline_nemesis::{FaultKind, Lab, Network, NodeSpec, PartitionShape, TargetChoice, Targets};
 use faultline_reports::results::CheckResults;
 
 use crate::check::CheckOptions;
@@ -66,6 +67,11 @@ pub struct TestPlan {
     pub nemesis_interval: Duration,
     pub nemesis_fixed: bool,
     pub partitions: Vec<String>,
+    /// Which nodes each kind of fault acts on (`--nemesis-targets`).
+    pub nemesis_targets: TargetChoice,
+    /// Open the schedule with a kill of the primary (plain `faultline test`: its default faults), when
+    /// kills are among the faults, not aimed otherwise, and the cluster can say who leads.
+    pub open_with_primary_kill: bool,
     /// Faults for targets faultline does not start, as shell commands.
     pub nemesis_commands: Option<PathBuf>,
     pub store: PathBuf,
@@ -115,6 +121,53 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     };
     if !plan.partitions.is_empty() {
         schedule.shapes = plan.partitions.iter().map(|s| PartitionShape::parse(s, &names)).collect::<Result<_, _>>()?;
+    }
+    plan.nemesis_targets.check(&names, &schedule.kinds)?;
+    if !plan.partitions.is_empty()
+        && plan.nemesis_targets.explicit(FaultKind::Partition).is_some()
+        && schedule.shapes != [PartitionShape::Clients]
+    {
+        return Err("--partition draws the shape of each partition and --nemesis-targets aims partitions at nodes \
+                    (isolating them): give one of them (or --partition clients, to cut the clients off from the \
+                    aimed nodes)"
+            .into());
+    }
+    // Who leads is asked of the cluster: faultline knows how for the reference cluster and for a spec
+    // with [primary]; a cluster it does not start cannot be asked, so aiming at its primary is refused.
+    let probe_template = match &plan.cluster {
+        Some(spec) => spec.primary.clone(),
+        None if external => None,
+        None => spec::ClusterSpec::resolve("reference")?.primary,
+    };
+    if plan.nemesis_targets.wants_primaries(&schedule.kinds) && probe_template.is_none() {
+        let aimed: Vec<&str> = schedule
+            .kinds
+            .iter()
+            .filter(|k| plan.nemesis_targets.of(**k) == Targets::Primaries)
+            .map(|k| k.as_str())
+            .collect();
+        return Err(match &plan.cluster {
+            Some(spec) => format!(
+                "--nemesis-targets aims {} at the primaries, but the cluster spec {} has no [primary] probe saying \
+                 who leads (see the README); aim at named nodes instead (e.g. kill=n1)",
+                aimed.join(", "),
+                spec.source
+            ),
+            None => format!(
+                "--nemesis-targets aims {} at the primaries, but faultline cannot ask a cluster it does not start \
+                 who leads; aim at named nodes instead (e.g. kill=n1), or start the cluster with --cluster and a \
+                 spec with [primary]",
+                aimed.join(", ")
+            ),
+        });
+    }
+    schedule.targets = plan.nemesis_targets.clone();
+    if plan.open_with_primary_kill
+        && probe_template.is_some()
+        && schedule.kinds.contains(&FaultKind::Kill)
+        && plan.nemesis_targets.explicit(FaultKind::Kill).is_none()
+    {
+        schedule.opening = Some((FaultKind::Kill, Targets::Primaries));
     }
     if external && plan.cluster.is_some() {
         return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
@@ -199,6 +252,29 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                 transport::probe(url, tls.as_ref(), probe_timeout).await?;
             }
         }
+        if let (Some(template), Some(lab)) = (&probe_template, &lab) {
+            let requests = match &plan.cluster {
+                Some(spec) => spec.primary_requests(
+                    &lab.nodes,
+                    &spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path },
+                )?,
+                None => {
+                    let reference = spec::ClusterSpec::resolve("reference")?;
+                    reference.primary_requests(
+                        &lab.nodes,
+                        &spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path },
+                    )?
+                }
+            };
+            // Quick, so that asking delays the fault little: a node that cannot say within it is not a primary.
+            let timeout = Duration::from_millis(500);
+            schedule.primary_probe = Some(Arc::new(PrimaryProbe {
+                requests,
+                rule: template.rule.clone(),
+                client: transport::reqwest_pool(timeout, tls.as_ref()),
+                timeout,
+            }));
+        }
         let mut backend = match (&mut lab, &commands) {
             (Some(lab), _) => Some(Backend::Lab(lab)),
             (None, Some(c)) => Some(Backend::Command(c)),
@@ -243,7 +319,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             http_client: plan.http_client,
             tls,
         };
-        write_config(plan, &run_dir, &targets, network, seed)?;
+        write_config(plan, &schedule, &run_dir, &targets, network, seed)?;
         let recorder = Recorder::create(&run_dir.history())
             .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
         // The fault in force, for the progress line: set once a fault has started, cleared as it stops.
@@ -325,7 +401,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         ..CheckOptions::new()
     };
     let checked = check::check_file(&run_dir.history(), &check_opts)?;
-    let parameters = run_parameters(plan, network, seed, &summary, faults);
+    let parameters = run_parameters(plan, network, seed, &summary, faults, schedule.opening.as_ref());
     let results = CheckResults::new(vec![checked.result.clone()]);
     check::write(&run_dir.file("results.json"), &results.to_json())?;
     let report = check::html_report(&checked, parameters, node_logs(&run_dir.path));
@@ -347,6 +423,7 @@ fn run_parameters(
     seed: u64,
     summary: &RunSummary,
     faults: usize,
+    opening: Option<&(FaultKind, Targets)>,
 ) -> Vec<(String, String)> {
     let target = if let Some(spec) = &plan.cluster {
         format!("cluster spec {}, {} nodes, lab {} ({})", spec.source, plan.node_count, network.as_str(), plan.adapter)
@@ -363,8 +440,19 @@ fn run_parameters(
     let nemesis = if plan.nemesis.is_empty() {
         "none".to_string()
     } else {
-        let kinds: Vec<&str> = plan.nemesis.iter().map(|k| k.as_str()).collect();
-        format!("{}, every ~{:?}; {faults} faults", kinds.join(", "), plan.nemesis_interval)
+        let kinds: Vec<String> = plan
+            .nemesis
+            .iter()
+            .map(|k| match plan.nemesis_targets.explicit(*k) {
+                Some(targets) => format!("{k} ({targets})"),
+                None => k.as_str().to_string(),
+            })
+            .collect();
+        let opening = match opening {
+            Some((kind, targets)) => format!("; opens with {kind} ({targets})"),
+            None => String::new(),
+        };
+        format!("{}, every ~{:?}{opening}; {faults} faults", kinds.join(", "), plan.nemesis_interval)
     };
     vec![
         ("target".into(), target),
@@ -440,6 +528,7 @@ async fn start_spec_cluster(
 
 fn write_config(
     plan: &TestPlan,
+    schedule: &Schedule,
     run_dir: &RunDir,
     targets: &[String],
     network: Network,
@@ -464,11 +553,25 @@ fn write_config(
         "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "nemesis_interval_ms": plan.nemesis_interval.as_millis() as u64, "nemesis_fixed": plan.nemesis_fixed,
         "partitions": plan.partitions,
+        "nemesis_targets": target_config(&plan.nemesis_targets),
+        "nemesis_opening": schedule.opening.as_ref().map(|(kind, targets)| format!("{kind}={targets}")),
         "nemesis_commands": plan.nemesis_commands.as_ref().map(|p| p.display().to_string()),
     });
     let path = run_dir.file("config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `--nemesis-targets` as the run's config records it: `{"every": "one", "kill": "primaries"}`.
+fn target_config(choice: &TargetChoice) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    if let Some(every) = &choice.every {
+        map.insert("every".into(), serde_json::json!(every.name()));
+    }
+    for (kind, targets) in &choice.by_kind {
+        map.insert(kind.as_str().into(), serde_json::json!(targets.name()));
+    }
+    serde_json::Value::Object(map)
 }
 
 /// "partition (halves)", "kill n2", "delay n1 n3": a fault as the progress line names it.

@@ -20,6 +20,18 @@
 //! client_key = "certs/client.key"    # and its key
 //! ```
 //!
+//! A spec may say how to ask a node whether it leads, for faults aimed at `primaries`
+//! (`--nemesis-targets kill=primaries`): one request per node, and where its JSON answer says so.
+//!
+//! ```toml
+//! [primary]
+//! request = "POST {client_url}/v3/maintenance/status"   # METHOD URL (GET when only a URL is given)
+//! body = "{}"                    # optional, sent as is as application/json (no placeholders)
+//! pointer = "/leader"            # a JSON pointer into the answer
+//! equals_pointer = "/header/member_id"   # the node leads when both are equal; or
+//! # equals = "primary"           # the node leads when the value at `pointer` is this
+//! ```
+//!
 //! `[tls]` paths are relative to the spec file; `--ca-cert`, `--client-cert` and `--client-key` override
 //! them.
 //!
@@ -32,6 +44,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use faultline_nemesis::primary::{LeaderRule, ProbeRequest};
 use faultline_nemesis::{FaultKind, Network, NodeAddress, NodeSpec, Readiness};
 use faultline_workloads::tls::TlsFiles;
 use serde::Deserialize;
@@ -72,6 +85,26 @@ struct SpecFile {
     #[serde(default)]
     refuse: BTreeMap<String, String>,
     tls: Option<TlsFile>,
+    primary: Option<PrimaryFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrimaryFile {
+    request: String,
+    body: Option<String>,
+    pointer: String,
+    equals: Option<toml::Value>,
+    equals_pointer: Option<String>,
+}
+
+/// How to ask a node whether it leads, before its placeholders are filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrimaryTemplate {
+    pub method: String,
+    pub url: String,
+    pub body: Option<String>,
+    pub rule: LeaderRule,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +153,8 @@ pub struct ClusterSpec {
     pub refuse: BTreeMap<String, String>,
     /// Clients speak `https://` to the nodes, trusting and presenting these files (paths resolved).
     pub tls: Option<TlsFiles>,
+    /// How to ask a node whether it leads (`[primary]`).
+    pub primary: Option<PrimaryTemplate>,
 }
 
 /// What a node's placeholders are filled from, besides its lab address.
@@ -190,7 +225,9 @@ impl ClusterSpec {
                 ));
             }
         }
+        let primary = file.primary.map(|p| parse_primary(p, source)).transpose()?;
         Ok(ClusterSpec {
+            primary,
             source: source.to_string(),
             command,
             env: file.env.into_iter().collect(),
@@ -253,7 +290,32 @@ impl ClusterSpec {
                 return Err(why);
             }
         }
+        if self.primary.is_some() {
+            self.primary_requests(&nodes, ctx)?;
+        }
         Ok(program)
+    }
+
+    /// The primary probe's request to each node, placeholders filled in; none without `[primary]`.
+    pub fn primary_requests(
+        &self,
+        nodes: &[NodeAddress],
+        ctx: &RenderContext<'_>,
+    ) -> Result<Vec<ProbeRequest>, String> {
+        let Some(primary) = &self.primary else { return Ok(Vec::new()) };
+        (0..nodes.len())
+            .map(|i| {
+                let url = render(&primary.url, &self.variables(nodes, i, ctx)).map_err(|e| {
+                    format!("node {}: cluster spec {}: primary.request: {e}", nodes[i].name, self.source)
+                })?;
+                Ok(ProbeRequest {
+                    node: nodes[i].name.clone(),
+                    method: primary.method.clone(),
+                    url,
+                    body: primary.body.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The spec of node `i` of a lab: every placeholder filled in, the program found.
@@ -334,6 +396,42 @@ impl ClusterSpec {
         );
         vars
     }
+}
+
+/// Reads `[primary]`: `request` is `METHOD URL` or a URL (GET); the rule is `pointer` with exactly one of
+/// `equals` and `equals_pointer`.
+fn parse_primary(p: PrimaryFile, source: &str) -> Result<PrimaryTemplate, String> {
+    let bad = |what: String| format!("cluster spec {source}: primary.{what}");
+    let words: Vec<&str> = p.request.split_whitespace().collect();
+    let (method, url) = match words[..] {
+        [url] => ("GET".to_string(), url.to_string()),
+        [method, url] if method.chars().all(|c| c.is_ascii_uppercase()) => (method.to_string(), url.to_string()),
+        _ => {
+            return Err(bad(format!(
+                "request: {:?}: expected \"METHOD URL\" or a URL, e.g. \"GET {{client_url}}/status\"",
+                p.request
+            )))
+        }
+    };
+    if !p.pointer.is_empty() && !p.pointer.starts_with('/') {
+        return Err(bad(format!("pointer: {:?} is not a JSON pointer (it starts with /, e.g. /role)", p.pointer)));
+    }
+    let rule = match (p.equals, p.equals_pointer) {
+        (Some(value), None) => LeaderRule::Equals {
+            pointer: p.pointer,
+            value: serde_json::to_value(value).map_err(|e| bad(format!("equals: {e}")))?,
+        },
+        (None, Some(own)) if own.starts_with('/') => LeaderRule::SameAs { pointer: p.pointer, own },
+        (None, Some(own)) => {
+            return Err(bad(format!("equals_pointer: {own:?} is not a JSON pointer (it starts with /)")))
+        }
+        _ => {
+            return Err(bad(
+                "pointer: give exactly one of `equals` (a value) and `equals_pointer` (another JSON pointer)".into(),
+            ))
+        }
+    };
+    Ok(PrimaryTemplate { method, url, body: p.body, rule })
 }
 
 /// Fills `{name}` placeholders from `vars`; `{{` and `}}` are literal braces.
@@ -475,6 +573,48 @@ mod tests {
         assert!(e.contains("ready.http") && e.contains("plain http:// only"), "{e}");
         assert!(ClusterSpec::parse("command = \"x\"\n[tls]\nca = \"x\"\n", "t.toml").unwrap_err().contains("ca"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn primary_probes_parse_render_and_say_what_is_wrong() {
+        let etcd = ClusterSpec::resolve("etcd").unwrap();
+        let primary = etcd.primary.clone().unwrap();
+        assert_eq!((primary.method.as_str(), primary.body.as_deref()), ("POST", Some("{}")));
+        assert_eq!(primary.rule, LeaderRule::SameAs { pointer: "/leader".into(), own: "/header/member_id".into() });
+        let reference = ClusterSpec::resolve("reference").unwrap().primary.unwrap();
+        assert_eq!(reference.rule, LeaderRule::Equals { pointer: "/role".into(), value: serde_json::json!("primary") });
+        let dir = std::env::temp_dir();
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
+        let node = NodeAddress {
+            name: "n1".into(),
+            listen,
+            client_url: format!("http://{listen}"),
+            peer_listen: listen,
+            peers: vec![listen],
+        };
+        let requests = etcd.primary_requests(std::slice::from_ref(&node), &ctx).unwrap();
+        assert_eq!(requests[0].url, "http://10.0.0.2:2379/v3/maintenance/status");
+        assert_eq!(requests[0].node, "n1");
+        let spec =
+            |primary: &str| ClusterSpec::parse(&format!("command = \"/bin/sh\"\n[primary]\n{primary}"), "t.toml");
+        assert_eq!(
+            spec("request = \"{client_url}/s\"\npointer = \"/leads\"\nequals = true\n")
+                .unwrap()
+                .primary
+                .unwrap()
+                .method,
+            "GET"
+        );
+        let e = spec("request = \"GET {client_url}/s\"\npointer = \"/a\"\n").unwrap_err();
+        assert!(e.contains("primary.pointer: give exactly one of `equals`"), "{e}");
+        let e = spec("request = \"GET {client_url}/s\"\npointer = \"role\"\nequals = 1\n").unwrap_err();
+        assert!(e.contains("not a JSON pointer"), "{e}");
+        let e = spec("request = \"get it now\"\npointer = \"/a\"\nequals = 1\n").unwrap_err();
+        assert!(e.contains("primary.request"), "{e}");
+        let e =
+            spec("request = \"{nope}/s\"\npointer = \"/a\"\nequals = 1\n").unwrap().check(1, &[], &ctx).unwrap_err();
+        assert!(e.contains("node n1: cluster spec t.toml: primary.request: unknown placeholder {nope}"), "{e}");
     }
 
     #[test]

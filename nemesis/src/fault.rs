@@ -62,6 +62,201 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// Which nodes a fault acts on, as Jepsen's node specs (`--nemesis-targets`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// One node, drawn from the seed.
+    One,
+    /// The nodes that lead, as the cluster's primary probe answers right before the fault.
+    Primaries,
+    /// The largest minority, (n-1)/2 nodes (at least one), drawn from the seed.
+    Minority,
+    /// The smallest majority, n/2+1 nodes, drawn from the seed.
+    Majority,
+    /// Every node.
+    All,
+    /// These nodes, by name.
+    Nodes(Vec<String>),
+}
+
+impl Targets {
+    /// Parses `one`, `primaries`, `minority`, `majority`, `all`, or node names `n1,n3`.
+    pub fn parse(s: &str) -> Result<Targets, String> {
+        let s = s.trim();
+        Ok(match s {
+            "one" => Targets::One,
+            "primaries" | "primary" => Targets::Primaries,
+            "minority" => Targets::Minority,
+            "majority" => Targets::Majority,
+            "all" => Targets::All,
+            "" => return Err("empty target; expected one, primaries, minority, majority, all, or node names".into()),
+            _ => Targets::Nodes(s.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect()),
+        })
+    }
+
+    /// As `--nemesis-targets` spells it.
+    pub fn name(&self) -> String {
+        match self {
+            Targets::One => "one".into(),
+            Targets::Primaries => "primaries".into(),
+            Targets::Minority => "minority".into(),
+            Targets::Majority => "majority".into(),
+            Targets::All => "all".into(),
+            Targets::Nodes(nodes) => nodes.join(","),
+        }
+    }
+
+    /// The nodes these targets pick from `nodes` (`primaries` given by the probe), drawn from `rng`.
+    pub fn pick(&self, nodes: &[String], primaries: &[String], rng: &mut Rng) -> Vec<String> {
+        let n = nodes.len();
+        let drawn = |count: usize, rng: &mut Rng| {
+            let mut shuffled = nodes.to_vec();
+            shuffle(&mut shuffled, rng);
+            shuffled.truncate(count.min(n));
+            shuffled.sort();
+            shuffled
+        };
+        match self {
+            Targets::One => drawn(1, rng),
+            Targets::Minority => drawn(((n.saturating_sub(1)) / 2).max(1), rng),
+            Targets::Majority => drawn(n / 2 + 1, rng),
+            Targets::All => nodes.to_vec(),
+            Targets::Primaries => primaries.to_vec(),
+            Targets::Nodes(named) => named.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Targets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// `--nemesis-targets`: the targets of every fault kind, or of some kinds. `kill=primaries,pause=minority`
+/// aims kills at the primary and pauses at a minority; a spec without `KIND=` applies to every kind not
+/// named; node names continue a list (`pause=n1,n3`). Kinds given nothing act on one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetChoice {
+    pub every: Option<Targets>,
+    pub by_kind: BTreeMap<FaultKind, Targets>,
+}
+
+impl TargetChoice {
+    /// Parses one `--nemesis-targets` value; several values (the flag repeated) are [`TargetChoice::merge`]d.
+    pub fn parse(s: &str) -> Result<TargetChoice, String> {
+        let mut choice = TargetChoice::default();
+        // Each entry: the kind it is for (None: every kind) and its words.
+        let mut entries: Vec<(Option<FaultKind>, Vec<String>)> = Vec::new();
+        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word.split_once('=') {
+                Some((kind, spec)) => {
+                    let kind = FaultKind::ALL.into_iter().find(|k| k.as_str() == kind.trim()).ok_or_else(|| {
+                        format!(
+                            "unknown fault {:?} before `=`; expected one of {}",
+                            kind.trim(),
+                            FaultKind::ALL.map(|k| k.as_str()).join(", "),
+                        )
+                    })?;
+                    entries.push((Some(kind), vec![spec.trim().to_string()]));
+                }
+                None => match entries.last_mut() {
+                    // A node name continues the list before it (`pause=n1,n3`); anything else starts anew.
+                    Some((_, words)) if !is_node_spec_word(word) && !is_node_spec_word(&words[0]) => {
+                        words.push(word.to_string())
+                    }
+                    Some((kind, words)) => {
+                        return Err(format!(
+                            "{word:?} after {}{:?}: one, primaries, minority, majority and all \
+                             stand alone; node names are listed together (kill=n1,n3)",
+                            kind.map_or(String::new(), |k| format!("{k}=")),
+                            words.join(",")
+                        ))
+                    }
+                    None => entries.push((None, vec![word.to_string()])),
+                },
+            }
+        }
+        if entries.is_empty() {
+            return Err(format!("--nemesis-targets {s:?} names no target"));
+        }
+        for (kind, words) in entries {
+            let targets = Targets::parse(&words.join(","))?;
+            let slot = match kind {
+                Some(kind) => choice.by_kind.insert(kind, targets),
+                None => choice.every.replace(targets),
+            };
+            if slot.is_some() {
+                return Err(format!(
+                    "--nemesis-targets {s:?}: {} is given twice",
+                    kind.map_or("every kind", |k| k.as_str())
+                ));
+            }
+        }
+        Ok(choice)
+    }
+
+    /// Adds another value of the flag; a later value wins for what both name.
+    pub fn merge(&mut self, other: TargetChoice) {
+        if other.every.is_some() {
+            self.every = other.every;
+        }
+        self.by_kind.extend(other.by_kind);
+    }
+
+    /// What faults of `kind` act on: as chosen, else one node.
+    pub fn of(&self, kind: FaultKind) -> Targets {
+        self.explicit(kind).cloned().unwrap_or(Targets::One)
+    }
+
+    /// The targets given for `kind` (its own, else those for every kind), if any were.
+    pub fn explicit(&self, kind: FaultKind) -> Option<&Targets> {
+        self.by_kind.get(&kind).or(self.every.as_ref())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.every.is_none() && self.by_kind.is_empty()
+    }
+
+    /// Checks the choice against the cluster's nodes and the kinds the schedule draws: every named node
+    /// exists, and every kind named is one the schedule injects.
+    pub fn check(&self, nodes: &[String], kinds: &[FaultKind]) -> Result<(), String> {
+        for kind in self.by_kind.keys() {
+            if !kinds.contains(kind) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                return Err(format!(
+                    "--nemesis-targets aims {kind} faults, but --nemesis does not inject them (it injects {})",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ));
+            }
+        }
+        for targets in self.every.iter().chain(self.by_kind.values()) {
+            if let Targets::Nodes(named) = targets {
+                for node in named {
+                    if !nodes.contains(node) {
+                        return Err(format!(
+                            "--nemesis-targets names the node {node:?}, which this cluster does not have; its nodes are {}",
+                            nodes.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a fault among `kinds` is aimed at the primaries (and so needs a primary probe).
+    pub fn wants_primaries(&self, kinds: &[FaultKind]) -> bool {
+        kinds.iter().any(|k| self.of(*k) == Targets::Primaries)
+    }
+}
+
+/// One of the words that stand alone in `--nemesis-targets` (not a node name).
+fn is_node_spec_word(word: &str) -> bool {
+    let spec = word.split_once('=').map_or(word, |(_, s)| s).trim();
+    ["one", "primaries", "primary", "minority", "majority", "all"].contains(&spec)
+}
+
 /// Who drops whose packets: `grudge[a]` holds the nodes whose traffic `a` no longer receives. One-way cuts
 /// are grudges held on one side only, as in Jepsen.
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
@@ -198,7 +393,7 @@ impl PartitionShape {
 }
 
 /// Both sides drop each other's traffic.
-fn complete(a: &[String], b: &[String]) -> Grudge {
+pub fn complete(a: &[String], b: &[String]) -> Grudge {
     let mut grudge = Grudge::new();
     for x in a {
         grudge.entry(x.clone()).or_default().extend(b.iter().cloned());
@@ -342,6 +537,54 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn parses_targets_for_every_kind_and_per_kind() {
+        let c = TargetChoice::parse("kill=primaries,pause=minority,partition=n1,n3").unwrap();
+        assert_eq!(c.of(FaultKind::Kill), Targets::Primaries);
+        assert_eq!(c.of(FaultKind::Pause), Targets::Minority);
+        assert_eq!(c.of(FaultKind::Partition), Targets::Nodes(vec!["n1".into(), "n3".into()]));
+        assert_eq!(c.of(FaultKind::Clock), Targets::One);
+        assert_eq!(c.explicit(FaultKind::Clock), None);
+        let c = TargetChoice::parse("majority,kill=n2").unwrap();
+        assert_eq!(
+            (c.of(FaultKind::Pause), c.of(FaultKind::Kill)),
+            (Targets::Majority, Targets::Nodes(vec!["n2".into()]))
+        );
+        assert_eq!(TargetChoice::parse("n1,n3").unwrap().every, Some(Targets::Nodes(vec!["n1".into(), "n3".into()])));
+        let mut merged = TargetChoice::parse("kill=one").unwrap();
+        merged.merge(TargetChoice::parse("kill=all,pause=n2").unwrap());
+        assert_eq!((merged.of(FaultKind::Kill), merged.of(FaultKind::Pause).name()), (Targets::All, "n2".into()));
+        assert!(TargetChoice::parse("flood=one").unwrap_err().contains("unknown fault \"flood\""));
+        assert!(TargetChoice::parse("kill=primaries,minority").unwrap_err().contains("stand alone"));
+        assert!(TargetChoice::parse("kill=one,kill=all").unwrap_err().contains("kill is given twice"));
+        assert!(TargetChoice::parse(",").unwrap_err().contains("names no target"));
+        let nodes = nodes(3);
+        let e = TargetChoice::parse("kill=n1,n7").unwrap().check(&nodes, &[FaultKind::Kill]).unwrap_err();
+        assert!(e.contains("\"n7\"") && e.contains("n1, n2, n3"), "{e}");
+        let e = TargetChoice::parse("pause=one").unwrap().check(&nodes, &[FaultKind::Kill]).unwrap_err();
+        assert!(e.contains("does not inject them"), "{e}");
+    }
+
+    #[test]
+    fn targets_pick_the_sizes_they_name() {
+        let mut rng = Rng(11);
+        for n in 1..=7 {
+            let ns = nodes(n);
+            for _ in 0..20 {
+                assert_eq!(Targets::One.pick(&ns, &[], &mut rng).len(), 1);
+                let minority = Targets::Minority.pick(&ns, &[], &mut rng);
+                assert_eq!(minority.len(), ((n - 1) / 2).max(1), "{n} nodes: {minority:?}");
+                let majority = Targets::Majority.pick(&ns, &[], &mut rng);
+                assert_eq!(majority.len(), n / 2 + 1);
+                assert!(majority.iter().all(|m| ns.contains(m)));
+                assert_eq!(majority.iter().collect::<BTreeSet<_>>().len(), majority.len(), "distinct");
+            }
+            assert_eq!(Targets::All.pick(&ns, &[], &mut rng), ns);
+            assert_eq!(Targets::Primaries.pick(&ns, &["n1".into()], &mut rng), ["n1"]);
+            assert!(Targets::Primaries.pick(&ns, &[], &mut rng).is_empty());
         }
     }
 

@@ -126,6 +126,9 @@ pub enum Readiness {
 struct NodeProcess {
     spec: NodeSpec,
     child: Option<Child>,
+    /// Why libfaketime cannot move this node's clock, if it cannot: decided once at start, because it
+    /// reads the whole program (tens of MB), which must not delay a clock fault or a restart.
+    clock_refusal: Option<String>,
 }
 
 pub struct Lab {
@@ -241,7 +244,7 @@ impl Lab {
                 if self.clock.is_none() {
                     return Some("clock faults need libfaketime (Debian: faketime)".into());
                 }
-                self.processes.iter().find_map(|p| clock::unsupported(&p.spec.program))
+                self.processes.iter().find_map(|p| p.clock_refusal.clone())
             }
             _ => None,
         }
@@ -251,8 +254,11 @@ impl Lab {
     /// proxies (tasks of the same runtime) carry peer traffic while the nodes find each other.
     pub async fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
         assert_eq!(specs.len(), self.nodes.len(), "one spec per node");
+        let mut refusals: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
         for spec in specs {
-            self.processes.push(NodeProcess { spec, child: None });
+            let clock_refusal =
+                refusals.entry(spec.program.clone()).or_insert_with(|| clock::unsupported(&spec.program)).clone();
+            self.processes.push(NodeProcess { spec, child: None, clock_refusal });
         }
         for i in 0..self.nodes.len() {
             self.spawn(i)?;
@@ -282,7 +288,7 @@ impl Lab {
         };
         command.args(&spec.args).envs(spec.env.iter().map(|(k, v)| (k, v))).env(LAB_ENV, &self.tag);
         if let Some((library, files)) = &self.clock {
-            if clock::unsupported(&spec.program).is_none() {
+            if self.processes[i].clock_refusal.is_none() {
                 command.envs(clock::environment(library, &files[i]));
             }
         }

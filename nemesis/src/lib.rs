@@ -1,6 +1,8 @@
 //! faultline's nemesis: the faults a run injects, and the machinery that applies and heals them.
 //!
-//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew).
+//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew) and
+//!   which nodes it is aimed at.
+//! - [`primary`]: who leads, asked of the cluster right before a fault aimed at the primary.
 //! - [`lab`]: clusters faultline starts itself: their processes and network, every fault applied to them.
 //!   [`netns`] is the namespaced network (root), [`proxy`] the userspace one (anyone), [`clock`] libfaketime.
 //! - [`command`]: clusters faultline does not start: faults as shell commands from a file.
@@ -14,8 +16,9 @@ pub mod command;
 pub mod fault;
 pub mod lab;
 pub mod netns;
+pub mod primary;
 pub mod proxy;
 pub mod schedule;
 
-pub use fault::{Fault, FaultKind, PartitionShape};
+pub use fault::{Fault, FaultKind, PartitionShape, TargetChoice, Targets};
 pub use lab::{Lab, Network, NodeAddress, NodeSpec, Readiness};

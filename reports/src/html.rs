@@ -106,6 +106,7 @@ pub fn render(input: &ReportInput) -> String {
     if let Some(a) = input.availability {
         render_availability(&mut out, a);
     }
+    out.push_str(&crate::faults::render(h, clock));
     render_ladder(&mut out, &rows, input.required);
     render_anomalies(&mut out, input, clock, &spans, &faults, &lines);
     render_timeline(&mut out, input, clock, &spans, &faults, &lines);
@@ -703,6 +704,8 @@ table{border-collapse:collapse}
 .plot-legend{list-style:none;margin:8px 0 0;padding:0;font-size:12.5px;min-width:170px}
 .plot-legend li{white-space:nowrap;margin:2px 0}
 .outcomes td,.outcomes th{border:1px solid #d0d7de;padding:3px 10px;text-align:right}
+.faults td,.faults th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+.faults td:last-child{max-width:520px;overflow-wrap:anywhere}.faults tr.skipped{color:#57606a}
 .outcomes th:first-child{text-align:left;font-weight:500}
 .unavailable,.problem{color:#9a6700}.warning{color:#9a6700}
 .anomaly{border-left:4px solid #cf222e;padding:2px 14px;margin:12px 0;background:#fff8f8}
