@@ -238,6 +238,7 @@ fn a_cut_off_follower_does_not_slow_the_primary() {
     cluster.signal(f2, "-STOP");
     let during = load(&cluster, &[primary, f1], window);
     cluster.signal(f2, "-CONT");
+    eprintln!("ok operations in {window:?} on the primary and a follower: {before} without faults, {during} with the other follower paused");
     assert!(before > 100, "{before} operations in {window:?} without faults");
     assert!(2 * during >= before, "{during} ok with a follower paused, {before} without: less than half");
     assert_eq!(cluster.await_primary(&[0, 1, 2]), primary, "a paused follower deposed nobody");
