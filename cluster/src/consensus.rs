@@ -2,8 +2,8 @@
 //! [`crate::raft`].
 //!
 //! - **Elections.** A node that hears from no primary for its election timeout (random, 400 to 800 ms;
-//!   200 to 400 ms for the preferred primary, `--primary`, so that a fresh cluster's first primary is
-//!   predictable) stands for election in the next term; a majority of votes makes it the primary, which
+//!   200 to 400 ms for the preferred primary, `--primary`, until it first hears of a primary, so that a
+//!   fresh cluster's first primary is predictable) stands for election in the next term; a majority of votes makes it the primary, which
 //!   appends a no-op entry of its term (its earlier entries commit with it). Terms and votes are fsynced
 //!   before anything is answered.
 //! - **Replication.** The primary runs one task per follower: it sends the entries that follower lacks
@@ -87,6 +87,8 @@ pub struct Raft {
     timeout: Duration,
     /// Elections lost in a row (the first is logged, then every tenth).
     lost: u32,
+    /// Whether this process has heard of a primary yet (the preferred primary's head start ends then).
+    seen_primary: bool,
     /// The primary's view of each follower: the entries it is known to hold, where to send from next,
     /// the last read round it answered, and when it last answered.
     matched: HashMap<usize, usize>,
@@ -106,6 +108,7 @@ impl Raft {
             heard: Instant::now(),
             timeout: ELECTION,
             lost: 0,
+            seen_primary: false,
             matched: HashMap::new(),
             next: HashMap::new(),
             acked_round: HashMap::new(),
@@ -157,9 +160,12 @@ impl Node {
         self.wake.values().for_each(tokio::sync::Notify::notify_one);
     }
 
-    /// A fresh random election timeout.
-    fn election_timeout(&self) -> Duration {
-        let base = if self.config.id == self.config.primary { ELECTION / 2 } else { ELECTION };
+    /// A fresh random election timeout. The preferred primary's is shorter only until it has heard of a
+    /// primary: later, a head start would only make it depose primaries more often, say after a slow
+    /// heartbeat on a loaded machine.
+    fn election_timeout(&self, core: &Core) -> Duration {
+        let head_start = self.config.id == self.config.primary && !core.raft.seen_primary;
+        let base = if head_start { ELECTION / 2 } else { ELECTION };
         base + base.mul_f64(random_fraction())
     }
 
@@ -190,7 +196,10 @@ impl Node {
     /// The election timer, for the node's life: stands for election when no primary was heard from for
     /// the timeout; on the primary, steps down when no majority has answered lately.
     pub async fn run_elections(self: Arc<Self>) {
-        self.core.lock().await.raft.timeout = self.election_timeout();
+        {
+            let mut core = self.core.lock().await;
+            core.raft.timeout = self.election_timeout(&core);
+        }
         loop {
             tokio::time::sleep(TICK).await;
             let mut core = self.core.lock().await;
@@ -201,7 +210,7 @@ impl Node {
                 continue;
             }
             if core.raft.heard.elapsed() >= core.raft.timeout {
-                core.raft.timeout = self.election_timeout();
+                core.raft.timeout = self.election_timeout(&core);
                 drop(core);
                 tokio::spawn(self.clone().stand_for_election());
             }
@@ -287,6 +296,7 @@ impl Node {
     fn become_primary(self: &Arc<Self>, core: &mut Core, term: u64, votes: usize) {
         core.raft.role = Role::Primary;
         core.raft.leader = Some(self.config.id);
+        core.raft.seen_primary = true;
         let (len, now) = (core.log.len(), Instant::now());
         let others: Vec<usize> = self.others().map(|(id, _)| id).collect();
         for &id in &others {
@@ -439,6 +449,7 @@ impl Node {
         if core.raft.leader != Some(leader) {
             info!("{} is the primary of term {term}", node_name(leader));
             core.raft.leader = Some(leader);
+            core.raft.seen_primary = true;
             self.bump();
         }
         core.raft.heard = Instant::now();

@@ -458,7 +458,9 @@ impl Node {
         };
         let primary = node_name(primary);
         match &answer {
-            Ok(_) if self.primary_lost.swap(false, Ordering::Relaxed) => info!("primary {primary} answers again"),
+            Ok(_) if self.primary_lost.swap(false, Ordering::Relaxed) => {
+                info!("primary {primary} answers forwarded requests")
+            }
             Err(e) if !self.primary_lost.swap(true, Ordering::Relaxed) => {
                 warn!("primary {primary} unreachable: {}; answering 503/504 until it is back", root_cause(e))
             }
