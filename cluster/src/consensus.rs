@@ -22,7 +22,9 @@
 //!
 //! `stale-leader` mode is the same except for reads: the primary answers them at once from its committed
 //! state, without the heartbeat round, and never steps down on its own. A primary cut off from the others
-//! keeps answering reads while the majority elects another and takes writes: the classic stale read.
+//! keeps answering reads while the majority elects another and takes writes: the classic stale read. (A
+//! primary paused long enough to be replaced does the same with the requests waiting for it when it
+//! resumes, until its first heartbeat answer tells it of the new term.)
 //!
 //! `unsafe` mode acknowledges a write as soon as the primary has it in memory, and reads from there. The
 //! log is written out (never fsynced) every flush interval, and a primary ships only what it has written:
@@ -346,7 +348,10 @@ impl Node {
                 }
                 let shipped = if self.config.mode == Mode::Unsafe { core.log.written() } else { core.log.len() };
                 let from = core.raft.next.get(&id).copied().unwrap_or(0).min(shipped);
-                let entries = &core.log.entries()[from..shipped.min(from + BATCH)];
+                // A follower that did not answer last time gets an empty message until it does, not
+                // a batch serialized again for every retry.
+                let upto = if core.unreachable.contains(&id) { from } else { shipped.min(from + BATCH) };
+                let entries = &core.log.entries()[from..upto];
                 let prev_term = if from > 0 { core.log.entries()[from - 1].term } else { 0 };
                 let body = json!({
                     "term": term,
@@ -380,7 +385,10 @@ impl Node {
                         if core.unreachable.insert(id) {
                             warn!("replication to {} failed: {why}", node_name(id));
                         }
-                        false
+                        drop(core);
+                        // Retried after a heartbeat's wait, not at every new write.
+                        tokio::time::sleep(HEARTBEAT).await;
+                        continue;
                     }
                     Ok((their_term, _, _)) if their_term > term => {
                         self.adopt_term(&mut core, their_term);
@@ -460,11 +468,23 @@ impl Node {
             Matched::Accept { truncate_to, append_from } => (truncate_to, append_from),
         };
         let have = core.log.len();
+        if truncate_to.is_some_and(|len| len < core.committed) {
+            // Raft's guarantees say this cannot happen; if it does, say so rather than serve it quietly.
+            error!(
+                "the primary's log differs from committed entries here (cut to {truncate_to:?}, {} committed)",
+                core.committed
+            );
+        }
+        let new = &entries[append_from..];
         let result = tokio::task::block_in_place(|| {
             if let Some(len) = truncate_to {
                 core.log.truncate(len)?;
             }
-            core.log.append(&entries[append_from..])
+            // A heartbeat adds nothing, and costs no fsync.
+            if new.is_empty() {
+                return Ok(());
+            }
+            core.log.append(new)
         });
         if let Err(e) = result {
             error!("writing the log: {e}");
@@ -479,7 +499,7 @@ impl Node {
                 );
                 core.reapply();
             }
-            None => apply(&mut core.state, &entries[append_from..]),
+            None => apply(&mut core.state, new),
         }
         let committed = commit.min(prev_len + entries.len()).min(core.log.len());
         core.commit_to(committed);

@@ -27,7 +27,8 @@
 //!   acknowledged writes. Not linearizable across crashes: a case checkers must catch.
 //! - `stale-leader`: `linearizable` with the classic bug: the primary answers reads from its own state
 //!   without confirming it is still the primary, so a primary cut off from the majority serves stale
-//!   reads while the others elect a new one. Linearizable without partitions; not under them.
+//!   reads while the others elect a new one (and so does a primary paused long enough to be replaced,
+//!   as it resumes). Linearizable without partitions and pauses (kills included); not under them.
 //! - `sequential` (ZooKeeper-style): a fixed primary (`--primary`, no elections) orders writes in its
 //!   fsynced log and ships them to the followers asynchronously, in log order; every node serves reads
 //!   from its own state, and answers a client's write only once it has applied it itself. Sequentially
