@@ -464,6 +464,21 @@ fn bad_node_flags_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode \"strong\""));
+    // A garbled term and vote: refused, naming the file, never guessed (a node that forgot its vote
+    // could vote twice in a term).
+    let dir = std::env::temp_dir().join(format!("faultline-cluster-garbled-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("raft.json"), "{\"term\": \"three\"}").unwrap();
+    let listen = format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["node", "--id", "0", "--listen", &listen, "--peers", &format!("0={listen}"), "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("raft.json: expected {\"term\": N, \"voted_for\": ID or null}"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

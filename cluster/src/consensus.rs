@@ -213,6 +213,8 @@ impl Node {
             }
             if core.raft.heard.elapsed() >= core.raft.timeout {
                 core.raft.timeout = self.election_timeout(&core);
+                // The timer restarts now, not when the candidacy gets the lock: one candidacy per timeout.
+                core.raft.heard = Instant::now();
                 drop(core);
                 tokio::spawn(self.clone().stand_for_election());
             }

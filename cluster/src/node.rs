@@ -197,6 +197,10 @@ impl Node {
         if path == "/internal/gossip" && request.method == "POST" {
             return self.receive_gossip(&request.body).await;
         }
+        if path.starts_with("/raft/") && !self.config.mode.elects() {
+            let mode = self.config.mode.as_str();
+            return Response::json(409, json!({"error": format!("{mode} mode holds no elections")}));
+        }
         if path == "/raft/vote" && request.method == "POST" {
             return self.receive_vote_request(&request.body).await;
         }

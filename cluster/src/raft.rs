@@ -208,6 +208,66 @@ mod tests {
         assert_eq!(match_entries(&mine, 0, 0, &[]), Matched::Accept { truncate_to: None, append_from: 0 });
     }
 
+    /// The leader's repair loop, as the node runs it, on random divergent logs: the follower ends with
+    /// exactly the leader's log, whatever the two held, in at most one round trip per term it had plus
+    /// one, and never cuts an entry the two share.
+    #[test]
+    fn repair_makes_any_follower_log_the_leaders() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |bound: u64| {
+            // SplitMix64.
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % bound
+        };
+        for _ in 0..2000 {
+            // A shared prefix, then each side's own entries in later terms (the leader's newest).
+            let shared: Vec<u64> = (0..next(6))
+                .scan(1, |t, _| {
+                    *t += next(2);
+                    Some(*t)
+                })
+                .collect();
+            let base = shared.last().copied().unwrap_or(1);
+            let mut follower = shared.clone();
+            follower.extend((0..next(6)).scan(base, |t, _| {
+                *t += next(2);
+                Some(*t)
+            }));
+            let top = follower.last().copied().unwrap_or(1).max(base);
+            let mut leader_terms = shared.clone();
+            // At least the no-op entry a new leader appends in its own term.
+            leader_terms.extend((0..1 + next(5)).map(|i| top + 1 + i / 2));
+            let leader = log(&leader_terms);
+            let mut follower = log(&follower);
+            let terms_here = follower.iter().map(|e| e.term).collect::<std::collections::BTreeSet<_>>().len();
+            let mut from = leader.len();
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                assert!(rounds <= terms_here + 2, "{leader_terms:?} against {follower:?}: no end");
+                let prev_term = if from > 0 { leader[from - 1].term } else { 0 };
+                match match_entries(&follower, from, prev_term, &leader[from..]) {
+                    Matched::Conflict { retry_from } => {
+                        assert!(retry_from < from);
+                        from = retry_from;
+                    }
+                    Matched::Accept { truncate_to, append_from } => {
+                        if let Some(len) = truncate_to {
+                            assert!(len >= shared.len(), "cut a shared entry: {leader_terms:?}");
+                            follower.truncate(len);
+                        }
+                        follower.extend_from_slice(&leader[from + append_from..]);
+                        break;
+                    }
+                }
+            }
+            assert_eq!(follower, leader);
+        }
+    }
+
     #[test]
     fn a_leader_commits_by_counting_only_entries_of_its_term() {
         let leader = log(&[1, 1, 2, 3, 3]);
