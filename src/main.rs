@@ -150,7 +150,8 @@ struct TestArgs {
     /// it, faultline starts its own 3-node reference cluster on loopback.
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
-    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, sequential or eventual.
+    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, stale-leader,
+    /// sequential or eventual.
     /// (A cluster spec says its nodes' options in its command.)
     #[arg(long, default_value = "linearizable", conflicts_with_all = ["targets", "cluster"])]
     store_mode: faultline_cluster::Mode,
@@ -294,10 +295,11 @@ struct NodeArgs {
     /// Where the node keeps its log (restored after a restart).
     #[arg(long)]
     data_dir: PathBuf,
-    /// linearizable, unsafe, sequential or eventual.
+    /// linearizable, unsafe, stale-leader, sequential or eventual.
     #[arg(long, default_value = "linearizable")]
     mode: faultline_cluster::Mode,
-    /// The primary's id (default: the lowest).
+    /// The primary's id in sequential mode; in the election modes, the preferred primary, which stands
+    /// for election first (default: the lowest).
     #[arg(long)]
     primary: Option<usize>,
     /// How long the node waits for a peer's answer before giving up on it.

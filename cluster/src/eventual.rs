@@ -72,7 +72,7 @@ pub fn decode(v: &Value) -> Option<Stamped> {
 }
 
 pub fn entry(key: &str, s: &Stamped) -> Entry {
-    Entry { key: key.to_string(), value: encode(s) }
+    Entry { term: 0, key: key.to_string(), value: encode(s) }
 }
 
 /// The writes in a gossip message.

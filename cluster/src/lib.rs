@@ -11,27 +11,39 @@
 //! | compare-and-set | `POST /kv/{key}/cas` `{"from": A, "to": B}` (a missing key compares as null) | 200 `{"ok": true}`; 412 `{"error": "mismatch", "value": CURRENT}` |
 //!
 //! 503 `{"applied": false}`: certainly not applied. 504 `{"applied": null}`: may or may not have been.
-//! 400: a malformed request, refused. `GET /health` answers 200 when the node serves.
+//! 400: a malformed request, refused. `GET /health` answers 200 when the node serves. `GET /status`
+//! answers who the node is and whom it takes for the primary:
+//! `{"node": ID, "role": "primary" | "follower" | "candidate" | "peer", "term": N, "leader": ID | null, "mode": MODE}`
+//! (`eventual` mode: `"role": "peer", "leader": null`; `sequential`: term 0 and its fixed primary).
 //!
 //! # Modes
 //!
-//! - `linearizable`: a fixed primary, majority-acknowledged fsynced log ([`node`]). Linearizable; under
-//!   partitions it becomes unavailable, never wrong.
-//! - `unsafe`: the same, acknowledging before anything is durable: a kill of the primary loses
+//! - `linearizable`: Raft ([`consensus`]): elected primary, terms and votes fsynced, a log fsynced on
+//!   every node, an entry acknowledged once a majority holds it, reads confirmed by a majority
+//!   (ReadIndex). Linearizable under every fault; available wherever a majority can talk, failing over
+//!   within about a second when the primary dies or is cut off.
+//! - `unsafe`: the same elections, but the primary acknowledges writes as soon as it has them in memory;
+//!   logs are written out (never fsynced) and shipped every flush interval: a kill of the primary loses
 //!   acknowledged writes. Not linearizable across crashes: a case checkers must catch.
-//! - `sequential` (ZooKeeper-style): the primary orders writes in its fsynced log and ships them to the
-//!   followers asynchronously, in log order; every node serves reads from its own state, and answers a
-//!   client's write only once it has applied it itself. Sequentially consistent for clients that stay
-//!   on one node; not linearizable (a follower serves stale reads).
+//! - `stale-leader`: `linearizable` with the classic bug: the primary answers reads from its own state
+//!   without confirming it is still the primary, so a primary cut off from the majority serves stale
+//!   reads while the others elect a new one (and so does a primary paused long enough to be replaced,
+//!   as it resumes). Linearizable without partitions and pauses (kills included); not under them.
+//! - `sequential` (ZooKeeper-style): a fixed primary (`--primary`, no elections) orders writes in its
+//!   fsynced log and ships them to the followers asynchronously, in log order; every node serves reads
+//!   from its own state, and answers a client's write only once it has applied it itself. Sequentially
+//!   consistent for clients that stay on one node; not linearizable (a follower serves stale reads).
 //! - `eventual`: leaderless, last writer wins by wall clock; every node serves everything from its own
 //!   state and gossips it every 100 ms. Converges once the network heals; loses acknowledged writes
 //!   when clocks disagree. Not sequentially consistent.
 
+pub mod consensus;
 mod eventual;
 mod http;
 pub mod launch;
 mod log;
 pub mod node;
+pub mod raft;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +54,7 @@ use std::time::Duration;
 pub enum Mode {
     Linearizable,
     Unsafe,
+    StaleLeader,
     Sequential,
     Eventual,
 }
@@ -51,9 +64,15 @@ impl Mode {
         match self {
             Mode::Linearizable => "linearizable",
             Mode::Unsafe => "unsafe",
+            Mode::StaleLeader => "stale-leader",
             Mode::Sequential => "sequential",
             Mode::Eventual => "eventual",
         }
+    }
+
+    /// Whether the mode elects its primary (Raft), rather than having a fixed one or none.
+    pub fn elects(self) -> bool {
+        matches!(self, Mode::Linearizable | Mode::Unsafe | Mode::StaleLeader)
     }
 }
 
@@ -63,9 +82,12 @@ impl std::str::FromStr for Mode {
         match s {
             "linearizable" => Ok(Mode::Linearizable),
             "unsafe" => Ok(Mode::Unsafe),
+            "stale-leader" => Ok(Mode::StaleLeader),
             "sequential" => Ok(Mode::Sequential),
             "eventual" => Ok(Mode::Eventual),
-            _ => Err(format!("unknown mode {s:?}; expected linearizable, unsafe, sequential or eventual")),
+            _ => {
+                Err(format!("unknown mode {s:?}; expected linearizable, unsafe, stale-leader, sequential or eventual"))
+            }
         }
     }
 }
@@ -78,6 +100,8 @@ pub struct Config {
     pub peers: Vec<(usize, String)>,
     pub data_dir: PathBuf,
     pub mode: Mode,
+    /// `sequential` mode's primary; in the election modes, the preferred primary: it stands for
+    /// election sooner than the others, so it is usually the first one elected.
     pub primary: usize,
     pub request_timeout: Duration,
     /// How often `unsafe` mode writes its log out.
@@ -126,9 +150,10 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let (mode, flush_interval, replication_delay) = (config.mode, config.flush_interval, config.replication_delay);
         tracing::info!(
-            "{} starting: {} mode, primary {}, peers {}, data in {}",
+            "{} starting: {} mode, {}primary {}, peers {}, data in {}",
             node_name(config.id),
             mode.as_str(),
+            if mode.elects() { "preferred " } else { "" },
             node_name(config.primary),
             config.peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(","),
             config.data_dir.display()
@@ -142,6 +167,9 @@ pub fn run(config: Config) -> Result<(), String> {
                     node.ship().await;
                 }
             });
+        }
+        if mode.elects() {
+            tokio::spawn(node.clone().run_elections());
         }
         if mode == Mode::Eventual {
             let node = node.clone();

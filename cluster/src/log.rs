@@ -1,6 +1,7 @@
-//! A node's log on disk: one JSON line per entry, in order. A node rebuilds its state from it when it
-//! restarts, so a SIGKILL loses nothing that was written, and a torn last line (a write cut short by the
-//! kill) is dropped and cut off the file.
+//! A node's log on disk: one JSON line per entry (`{"term": T, "key": K, "value": V}`), in order; the
+//! Raft term is 0 in the modes without elections, and a line without one (an older log) reads as term 0.
+//! A node rebuilds its state from it when it restarts, so a SIGKILL loses nothing that was written, and a
+//! torn last line (a write cut short by the kill) is dropped and cut off the file.
 //!
 //! `Fsync` durability syncs every append before it returns. `Lazy` keeps appends in memory and writes
 //! them out only when [`Log::flush_lazy`] runs (every 200 ms in `unsafe` mode), without syncing: a kill
@@ -12,6 +13,9 @@ use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
+    /// The Raft term of the primary that appended it (0 in the modes without elections).
+    pub term: u64,
+    /// Empty for the no-op entry a new primary appends to commit its term (client keys never are).
     pub key: String,
     pub value: serde_json::Value,
 }
@@ -44,9 +48,10 @@ impl Log {
         let mut end = 0u64;
         for line in BufReader::new(&file).split(b'\n') {
             let line = line?;
-            let parsed = serde_json::from_slice::<serde_json::Value>(&line)
-                .ok()
-                .and_then(|v| Some(Entry { key: v.get("key")?.as_str()?.to_string(), value: v.get("value")?.clone() }));
+            let parsed = serde_json::from_slice::<serde_json::Value>(&line).ok().and_then(|v| {
+                let term = v.get("term").map_or(Some(0), serde_json::Value::as_u64)?;
+                Some(Entry { term, key: v.get("key")?.as_str()?.to_string(), value: v.get("value")?.clone() })
+            });
             // A torn or garbled line ends the log: what follows it was never acknowledged as durable.
             let Some(entry) = parsed else { break };
             offsets.push(end);
@@ -70,6 +75,11 @@ impl Log {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// Entries written to the file (all of them with `Fsync`; with `Lazy`, those of the last flush).
+    pub fn written(&self) -> usize {
+        self.offsets.len()
     }
 
     /// Appends; with `Fsync` the entries are on disk when this returns.
@@ -110,7 +120,7 @@ impl Log {
         let mut bytes = Vec::new();
         let mut offset = self.end;
         for entry in &self.entries[self.offsets.len()..] {
-            let line = serde_json::json!({ "key": entry.key, "value": entry.value }).to_string();
+            let line = serde_json::json!({ "term": entry.term, "key": entry.key, "value": entry.value }).to_string();
             self.offsets.push(offset);
             offset += line.len() as u64 + 1;
             bytes.extend_from_slice(line.as_bytes());
@@ -127,7 +137,7 @@ mod tests {
     use super::*;
 
     fn entry(k: &str, v: i64) -> Entry {
-        Entry { key: k.into(), value: serde_json::json!(v) }
+        Entry { term: 1, key: k.into(), value: serde_json::json!(v) }
     }
 
     #[test]

@@ -1,20 +1,12 @@
-//! One node of the reference cluster in `linearizable` or `unsafe` mode: primary-backup with a fixed
-//! primary and majority acknowledgement.
+//! One node of the reference cluster: the client protocol, `GET /status`, and the modes' state. The
+//! modes with elections (`linearizable`, `unsafe`, `stale-leader`) run Raft ([`crate::consensus`]);
+//! `sequential` keeps a fixed primary that ships its log asynchronously; `eventual` is leaderless
+//! ([`crate::eventual`]).
 //!
-//! The primary handles one client operation at a time. Before it answers anything from its state, every
-//! entry in its log must be on a majority of nodes: otherwise a read could contradict an earlier
-//! compare-and-set that was judged against an entry the client was told might not have happened. A write
-//! or successful compare-and-set is appended to the primary's log (fsynced in `linearizable` mode),
-//! applied to its state, and sent to the followers, who append it (fsynced) and acknowledge; the client
-//! gets 200 once a majority, the primary included, has it. Without a majority: 503 if nothing was appended
-//! (it certainly did not happen), 504 if the entry is in the primary's log (it will take effect when
-//! followers come back, so it may or may not have happened as far as the client can tell). Followers'
-//! logs are always prefixes of the primary's. Under a partition the primary side without a majority
-//! becomes unavailable, never wrong.
-//!
-//! `unsafe` mode is the same protocol with lazy durability on every node: entries are written to disk
-//! every 200 ms and never synced, so killing the primary loses writes it acknowledged, and when it comes
-//! back its shorter log overwrites the followers' tails.
+//! Every node holds two states: `state`, every entry of its log applied (what a primary judges new
+//! writes and compare-and-sets against, since its log order is the order they take effect in), and
+//! `committed_state`, only the entries known to be on a majority (what an election-mode primary reads
+//! from).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,37 +16,73 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
+use crate::consensus::Raft;
 use crate::eventual;
 use crate::http::{decode_segment, Request, Response};
 use crate::log::{Durability, Entry, Log};
+use crate::raft::HardState;
 use crate::{node_name, Config, Mode};
 
 pub struct Node {
-    config: Config,
-    http: reqwest::Client,
-    core: Mutex<Core>,
+    pub(crate) config: Config,
+    pub(crate) http: reqwest::Client,
+    /// For Raft's own messages: a shorter timeout than clients', so that a cut-off peer holds up
+    /// neither an election nor its own replication for long.
+    pub(crate) peer_http: reqwest::Client,
+    pub(crate) core: Mutex<Core>,
+    /// Bumped whenever a primary's commit, its confirmations, its term or its role change: what client
+    /// operations waiting on those watch.
+    pub(crate) progress: tokio::sync::watch::Sender<u64>,
+    /// Per peer: wakes its replication task (new entries, a read to confirm, a flush).
+    pub(crate) wake: HashMap<usize, tokio::sync::Notify>,
     /// A follower's last forward to the primary got no answer (logged when it changes).
     primary_lost: AtomicBool,
 }
 
-struct Core {
-    log: Log,
+pub(crate) struct Core {
+    pub(crate) log: Log,
     /// `eventual` mode's last-writer-wins state.
     lww: Option<eventual::Store>,
     /// Every log entry applied.
-    state: HashMap<String, Value>,
-    /// Entries known to be on a majority (the primary's view).
-    committed: usize,
-    /// The primary's knowledge of each follower's log length.
+    pub(crate) state: HashMap<String, Value>,
+    /// The first `committed` entries applied.
+    pub(crate) committed_state: HashMap<String, Value>,
+    /// Entries known to be on a majority.
+    pub(crate) committed: usize,
+    /// `sequential` mode's primary: what it knows of each follower's log length.
     follower_len: HashMap<usize, usize>,
     /// Followers whose last replication (peers whose last gossip, in `eventual` mode) got no answer
     /// (logged when it changes).
-    unreachable: HashSet<usize>,
-    /// Whether the primary's last commit reached a majority (logged when it changes).
-    majority: bool,
+    pub(crate) unreachable: HashSet<usize>,
+    /// The election modes' term, vote, role and replication progress.
+    pub(crate) raft: Raft,
 }
 
-enum Op {
+impl Core {
+    /// Applies the log's entries from `committed` to `upto` to the committed state.
+    pub(crate) fn commit_to(&mut self, upto: usize) {
+        if upto <= self.committed {
+            return;
+        }
+        apply(&mut self.committed_state, &self.log.entries()[self.committed..upto]);
+        self.committed = upto;
+    }
+
+    /// Rebuilds `state` from the whole log (after its tail was cut).
+    pub(crate) fn reapply(&mut self) {
+        self.state.clear();
+        apply(&mut self.state, self.log.entries());
+    }
+}
+
+/// Applies entries in order; the no-op entry a new primary appends (empty key) changes nothing.
+pub(crate) fn apply(state: &mut HashMap<String, Value>, entries: &[Entry]) {
+    for e in entries.iter().filter(|e| !e.key.is_empty()) {
+        state.insert(e.key.clone(), e.value.clone());
+    }
+}
+
+pub(crate) enum Op {
     Read,
     Write(Value),
     Cas(Value, Value),
@@ -63,24 +91,32 @@ enum Op {
 impl Node {
     pub fn open(config: Config) -> Result<Node, String> {
         let durability = match config.mode {
-            Mode::Linearizable | Mode::Sequential | Mode::Eventual => Durability::Fsync,
+            Mode::Linearizable | Mode::StaleLeader | Mode::Sequential | Mode::Eventual => Durability::Fsync,
             Mode::Unsafe => Durability::Lazy,
         };
         let log = Log::open(&config.data_dir, durability)
             .map_err(|e| format!("cannot open the log in {}: {e}", config.data_dir.display()))?;
+        let hard = HardState::load(&config.data_dir)?;
         let mut state = HashMap::new();
-        for entry in log.entries() {
-            state.insert(entry.key.clone(), entry.value.clone());
-        }
+        apply(&mut state, log.entries());
         let torn = match log.torn() {
             0 => String::new(),
             bytes => format!("; a torn tail of {bytes} bytes dropped"),
         };
         let (entries, keys) = (count(log.len(), "entry", "entries"), count(state.len(), "key", "keys"));
         info!("log restored: {entries} ({keys}) from {}{torn}", config.data_dir.display());
+        if config.mode.elects() {
+            info!("term {}, voted for {}", hard.term, hard.voted_for.map_or("nobody".to_string(), node_name));
+        }
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let peer_timeout = config.request_timeout.min(crate::consensus::PEER_TIMEOUT);
+        let peer_http = reqwest::Client::builder()
+            .timeout(peer_timeout)
+            .connect_timeout(peer_timeout)
             .build()
             .map_err(|e| e.to_string())?;
         let lww = (config.mode == Mode::Eventual).then(|| eventual::Store::recover(&log));
@@ -88,24 +124,54 @@ impl Node {
             log,
             lww,
             state,
+            committed_state: HashMap::new(),
             committed: 0,
             follower_len: HashMap::new(),
             unreachable: HashSet::new(),
-            majority: true,
+            raft: Raft::new(hard),
         };
-        Ok(Node { config, http, core: Mutex::new(core), primary_lost: AtomicBool::new(false) })
+        let wake = config.peers.iter().map(|(id, _)| (*id, tokio::sync::Notify::new())).collect();
+        Ok(Node {
+            config,
+            http,
+            peer_http,
+            core: Mutex::new(core),
+            progress: tokio::sync::watch::Sender::new(0),
+            wake,
+            primary_lost: AtomicBool::new(false),
+        })
     }
 
+    /// `sequential` mode: whether this node is the fixed primary.
     pub fn is_primary(&self) -> bool {
         self.config.id == self.config.primary
     }
 
-    /// Writes lazily-durable entries out; `unsafe` mode runs it every 200 ms.
+    /// `GET /status`: who this node is, and whom it takes for the primary.
+    async fn status(&self) -> Response {
+        let (role, term, leader) = match self.config.mode {
+            Mode::Eventual => ("peer", 0, None),
+            Mode::Sequential => (if self.is_primary() { "primary" } else { "follower" }, 0, Some(self.config.primary)),
+            _ => {
+                let core = self.core.lock().await;
+                (core.raft.role.as_str(), core.raft.hard.term, core.raft.leader)
+            }
+        };
+        Response::json(
+            200,
+            json!({"node": self.config.id, "role": role, "term": term, "leader": leader, "mode": self.config.mode.as_str()}),
+        )
+    }
+
+    /// Writes lazily-durable entries out; `unsafe` mode runs it every 200 ms, and a primary then ships
+    /// what it wrote.
     pub async fn flush_lazy(&self) {
         let mut core = self.core.lock().await;
         if let Err(e) = core.log.flush_lazy() {
             error!("writing the log: {e}");
         }
+        drop(core);
+        self.wake.values().for_each(tokio::sync::Notify::notify_one);
     }
 
     pub async fn handle(self: Arc<Self>, request: Request) -> Response {
@@ -122,8 +188,8 @@ impl Node {
         if path == "/health" {
             return Response::json(200, json!({"ok": true, "id": self.config.id}));
         }
-        if path == "/status" {
-            return self.status();
+        if path == "/status" && request.method == "GET" {
+            return self.status().await;
         }
         if path == "/internal/append" && request.method == "POST" {
             return self.append(&request.body).await;
@@ -131,8 +197,24 @@ impl Node {
         if path == "/internal/gossip" && request.method == "POST" {
             return self.receive_gossip(&request.body).await;
         }
-        let Some(rest) = path.strip_prefix("/kv/") else {
-            return Response::json(404, json!({"error": format!("no such endpoint {path}; expected /kv/{{key}}")}));
+        if path.starts_with("/raft/") && !self.config.mode.elects() {
+            let mode = self.config.mode.as_str();
+            return Response::json(409, json!({"error": format!("{mode} mode holds no elections")}));
+        }
+        if path == "/raft/vote" && request.method == "POST" {
+            return self.receive_vote_request(&request.body).await;
+        }
+        if path == "/raft/append" && request.method == "POST" {
+            return self.receive_entries(&request.body).await;
+        }
+        // A request a follower forwarded: served here only if this node is the primary, never passed on
+        // again (two nodes that each take the other for the primary would pass it back and forth).
+        let (rest, forwarded) = match (path.strip_prefix("/kv/"), path.strip_prefix("/internal/kv/")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Response::json(404, json!({"error": format!("no such endpoint {path}; expected /kv/{{key}}")}))
+            }
         };
         let (segment, is_cas) = match rest.strip_suffix("/cas") {
             Some(k) => (k, true),
@@ -162,26 +244,8 @@ impl Node {
             }
             (Mode::Sequential, true, _) => self.perform_sequential(&key, op).await,
             (Mode::Sequential, false, _) => self.forward_and_wait(request).await,
-            (_, true, _) => self.perform(&key, op).await,
-            (_, false, _) => self.forward(request).await,
+            _ => self.perform_elected(&key, op, request, forwarded).await,
         }
-    }
-
-    /// `GET /status` (the contract shared with faultline's primary probe): this node's role as it sees
-    /// it. The primary is fixed, so there is one term, 0, and every node knows the leader.
-    fn status(&self) -> Response {
-        let mode = self.config.mode.as_str();
-        if self.config.mode == Mode::Eventual {
-            return Response::json(
-                200,
-                json!({"node": self.config.id, "role": "peer", "term": 0, "leader": null, "mode": mode}),
-            );
-        }
-        let role = if self.is_primary() { "primary" } else { "follower" };
-        Response::json(
-            200,
-            json!({"node": self.config.id, "role": role, "term": 0, "leader": self.config.primary, "mode": mode}),
-        )
     }
 
     /// `eventual` mode: everything on this node's own state.
@@ -270,7 +334,7 @@ impl Node {
                 return Response::json(412, json!({"error": "mismatch", "value": current, "index": core.log.len()}))
             }
         };
-        let entry = Entry { key: key.to_string(), value: value.clone() };
+        let entry = Entry { term: 0, key: key.to_string(), value: value.clone() };
         if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
             error!("writing the log: {e}");
             return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
@@ -321,105 +385,13 @@ impl Node {
         }
     }
 
-    /// The primary's handling of a client operation.
-    async fn perform(&self, key: &str, op: Op) -> Response {
-        let mut core = self.core.lock().await;
-        let len = core.log.len();
-        if !self.commit(&mut core, len).await {
-            return Response::json(503, json!({"error": "no majority reachable", "applied": false}));
-        }
-        let value = match next_value(core.state.get(key), op) {
-            None => return read(&core, key),
-            Some(Ok(value)) => value,
-            Some(Err(current)) => return Response::json(412, json!({"error": "mismatch", "value": current})),
-        };
-        let entry = Entry { key: key.to_string(), value: value.clone() };
-        if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
-            error!("writing the log: {e}");
-            // The append may be partly on disk: the client cannot know.
-            return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
-        }
-        core.state.insert(entry.key, value);
-        let len = core.log.len();
-        if self.commit(&mut core, len).await {
-            Response::json(200, json!({"ok": true}))
-        } else {
-            Response::json(
-                504,
-                json!({"error": "no majority reachable; logged, may take effect later", "applied": null}),
-            )
-        }
-    }
-
-    /// Replicates the log up to `upto` entries; true once a majority (the primary included) has them.
-    async fn commit(&self, core: &mut Core, upto: usize) -> bool {
-        if core.committed >= upto {
-            return true;
-        }
-        let mut pending: Vec<(usize, String)> = self
-            .config
-            .peers
-            .iter()
-            .filter(|(id, _)| *id != self.config.id)
-            .map(|(id, addr)| (*id, format!("http://{addr}/internal/append")))
-            .collect();
-        let mut acks = 1;
-        // A follower whose log is shorter than the primary thought says so; it gets a second round from
-        // where its log ends.
-        for _round in 0..2 {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (id, url) in pending.drain(..) {
-                let from = core.follower_len.get(&id).copied().unwrap_or(0).min(upto);
-                let entries = core.log.entries()[from..upto].to_vec();
-                let http = self.http.clone();
-                tasks.spawn(async move { (id, url.clone(), send_entries(&http, &url, from, &entries).await) });
-            }
-            while let Some(done) = tasks.join_next().await {
-                let Ok((id, url, answer)) = done else { continue };
-                note_follower(core, id, &answer);
-                match answer {
-                    Sent::Has(len) => {
-                        core.follower_len.insert(id, len);
-                        acks += usize::from(len >= upto);
-                    }
-                    Sent::Behind(len) => {
-                        core.follower_len.insert(id, len);
-                        pending.push((id, url));
-                    }
-                    Sent::NoAnswer(_) => {}
-                }
-            }
-            if pending.is_empty() {
-                break;
-            }
-        }
-        let ok = acks > self.config.peers.len() / 2;
-        if ok {
-            core.committed = core.committed.max(upto);
-        }
-        if ok != core.majority {
-            core.majority = ok;
-            let nodes = self.config.peers.len();
-            if ok {
-                info!("a majority has the log again ({acks} of {nodes} nodes have it up to entry {upto}): serving");
-            } else {
-                warn!(
-                    "no majority: {acks} of {nodes} nodes have the log's {upto} entries; refusing operations (503/504)"
-                );
-            }
-        }
-        ok
-    }
-
-    /// A follower appending what the primary sent.
+    /// `sequential` mode's follower appending what the primary sent.
     async fn append(&self, body: &[u8]) -> Response {
         let parsed: Option<(usize, Vec<Entry>)> = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
             let from = b.get("from")?.as_u64()? as usize;
-            let entries = b
-                .get("entries")?
-                .as_array()?
-                .iter()
-                .map(|e| Some(Entry { key: e.get("key")?.as_str()?.to_string(), value: e.get("value")?.clone() }));
+            let entries = b.get("entries")?.as_array()?.iter().map(|e| {
+                Some(Entry { term: 0, key: e.get("key")?.as_str()?.to_string(), value: e.get("value")?.clone() })
+            });
             Some((from, entries.collect::<Option<Vec<_>>>()?))
         });
         let Some((from, entries)) = parsed else {
@@ -434,8 +406,8 @@ impl Node {
             return Response::json(409, json!({ "len": core.log.len() }));
         }
         // The primary's log is the truth, and what it sent ends where its log ends. Entries this node
-        // already has are kept; from the first that differs, or past the primary's end (both only after an
-        // `unsafe` primary lost its tail), this log is replaced by what it sent.
+        // already has are kept; from the first that differs, or past the primary's end, this log is
+        // replaced by what it sent.
         let have = core.log.len();
         let end = from + entries.len();
         let same = (from..have.min(end)).take_while(|&i| core.log.entries()[i] == entries[i - from]).count();
@@ -463,12 +435,17 @@ impl Node {
         Response::json(200, json!({ "len": core.log.len() }))
     }
 
-    /// A follower passing a client's request to the primary, and its answer back.
+    /// `sequential` mode's follower passing a client's request to the primary, and its answer back.
     async fn forward(&self, request: &Request) -> Response {
-        let Some((_, primary)) = self.config.peers.iter().find(|(id, _)| *id == self.config.primary) else {
-            return Response::json(503, json!({"error": "no primary configured", "applied": false}));
+        self.forward_to(self.config.primary, &request.path, request).await
+    }
+
+    /// Passes a client's request to the node `primary` at `path`, and its answer back.
+    pub(crate) async fn forward_to(&self, primary: usize, path: &str, request: &Request) -> Response {
+        let Some((_, address)) = self.config.peers.iter().find(|(id, _)| *id == primary) else {
+            return Response::json(503, json!({"error": "no such primary", "applied": false}));
         };
-        let url = format!("http://{primary}{}", request.path);
+        let url = format!("http://{address}{path}");
         let sent = self
             .http
             .request(request.method.clone(), url)
@@ -483,9 +460,11 @@ impl Node {
             }
             Err(e) => Err(e),
         };
-        let primary = node_name(self.config.primary);
+        let primary = node_name(primary);
         match &answer {
-            Ok(_) if self.primary_lost.swap(false, Ordering::Relaxed) => info!("primary {primary} answers again"),
+            Ok(_) if self.primary_lost.swap(false, Ordering::Relaxed) => {
+                info!("primary {primary} answers forwarded requests")
+            }
             Err(e) if !self.primary_lost.swap(true, Ordering::Relaxed) => {
                 warn!("primary {primary} unreachable: {}; answering 503/504 until it is back", root_cause(e))
             }
@@ -521,11 +500,11 @@ fn note_follower(core: &mut Core, id: usize, sent: &Sent) {
     }
 }
 
-fn read(core: &Core, key: &str) -> Response {
+pub(crate) fn read(core: &Core, key: &str) -> Response {
     read_value(core.state.get(key))
 }
 
-fn read_value(value: Option<&Value>) -> Response {
+pub(crate) fn read_value(value: Option<&Value>) -> Response {
     match value {
         Some(v) => Response::json(200, json!({ "value": v })),
         None => Response::json(404, json!({"error": "not found"})),
@@ -534,7 +513,7 @@ fn read_value(value: Option<&Value>) -> Response {
 
 /// What a write or compare-and-set leaves in a key holding `current` (absent: null); for a cas whose
 /// comparison fails, `Err` with what it found. `None` for a read.
-fn next_value(current: Option<&Value>, op: Op) -> Option<Result<Value, Value>> {
+pub(crate) fn next_value(current: Option<&Value>, op: Op) -> Option<Result<Value, Value>> {
     match op {
         Op::Read => None,
         Op::Write(v) => Some(Ok(v)),
@@ -565,12 +544,12 @@ async fn send_entries(http: &reqwest::Client, url: &str, from: usize, entries: &
 }
 
 /// "1 entry", "2 entries".
-fn count(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The innermost cause: reqwest's own message ("error sending request") says nothing a reader can act on.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

@@ -494,7 +494,9 @@ impl Lab {
             if let Some(pid) = self.pid(i) {
                 // SAFETY: signalling our own child.
                 unsafe { libc::kill(pid, signal) };
-                probes.insert(self.nodes[i].name.clone(), json!({"state": process_state(pid).await}));
+                let stopping = signal == libc::SIGSTOP;
+                let state = process_state(pid, |state| (state == "T") == stopping).await;
+                probes.insert(self.nodes[i].name.clone(), json!({ "state": state }));
             }
         }
         Ok(Value::Object(probes))
@@ -686,12 +688,21 @@ pub fn free_loopback_port() -> Result<u16, String> {
 }
 
 /// The state letter of a process in /proc (R, S, T for stopped, ...), after the signal had a moment.
-async fn process_state(pid: i32) -> String {
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_string))
-        .unwrap_or_else(|| "gone".into())
+/// The process's state letter once `settled` holds for it, or as it is after a second. A signal takes
+/// effect when its target is next scheduled: on a loaded machine a busy process can still be running
+/// (`R`) tens of milliseconds after its SIGSTOP.
+async fn process_state(pid: i32, settled: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_string))
+            .unwrap_or_else(|| "gone".into());
+        if settled(&state) || state == "gone" || Instant::now() >= deadline {
+            return state;
+        }
+    }
 }
 
 async fn tcp_ready(addr: SocketAddr, limit: Duration) -> bool {
