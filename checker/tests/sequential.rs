@@ -238,6 +238,12 @@ fn check_cycle(ops: &[Op], cycle: &sequential::Cycle) -> Result<(), String> {
         Kind::Read(v) | Kind::Cas(v, _) => Some(v),
         _ => None,
     };
+    // Whether `o` may have read `value`: a failed cas any value but its `from` (which one the cycle
+    // assumes).
+    let may_read = |o: &Op, value: Option<i64>| match o.kind {
+        Kind::CasFailed(from) => value.is_some_and(|v| v != from),
+        _ => read(o).is_some() && read(o) == value,
+    };
     for (i, e) in cycle.edges.iter().enumerate() {
         let next = &cycle.edges[(i + 1) % cycle.edges.len()];
         if e.to.id != next.from.id {
@@ -246,14 +252,14 @@ fn check_cycle(ops: &[Op], cycle: &sequential::Cycle) -> Result<(), String> {
         let (a, b) = (find(e.from.id)?, find(e.to.id)?);
         let holds = match e.reason {
             EdgeReason::ProgramOrder => a.process == b.process && a.id < b.id,
-            EdgeReason::ReadFrom => a.key == b.key && written(a).is_some() && written(a) == read(b),
+            EdgeReason::ReadFrom => a.key == b.key && written(a).is_some() && may_read(b, written(a)),
             EdgeReason::WriteOrder => a.key == b.key && written(a).is_some() && written(b).is_some(),
             EdgeReason::OverwrittenBeforeRead => {
                 let source = match &e.through {
                     Some(w) => written(find(w.id)?),
                     None => Some(INIT),
                 };
-                a.key == b.key && read(a).is_some() && read(a) == source && written(b).is_some() && b.id != a.id
+                a.key == b.key && may_read(a, source) && written(b).is_some() && b.id != a.id
             }
         };
         if !holds {
