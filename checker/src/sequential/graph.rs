@@ -699,6 +699,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
     let fixed_succ = Adjacency::new(n, &[&g.fixed], false);
     let mut fixed_pred: Option<Adjacency> = None;
     let mut rounds = 0usize;
+    let with_failed_cas = g.ops.iter().any(|op| matches!(op.role, Role::FailedCas(f) if f != NONE));
     // Learns a clause from each cycle among the `left` nodes of the graph of the fixed edges and
     // `round`'s, whose labels index `all`; then the solver's next model, or the decision when that is
     // the end.
@@ -790,6 +791,9 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 continue;
             }
         };
+        if !with_failed_cas {
+            return holds(&g, problems, &order);
+        }
         // Guess what each failed cas saw, among what the solver still allows: what its key held where
         // this order places it, or else the nearest write to that in the guessed write order.
         for (i, &v) in order.iter().enumerate() {
@@ -901,11 +905,16 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 }
             };
         }
-        let witness: Vec<u32> = order.iter().filter(|&&v| g.nodes.is_op(v)).map(|&v| g.ops[v as usize].id).collect();
-        return match replay(&g, problems, &witness) {
-            Ok(()) => Decision::Holds(witness),
-            Err(why) => Decision::Undecided(why),
-        };
+        return holds(&g, problems, &order);
+    }
+}
+
+/// The witness a topological order gives, replayed before it is believed.
+fn holds<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], order: &[u32]) -> Decision {
+    let witness: Vec<u32> = order.iter().filter(|&&v| g.nodes.is_op(v)).map(|&v| g.ops[v as usize].id).collect();
+    match replay(g, problems, &witness) {
+        Ok(()) => Decision::Holds(witness),
+        Err(why) => Decision::Undecided(why),
     }
 }
 
