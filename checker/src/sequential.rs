@@ -708,6 +708,52 @@ mod tests {
         assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.unknown_cause);
     }
 
+    fn cas_verdict(text: &str) -> Analysis {
+        let history = jsonl::parse("h", text).unwrap();
+        check(&history, &Options::new(ModelOptions::new(ModelKind::CasRegister))).unwrap()
+    }
+
+    #[test]
+    fn a_failed_cas_right_after_its_own_write_saw_another_write() {
+        // Process 0 writes 1, then its cas from 1 fails, then it reads 2: process 1's write of 2 came
+        // between, and the failed cas saw it. Its own process pins the failed cas inside the interval of 1,
+        // so where it was invoked says nothing; which write it saw is solved for.
+        let mut text = op(1, "write", "invoke", "x", "2");
+        text += &op(0, "write", "invoke", "x", "1");
+        text += &op(0, "write", "ok", "x", "1");
+        text += &op(0, "cas", "invoke", "x", "[1, 3]");
+        text += &op(0, "cas", "fail", "x", "[1, 3]");
+        text += &op(0, "read", "invoke", "x", "null");
+        text += &op(0, "read", "ok", "x", "2");
+        text += &op(1, "write", "ok", "x", "2");
+        let a = cas_verdict(&text);
+        assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.graph_undecided);
+        assert_eq!(a.method, Method::Graph);
+    }
+
+    #[test]
+    fn a_failed_cas_that_saw_nothing_it_could_have_is_a_cycle() {
+        // As above, but process 0 reads 1 after its failed cas: the cas saw something but 1 (the initial
+        // value or 2), and either way 1 cannot be read after it. Every cycle assumes what it saw.
+        let mut text = op(1, "write", "invoke", "x", "2");
+        text += &op(1, "write", "ok", "x", "2");
+        text += &op(0, "write", "invoke", "x", "1");
+        text += &op(0, "write", "ok", "x", "1");
+        text += &op(0, "cas", "invoke", "x", "[1, 3]");
+        text += &op(0, "cas", "fail", "x", "[1, 3]");
+        text += &op(0, "read", "invoke", "x", "null");
+        text += &op(0, "read", "ok", "x", "1");
+        let a = cas_verdict(&text);
+        assert_eq!(a.verdict, Verdict::Invalid);
+        assert_eq!(a.method, Method::Graph);
+        let explanation = a.explanation.unwrap();
+        assert!(a.cycles.len() >= 2, "{explanation}");
+        assert!(
+            a.cycles.iter().all(|c| c.assumes.iter().any(|s| s.contains("failed") && s.contains(" saw "))),
+            "{explanation}"
+        );
+    }
+
     #[test]
     fn the_time_limit_gives_unknown() {
         let mut text = String::new();

@@ -18,12 +18,17 @@
 //! are lazily added cycle constraints, as in Cobra: when they are unsatisfiable, every write order closes
 //! one of the cycles found, and those cycles are the proof.
 //!
-//! What is covered: reads, writes, successful cas, and failed cas under `--cas-fail observe` (the
-//! register held anything but `from`). An indeterminate write or cas that someone read took effect; one
-//! nobody read is left out: leaving it out keeps every order that worked with it (nothing read its value),
-//! except that a failed cas may have needed it, so a failed cas only constrains the witness, which is
-//! replayed; when the replay fails there, the search of [`super`] decides instead. Appends and values
-//! written twice are not covered at all.
+//! What is covered: reads, writes, successful cas, and failed cas under `--cas-fail observe`. A failed cas
+//! is a read of "anything but `from`": which write it saw is one more thing solved for (a variable per
+//! candidate write, at least one true), guessed from where the order places it (or, when its own process
+//! pins it inside the interval of the one value it could not have seen, from a later write moved right
+//! after that value in the guessed write order), and a cycle through a guessed source becomes a clause like
+//! any other. An indeterminate write or cas that someone read took effect; one nobody read is left out:
+//! that keeps every order that worked with it (nothing read its value), except that a failed cas may have
+//! seen it. So a key with failed cas is first tried with all of its indeterminate writes taking effect (a
+//! "holds" there stands, its witness replayed), then with the unread ones left out, whose "violated" is a
+//! proof only when no failed cas could have seen a write left out; otherwise the search of [`super`]
+//! decides. Appends and values written twice are not covered at all.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -153,10 +158,7 @@ struct Op {
     call: u32,
 }
 
-/// The label of an edge that places a failed cas in the witness (it follows from no write order).
-const PLACED: u32 = u32::MAX - 1;
-
-/// An edge's label: `FIXED`, or the index of the write-order pair (earlier, later) it follows from.
+/// An edge's label: `FIXED`, or the index of the assumption it follows from.
 const FIXED: u32 = u32::MAX;
 
 struct Graph<'a, O> {
@@ -174,6 +176,8 @@ struct Graph<'a, O> {
     /// Write-order pairs (earlier, later) known from the processes' own views, with the two operations
     /// of the process that saw them in that order.
     forced: FxHashMap<(u32, u32), (u32, u32)>,
+    /// Why a cycle found here would not prove a violation: a failed cas may have seen a write left out.
+    unproven: Option<String>,
 }
 
 impl<O> Graph<'_, O> {
@@ -199,9 +203,9 @@ pub(super) fn decide<M: Model>(
     budget: &Budget,
 ) -> Decision {
     // First with every indeterminate write of a key with failed cas taking effect, since one of them
-    // may be what a failed cas saw; when that finds no order, with none of the unread ones, which is the
-    // attempt whose "violated" is a proof (leaving out a write nobody read loses no order, and failed cas
-    // do not constrain the graph).
+    // may be what a failed cas saw; when that finds no order, with none of the unread ones. Leaving out
+    // a write nobody read loses no order, unless a failed cas may have seen it: a "violated" of the second
+    // attempt is a proof only when no such write was left out.
     let with_failed_cas = processes.iter().any(|(_, chain)| {
         chain.iter().any(|s| {
             let model = &problems[s.key].model;
@@ -220,7 +224,11 @@ pub(super) fn decide<M: Model>(
         Ok(g) => g,
         Err(d) => return d,
     };
-    solve(graph, problems, budget)
+    let unproven = graph.unproven.clone();
+    match (solve(graph, problems, budget), unproven) {
+        (Decision::Violated(_), Some(why)) => Decision::Undecided(why),
+        (decision, _) => decision,
+    }
 }
 
 fn build<'a, M: Model>(
@@ -289,6 +297,13 @@ fn build<'a, M: Model>(
             }
         }
     }
+    let unproven = flat.iter().zip(&kept).find_map(|(&(_, s), &k)| {
+        let model = &problems[s.key].model;
+        (!k && failed_cas_keys[s.key] && model.leaves(&s.op).is_some()).then(|| {
+            let o = OpRef::new(history, s.id);
+            format!("a failed cas may have seen {} ({}), left out since nobody read it", o.describe(), o.lines())
+        })
+    });
     let mut node_of = vec![NONE; flat.len()];
     let mut count = 0u32;
     for i in 0..flat.len() {
@@ -322,6 +337,13 @@ fn build<'a, M: Model>(
             (None, None) => {
                 // The one value it could not have seen: the initial one, or a kept write's.
                 let forbidden = if model.step(&model.init(), &step.op).is_none() {
+                    // Nothing else to have seen: no order places it.
+                    if !writer[step.key].values().any(|&w| kept[w]) {
+                        return Err(match &unproven {
+                            Some(why) => Decision::Undecided(why.clone()),
+                            None => Decision::Violated(thin_air(history, problems, step)),
+                        });
+                    }
                     nodes.init(step.key)
                 } else {
                     writer[step.key]
@@ -353,7 +375,8 @@ fn build<'a, M: Model>(
             fixed.push((i as u32, i as u32 + 1, FIXED));
         }
     }
-    let mut graph = Graph { history, model_ops, nodes, ops, writes, cas_readers, fixed, forced: Default::default() };
+    let mut graph =
+        Graph { history, model_ops, nodes, ops, writes, cas_readers, fixed, forced: Default::default(), unproven };
     // Every write follows the initial value, and every read of it precedes every write (a cas of the
     // initial value precedes every other write).
     let mut extra = Vec::new();
@@ -417,7 +440,7 @@ fn thin_air<M: Model>(history: &History, problems: &[Problem<M>], step: &Step<M:
     Proof {
         cycles: vec![],
         explanation: format!(
-            "process {}: {} ({}) needs {need}, but no operation that may have taken effect wrote that value to \
+            "process {}: {} ({}) needs {need}, but no operation that may have taken effect wrote such a value to \
              that key, so it can take effect in no order.",
             op.process,
             op.describe(),
@@ -425,9 +448,6 @@ fn thin_air<M: Model>(history: &History, problems: &[Problem<M>], step: &Step<M:
         ),
     }
 }
-
-/// A cycle of graph edges (from, to, label), and the write-order pairs (earlier, later) it assumed.
-type Learned = (Vec<(u32, u32, u32)>, Vec<(u32, u32)>);
 
 /// Compressed adjacency: successors of `v` are `to[start[v]..start[v + 1]]`, with their edge labels.
 struct Adjacency {
@@ -594,34 +614,114 @@ fn shortest_cycle(start: u32, left: &[bool], succ: &Edges<'_>) -> Vec<(u32, u32,
 /// How many disjoint cycles one round learns from at most.
 const CYCLES_PER_ROUND: usize = 10_000;
 
-/// The SAT variables for write-order pairs, created as cycles mention them.
-struct Orders {
-    solver: BasicSolver,
-    vars: FxHashMap<(u32, u32), Var>,
+/// What a guessed or solved-for edge rests on: one variable of the SAT problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Assumption {
+    /// Write (or initial-value node) `.0` precedes write `.1` of the same key in the write order.
+    Order(u32, u32),
+    /// Failed cas `.0` saw the value of write (or initial-value node) `.1`: a read of "anything but
+    /// `from`", so which one it saw is solved for like the write order.
+    Source(u32, u32),
 }
 
-impl Orders {
-    /// The literal "a precedes b in the write order". A new variable prefers that order (the one guessed
-    /// when a cycle first mentioned it), so that the solver's next model changes as few guesses as the
-    /// clauses force, rather than some arbitrary half of them.
-    fn lit(&mut self, a: u32, b: u32) -> Lit {
-        let (lo, hi, sign) = if a < b { (a, b, true) } else { (b, a, false) };
-        let solver = &mut self.solver;
-        let var = *self.vars.entry((lo, hi)).or_insert_with(|| solver.new_var(lbool::new(sign), true));
-        Lit::new(var, sign)
+impl<O> Graph<'_, O> {
+    /// The edges an assumption implies, labelled `label`.
+    fn assumption_edges(&self, a: Assumption, label: u32, out: &mut Vec<(u32, u32, u32)>) {
+        match a {
+            Assumption::Order(earlier, later) => self.pair_edges(earlier, later, label, out),
+            Assumption::Source(f, source) => {
+                out.push((source, f, label));
+                out.push((f, self.nodes.read_by(source), label));
+            }
+        }
+    }
+
+    /// The writes (and initial-value node) failed cas `f` may have seen: all of its key's but the one
+    /// whose value is its `from`.
+    fn candidates(&self, f: u32) -> Vec<u32> {
+        let op = &self.ops[f as usize];
+        let Role::FailedCas(forbidden) = op.role else { return vec![] };
+        let init = self.nodes.init(op.key as usize);
+        std::iter::once(init).chain(self.writes[op.key as usize].iter().copied()).filter(|&w| w != forbidden).collect()
     }
 }
 
+/// The SAT variables, created as cycles mention them: write-order pairs, and which value each failed
+/// cas saw.
+struct Orders {
+    solver: BasicSolver,
+    vars: FxHashMap<(u32, u32), Var>,
+    /// Per failed cas: each write it may have seen and the variable "it saw that one". At least one is
+    /// true (a clause added with them). They prefer true: a model says which values a failed cas may still
+    /// have seen (not which one it saw), and the guess picks among those.
+    sources: FxHashMap<u32, Vec<(u32, Var)>>,
+}
+
+impl Orders {
+    /// The literal for `a`. A new write-order variable prefers what was guessed when a cycle first
+    /// mentioned it, so that the solver's next model changes as few guesses as the clauses force, rather
+    /// than some arbitrary half of them.
+    fn lit<O>(&mut self, g: &Graph<'_, O>, a: Assumption) -> Lit {
+        let solver = &mut self.solver;
+        match a {
+            Assumption::Order(a, b) => {
+                let (lo, hi, sign) = if a < b { (a, b, true) } else { (b, a, false) };
+                let var = *self.vars.entry((lo, hi)).or_insert_with(|| solver.new_var(lbool::new(sign), true));
+                Lit::new(var, sign)
+            }
+            Assumption::Source(f, source) => {
+                let vars = self.sources.entry(f).or_insert_with(|| {
+                    let vars: Vec<(u32, Var)> =
+                        g.candidates(f).into_iter().map(|c| (c, solver.new_var(lbool::TRUE, true))).collect();
+                    let mut some: Vec<Lit> = vars.iter().map(|&(_, v)| Lit::new(v, true)).collect();
+                    solver.add_clause_reuse(&mut some);
+                    vars
+                });
+                let var = vars.iter().find(|&&(c, _)| c == source).expect("a failed cas's source is a candidate").1;
+                Lit::new(var, true)
+            }
+        }
+    }
+}
+
+/// A cycle of graph edges (from, to, label), and the assumptions it rests on.
+type Learned = (Vec<(u32, u32, u32)>, Vec<Assumption>);
+
 fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget) -> Decision {
     let n = g.nodes.total();
-    let mut orders = Orders { solver: BasicSolver::default(), vars: FxHashMap::default() };
-    // The pairs the solver's current model fixes, and the guessed pairs, as (earlier, later).
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    let mut orders =
+        Orders { solver: BasicSolver::default(), vars: FxHashMap::default(), sources: FxHashMap::default() };
+    // What the solver's current model fixes.
+    let mut pairs: Vec<Assumption> = Vec::new();
+    let mut allowed: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
     let mut learned: Vec<Learned> = Vec::new();
     // The fixed edges' adjacency, both ways (the other way only once a cycle needs it).
     let fixed_succ = Adjacency::new(n, &[&g.fixed], false);
     let mut fixed_pred: Option<Adjacency> = None;
     let mut rounds = 0usize;
+    let with_failed_cas = g.ops.iter().any(|op| matches!(op.role, Role::FailedCas(f) if f != NONE));
+    // Learns a clause from each cycle among the `left` nodes of the graph of the fixed edges and
+    // `round`'s, whose labels index `all`; then the solver's next model, or the decision when that is
+    // the end.
+    let mut conflict = |left: &mut Vec<bool>,
+                        round: &[&[(u32, u32, u32)]],
+                        all: &[Assumption],
+                        orders: &mut Orders,
+                        learned: &mut Vec<Learned>|
+     -> Result<SolverModel, Decision> {
+        let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
+        let round_succ = Adjacency::new(n, round, false);
+        let round_pred = Adjacency::new(n, round, true);
+        let succ = Edges(vec![&fixed_succ, &round_succ]);
+        let pred = Edges(vec![fixed_pred, &round_pred]);
+        for c in cycles(n, left, &succ, &pred, CYCLES_PER_ROUND) {
+            match learn(orders, &g, &c, all) {
+                None => return Err(Decision::Violated(prove(&g, problems, vec![(c, vec![])]))),
+                Some(assumed) => learned.push((c, assumed)),
+            }
+        }
+        next_model(orders).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))
+    };
     loop {
         rounds += 1;
         if budget.expired() {
@@ -629,31 +729,20 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         }
         // The graph under the solver's answers so far.
         let mut chosen = Vec::new();
-        for (i, &(a, b)) in pairs.iter().enumerate() {
-            g.pair_edges(a, b, i as u32, &mut chosen);
+        for (i, &a) in pairs.iter().enumerate() {
+            g.assumption_edges(a, i as u32, &mut chosen);
         }
         let chosen_succ = Adjacency::new(n, &[&chosen], false);
-        let succ = Edges(vec![&fixed_succ, &chosen_succ]);
-        let order = match topological(&g, &succ) {
+        let order = match topological(&g, &Edges(vec![&fixed_succ, &chosen_succ])) {
             Ok(order) => order,
             Err(mut left) => {
-                let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
-                let chosen_pred = Adjacency::new(n, &[&chosen], true);
-                let pred = Edges(vec![fixed_pred, &chosen_pred]);
-                for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
-                    match learn(&mut orders, &c, &pairs) {
-                        None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
-                        Some(assumed) => learned.push((c, assumed)),
-                    }
-                }
-                match next_pairs(&mut orders) {
-                    Some(p) => pairs = p,
-                    None => return Decision::Violated(prove(&g, problems, learned)),
+                match conflict(&mut left, &[&chosen], &pairs, &mut orders, &mut learned) {
+                    Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
+                    Err(decision) => return decision,
                 }
                 continue;
             }
         };
-        drop(succ);
         // Guess the rest of the write order from that order. A write is taken to come where it was first
         // read (where it is, if nobody read it): the order the readers saw, which a real store's history
         // mostly keeps even for writes invoked the other way round.
@@ -667,7 +756,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 seen_at[s as usize] = seen_at[s as usize].min(position[v]);
             }
         }
-        let chains: Vec<Vec<u32>> = g
+        let mut chains: Vec<Vec<u32>> = g
             .writes
             .iter()
             .map(|list| {
@@ -681,189 +770,247 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 sorted
             })
             .collect();
-        let mut guessed: Vec<(u32, u32)> = Vec::new();
+        let mut all = pairs.clone();
         let mut guess_edges = Vec::new();
-        let base = pairs.len() as u32;
         for sorted in &chains {
             for w in sorted.windows(2) {
                 if !g.forced.contains_key(&(w[0], w[1])) {
-                    g.pair_edges(w[0], w[1], base + guessed.len() as u32, &mut guess_edges);
-                    guessed.push((w[0], w[1]));
+                    g.pair_edges(w[0], w[1], all.len() as u32, &mut guess_edges);
+                    all.push(Assumption::Order(w[0], w[1]));
                 }
             }
         }
         let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
-        let succ = Edges(vec![&fixed_succ, &round_succ]);
-        match topological(&g, &succ) {
-            Ok(mut order) => {
-                // Failed cas constrain only the witness: a few rounds of moving each out of the interval
-                // of the value it could not have seen, reordering the guessed write order if need be.
-                let mut placement = Vec::new();
-                let mut chains = chains.clone();
-                let mut placed_succ;
-                let mut succ = succ;
-                let mut tries = 0;
-                loop {
-                    let witness: Vec<u32> =
-                        order.iter().filter(|&&v| g.nodes.is_op(v)).map(|&v| g.ops[v as usize].id).collect();
-                    let why = match replay(&g, problems, &witness) {
-                        Ok(()) => return Decision::Holds(witness),
-                        Err(why) => why,
-                    };
-                    tries += 1;
-                    if tries > 16 || !place_failed_cas(&g, &order, &succ, &mut chains, &mut placement) {
-                        return Decision::Undecided(why);
-                    }
-                    let mut guess_edges = Vec::new();
-                    for sorted in &chains {
-                        for w in sorted.windows(2) {
-                            if !g.forced.contains_key(&(w[0], w[1])) {
-                                g.pair_edges(w[0], w[1], FIXED, &mut guess_edges);
-                            }
-                        }
-                    }
-                    // Placements made against one order can contradict one another: drop those on a cycle.
-                    let mut dropped = 0;
-                    order = loop {
-                        placed_succ = Adjacency::new(n, &[&chosen, &guess_edges, &placement], false);
-                        succ = Edges(vec![&fixed_succ, &placed_succ]);
-                        let mut left = match topological(&g, &succ) {
-                            Ok(o) => break o,
-                            Err(left) => left,
-                        };
-                        let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
-                        let placed_pred = Adjacency::new(n, &[&chosen, &guess_edges, &placement], true);
-                        let pred = Edges(vec![fixed_pred, &placed_pred]);
-                        let on_cycles: rustc_hash::FxHashSet<(u32, u32)> =
-                            cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND)
-                                .iter()
-                                .flatten()
-                                .filter(|e| e.2 == PLACED)
-                                .map(|e| (e.0, e.1))
-                                .collect();
-                        dropped += 1;
-                        if on_cycles.is_empty() || dropped > 8 {
-                            return Decision::Undecided(why);
-                        }
-                        placement.retain(|e| !on_cycles.contains(&(e.0, e.1)));
-                    };
-                }
-            }
+        let mut order = match topological(&g, &Edges(vec![&fixed_succ, &round_succ])) {
+            Ok(order) => order,
             Err(mut left) => {
-                let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
-                let round_pred = Adjacency::new(n, &[&chosen, &guess_edges], true);
-                let pred = Edges(vec![fixed_pred, &round_pred]);
-                let all: Vec<(u32, u32)> = pairs.iter().chain(&guessed).copied().collect();
-                for c in cycles(n, &mut left, &succ, &pred, CYCLES_PER_ROUND) {
-                    match learn(&mut orders, &c, &all) {
-                        None => return Decision::Violated(prove(&g, problems, vec![(c, vec![])])),
-                        Some(assumed) => learned.push((c, assumed)),
+                match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
+                    Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
+                    Err(decision) => return decision,
+                }
+                continue;
+            }
+        };
+        if !with_failed_cas {
+            return holds(&g, problems, &order);
+        }
+        // Guess what each failed cas saw, among what the solver still allows: what its key held where
+        // this order places it, or else the nearest write to that in the guessed write order.
+        for (i, &v) in order.iter().enumerate() {
+            position[v as usize] = i as u32;
+        }
+        let before = all.len();
+        let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
+        let succ = Edges(vec![&fixed_succ, &round_succ]);
+        let mut marks = Marks { mark: vec![0; n], stamp: 0 };
+        let mut sources = Vec::new();
+        // Writes moved in the guessed write order: (key, write, the value it now comes right after).
+        let mut moves: Vec<(usize, u32, u32)> = Vec::new();
+        for (v, op) in g.ops.iter().enumerate() {
+            let Role::FailedCas(forbidden) = op.role else { continue };
+            if forbidden == NONE {
+                continue;
+            }
+            // The key's values in the guessed write order, the initial one first.
+            let chain = &chains[op.key as usize];
+            let init = g.nodes.init(op.key as usize);
+            let value = |i: usize| if i == 0 { init } else { chain[i - 1] };
+            // The chain in the order's positions: the guessed write order is part of the graph.
+            let at = chain.partition_point(|&w| position[w as usize] < position[v]);
+            let fits = |w: u32| w != forbidden && allowed.get(&(v as u32)).is_none_or(|a| a.contains(&w));
+            // Having seen value(i) closes no cycle with the edges so far unless it reaches value(i), or
+            // something that must follow value(i)'s readers (what overwrites it) reaches it.
+            let f = v as u32;
+            let placeable = |i: usize, marks: &mut Marks| {
+                let w = value(i);
+                !marks.reaches(&succ, &position, f, w)
+                    && succ.of(g.nodes.read_by(w)).all(|&(z, _)| !marks.reaches(&succ, &position, z, f))
+            };
+            let nearest = (0..=chain.len()).flat_map(|d| [at + d, at.wrapping_sub(d)]).filter(|&i| i <= chain.len());
+            let mut fitting = nearest.filter(|&i| fits(value(i)));
+            // The nearest that fits and closes no cycle, else the nearest that fits (a cycle to learn from).
+            // (The solver allows at least one candidate, and every candidate is in the chain.)
+            let Some(first) = fitting.next() else {
+                return Decision::Undecided("a failed cas was left no value to have seen".into());
+            };
+            let tried: Vec<usize> = std::iter::once(first).chain(fitting).take(32).collect();
+            let source = match tried.iter().find(|&&i| placeable(i, &mut marks)) {
+                Some(&i) => value(i),
+                None => {
+                    // No value near where it was placed: its process pins it inside the interval of the one
+                    // value it could not have seen (it wrote or read that value just before, and acts on
+                    // the key right after). Then it saw a write that came right after that value: a later
+                    // one it does not reach, moved there in the guessed write order (once per key a round).
+                    let k = if forbidden == init {
+                        0
+                    } else {
+                        chain.iter().position(|&w| w == forbidden).map_or(0, |i| i + 1)
+                    };
+                    let moved = (k + 2..=chain.len()).take(64).map(value).find(|&w| {
+                        fits(w)
+                            && !marks.reaches(&succ, &position, f, w)
+                            && fixed_succ
+                                .of(g.nodes.read_by(w))
+                                .iter()
+                                .all(|&(z, _)| !marks.reaches(&succ, &position, z, f))
+                    });
+                    match moved {
+                        Some(w) if !moves.iter().any(|&(key, _, _)| key == op.key as usize) => {
+                            moves.push((op.key as usize, w, forbidden));
+                            w
+                        }
+                        _ => value(first),
                     }
                 }
-                match next_pairs(&mut orders) {
-                    Some(p) => pairs = p,
-                    None => return Decision::Violated(prove(&g, problems, learned)),
+            };
+            sources.push(Assumption::Source(f, source));
+        }
+        drop(succ);
+        if !moves.is_empty() {
+            for &(key, w, after) in &moves {
+                let chain = &mut chains[key];
+                chain.retain(|&x| x != w);
+                let at = if g.nodes.is_init(after) {
+                    0
+                } else {
+                    chain.iter().position(|&x| x == after).map_or(0, |i| i + 1)
+                };
+                chain.insert(at, w);
+            }
+            all.truncate(pairs.len());
+            guess_edges.clear();
+            for sorted in &chains {
+                for w in sorted.windows(2) {
+                    if !g.forced.contains_key(&(w[0], w[1])) {
+                        g.pair_edges(w[0], w[1], all.len() as u32, &mut guess_edges);
+                        all.push(Assumption::Order(w[0], w[1]));
+                    }
                 }
             }
         }
+        for a in sources {
+            g.assumption_edges(a, all.len() as u32, &mut guess_edges);
+            all.push(a);
+        }
+        if !moves.is_empty() || all.len() > before {
+            let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
+            order = match topological(&g, &Edges(vec![&fixed_succ, &round_succ])) {
+                Ok(order) => order,
+                Err(mut left) => {
+                    match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
+                        Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
+                        Err(decision) => return decision,
+                    }
+                    continue;
+                }
+            };
+        }
+        return holds(&g, problems, &order);
     }
 }
 
-/// Adds an edge for each failed cas that `order` places while its key holds the one value it could not
-/// have seen, taking it out of that value's interval: from a write after that value to it (the next one,
-/// or, when the failed cas reaches that one, another it does not reach, moved right after the value in
-/// the guessed write order `chains`), or else from it to the write of that value. Returns whether it
-/// changed anything.
-fn place_failed_cas<O>(
-    g: &Graph<'_, O>,
-    order: &[u32],
-    succ: &Edges<'_>,
-    chains: &mut [Vec<u32>],
-    placement: &mut Vec<(u32, u32, u32)>,
-) -> bool {
-    let n = g.nodes.total();
-    let mut position = vec![0u32; n];
-    for (i, &v) in order.iter().enumerate() {
-        position[v as usize] = i as u32;
+/// The witness a topological order gives, replayed before it is believed.
+fn holds<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], order: &[u32]) -> Decision {
+    let witness: Vec<u32> = order.iter().filter(|&&v| g.nodes.is_op(v)).map(|&v| g.ops[v as usize].id).collect();
+    match replay(g, problems, &witness) {
+        Ok(()) => Decision::Holds(witness),
+        Err(why) => Decision::Undecided(why),
     }
-    let mut changed = false;
-    for (v, op) in g.ops.iter().enumerate() {
-        let Role::FailedCas(forbidden) = op.role else { continue };
-        if forbidden == NONE {
-            continue;
+}
+
+/// Marks for bounded searches of reachability, cleared by a new stamp.
+struct Marks {
+    mark: Vec<u32>,
+    stamp: u32,
+}
+
+impl Marks {
+    /// Whether `to` is reachable from `from`, in a graph of which `position` is a topological order: only
+    /// nodes placed before `to` need a look. A search that grows too large answers yes (no cycle is
+    /// avoided on a guess that expensive).
+    fn reaches(&mut self, succ: &Edges<'_>, position: &[u32], from: u32, to: u32) -> bool {
+        const LIMIT: usize = 50_000;
+        if position[from as usize] > position[to as usize] {
+            return false;
         }
-        let key = op.key as usize;
-        // The key's writes in the order placed, after the forbidden value.
-        let start = if g.nodes.is_init(forbidden) { 0 } else { position[forbidden as usize] + 1 };
-        let mut after: Vec<u32> = g.writes[key].iter().copied().filter(|&w| position[w as usize] >= start).collect();
-        after.sort_unstable_by_key(|&w| position[w as usize]);
-        let p = position[v];
-        let inside = (g.nodes.is_init(forbidden) || p > position[forbidden as usize])
-            && after.first().is_none_or(|&s| p < position[s as usize]);
-        if !inside {
-            continue;
-        }
-        // What the failed cas reaches: no write it reaches can come before it.
-        let mut reach = vec![false; n];
-        let mut stack = vec![v as u32];
-        reach[v] = true;
+        self.stamp += 1;
+        let bound = position[to as usize];
+        let mut stack = vec![from];
+        let mut visited = 0;
+        self.mark[from as usize] = self.stamp;
         while let Some(x) = stack.pop() {
+            if x == to {
+                return true;
+            }
+            visited += 1;
+            if visited > LIMIT {
+                return true;
+            }
             for &(y, _) in succ.of(x) {
-                if !reach[y as usize] {
-                    reach[y as usize] = true;
+                if position[y as usize] <= bound && self.mark[y as usize] != self.stamp {
+                    self.mark[y as usize] = self.stamp;
                     stack.push(y);
                 }
             }
         }
-        match after.iter().position(|&w| !reach[w as usize]) {
-            Some(0) => placement.push((after[0], v as u32, PLACED)),
-            Some(i) => {
-                let w = after[i];
-                let chain = &mut chains[key];
-                chain.retain(|&x| x != w);
-                let at = if g.nodes.is_init(forbidden) {
-                    0
-                } else {
-                    chain.iter().position(|&x| x == forbidden).map_or(0, |i| i + 1)
-                };
-                chain.insert(at, w);
-                placement.push((w, v as u32, PLACED));
-            }
-            None if !g.nodes.is_init(forbidden) => placement.push((v as u32, forbidden, PLACED)),
-            None => continue,
-        }
-        changed = true;
+        false
     }
-    changed
 }
 
-/// Adds the clause "not every write order this cycle assumes"; `None` if it assumes none (the cycle holds
-/// whatever the write order). Returns the assumed pairs.
-fn learn(orders: &mut Orders, cycle: &[(u32, u32, u32)], pairs: &[(u32, u32)]) -> Option<Vec<(u32, u32)>> {
-    let mut assumed: Vec<(u32, u32)> =
-        cycle.iter().filter(|&&(_, _, l)| l != FIXED).map(|&(_, _, l)| pairs[l as usize]).collect();
+/// Adds the clause "not every assumption this cycle rests on"; `None` if it rests on none (the cycle
+/// holds whatever the write order). Returns the assumptions.
+fn learn<O>(
+    orders: &mut Orders,
+    g: &Graph<'_, O>,
+    cycle: &[(u32, u32, u32)],
+    all: &[Assumption],
+) -> Option<Vec<Assumption>> {
+    let mut assumed: Vec<Assumption> =
+        cycle.iter().filter(|&&(_, _, l)| l != FIXED).map(|&(_, _, l)| all[l as usize]).collect();
     assumed.sort_unstable();
     assumed.dedup();
     if assumed.is_empty() {
         return None;
     }
-    let mut clause: Vec<Lit> = assumed.iter().map(|&(a, b)| !orders.lit(a, b)).collect();
+    let mut clause: Vec<Lit> = assumed.iter().map(|&a| !orders.lit(g, a)).collect();
     orders.solver.add_clause_reuse(&mut clause);
     Some(assumed)
 }
 
-/// The write-order pairs of the solver's next model, or `None` when the clauses are unsatisfiable.
-fn next_pairs(orders: &mut Orders) -> Option<Vec<(u32, u32)>> {
+/// What the solver's next model says, or `None` when the clauses are unsatisfiable.
+struct SolverModel {
+    /// The write-order pairs it fixes.
+    pairs: Vec<Assumption>,
+    /// Per failed cas it has a say on: the writes it may still have seen.
+    allowed: FxHashMap<u32, Vec<u32>>,
+}
+
+fn next_model(orders: &mut Orders) -> Option<SolverModel> {
     if orders.solver.solve_limited(&[]) != lbool::TRUE {
         return None;
     }
-    let mut pairs: Vec<(u32, u32)> = orders
-        .vars
-        .iter()
-        .map(|(&(lo, hi), &var)| if orders.solver.value_var(var) == lbool::TRUE { (lo, hi) } else { (hi, lo) })
-        .collect();
+    let solver = &orders.solver;
+    let mut pairs: Vec<Assumption> =
+        orders
+            .vars
+            .iter()
+            .map(|(&(lo, hi), &var)| {
+                if solver.value_var(var) == lbool::TRUE {
+                    Assumption::Order(lo, hi)
+                } else {
+                    Assumption::Order(hi, lo)
+                }
+            })
+            .collect();
     pairs.sort_unstable();
-    Some(pairs)
+    let allowed = orders
+        .sources
+        .iter()
+        .map(|(&f, vars)| {
+            (f, vars.iter().filter(|&&(_, v)| solver.value_var(v) == lbool::TRUE).map(|&(c, _)| c).collect())
+        })
+        .collect();
+    Some(SolverModel { pairs, allowed })
 }
 
 /// Runs `witness` through the model, key by key, and checks that it keeps every process's order.
@@ -896,7 +1043,7 @@ fn replay<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], witness: &[u3
     Ok(())
 }
 
-/// The proof, edge by edge in words, from the cycles and the write orders each assumed.
+/// The proof, edge by edge in words, from the cycles and what each assumed.
 fn prove<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], cycles: Vec<Learned>) -> Proof {
     let cycles: Vec<Cycle> = cycles.iter().map(|(c, assumed)| narrate(g, problems, c, assumed)).collect();
     let mut text = String::new();
@@ -908,8 +1055,9 @@ fn prove<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], cycles: Vec<Le
         text.push_str(&words(&cycles[0]));
     } else {
         text.push_str(&format!(
-            "No single order of the operations exists: every order of the writes of each key closes one of these \
-             {} cycles (each operation must precede the next, and the last the first):",
+            "No single order of the operations exists: every order of the writes of each key (and every value each \
+             failed cas may have seen) closes one of these {} cycles (each operation must precede the next, and \
+             the last the first):",
             cycles.len()
         ));
         const SHOWN: usize = 4;
@@ -958,7 +1106,7 @@ fn narrate<M: Model>(
     g: &Graph<'_, M::Op>,
     _problems: &[Problem<M>],
     c: &[(u32, u32, u32)],
-    assumed: &[(u32, u32)],
+    assumed: &[Assumption],
 ) -> Cycle {
     let op = |v: u32| OpRef::new(g.history, g.ops[v as usize].id);
     let describe_write = |v: u32| {
@@ -980,7 +1128,8 @@ fn narrate<M: Model>(
         let (a, b, _) = rotated[i];
         if g.nodes.is_op(b) {
             let (oa, ob) = (&g.ops[a as usize], &g.ops[b as usize]);
-            let reads_a = matches!(ob.role, Role::Read(s) | Role::Cas(s) if s == a);
+            let reads_a = matches!(ob.role, Role::Read(s) | Role::Cas(s) if s == a)
+                || assumed.contains(&Assumption::Source(b, a));
             let reason = if reads_a {
                 EdgeReason::ReadFrom
             } else if oa.process == ob.process && a + 1 == b {
@@ -1019,7 +1168,10 @@ fn narrate<M: Model>(
     }
     let assumes = assumed
         .iter()
-        .map(|&(a, b)| format!("{} is overwritten by {}", describe_write(a), describe_write(b)))
+        .map(|&a| match a {
+            Assumption::Order(a, b) => format!("{} is overwritten by {}", describe_write(a), describe_write(b)),
+            Assumption::Source(f, s) => format!("{} saw {}", describe_write(f), describe_write(s)),
+        })
         .collect();
     Cycle { edges, assumes }
 }
