@@ -152,10 +152,13 @@ async fn pump(
 ) {
     // Chunks wait in a queue with their release time, so that delay keeps order and does not slow reading.
     let (queue, mut released) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let mut writer_state = state.clone();
     let writer = tokio::spawn(async move {
         while let Some((at, chunk)) = released.recv().await {
             tokio::time::sleep_until(at).await;
-            if sink.write_all(&chunk).await.is_err() {
+            // A chunk still held (delayed) when a cut begins is dropped by the network as any other: it
+            // goes out, as TCP's retransmission would, only once the path heals.
+            if until_open(&mut writer_state, path).await.is_none() || sink.write_all(&chunk).await.is_err() {
                 return;
             }
         }
@@ -165,18 +168,18 @@ async fn pump(
     let mut last_release = tokio::time::Instant::now();
     loop {
         // A cut path is not read from at all until it heals.
-        let current = loop {
-            let current = state.borrow_and_update().path(path.0, path.1);
-            if !current.cut {
-                break current;
-            }
-            if state.changed().await.is_err() {
-                return;
-            }
-        };
+        if until_open(&mut state, path).await.is_none() {
+            return;
+        }
         let n = match source.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
+        };
+        // A read that was already waiting when a cut began returns the data sent across the cut: it
+        // waits for the heal too (a kernel would have dropped those packets), and takes the faults in
+        // force when it moves on.
+        let Some(current) = until_open(&mut state, path).await else {
+            return;
         };
         let mut hold = current.delay;
         if !current.jitter.is_zero() {
@@ -194,6 +197,18 @@ async fn pump(
     let _ = writer.await;
 }
 
+/// Waits until the path from `path.0` to `path.1` is not cut, and says its faults; `None` once the
+/// lab is gone.
+async fn until_open(state: &mut watch::Receiver<Links>, path: (usize, usize)) -> Option<PathState> {
+    loop {
+        let current = state.borrow_and_update().path(path.0, path.1);
+        if !current.cut {
+            return Some(current);
+        }
+        state.changed().await.ok()?;
+    }
+}
+
 fn random_unit(seed: &Mutex<u64>) -> f64 {
     let mut s = seed.lock().unwrap_or_else(|p| p.into_inner());
     let mut rng = faultline_checker::synth::Rng(*s);
@@ -205,4 +220,45 @@ fn random_unit(seed: &Mutex<u64>) -> f64 {
 /// The directed paths a grudge stops: `victim` no longer hears `source`, so data from source to victim stalls.
 pub fn cut_paths(grudge: &BTreeMap<usize, BTreeSet<usize>>) -> Vec<(usize, usize)> {
     grudge.iter().flat_map(|(victim, sources)| sources.iter().map(move |source| (*source, *victim))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts one connection at `listener` and reports every chunk it receives.
+    fn receiver(listener: TcpListener) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    #[tokio::test]
+    async fn data_sent_across_a_cut_waits_for_the_heal_even_when_a_read_was_already_waiting() {
+        let (l0, l1) =
+            (TcpListener::bind("127.0.0.1:0").await.unwrap(), TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let nodes = [l0.local_addr().unwrap(), l1.local_addr().unwrap()];
+        drop(l0);
+        let mut at_node1 = receiver(l1);
+        let proxies = Proxies::start(&nodes).await.unwrap();
+        // Node 0's connection to node 1; the proxy's read of it is waiting before the cut begins.
+        let mut from0 = TcpStream::connect(proxies.addresses[&(0, 1)]).await.unwrap();
+        from0.write_all(b"before").await.unwrap();
+        assert_eq!(at_node1.recv().await.unwrap(), b"before");
+        proxies.update(|links| links.paths.entry((0, 1)).or_default().cut = true);
+        from0.write_all(b"across the cut").await.unwrap();
+        let crossed = tokio::time::timeout(Duration::from_millis(300), at_node1.recv()).await;
+        assert!(crossed.is_err(), "data crossed a cut path: {crossed:?}");
+        proxies.set(Links::default());
+        let healed = tokio::time::timeout(Duration::from_secs(5), at_node1.recv()).await;
+        assert_eq!(healed.expect("nothing arrived after the heal").unwrap(), b"across the cut");
+    }
 }
