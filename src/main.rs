@@ -147,8 +147,8 @@ struct TestArgs {
     /// it, faultline starts its own 3-node reference cluster on loopback.
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
-    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, sequential or eventual.
-    /// (A cluster spec says its nodes' options in its command.)
+    /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, nosync, sequential
+    /// or eventual. (A cluster spec says its nodes' options in its command.)
     #[arg(long, default_value = "linearizable", conflicts_with_all = ["targets", "cluster"])]
     store_mode: faultline_cluster::Mode,
     /// Start this server as the cluster, as a cluster spec describes it: a spec file (.toml), or a
@@ -282,7 +282,7 @@ struct NodeArgs {
     /// Where the node keeps its log (restored after a restart).
     #[arg(long)]
     data_dir: PathBuf,
-    /// linearizable, unsafe, sequential or eventual.
+    /// linearizable, unsafe, nosync, sequential or eventual.
     #[arg(long, default_value = "linearizable")]
     mode: faultline_cluster::Mode,
     /// The primary's id (default: the lowest).

@@ -19,6 +19,9 @@
 //!   partitions it becomes unavailable, never wrong.
 //! - `unsafe`: the same, acknowledging before anything is durable: a kill of the primary loses
 //!   acknowledged writes. Not linearizable across crashes: a case checkers must catch.
+//! - `nosync`: the `linearizable` protocol with its log written at once but never fsynced. A kill loses
+//!   nothing (the kernel's page cache keeps what was written); a power loss (the `crash` fault) loses
+//!   acknowledged writes: a case only a fault that drops unsynced data can find.
 //! - `sequential` (ZooKeeper-style): the primary orders writes in its fsynced log and ships them to the
 //!   followers asynchronously, in log order; every node serves reads from its own state, and answers a
 //!   client's write only once it has applied it itself. Sequentially consistent for clients that stay
@@ -42,6 +45,7 @@ use std::time::Duration;
 pub enum Mode {
     Linearizable,
     Unsafe,
+    NoSync,
     Sequential,
     Eventual,
 }
@@ -51,6 +55,7 @@ impl Mode {
         match self {
             Mode::Linearizable => "linearizable",
             Mode::Unsafe => "unsafe",
+            Mode::NoSync => "nosync",
             Mode::Sequential => "sequential",
             Mode::Eventual => "eventual",
         }
@@ -63,9 +68,10 @@ impl std::str::FromStr for Mode {
         match s {
             "linearizable" => Ok(Mode::Linearizable),
             "unsafe" => Ok(Mode::Unsafe),
+            "nosync" => Ok(Mode::NoSync),
             "sequential" => Ok(Mode::Sequential),
             "eventual" => Ok(Mode::Eventual),
-            _ => Err(format!("unknown mode {s:?}; expected linearizable, unsafe, sequential or eventual")),
+            _ => Err(format!("unknown mode {s:?}; expected linearizable, unsafe, nosync, sequential or eventual")),
         }
     }
 }
