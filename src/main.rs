@@ -216,7 +216,7 @@ struct TestArgs {
     /// The test's name (its folder in the store).
     #[arg(long, default_value = "register")]
     name: String,
-    /// Faults to inject, any of partition, loss, delay, kill, pause, clock (or all, or none). Default:
+    /// Faults to inject, any of partition, loss, delay, kill, pause, clock, crash (or all, or none). Default:
     /// partition,kill,pause for the reference cluster; none for --target.
     #[arg(long, value_parser = |s: &str| FaultKind::parse_list(s).map(Faults))]
     nemesis: Option<Faults>,

@@ -213,6 +213,7 @@ pub fn draw(kind: FaultKind, schedule: &Schedule, nodes: &[String], rng: &mut Rn
         FaultKind::Loss => Fault::Loss { nodes: one(rng), percent: schedule.loss_percent },
         FaultKind::Delay => Fault::Delay { nodes: one(rng), delay: schedule.delay, jitter: schedule.jitter },
         FaultKind::Kill => Fault::Kill { nodes: one(rng) },
+        FaultKind::Crash => Fault::Crash { nodes: one(rng) },
         FaultKind::Pause => Fault::Pause { nodes: one(rng) },
         FaultKind::Clock => {
             let max = schedule.clock_offset.as_millis().max(1) as u64;
