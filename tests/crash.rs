@@ -155,3 +155,66 @@ fn crash_is_refused_before_the_run_without_faultlines_own_lab() {
     assert!(!store.exists(), "a refused run leaves no run folder");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Starts a long crash run and waits until its lazy mount is up: the child and the mounted data directory.
+fn start_long_crash_run(store: &Path) -> (std::process::Child, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--store", store.to_str().unwrap(), "--nodes", "1", "--lab", "none"])
+        .args(["--store-mode", "nosync", "--nemesis", "crash", "--nemesis-interval", "1s", "--time-limit", "60s"])
+        .args(["--rate", "200"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let store = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
+    loop {
+        if let Some(mount) = lazy_mounts().into_iter().find(|m| m.starts_with(store.to_str().unwrap())) {
+            // The mount exists before the node starts; let the node write.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            return (child, mount);
+        }
+        assert!(std::time::Instant::now() < deadline, "no lazy mount under {}", store.display());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The mount points of every lazy filesystem on the machine.
+fn lazy_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" faultline-lazyfs-"))
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn ctrl_c_unmounts_and_lab_clean_unmounts_what_a_killed_run_left() {
+    if !fuse_available() {
+        return;
+    }
+    let store = store("interrupted");
+    std::fs::create_dir_all(&store).unwrap();
+    let (mut child, mount) = start_long_crash_run(&store);
+    let interrupt = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupt.success());
+    child.wait().unwrap();
+    assert!(!lazy_mounts().contains(&mount), "Ctrl-C left {mount} mounted");
+
+    let store = self::store("sigkilled");
+    std::fs::create_dir_all(&store).unwrap();
+    let (mut child, mount) = start_long_crash_run(&store);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lazy_mounts().contains(&mount), "nothing could unmount after a SIGKILL");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(["lab", "clean"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("lazy filesystem over {mount}")), "{said}");
+    assert!(!lazy_mounts().contains(&mount), "{said}");
+    // The directory underneath is back, with what the node had synced (nosync: an empty log).
+    assert_eq!(std::fs::read_to_string(Path::new(&mount).join("log.jsonl")).unwrap(), "");
+    for store in [self::store("interrupted"), store] {
+        std::fs::remove_dir_all(&store).unwrap();
+    }
+}
