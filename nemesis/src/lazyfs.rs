@@ -428,10 +428,13 @@ impl Inodes {
     }
 
     /// A file whose last name went away: a new file that gets its underlying inode number is another file.
-    fn forget_real(&mut self, meta: &Metadata) {
-        if meta.nlink() <= 1 || meta.is_dir() {
-            self.by_real.remove(&(meta.dev(), meta.ino()));
+    /// Returns the file's inode if no program has it open either: it is gone, and so is its unsynced data.
+    fn forget_real(&mut self, meta: &Metadata) -> Option<u64> {
+        if meta.nlink() > 1 && !meta.is_dir() {
+            return None;
         }
+        let ino = self.by_real.remove(&(meta.dev(), meta.ino()))?;
+        (!self.handles.values().any(|h| h.ino == ino)).then_some(ino)
     }
 
     /// A rename: the node and, for a directory, everything under it, move.
@@ -653,7 +656,9 @@ impl Filesystem for LazyFs {
             let path = self.full(&p.join(name));
             let meta = std::fs::symlink_metadata(&path).map_err(errno)?;
             std::fs::remove_file(&path).map_err(errno)?;
-            inner.forget_real(&meta);
+            if let Some(gone) = inner.forget_real(&meta) {
+                lock(&self.cache).files.remove(&gone);
+            }
             Ok(())
         });
         match result {
@@ -668,7 +673,7 @@ impl Filesystem for LazyFs {
             let path = self.full(&p.join(name));
             let meta = std::fs::symlink_metadata(&path).map_err(errno)?;
             std::fs::remove_dir(&path).map_err(errno)?;
-            inner.forget_real(&meta);
+            let _ = inner.forget_real(&meta);
             Ok(())
         });
         match result {
@@ -719,8 +724,8 @@ impl Filesystem for LazyFs {
                 inner.moved(&to, &from);
                 inner.moved(&swap, &to);
             } else {
-                if let Some(replaced) = replaced {
-                    inner.forget_real(&replaced);
+                if let Some(gone) = replaced.and_then(|replaced| inner.forget_real(&replaced)) {
+                    lock(&self.cache).files.remove(&gone);
                 }
                 inner.moved(&from, &to);
             }
@@ -985,6 +990,10 @@ mod tests {
         assert_eq!(std::fs::metadata(&log).unwrap().len(), 6);
         assert_eq!(mount.unsynced(), Dropped { files: 1, pages: 1 });
         assert_eq!(mount.crash(), Dropped { files: 1, pages: 1 });
+        // A removed file's unsynced data goes with it: nothing of it is left to drop.
+        write_file(&dir.join("scratch"), b"temporary", false);
+        std::fs::remove_file(dir.join("scratch")).unwrap();
+        assert_eq!(mount.unsynced(), Dropped::default());
         // The name was durable at once; the data was not.
         assert_eq!(std::fs::read(&log).unwrap(), b"");
         drop(mount);

@@ -1,6 +1,6 @@
 //! faultline's nemesis: the faults a run injects, and the machinery that applies and heals them.
 //!
-//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew).
+//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew, crash).
 //! - [`lab`]: clusters faultline starts itself: their processes and network, every fault applied to them.
 //!   [`netns`] is the namespaced network (root), [`proxy`] the userspace one (anyone), [`clock`] libfaketime.
 //! - [`lazyfs`]: power loss: a FUSE filesystem over a node's data directory that keeps writes in memory
