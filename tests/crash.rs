@@ -156,9 +156,11 @@ fn crash_is_refused_before_the_run_without_faultlines_own_lab() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Starts a long crash run and waits until its lazy mount is up: the child and the mounted data directory.
-fn start_long_crash_run(store: &Path) -> (std::process::Child, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+/// Starts a long crash run and waits until its lazy mount is up (see [`mounted_under`]). The caller waits
+/// for the child (clippy cannot see a child returned early through a loop).
+#[allow(clippy::zombie_processes)]
+fn start_long_crash_run(store: &Path) -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["test", "--store", store.to_str().unwrap(), "--nodes", "1", "--lab", "none"])
         .args(["--store-mode", "nosync", "--nemesis", "crash", "--nemesis-interval", "1s", "--time-limit", "60s"])
         .args(["--rate", "200"])
@@ -167,16 +169,23 @@ fn start_long_crash_run(store: &Path) -> (std::process::Child, String) {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let store = std::fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
     loop {
-        if let Some(mount) = lazy_mounts().into_iter().find(|m| m.starts_with(store.to_str().unwrap())) {
-            // The mount exists before the node starts; let the node write.
-            std::thread::sleep(std::time::Duration::from_millis(1500));
-            return (child, mount);
+        if mounted_under(store).is_some() {
+            return child;
         }
-        assert!(std::time::Instant::now() < deadline, "no lazy mount under {}", store.display());
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no lazy mount under {}", store.display());
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// The lazy mount under `store`, if there is one.
+fn mounted_under(store: &Path) -> Option<String> {
+    let store = std::fs::canonicalize(store).ok()?;
+    lazy_mounts().into_iter().find(|m| Path::new(m).starts_with(&store))
 }
 
 /// The mount points of every lazy filesystem on the machine.
@@ -196,7 +205,10 @@ fn ctrl_c_unmounts_and_lab_clean_unmounts_what_a_killed_run_left() {
     }
     let store = store("interrupted");
     std::fs::create_dir_all(&store).unwrap();
-    let (mut child, mount) = start_long_crash_run(&store);
+    let mut child = start_long_crash_run(&store);
+    let mount = mounted_under(&store).unwrap();
+    // The mount exists before the node starts; let the node write.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let interrupt = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(interrupt.success());
     child.wait().unwrap();
@@ -204,7 +216,10 @@ fn ctrl_c_unmounts_and_lab_clean_unmounts_what_a_killed_run_left() {
 
     let store = self::store("sigkilled");
     std::fs::create_dir_all(&store).unwrap();
-    let (mut child, mount) = start_long_crash_run(&store);
+    let mut child = start_long_crash_run(&store);
+    let mount = mounted_under(&store).unwrap();
+    // The mount exists before the node starts; let the node write.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(lazy_mounts().contains(&mount), "nothing could unmount after a SIGKILL");

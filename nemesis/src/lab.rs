@@ -488,7 +488,9 @@ impl Lab {
                 probe.insert("unsynced_files_dropped".into(), json!(dropped.files));
                 probe.insert("unsynced_pages_dropped".into(), json!(dropped.pages));
             }
-            probes.insert(self.nodes[i].name.clone(), Value::Object(probe));
+            if !probe.is_empty() {
+                probes.insert(self.nodes[i].name.clone(), Value::Object(probe));
+            }
         }
         Ok(Value::Object(probes))
     }

@@ -50,32 +50,19 @@ const PAGE: u64 = 4096;
 /// The kernel must ask again for every name and attribute: after a crash, sizes it cached would be wrong.
 const TTL: Duration = Duration::ZERO;
 
-/// Why a lazy mount cannot be made on this machine, if it cannot: faultline mounts FUSE itself, which
-/// needs `/dev/fuse` and root (without root, fuser would need the setuid `fusermount3`).
+/// Why a lazy mount cannot be made on this machine, if it cannot: faultline mounts FUSE itself, with
+/// mount(2), which needs `/dev/fuse` and root.
 pub fn unavailable() -> Option<String> {
+    const WHAT: &str = "the crash fault mounts a FUSE filesystem over each data directory";
     if !Path::new("/dev/fuse").exists() {
-        return Some(
-            "the crash fault mounts a FUSE filesystem over each data directory, and there is no /dev/fuse \
-                     (modprobe fuse, or give the container --device /dev/fuse)"
-                .into(),
-        );
+        return Some(format!("{WHAT}, and there is no /dev/fuse (modprobe fuse, or give the container /dev/fuse)"));
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        let fusermount = ["fusermount3", "fusermount"].iter().any(|bin| {
-            std::env::var_os("PATH")
-                .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(bin).is_file()))
-        });
-        if !fusermount {
-            return Some(
-                "the crash fault mounts a FUSE filesystem over each data directory, which needs root or \
-                         fusermount3 (Debian: fuse3)"
-                    .into(),
-            );
-        }
+        return Some(format!("{WHAT}, which needs root"));
     }
     if let Err(e) = OpenOptions::new().read(true).write(true).open("/dev/fuse") {
-        return Some(format!("the crash fault mounts a FUSE filesystem, and /dev/fuse cannot be opened: {e}"));
+        return Some(format!("{WHAT}, and /dev/fuse cannot be opened: {e}"));
     }
     None
 }
@@ -109,7 +96,6 @@ impl LazyMount {
         let mut config = fuser::Config::default();
         config.mount_options = vec![
             MountOption::FSName(format!("{FS_NAME}-{}", std::process::id())),
-            MountOption::Subtype(FS_NAME.into()),
             MountOption::RW,
             MountOption::NoAtime,
         ];
