@@ -46,6 +46,7 @@ enum Command {
     #[command(after_help = "Examples:
   faultline test                                    the reference cluster, 20 s, partitions, kills, pauses
   faultline test --store-mode unsafe --time-limit 10s   a cluster that loses writes: exit 1
+  faultline test --store-mode nosync --nemesis crash --nodes 1   power loss drops unsynced writes: exit 1
   faultline test --target http://10.0.0.1:2379 http://10.0.0.2:2379 --adapter etcd-v3
   faultline test --cluster etcd --nemesis partition,kill    start etcd in the lab and fault it
   faultline test --cluster my-server.toml --require sequential  your own server, from a cluster spec")]
@@ -54,7 +55,8 @@ enum Command {
     #[command(
         subcommand,
         after_help = "Example:
-  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes"
+  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes,
+                          lazy mounts"
     )]
     Lab(LabCommand),
     /// Browse a store of runs in a web browser: a list of runs with their verdicts, and their reports.
@@ -264,7 +266,7 @@ struct Faults(Vec<FaultKind>);
 
 #[derive(Subcommand)]
 enum LabCommand {
-    /// Remove every namespace, link and node process a killed faultline run left behind.
+    /// Remove every namespace, link, node process and lazy mount a killed faultline run left behind.
     Clean,
 }
 
