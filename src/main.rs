@@ -49,6 +49,7 @@ enum Command {
   faultline test --store-mode unsafe --time-limit 10s   a cluster that loses writes: exit 1
   faultline test --nemesis kill,pause,partition --nemesis-targets kill=primaries,pause=minority,partition=n2
                                                     aim each kind of fault: the primary, a minority, n2
+  faultline test --store-mode nosync --nemesis crash --nodes 1   power loss drops unsynced writes: exit 1
   faultline test --target http://10.0.0.1:2379 http://10.0.0.2:2379 --adapter etcd-v3
   faultline test --cluster etcd --nemesis partition,kill    start etcd in the lab and fault it
   faultline test --cluster my-server.toml --require sequential  your own server, from a cluster spec")]
@@ -57,7 +58,8 @@ enum Command {
     #[command(
         subcommand,
         after_help = "Example:
-  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes"
+  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes,
+                          lazy mounts"
     )]
     Lab(LabCommand),
     /// Browse a store of runs in a web browser: a list of runs with their verdicts, and their reports.
@@ -151,8 +153,7 @@ struct TestArgs {
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
     /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, stale-leader,
-    /// sequential or eventual.
-    /// (A cluster spec says its nodes' options in its command.)
+    /// nosync, sequential or eventual. (A cluster spec says its nodes' options in its command.)
     #[arg(long, default_value = "linearizable", conflicts_with_all = ["targets", "cluster"])]
     store_mode: faultline_cluster::Mode,
     /// Start this server as the cluster, as a cluster spec describes it: a spec file (.toml), or a
@@ -220,7 +221,7 @@ struct TestArgs {
     /// The test's name (its folder in the store).
     #[arg(long, default_value = "register")]
     name: String,
-    /// Faults to inject, any of partition, loss, delay, kill, pause, clock (or all, or none). Default:
+    /// Faults to inject, any of partition, loss, delay, kill, pause, clock, crash (or all, or none). Default:
     /// partition,kill,pause for the reference cluster; none for --target.
     #[arg(long, value_parser = |s: &str| FaultKind::parse_list(s).map(Faults))]
     nemesis: Option<Faults>,
@@ -277,7 +278,7 @@ struct Faults(Vec<FaultKind>);
 
 #[derive(Subcommand)]
 enum LabCommand {
-    /// Remove every namespace, link and node process a killed faultline run left behind.
+    /// Remove every namespace, link, node process and lazy mount a killed faultline run left behind.
     Clean,
 }
 
@@ -295,7 +296,7 @@ struct NodeArgs {
     /// Where the node keeps its log (restored after a restart).
     #[arg(long)]
     data_dir: PathBuf,
-    /// linearizable, unsafe, stale-leader, sequential or eventual.
+    /// linearizable, unsafe, stale-leader, nosync, sequential or eventual.
     #[arg(long, default_value = "linearizable")]
     mode: faultline_cluster::Mode,
     /// The primary's id in sequential mode; in the election modes, the preferred primary, which stands

@@ -245,7 +245,7 @@ fn test_records_checks_and_stores_a_run() {
     let out = faultline(&["test", "--store", store_arg, "--store-mode", "strong"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("expected linearizable, unsafe, stale-leader, sequential or eventual"));
+        .contains("expected linearizable, unsafe, stale-leader, nosync, sequential or eventual"));
     let out = faultline(&["test", "--target", &url, "--adapter", "nope", "--store", store_arg]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected one of native"));

@@ -29,6 +29,9 @@
 //!   without confirming it is still the primary, so a primary cut off from the majority serves stale
 //!   reads while the others elect a new one (and so does a primary paused long enough to be replaced,
 //!   as it resumes). Linearizable without partitions and pauses (kills included); not under them.
+//! - `nosync`: the `linearizable` protocol with its log written at once but never fsynced. A kill loses
+//!   nothing (the kernel's page cache keeps what was written); a power loss (the `crash` fault) loses
+//!   acknowledged writes: a case only a fault that drops unsynced data can find.
 //! - `sequential` (ZooKeeper-style): a fixed primary (`--primary`, no elections) orders writes in its
 //!   fsynced log and ships them to the followers asynchronously, in log order; every node serves reads
 //!   from its own state, and answers a client's write only once it has applied it itself. Sequentially
@@ -55,6 +58,7 @@ pub enum Mode {
     Linearizable,
     Unsafe,
     StaleLeader,
+    NoSync,
     Sequential,
     Eventual,
 }
@@ -65,6 +69,7 @@ impl Mode {
             Mode::Linearizable => "linearizable",
             Mode::Unsafe => "unsafe",
             Mode::StaleLeader => "stale-leader",
+            Mode::NoSync => "nosync",
             Mode::Sequential => "sequential",
             Mode::Eventual => "eventual",
         }
@@ -72,7 +77,7 @@ impl Mode {
 
     /// Whether the mode elects its primary (Raft), rather than having a fixed one or none.
     pub fn elects(self) -> bool {
-        matches!(self, Mode::Linearizable | Mode::Unsafe | Mode::StaleLeader)
+        matches!(self, Mode::Linearizable | Mode::Unsafe | Mode::StaleLeader | Mode::NoSync)
     }
 }
 
@@ -83,11 +88,12 @@ impl std::str::FromStr for Mode {
             "linearizable" => Ok(Mode::Linearizable),
             "unsafe" => Ok(Mode::Unsafe),
             "stale-leader" => Ok(Mode::StaleLeader),
+            "nosync" => Ok(Mode::NoSync),
             "sequential" => Ok(Mode::Sequential),
             "eventual" => Ok(Mode::Eventual),
-            _ => {
-                Err(format!("unknown mode {s:?}; expected linearizable, unsafe, stale-leader, sequential or eventual"))
-            }
+            _ => Err(format!(
+                "unknown mode {s:?}; expected linearizable, unsafe, stale-leader, nosync, sequential or eventual"
+            )),
         }
     }
 }

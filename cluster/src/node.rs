@@ -93,6 +93,7 @@ impl Node {
         let durability = match config.mode {
             Mode::Linearizable | Mode::StaleLeader | Mode::Sequential | Mode::Eventual => Durability::Fsync,
             Mode::Unsafe => Durability::Lazy,
+            Mode::NoSync => Durability::Unsynced,
         };
         let log = Log::open(&config.data_dir, durability)
             .map_err(|e| format!("cannot open the log in {}: {e}", config.data_dir.display()))?;

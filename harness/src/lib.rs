@@ -478,6 +478,7 @@ fn run_parameters(
 async fn start_reference_cluster(plan: &TestPlan, network: Network, run_dir: &RunDir) -> Result<Lab, String> {
     let count = plan.node_count.max(1);
     let mut lab = Lab::create(network, count, 7000, &run_dir.path).await?;
+    mount_lazy_if_crashing(plan, &mut lab, run_dir)?;
     let logs = run_dir.path.join("nodes");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let specs = lab
@@ -520,10 +521,21 @@ async fn start_spec_cluster(
         let dir = run_dir.path.join(dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    mount_lazy_if_crashing(plan, &mut lab, run_dir)?;
     let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
     let specs = (0..count).map(|i| spec.node(&lab.nodes, i, &ctx)).collect::<Result<Vec<_>, _>>()?;
     lab.start(specs).await.map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
     Ok(lab)
+}
+
+/// A run that may crash nodes mounts the lazy filesystem over each node's data directory (`run/data/NAME`,
+/// the `{data_dir}` of a spec) before any node starts: what a node does not sync, a crash drops.
+fn mount_lazy_if_crashing(plan: &TestPlan, lab: &mut Lab, run_dir: &RunDir) -> Result<(), String> {
+    if !plan.nemesis.contains(&FaultKind::Crash) {
+        return Ok(());
+    }
+    let dirs: Vec<PathBuf> = lab.nodes.iter().map(|n| run_dir.path.join("data").join(&n.name)).collect();
+    lab.mount_lazy(&dirs)
 }
 
 fn write_config(

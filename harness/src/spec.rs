@@ -221,7 +221,7 @@ impl ClusterSpec {
             if !known {
                 return Err(format!(
                     "cluster spec {source}: refuse.{key}: expected a lab (netns, proxy, none) or a fault (partition, \
-                     loss, delay, kill, pause, clock)"
+                     loss, delay, kill, pause, clock, crash)"
                 ));
             }
         }

@@ -92,6 +92,14 @@ impl CommandBackend {
     }
 
     pub fn refuses(&self, kind: FaultKind) -> Option<String> {
+        if kind == FaultKind::Crash {
+            return Some(
+                "a crash drops the writes a node had not synced, which needs faultline's lazy filesystem \
+                         under the node's data directory: only clusters faultline starts (--cluster, or the \
+                         reference cluster) can crash"
+                    .into(),
+            );
+        }
         (!self.commands.contains_key(&kind)).then(|| format!("{} has no [{kind}] section", self.source))
     }
 

@@ -17,11 +17,20 @@ pub enum FaultKind {
     Kill,
     Pause,
     Clock,
+    /// A power loss: SIGKILL, then every write the node had not synced is dropped ([`crate::lazyfs`]).
+    Crash,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] =
-        [FaultKind::Partition, FaultKind::Loss, FaultKind::Delay, FaultKind::Kill, FaultKind::Pause, FaultKind::Clock];
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::Partition,
+        FaultKind::Loss,
+        FaultKind::Delay,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+        FaultKind::Crash,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +40,7 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Clock => "clock",
+            FaultKind::Crash => "crash",
         }
     }
 
@@ -44,7 +54,8 @@ impl FaultKind {
             } else {
                 FaultKind::ALL.into_iter().find(|k| k.as_str() == part).ok_or_else(|| {
                     format!(
-                        "unknown fault {part:?}; expected any of partition, loss, delay, kill, pause, clock, all, none"
+                        "unknown fault {part:?}; expected any of partition, loss, delay, kill, pause, clock, crash, all, \
+                         none"
                     )
                 })?
             };
@@ -433,6 +444,9 @@ pub enum Fault {
     Kill { nodes: Vec<String> },
     /// SIGSTOP, and on stop, SIGCONT.
     Pause { nodes: Vec<String> },
+    /// SIGKILL, then drop every write to the node's data directory that it had not synced; on stop,
+    /// restart it with what survived.
+    Crash { nodes: Vec<String> },
     /// Move these nodes' wall clocks.
     Clock { nodes: Vec<String>, skew: ClockSkew },
 }
@@ -446,6 +460,7 @@ impl Fault {
             Fault::Kill { .. } => FaultKind::Kill,
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Clock { .. } => FaultKind::Clock,
+            Fault::Crash { .. } => FaultKind::Crash,
         }
     }
 
@@ -470,6 +485,7 @@ impl Fault {
             | Fault::Delay { nodes, .. }
             | Fault::Kill { nodes }
             | Fault::Pause { nodes }
+            | Fault::Crash { nodes }
             | Fault::Clock { nodes, .. } => nodes.clone(),
         }
     }
@@ -483,7 +499,7 @@ impl Fault {
             Fault::Delay { nodes, delay, jitter } => {
                 json!({ "nodes": nodes, "delay_ms": delay.as_millis() as u64, "jitter_ms": jitter.as_millis() as u64 })
             }
-            Fault::Kill { nodes } | Fault::Pause { nodes } => json!({ "nodes": nodes }),
+            Fault::Kill { nodes } | Fault::Pause { nodes } | Fault::Crash { nodes } => json!({ "nodes": nodes }),
             Fault::Clock { nodes, skew: ClockSkew::Bump { offset_ms } } => {
                 json!({ "nodes": nodes, "bump_ms": offset_ms })
             }

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::clock;
 use crate::fault::{ClockSkew, Fault, FaultKind, Grudge};
+use crate::lazyfs::LazyMount;
 use crate::netns::NetnsNetwork;
 use crate::proxy::{Links, PathState, Proxies};
 
@@ -79,6 +80,7 @@ pub fn refuses(network: Network, kind: FaultKind, program: &Path) -> Option<Stri
             None => Some("clock faults need libfaketime (Debian: faketime)".into()),
             Some(_) => clock::unsupported(program),
         },
+        (FaultKind::Crash, _) => crate::lazyfs::unavailable(),
         _ => None,
     }
 }
@@ -146,6 +148,9 @@ pub struct Lab {
     clients_cut: BTreeSet<usize>,
     loss: (BTreeSet<usize>, u32),
     delay: (BTreeSet<usize>, Duration, Duration),
+    /// The lazy filesystem over each node's data directory, by node, when the run may crash nodes. Fields
+    /// drop after [`Lab::drop`] has killed the nodes, so nothing uses a mount when it is unmounted.
+    lazy: BTreeMap<usize, LazyMount>,
 }
 
 impl Lab {
@@ -228,7 +233,19 @@ impl Lab {
             clients_cut: BTreeSet::new(),
             loss: (BTreeSet::new(), 0),
             delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
+            lazy: BTreeMap::new(),
         })
+    }
+
+    /// Mounts the lazy filesystem over each node's data directory (one per node, in order, before
+    /// [`Lab::start`]), so that `crash` can drop what a node had not synced. The mounts go when the lab does.
+    pub fn mount_lazy(&mut self, data_dirs: &[PathBuf]) -> Result<(), String> {
+        assert_eq!(data_dirs.len(), self.nodes.len(), "one data directory per node");
+        for (i, dir) in data_dirs.iter().enumerate() {
+            let mount = LazyMount::mount(dir).map_err(|e| format!("node {}: {e}", self.nodes[i].name))?;
+            self.lazy.insert(i, mount);
+        }
+        Ok(())
     }
 
     /// Why this lab cannot apply `kind` of fault, if it cannot (the capability table of the README).
@@ -245,6 +262,9 @@ impl Lab {
                     return Some("clock faults need libfaketime (Debian: faketime)".into());
                 }
                 self.processes.iter().find_map(|p| p.clock_refusal.clone())
+            }
+            (FaultKind::Crash, _) if self.lazy.len() < self.nodes.len() => {
+                Some("crash faults need the lazy filesystem over every data directory (Lab::mount_lazy)".into())
             }
             _ => None,
         }
@@ -348,24 +368,8 @@ impl Lab {
                 self.apply_network().await?;
                 Ok(self.probe_delay().await)
             }
-            Fault::Kill { nodes } => {
-                let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    if let Some(proxies) = self.proxies.as_mut() {
-                        proxies.target_down(i);
-                    }
-                    if let Some(child) = self.processes[i].child.as_mut() {
-                        let _ = child.kill();
-                        let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                        let refused =
-                            std::net::TcpStream::connect_timeout(&self.nodes[i].listen, Duration::from_millis(300))
-                                .is_err();
-                        probes.insert(self.nodes[i].name.clone(), json!({"exited": status, "port_closed": refused}));
-                    }
-                    self.processes[i].child = None;
-                }
-                Ok(Value::Object(probes))
-            }
+            Fault::Kill { nodes } => self.kill(nodes, false),
+            Fault::Crash { nodes } => self.kill(nodes, true),
             Fault::Pause { nodes } => self.signal(nodes, libc::SIGSTOP).await,
             Fault::Clock { nodes, skew } => {
                 let (library, files) = self.clock.clone().ok_or("no libfaketime")?;
@@ -421,27 +425,7 @@ impl Lab {
                 self.apply_network().await?;
                 Ok(json!({"healed": true}))
             }
-            Fault::Kill { nodes } => {
-                let mut probes = serde_json::Map::new();
-                // All restart before any is awaited: a node may be ready only once a quorum is back.
-                let dead: Vec<usize> =
-                    self.indexes(nodes)?.into_iter().filter(|i| self.processes[*i].child.is_none()).collect();
-                for &i in &dead {
-                    self.spawn(i)?;
-                    if let Some(proxies) = self.proxies.as_mut() {
-                        proxies
-                            .target_up(i)
-                            .await
-                            .map_err(|e| format!("the proxies to {}: {e}", self.nodes[i].name))?;
-                    }
-                }
-                for i in dead {
-                    let ready = self.wait_ready(i, " after restart").await;
-                    probes
-                        .insert(self.nodes[i].name.clone(), json!({"restarted": ready.is_ok(), "error": ready.err()}));
-                }
-                Ok(Value::Object(probes))
-            }
+            Fault::Kill { nodes } | Fault::Crash { nodes } => self.restart(nodes).await,
             Fault::Pause { nodes } => self.signal(nodes, libc::SIGCONT).await,
             Fault::Clock { nodes, .. } => {
                 let (library, files) = self.clock.clone().ok_or("no libfaketime")?;
@@ -483,6 +467,57 @@ impl Lab {
         healed.insert("pause".into(), self.stop_fault(&Fault::Pause { nodes: all.clone() }).await?);
         healed.insert("kill".into(), self.stop_fault(&Fault::Kill { nodes: all }).await?);
         Ok(Value::Object(healed))
+    }
+
+    /// SIGKILLs these nodes; with `crash`, then drops every write to their data directories that they had
+    /// not synced. The probe: how each exited, whether its port now refuses, and what the crash dropped.
+    fn kill(&mut self, nodes: &[String], crash: bool) -> Result<Value, String> {
+        let mut probes = serde_json::Map::new();
+        for i in self.indexes(nodes)? {
+            if let Some(proxies) = self.proxies.as_mut() {
+                proxies.target_down(i);
+            }
+            let mut probe = serde_json::Map::new();
+            if let Some(child) = self.processes[i].child.as_mut() {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                let refused =
+                    std::net::TcpStream::connect_timeout(&self.nodes[i].listen, Duration::from_millis(300)).is_err();
+                probe.insert("exited".into(), json!(status));
+                probe.insert("port_closed".into(), json!(refused));
+            }
+            self.processes[i].child = None;
+            if crash {
+                let mount = self.lazy.get(&i).ok_or("no lazy filesystem under this node's data directory")?;
+                // Only once the node is dead: nothing it wrote can land after the drop.
+                let dropped = mount.crash();
+                probe.insert("unsynced_files_dropped".into(), json!(dropped.files));
+                probe.insert("unsynced_pages_dropped".into(), json!(dropped.pages));
+            }
+            if !probe.is_empty() {
+                probes.insert(self.nodes[i].name.clone(), Value::Object(probe));
+            }
+        }
+        Ok(Value::Object(probes))
+    }
+
+    /// Restarts these nodes if they are down (killed or crashed), with the same data directory.
+    async fn restart(&mut self, nodes: &[String]) -> Result<Value, String> {
+        let mut probes = serde_json::Map::new();
+        // All restart before any is awaited: a node may be ready only once a quorum is back.
+        let dead: Vec<usize> =
+            self.indexes(nodes)?.into_iter().filter(|i| self.processes[*i].child.is_none()).collect();
+        for &i in &dead {
+            self.spawn(i)?;
+            if let Some(proxies) = self.proxies.as_mut() {
+                proxies.target_up(i).await.map_err(|e| format!("the proxies to {}: {e}", self.nodes[i].name))?;
+            }
+        }
+        for i in dead {
+            let ready = self.wait_ready(i, " after restart").await;
+            probes.insert(self.nodes[i].name.clone(), json!({"restarted": ready.is_ok(), "error": ready.err()}));
+        }
+        Ok(Value::Object(probes))
     }
 
     /// Waits until node `i` is ready as its spec says; the error names the node, what was awaited and the
@@ -797,7 +832,8 @@ pub fn process_alive(pid: u32) -> bool {
 }
 
 /// Kills node processes a killed run left behind (found by their [`LAB_ENV`] variable naming a faultline
-/// process that is gone), then removes namespaces and links the same way. Returns what it removed.
+/// process that is gone), then unmounts its lazy filesystems and removes namespaces and links the same
+/// way. Returns what it removed.
 pub fn clean() -> Vec<String> {
     let mut removed = Vec::new();
     let me = std::process::id();
@@ -823,6 +859,8 @@ pub fn clean() -> Vec<String> {
             }
         }
     }
+    // After the nodes that used them are dead.
+    removed.extend(crate::lazyfs::clean());
     if crate::netns::unavailable().is_none() {
         removed.extend(crate::netns::clean());
     }

@@ -1,10 +1,12 @@
 //! faultline's nemesis: the faults a run injects, and the machinery that applies and heals them.
 //!
-//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew) and
-//!   which nodes it is aimed at.
+//! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew, crash)
+//!   and which nodes it is aimed at.
 //! - [`primary`]: who leads, asked of the cluster right before a fault aimed at the primary.
 //! - [`lab`]: clusters faultline starts itself: their processes and network, every fault applied to them.
 //!   [`netns`] is the namespaced network (root), [`proxy`] the userspace one (anyone), [`clock`] libfaketime.
+//! - [`lazyfs`]: power loss: a FUSE filesystem over a node's data directory that keeps writes in memory
+//!   until they are synced, so the `crash` fault can drop them.
 //! - [`command`]: clusters faultline does not start: faults as shell commands from a file.
 //! - [`schedule`]: when faults start and stop, recorded in the history.
 //!
@@ -15,6 +17,7 @@ pub mod clock;
 pub mod command;
 pub mod fault;
 pub mod lab;
+pub mod lazyfs;
 pub mod netns;
 pub mod primary;
 pub mod proxy;

@@ -289,6 +289,7 @@ pub fn aim(
         FaultKind::Loss => Fault::Loss { nodes: chosen, percent: schedule.loss_percent },
         FaultKind::Delay => Fault::Delay { nodes: chosen, delay: schedule.delay, jitter: schedule.jitter },
         FaultKind::Kill => Fault::Kill { nodes: chosen },
+        FaultKind::Crash => Fault::Crash { nodes: chosen },
         FaultKind::Pause => Fault::Pause { nodes: chosen },
         FaultKind::Clock => Fault::Clock { nodes: chosen, skew: clock_skew(schedule, rng, turn) },
     })
@@ -331,6 +332,7 @@ pub fn draw(kind: FaultKind, schedule: &Schedule, nodes: &[String], rng: &mut Rn
         FaultKind::Loss => Fault::Loss { nodes: one(rng), percent: schedule.loss_percent },
         FaultKind::Delay => Fault::Delay { nodes: one(rng), delay: schedule.delay, jitter: schedule.jitter },
         FaultKind::Kill => Fault::Kill { nodes: one(rng) },
+        FaultKind::Crash => Fault::Crash { nodes: one(rng) },
         FaultKind::Pause => Fault::Pause { nodes: one(rng) },
         FaultKind::Clock => {
             let skew = clock_skew(schedule, rng, turn);
