@@ -54,7 +54,8 @@ enum Command {
     #[command(
         subcommand,
         after_help = "Example:
-  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes"
+  faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes
+  faultline lab clean --cluster hosts.toml   the same on the remote hosts of a spec's [remote] table"
     )]
     Lab(LabCommand),
     /// Browse a store of runs in a web browser: a list of runs with their verdicts, and their reports.
@@ -265,7 +266,12 @@ struct Faults(Vec<FaultKind>);
 #[derive(Subcommand)]
 enum LabCommand {
     /// Remove every namespace, link and node process a killed faultline run left behind.
-    Clean,
+    Clean {
+        /// Clean the remote hosts of this cluster spec's [remote] table instead: the processes, working
+        /// directories and `inet faultline` tables killed runs left there (live runs are left alone).
+        #[arg(long, value_name = "SPEC")]
+        cluster: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -368,7 +374,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Lab(LabCommand::Clean) => {
+        Command::Lab(LabCommand::Clean { cluster: Some(spec) }) => {
+            let removed = faultline_harness::spec::ClusterSpec::resolve(&spec)
+                .and_then(|spec| faultline_harness::clean_remote(&spec));
+            match removed {
+                Ok(removed) if removed.is_empty() => println!("nothing to clean"),
+                Ok(removed) => removed.iter().for_each(|thing| println!("removed {thing}")),
+                Err(e) => {
+                    eprintln!("faultline lab clean: {e}");
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            }
+            ExitCode::from(EXIT_VALID)
+        }
+        Command::Lab(LabCommand::Clean { cluster: None }) => {
             let removed = faultline_nemesis::lab::clean();
             if removed.is_empty() {
                 println!("nothing to clean");

@@ -20,6 +20,22 @@
 //! client_key = "certs/client.key"    # and its key
 //! ```
 //!
+//! A `[remote]` table runs the nodes on remote hosts over SSH, one node per host (see the README,
+//! "Remote clusters"):
+//!
+//! ```toml
+//! [remote]
+//! hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]   # one node per host, in order; {host} is its address
+//! user = "root"                  # default: ssh's own
+//! port = 22                      # default: ssh's own
+//! identity = "~/.ssh/id_ed25519" # default: ssh's own keys and agent
+//! known_hosts = "known_hosts"    # default: ssh's own (~/.ssh/known_hosts)
+//! accept_new_host_keys = false   # true: accept and remember the key of a host not yet known
+//! sudo = false                   # true: nft and tc through `sudo -n`
+//! workdir = "/tmp/faultline"     # each run works in WORKDIR/RUN on each host ({host} allowed)
+//! upload = ["{faultline}"]       # local files copied to WORKDIR/RUN/bin/ before the nodes start
+//! ```
+//!
 //! `[tls]` paths are relative to the spec file; `--ca-cert`, `--client-cert` and `--client-key` override
 //! them.
 //!
@@ -32,6 +48,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use faultline_nemesis::remote::RemotePaths;
+use faultline_nemesis::ssh::SshOptions;
 use faultline_nemesis::{FaultKind, Network, NodeAddress, NodeSpec, Readiness};
 use faultline_workloads::tls::TlsFiles;
 use serde::Deserialize;
@@ -72,6 +90,60 @@ struct SpecFile {
     #[serde(default)]
     refuse: BTreeMap<String, String>,
     tls: Option<TlsFile>,
+    remote: Option<RemoteFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteFile {
+    hosts: Vec<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    identity: Option<String>,
+    known_hosts: Option<String>,
+    #[serde(default)]
+    accept_new_host_keys: bool,
+    #[serde(default)]
+    sudo: bool,
+    workdir: Option<String>,
+    #[serde(default)]
+    upload: Vec<String>,
+    connect_timeout: Option<String>,
+}
+
+/// The `[remote]` table: the cluster's nodes run on these hosts, one node per host, over SSH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSpec {
+    pub hosts: Vec<String>,
+    pub ssh: SshOptions,
+    /// Each host's root for run working directories; `{host}` is the host as `hosts` names it.
+    pub workdir: String,
+    /// Local files copied to each host before the nodes start (templates: `{faultline}`).
+    pub upload: Vec<String>,
+}
+
+impl RemoteSpec {
+    /// The working directory root on each host, in host order.
+    pub fn roots(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| self.workdir.replace("{host}", h)).collect()
+    }
+
+    /// The files to upload, as local paths (`{faultline}` filled in), each checked to be a file.
+    pub fn uploads(&self, ctx: &RenderContext<'_>) -> Result<Vec<PathBuf>, String> {
+        let vars: BTreeMap<&'static str, String> =
+            [("faultline", ctx.faultline.display().to_string())].into_iter().collect();
+        self.upload
+            .iter()
+            .map(|u| {
+                let path = PathBuf::from(render(u, &vars).map_err(|e| format!("remote.upload: {e}"))?);
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(format!("remote.upload: {} is not a file here", path.display()))
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -120,6 +192,8 @@ pub struct ClusterSpec {
     pub refuse: BTreeMap<String, String>,
     /// Clients speak `https://` to the nodes, trusting and presenting these files (paths resolved).
     pub tls: Option<TlsFiles>,
+    /// The nodes run on remote hosts (`[remote]`).
+    pub remote: Option<RemoteSpec>,
 }
 
 /// What a node's placeholders are filled from, besides its lab address.
@@ -140,6 +214,17 @@ impl ClusterSpec {
             if let (Some(tls), Some(dir)) = (&mut spec.tls, path.parent()) {
                 for file in [&mut tls.ca_cert, &mut tls.client_cert, &mut tls.client_key].into_iter().flatten() {
                     *file = dir.join(&*file);
+                }
+            }
+            // So are the SSH files and the uploads (a placeholder such as {faultline} stays as it is).
+            if let (Some(remote), Some(dir)) = (&mut spec.remote, path.parent()) {
+                for file in [&mut remote.ssh.identity, &mut remote.ssh.known_hosts].into_iter().flatten() {
+                    *file = dir.join(&*file);
+                }
+                for upload in &mut remote.upload {
+                    if !upload.starts_with('{') {
+                        *upload = dir.join(&*upload).display().to_string();
+                    }
                 }
             }
             return Ok(spec);
@@ -190,7 +275,9 @@ impl ClusterSpec {
                 ));
             }
         }
+        let remote = file.remote.map(|r| parse_remote(r, source)).transpose()?;
         Ok(ClusterSpec {
+            remote,
             source: source.to_string(),
             command,
             env: file.env.into_iter().collect(),
@@ -221,7 +308,8 @@ impl ClusterSpec {
         if let Some(why) = self.refuse.get(kind.as_str()) {
             return Some(format!("the cluster spec {} refuses {kind} faults: {why}", self.source));
         }
-        if kind == FaultKind::Clock {
+        // On remote hosts the hosts decide (faultline_nemesis::remote::refuses), once reached.
+        if kind == FaultKind::Clock && self.remote.is_none() {
             return faultline_nemesis::clock::unsupported(program)
                 .map(|why| format!("cannot inject clock faults into the cluster spec {}: {why}", self.source));
         }
@@ -231,6 +319,10 @@ impl ClusterSpec {
     /// Checks the spec before any lab exists: fills in every placeholder for `count` nodes on made-up
     /// addresses, finds the program, and checks the faults asked for. Returns the program's path.
     pub fn check(&self, count: usize, faults: &[FaultKind], ctx: &RenderContext<'_>) -> Result<PathBuf, String> {
+        let (count, remote) = match &self.remote {
+            Some(r) => (r.hosts.len(), Some(RemotePaths::new("/FAULTLINE-WORKDIR".into(), &r.uploads(ctx)?))),
+            None => (count, None),
+        };
         let fake: Vec<SocketAddr> =
             (0..count).map(|i| SocketAddr::from((Ipv4Addr::new(10, 0, 0, i as u8 + 2), self.client_port))).collect();
         let peer: Vec<SocketAddr> =
@@ -246,7 +338,11 @@ impl ClusterSpec {
             .collect();
         let mut program = PathBuf::new();
         for i in 0..count {
-            program = self.node(&nodes, i, ctx)?.program;
+            program = self.node_in(&nodes, i, ctx, remote.as_ref())?.program;
+        }
+        // For remote hosts, the local file the program is uploaded from (if it is).
+        if let Some(local) = remote.as_ref().and_then(|r| r.uploads.iter().find(|(_, c)| Path::new(c) == program)) {
+            program = local.0.clone();
         }
         for kind in faults {
             if let Some(why) = self.refuses_fault(*kind, &program) {
@@ -258,15 +354,44 @@ impl ClusterSpec {
 
     /// The spec of node `i` of a lab: every placeholder filled in, the program found.
     pub fn node(&self, nodes: &[NodeAddress], i: usize, ctx: &RenderContext<'_>) -> Result<NodeSpec, String> {
+        self.node_in(nodes, i, ctx, None)
+    }
+
+    /// The spec of node `i` on a remote host: `{data_dir}` in its working directory there, `{faultline}`
+    /// and every command word naming an uploaded file the host's copy, the program looked up on the
+    /// host when it starts (not here). The log is still `RUN/nodes/NAME.log`, fetched from the host.
+    pub fn node_in(
+        &self,
+        nodes: &[NodeAddress],
+        i: usize,
+        ctx: &RenderContext<'_>,
+        remote: Option<&RemotePaths>,
+    ) -> Result<NodeSpec, String> {
         let node = &nodes[i];
         let context = |e: String| format!("node {}: cluster spec {}: {e}", node.name, self.source);
-        let vars = self.variables(nodes, i, ctx);
+        let mut vars = self.variables(nodes, i, ctx);
+        if let Some(paths) = remote {
+            vars.insert("data_dir", paths.data_dir(&node.name));
+            if let Some(copy) = paths.uploaded(ctx.faultline) {
+                vars.insert("faultline", copy.to_string());
+            }
+        }
         let fill = |what: &str, template: &str| render(template, &vars).map_err(|e| context(format!("{what}: {e}")));
         let mut words = Vec::new();
         for (k, word) in self.command.iter().enumerate() {
             words.push(fill(&format!("command word {} ({word:?})", k + 1), word)?);
         }
-        let program = find_program(&words[0]).map_err(context)?;
+        let program = match remote {
+            Some(paths) => {
+                for word in &mut words {
+                    if let Some(copy) = paths.uploaded(Path::new(word.as_str())) {
+                        *word = copy.to_string();
+                    }
+                }
+                PathBuf::from(&words[0])
+            }
+            None => find_program(&words[0]).map_err(context)?,
+        };
         let env = self
             .env
             .iter()
@@ -334,6 +459,41 @@ impl ClusterSpec {
         );
         vars
     }
+}
+
+/// The `[remote]` table, checked: at least one host, durations and paths as a person writes them.
+fn parse_remote(r: RemoteFile, source: &str) -> Result<RemoteSpec, String> {
+    if r.hosts.is_empty() {
+        return Err(format!("cluster spec {source}: remote.hosts is empty; it needs one host per node"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = r.hosts.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(format!("cluster spec {source}: remote.hosts names {twice} twice; one node runs per host"));
+    }
+    let connect_timeout = match r.connect_timeout {
+        Some(t) => parse_duration(&t).map_err(|e| format!("cluster spec {source}: remote.connect_timeout: {e}"))?,
+        None => Duration::from_secs(10),
+    };
+    let home = |p: String| -> PathBuf {
+        match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+            _ => PathBuf::from(p),
+        }
+    };
+    Ok(RemoteSpec {
+        hosts: r.hosts,
+        ssh: SshOptions {
+            user: r.user,
+            port: r.port,
+            identity: r.identity.map(home),
+            known_hosts: r.known_hosts.map(home),
+            accept_new_host_keys: r.accept_new_host_keys,
+            sudo: r.sudo,
+            connect_timeout,
+        },
+        workdir: r.workdir.unwrap_or_else(|| "/tmp/faultline".into()),
+        upload: r.upload,
+    })
 }
 
 /// Fills `{name}` placeholders from `vars`; `{{` and `}}` are literal braces.

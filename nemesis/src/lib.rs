@@ -3,6 +3,7 @@
 //! - [`fault`]: what a fault is (partition shapes and grudges, loss, delay, kill, pause, clock skew).
 //! - [`lab`]: clusters faultline starts itself: their processes and network, every fault applied to them.
 //!   [`netns`] is the namespaced network (root), [`proxy`] the userspace one (anyone), [`clock`] libfaketime.
+//! - [`remote`]: the lab on remote hosts, over SSH ([`ssh`]): one node per host.
 //! - [`command`]: clusters faultline does not start: faults as shell commands from a file.
 //! - [`schedule`]: when faults start and stop, recorded in the history.
 //!
@@ -15,7 +16,9 @@ pub mod fault;
 pub mod lab;
 pub mod netns;
 pub mod proxy;
+pub mod remote;
 pub mod schedule;
+pub mod ssh;
 
 pub use fault::{Fault, FaultKind, PartitionShape};
 pub use lab::{Lab, Network, NodeAddress, NodeSpec, Readiness};
