@@ -116,6 +116,8 @@ pub struct RemoteLab {
     delay: (BTreeSet<usize>, Duration, Duration),
     /// Hosts whose interface carries a netem qdisc of ours.
     delayed: BTreeSet<usize>,
+    /// Runs a no-op on every host now and then, so that no master connection idles out mid-run.
+    keepalive: tokio::task::JoinHandle<()>,
 }
 
 impl RemoteLab {
@@ -148,7 +150,19 @@ impl RemoteLab {
             })
             .collect();
         let paths = roots.iter().map(|root| RemotePaths::new(format!("{root}/{run}"), uploads)).collect();
+        let keepalive = {
+            let hosts = hosts.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(crate::ssh::KEEPALIVE).await;
+                    for host in &hosts {
+                        let _ = host.run("true").await;
+                    }
+                }
+            })
+        };
         let lab = RemoteLab {
+            keepalive,
             nodes,
             hosts,
             paths,
@@ -643,6 +657,7 @@ impl Drop for RemoteLab {
     /// Fetches every node's log, then on every host kills the run's processes, removes the nftables
     /// table and any netem qdisc of ours, and the working directory. Blocking: a drop cannot await.
     fn drop(&mut self) {
+        self.keepalive.abort();
         for task in self.strobes.values() {
             task.abort();
         }
@@ -702,6 +717,7 @@ fn set_offset_script(control: &str, offset_ms: i64) -> String {
 /// prints `process PID` for each.
 fn kill_script(marker: &str, spare: &[String]) -> String {
     let spare: Vec<String> = spare.iter().map(|d| quote(&format!("{REMOTE_ENV}={d}"))).collect();
+    let marker_pattern = format!("{}*", quote(marker));
     format!(
         "for e in /proc/[0-9]*/environ; do\n\
            v=$(tr '\\0' '\\n' < \"$e\" 2>/dev/null | grep -m 1 '^{REMOTE_ENV}=')\n\
@@ -710,7 +726,6 @@ fn kill_script(marker: &str, spare: &[String]) -> String {
            p=${{e#/proc/}}; p=${{p%/environ}}\n\
            kill -s CONT \"$p\" 2>/dev/null; kill -s KILL \"$p\" 2>/dev/null && echo \"process $p\"\n\
          done\n",
-        marker_pattern = format!("{}*", quote(marker)),
         spare = spare.join(" "),
     )
 }

@@ -12,7 +12,15 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+
+/// How long a master connection stays up with no command on it (ssh's `ControlPersist`).
+const MASTER_IDLE: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(60) {
+    Some(n) => n,
+    None => unreachable!(),
+};
+/// How often a lab runs a no-op on each host, so that a quiet run keeps its masters.
+pub const KEEPALIVE: Duration = Duration::from_secs(20);
 
 /// How to reach the hosts: the `[remote]` table of a cluster spec, less the hosts themselves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,6 +87,8 @@ impl Host {
             .known_hosts_check(if options.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
             .connect_timeout(options.connect_timeout)
             .server_alive_interval(Duration::from_secs(5))
+            // A master outlives a faultline killed with SIGKILL only this long: RemoteLab keeps it busy.
+            .control_persist(ControlPersist::IdleFor(MASTER_IDLE))
             .control_directory(std::env::temp_dir());
         if let Some(user) = &options.user {
             builder.user(user.clone());
