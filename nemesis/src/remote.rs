@@ -288,9 +288,10 @@ impl RemoteLab {
         }
     }
 
+    /// Whether node `i`'s process still runs (a zombie does not: it is dead, not yet reaped).
     async fn alive(&self, i: usize) -> bool {
         match self.processes[i].pid {
-            Some(pid) => self.hosts[i].run(&format!("kill -0 {pid}")).await.is_ok(),
+            Some(pid) => self.hosts[i].run(&format!("{}\n[ \"$s\" != gone ]", state_script(pid))).await.is_ok(),
             None => false,
         }
     }
@@ -392,16 +393,15 @@ impl RemoteLab {
                 let mut probes = serde_json::Map::new();
                 for i in self.indexes(nodes)? {
                     let Some(pid) = self.processes[i].pid else { continue };
-                    // SIGCONT first: a paused node must run again to die.
-                    let _ = self.hosts[i].run(&format!("kill -s CONT {pid}; kill -s KILL {pid}")).await;
-                    let mut gone = false;
-                    for _ in 0..20 {
-                        if !self.alive(i).await {
-                            gone = true;
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(25)).await;
-                    }
+                    // SIGCONT first: a paused node must run again to die. One round trip: the host waits
+                    // (2 s at most) until the process is gone.
+                    let script = format!(
+                        "kill -s CONT {pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null\nn=0\n\
+                         while [ $n -lt 100 ]; do {}; [ \"$s\" = gone ] && break; sleep 0.02; n=$((n + 1)); done\n\
+                         echo \"$s\"",
+                        state_script(pid)
+                    );
+                    let gone = self.hosts[i].run(&script).await.is_ok_and(|s| s.trim() == "gone");
                     let closed = !crate::lab::tcp_ready(self.nodes[i].listen, Duration::from_millis(300)).await;
                     self.fetch_log(i).await;
                     self.processes[i].pid = None;
@@ -414,7 +414,11 @@ impl RemoteLab {
                 let mut probes = serde_json::Map::new();
                 for i in self.indexes(nodes)? {
                     match skew {
-                        ClockSkew::Bump { offset_ms } => self.set_clock(i, *offset_ms).await?,
+                        ClockSkew::Bump { offset_ms } => {
+                            let seen = self.set_clock(i, *offset_ms).await?;
+                            probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
+                            continue;
+                        }
                         ClockSkew::Strobe { offset_ms, period } => {
                             let (host, control, offset_ms, period) =
                                 (self.hosts[i].clone(), self.clock_file(i), *offset_ms, *period);
@@ -486,11 +490,8 @@ impl RemoteLab {
                     if let Some(task) = self.strobes.remove(&i) {
                         task.abort();
                     }
-                    self.set_clock(i, 0).await?;
-                    probes.insert(
-                        self.nodes[i].name.clone(),
-                        json!({"observed_offset_ms": self.observed_offset(i).await}),
-                    );
+                    let seen = self.set_clock(i, 0).await?;
+                    probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
                 }
                 Ok(Value::Object(probes))
             }
@@ -527,12 +528,9 @@ impl RemoteLab {
         let mut probes = serde_json::Map::new();
         for i in self.indexes(nodes)? {
             if let Some(pid) = self.processes[i].pid {
-                let script = format!(
-                    "kill -s {signal} {pid} 2>/dev/null; sleep 0.02; sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | \
-                     cut -d' ' -f1"
-                );
+                let script =
+                    format!("kill -s {signal} {pid} 2>/dev/null; sleep 0.02; {}; echo \"$s\"", state_script(pid));
                 let state = self.hosts[i].run(&script).await.map(|s| s.trim().to_string()).unwrap_or_default();
-                let state = if state.is_empty() { "gone".to_string() } else { state };
                 probes.insert(self.nodes[i].name.clone(), json!({"state": state}));
             }
         }
@@ -543,20 +541,25 @@ impl RemoteLab {
         format!("{}/clock/{}", self.paths[i].work, self.nodes[i].name)
     }
 
-    async fn set_clock(&self, i: usize, offset_ms: i64) -> Result<(), String> {
-        self.hosts[i].run(&set_offset_script(&self.clock_file(i), offset_ms)).await.map(|_| ())
+    /// Sets node `i`'s clock offset; returns the probe: the wall clock `date` sees under the node's
+    /// control file minus the host's own, in ms. One round trip.
+    async fn set_clock(&self, i: usize, offset_ms: i64) -> Result<Option<i64>, String> {
+        let script = format!("{}\n{}", set_offset_script(&self.clock_file(i), offset_ms), self.observe_script(i));
+        Ok(self.hosts[i].run(&script).await?.trim().parse().ok())
     }
 
-    /// The wall clock `date` sees under node `i`'s control file minus the host's own, in ms: the probe
-    /// that the offset really applies there.
+    /// The probe alone (a strobing clock is set by its task).
     async fn observed_offset(&self, i: usize) -> Option<i64> {
-        let library = self.hosts[i].facts.faketime.clone()?;
+        self.hosts[i].run(&self.observe_script(i)).await.ok()?.trim().parse().ok()
+    }
+
+    fn observe_script(&self, i: usize) -> String {
+        let library = self.hosts[i].facts.faketime.clone().unwrap_or_default();
         let env: Vec<String> = crate::clock::environment(Path::new(&library), Path::new(&self.clock_file(i)))
             .iter()
             .map(|(k, v)| quote(&format!("{k}={v}")))
             .collect();
-        let script = format!("a=$(date +%s%3N); b=$(env {} date +%s%3N); echo $((b - a))", env.join(" "));
-        self.hosts[i].run(&script).await.ok()?.trim().parse().ok()
+        format!("a=$(date +%s%3N); b=$(env {} date +%s%3N); echo $((b - a))", env.join(" "))
     }
 
     /// Puts the cuts and the loss in force on every host: one nft transaction per host, all hosts at
@@ -704,6 +707,15 @@ fn saddr_rules(addrs: &[IpAddr], action: &str) -> Vec<String> {
         }
     }
     rules
+}
+
+/// Sets `s` to a process's state letter (R, S, T for stopped, ...), or `gone` if it has exited (a zombie
+/// has exited).
+fn state_script(pid: u32) -> String {
+    format!(
+        "s=$(sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f1); \
+         if [ -z \"$s\" ] || [ \"$s\" = Z ]; then s=gone; fi"
+    )
 }
 
 fn set_offset_script(control: &str, offset_ms: i64) -> String {
