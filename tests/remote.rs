@@ -381,3 +381,103 @@ fn unsafe_mode_on_three_hosts_loses_acknowledged_writes_when_its_primary_is_kill
     assert!(results["files"][0]["ladder"]["eventual"]["lost_count"].as_u64().unwrap() > 0, "{results}");
     assert_eq!(hosts.leftovers(), Vec::<String>::new(), "the run leaves nothing on the hosts");
 }
+
+/// Starts a 60 s run against `spec` in the background and returns once its nemesis has cut something
+/// (a table with rules exists on the hosts): the run folder and the child, which the caller ends and
+/// waits for (that is what these tests are about).
+#[allow(clippy::zombie_processes)]
+fn start_long_run(store: &Path, spec: &Path) -> (std::process::Child, PathBuf) {
+    let log = std::fs::File::create(store.with_extension("log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["test", "--store", store.to_str().unwrap(), "--cluster", spec.to_str().unwrap()])
+        .args(["--nemesis", "partition", "--nemesis-interval", "500ms", "--nemesis-fixed", "--time-limit", "60s"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started = run_folder(store).filter(|d| {
+            std::fs::read_to_string(d.join("history.jsonl")).is_ok_and(|h| h.contains("\"start-partition\""))
+        });
+        if let Some(dir) = started {
+            return (child, dir);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(store.with_extension("log")).unwrap_or_default();
+            panic!("the run did not start a partition within 30 s: {log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_heals_and_removes_everything_from_the_hosts() {
+    if !fixture_possible() {
+        return;
+    }
+    let hosts = Hosts::start(3, &[]);
+    let store = hosts.dir.join("store");
+    let (mut child, dir) = start_long_run(&store, &hosts.spec("reference.toml", REFERENCE, ""));
+    assert!(!hosts.leftovers().is_empty(), "the run has nodes, tables and directories on the hosts");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "faultline did not end within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(hosts.leftovers(), Vec::<String>::new(), "SIGTERM leaves nothing on the hosts");
+    assert!(!std::fs::read_to_string(dir.join("nodes/n1.log")).unwrap().trim().is_empty(), "n1's log came back");
+}
+
+#[test]
+fn lab_clean_removes_what_a_killed_run_left_on_the_hosts_and_nothing_else() {
+    if !fixture_possible() {
+        return;
+    }
+    let hosts = Hosts::start(3, &[]);
+    let store = hosts.dir.join("store");
+    let spec = hosts.spec("reference.toml", REFERENCE, "");
+    let (mut child, _) = start_long_run(&store, &spec);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = hosts.leftovers();
+    assert!(left.iter().filter(|l| l.starts_with("table")).count() == 3, "{left:?}");
+    assert!(left.iter().filter(|l| l.starts_with("process")).count() >= 3, "{left:?}");
+    // What is not a killed run's stays: a live run (its owner, this test, runs), a directory without an
+    // owner file, another nftables table.
+    let me = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
+    let root0 = hosts.work_root().join(hosts.ip(0));
+    let live = root0.join("live-run");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(live.join(".faultline-run"), format!("{} {}\n", me.trim(), std::process::id())).unwrap();
+    let foreign = root0.join("not-a-run");
+    std::fs::create_dir_all(&foreign).unwrap();
+    run_ok("ip", &["netns", "exec", &hosts.namespace(1), "nft", "add", "table", "inet", "someone-else"]);
+
+    let out = faultline(&["lab", "clean", "--cluster", spec.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("removed host {}: process", hosts.ip(0))), "{text}");
+    assert!(text.contains(&format!("removed host {}: table inet faultline", hosts.ip(1))), "{text}");
+    assert!(live.exists() && foreign.exists(), "a live run and a foreign directory stay");
+    // Host 0 still has a live run: its table stays until that run is gone.
+    let expected = vec![
+        "table inet faultline on host 0".to_string(),
+        format!("directory {}", live.display()),
+        format!("directory {}", foreign.display()),
+    ];
+    assert_eq!(hosts.leftovers(), expected);
+    run_ok("ip", &["netns", "exec", &hosts.namespace(1), "nft", "list", "table", "inet", "someone-else"]);
+
+    std::fs::write(live.join(".faultline-run"), format!("{} 999999999\n", me.trim())).unwrap();
+    let out = faultline(&["lab", "clean", "--cluster", spec.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("removed host {}: table inet faultline", hosts.ip(0))), "{text}");
+    assert_eq!(hosts.leftovers(), vec![format!("directory {}", foreign.display())]);
+    let out = faultline(&["lab", "clean", "--cluster", spec.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "nothing to clean");
+}
