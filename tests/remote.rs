@@ -318,15 +318,17 @@ fn refusals_name_the_host_and_the_cause_before_anything_starts() {
 }
 
 #[test]
-fn the_reference_cluster_on_three_hosts_stays_valid_under_partitions_and_kills() {
+fn the_reference_cluster_on_three_hosts_stays_valid_under_partitions_kills_pauses_and_clocks() {
     if !fixture_possible() {
         return;
     }
     let hosts = Hosts::start(3, &[]);
     let store = hosts.dir.join("store");
     let spec = hosts.spec("reference.toml", REFERENCE, "");
-    let args = ["--cluster", spec.to_str().unwrap(), "--nemesis", "partition,kill", "--nemesis-interval", "1s"];
-    let (code, text) = test(&store, &[&args[..], &["--time-limit", "10s", "--seed", "7"]].concat());
+    // Fixed turns, so that every kind acts: partition, kill, pause, clock, partition, ...
+    let args = ["--cluster", spec.to_str().unwrap(), "--nemesis", "partition,kill,pause,clock", "--nemesis-fixed"];
+    let (code, text) =
+        test(&store, &[&args[..], &["--nemesis-interval", "1s", "--time-limit", "10s", "--seed", "7"]].concat());
     assert_eq!(code, Some(0), "{text}");
     let dir = run_folder(&store).unwrap();
     let events = events(&dir);
@@ -345,6 +347,24 @@ fn the_reference_cluster_on_three_hosts_stays_valid_under_partitions_and_kills()
     }
     for s in nemesis(&events, "stop-kill") {
         assert!(s["value"]["probe"].as_object().unwrap().values().all(|v| v["restarted"] == true), "{s}");
+    }
+    let pauses = nemesis(&events, "start-pause");
+    assert!(!pauses.is_empty(), "{text}");
+    for p in pauses {
+        assert!(p["value"]["probe"].as_object().unwrap().values().all(|v| v["state"] == "T"), "stopped: {p}");
+    }
+    for p in nemesis(&events, "stop-pause") {
+        assert!(p["value"]["probe"].as_object().unwrap().values().all(|v| v["state"] != "T"), "running: {p}");
+    }
+    // A clock fault moves the node's clock on its host (libfaketime there), as the probe sees it.
+    if Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1").exists() {
+        let clocks = nemesis(&events, "start-clock");
+        assert!(!clocks.is_empty(), "{text}");
+        for c in clocks {
+            let wanted = c["value"]["bump_ms"].as_i64().or(c["value"]["strobe_ms"].as_i64()).unwrap();
+            let seen = c["value"]["probe"].as_object().unwrap().values().next().unwrap()["observed_offset_ms"].as_i64();
+            assert!(seen.is_some_and(|seen| (seen - wanted).abs() < 1_000), "asked {wanted} ms: {c}");
+        }
     }
     // The nodes' logs came back from the hosts; the run says where it ran.
     for n in ["n1", "n2", "n3"] {
@@ -480,4 +500,29 @@ fn lab_clean_removes_what_a_killed_run_left_on_the_hosts_and_nothing_else() {
     assert_eq!(hosts.leftovers(), vec![format!("directory {}", foreign.display())]);
     let out = faultline(&["lab", "clean", "--cluster", spec.to_str().unwrap()]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "nothing to clean");
+}
+
+#[test]
+fn a_node_that_cannot_start_names_its_host_and_leaves_nothing() {
+    if !fixture_possible() {
+        return;
+    }
+    let hosts = Hosts::start(2, &[]);
+    let store = hosts.dir.join("store");
+    // A program that is not on the hosts (and not uploaded).
+    let spec = hosts.spec("missing.toml", r#"["/no/such/server", "--listen", "{listen}"]"#, "");
+    let (code, text) = test(&store, &["--cluster", spec.to_str().unwrap(), "--time-limit", "2s"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains(&format!("node n1 (host {}): the program /no/such/server is not on this host", hosts.ip(0))),
+        "{text}"
+    );
+    assert_eq!(hosts.leftovers(), Vec::<String>::new());
+    // A program that exits at once: the error names node and host and ends with its log.
+    let spec = hosts.spec("exits.toml", r#"["/bin/sh", "-c", "echo no config for {name} >&2; exit 3"]"#, "");
+    let (code, text) = test(&store, &["--cluster", spec.to_str().unwrap(), "--time-limit", "2s"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains(&format!("node n1 (host {}) exited before it was ready", hosts.ip(0))), "{text}");
+    assert!(text.contains("no config for n1"), "the error ends with the node's log: {text}");
+    assert_eq!(hosts.leftovers(), Vec::<String>::new());
 }

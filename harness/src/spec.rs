@@ -638,6 +638,55 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_table_parses_and_renders_paths_on_the_hosts() {
+        let dir = std::env::temp_dir().join(format!("faultline-spec-remote-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hosts.toml");
+        std::fs::write(
+            &file,
+            "command = [\"{faultline}\", \"node\", \"--data-dir\", \"{data_dir}\", \"--listen\", \"{listen}\"]\n\
+             [remote]\nhosts = [\"10.0.0.1\", \"10.0.0.2\"]\nuser = \"admin\"\nport = 2222\nidentity = \"keys/id\"\n\
+             sudo = true\nworkdir = \"/srv/fl/{host}\"\nupload = [\"{faultline}\"]\nconnect_timeout = \"3s\"\n",
+        )
+        .unwrap();
+        let spec = ClusterSpec::resolve(file.to_str().unwrap()).unwrap();
+        let remote = spec.remote.clone().unwrap();
+        assert_eq!(remote.ssh.user.as_deref(), Some("admin"));
+        assert_eq!(remote.ssh.port, Some(2222));
+        assert_eq!(remote.ssh.identity, Some(dir.join("keys/id")), "relative to the spec");
+        assert!(remote.ssh.sudo && !remote.ssh.accept_new_host_keys);
+        assert_eq!(remote.ssh.connect_timeout, Duration::from_secs(3));
+        assert_eq!(remote.roots(), ["/srv/fl/10.0.0.1", "/srv/fl/10.0.0.2"]);
+        // {faultline} and {data_dir} are the host's copies; the program is not looked up here.
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        assert_eq!(spec.check(5, &[FaultKind::Clock], &ctx).unwrap(), PathBuf::from("/bin/sh"), "the local original");
+        let paths = RemotePaths::new("/srv/fl/10.0.0.1/run1".into(), &remote.uploads(&ctx).unwrap());
+        let listen = SocketAddr::from(([10, 0, 0, 1], 7000));
+        let node = NodeAddress {
+            name: "n1".into(),
+            listen,
+            client_url: format!("http://{listen}"),
+            peer_listen: listen,
+            peers: vec![listen],
+        };
+        let rendered = spec.node_in(std::slice::from_ref(&node), 0, &ctx, Some(&paths)).unwrap();
+        assert_eq!(rendered.program, PathBuf::from("/srv/fl/10.0.0.1/run1/bin/sh"));
+        assert_eq!(rendered.args, ["node", "--data-dir", "/srv/fl/10.0.0.1/run1/data/n1", "--listen", "10.0.0.1:7000"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let bad =
+            |remote: &str| ClusterSpec::parse(&format!("command = \"x\"\n[remote]\n{remote}\n"), "t.toml").unwrap_err();
+        assert!(bad("hosts = []").contains("remote.hosts is empty"));
+        assert!(bad("hosts = [\"a\", \"a\"]").contains("names a twice"));
+        assert!(bad("hosts = [\"a\"]\nconnect_timeout = \"soon\"").contains("remote.connect_timeout"));
+        assert!(bad("hosts = [\"a\"]\npasword = \"x\"").contains("pasword"));
+        let missing =
+            ClusterSpec::parse("command = \"x\"\n[remote]\nhosts = [\"a\"]\nupload = [\"/no/such/file\"]\n", "t.toml");
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: Path::new("/tmp") };
+        assert!(missing.unwrap().check(1, &[], &ctx).unwrap_err().contains("/no/such/file is not a file here"));
+    }
+
+    #[test]
     fn a_missing_program_names_the_node() {
         let spec = ClusterSpec::parse(r#"command = "no-such-server-xyz --port {client_port}""#, "t.toml").unwrap();
         let dir = std::env::temp_dir();

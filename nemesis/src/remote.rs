@@ -263,10 +263,17 @@ impl RemoteLab {
         }
         let args: Vec<String> = spec.args.iter().map(|a| quote(a)).collect();
         let work = quote(&paths.work);
+        let found = format!("[ -x {program} ] || command -v {program} >/dev/null 2>&1");
+        if host.run(&found).await.is_err() {
+            return Err(format!(
+                "node {name} (host {}): the program {} is not on this host (add it to upload in [remote])",
+                host.name,
+                spec.program.display()
+            ));
+        }
         let script = format!(
-            "p={program}\nif [ ! -x \"$p\" ] && ! command -v \"$p\" >/dev/null 2>&1; then echo \"the program $p is not \
-             on this host (add it to upload in [remote])\" >&2; exit 3; fi\ncd {work}\n\
-             setsid env {env} \"$p\" {args} >>{work}/logs/{name}.log 2>&1 </dev/null &\necho $! > {work}/{name}.pid\necho $!\n",
+            "cd {work}\nsetsid env {env} {program} {args} >>{work}/logs/{name}.log 2>&1 </dev/null &\n\
+             echo $! > {work}/{name}.pid\necho $!\n",
             env = env.join(" "),
             args = args.join(" "),
         );
