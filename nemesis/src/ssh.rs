@@ -246,7 +246,7 @@ fn describe(e: &openssh::Error) -> String {
 /// Why a connection failed, as the user can act on it.
 fn connect_error(host: &str, e: &openssh::Error) -> String {
     let said = std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string());
-    let said = said.trim();
+    let said = said.trim().replace('\n', " ");
     let cause = if said.contains("Permission denied") || said.contains("Too many authentication failures") {
         "authentication failed".to_string()
     } else if said.contains("Host key verification failed")
