@@ -204,6 +204,24 @@ impl Hosts {
     }
 }
 
+impl Hosts {
+    /// The pids of ssh master connections (`ssh ... -M ...`) to any of these hosts.
+    fn masters(&self) -> Vec<u32> {
+        let ips: Vec<String> = (0..self.count).map(|i| self.ip(i)).collect();
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let master = words.first().is_some_and(|w| w.ends_with(b"ssh")) && words.contains(&&b"-M"[..]);
+            if master && words.iter().any(|w| ips.iter().any(|ip| *w == ip.as_bytes())) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
 impl Drop for Hosts {
     fn drop(&mut self) {
         for i in 0..self.count {
@@ -389,6 +407,7 @@ fn the_reference_cluster_on_three_hosts_stays_valid_under_partitions_kills_pause
     let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["cluster"]["lab"], "remote");
     assert_eq!(hosts.leftovers(), Vec::<String>::new(), "the run leaves nothing on the hosts");
+    assert_eq!(hosts.masters(), Vec::<u32>::new(), "the run closed its SSH connections");
 }
 
 #[test]
@@ -458,6 +477,7 @@ fn sigterm_heals_and_removes_everything_from_the_hosts() {
     let store = hosts.dir.join("store");
     let (mut child, dir) = start_long_run(&store, &hosts.spec("reference.toml", REFERENCE, ""));
     assert!(!hosts.leftovers().is_empty(), "the run has nodes, tables and directories on the hosts");
+    assert_eq!(hosts.masters().len(), 3, "one SSH connection per host");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
@@ -465,6 +485,7 @@ fn sigterm_heals_and_removes_everything_from_the_hosts() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(hosts.leftovers(), Vec::<String>::new(), "SIGTERM leaves nothing on the hosts");
+    assert_eq!(hosts.masters(), Vec::<u32>::new(), "and closes its SSH connections");
     assert!(!std::fs::read_to_string(dir.join("nodes/n1.log")).unwrap().trim().is_empty(), "n1's log came back");
 }
 

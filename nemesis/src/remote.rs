@@ -805,3 +805,55 @@ pub async fn clean(hosts: &[Host], roots: &[String]) -> Result<Vec<String>, Stri
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_name_each_address_family_once() {
+        let addrs: Vec<IpAddr> =
+            ["10.0.0.2", "fd00::2", "10.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(saddr_rules(&addrs, "drop"), ["ip saddr { 10.0.0.1, 10.0.0.2 } drop", "ip6 saddr { fd00::2 } drop"]);
+        assert!(saddr_rules(&[], "drop").is_empty());
+    }
+
+    #[test]
+    fn uploads_land_in_the_run_bin_folder() {
+        let paths = RemotePaths::new("/w/run 1".into(), &[PathBuf::from("/usr/bin/faultline")]);
+        assert_eq!(paths.uploaded(Path::new("/usr/bin/faultline")), Some("/w/run 1/bin/faultline"));
+        assert_eq!(paths.uploaded(Path::new("/usr/bin/other")), None);
+        assert_eq!(paths.data_dir("n2"), "/w/run 1/data/n2");
+    }
+
+    #[test]
+    fn offsets_are_written_as_libfaketime_reads_them() {
+        assert_eq!(set_offset_script("/w/clock/n1", -1500), "printf '%s\\n' '-1.500' > /w/clock/n1");
+        assert_eq!(set_offset_script("/w/c", 90_000), "printf '%s\\n' '+90.000' > /w/c");
+    }
+
+    /// The process sweep spares the run directories it is told to, and only kills what carries the
+    /// marker: run as a real shell script against this machine's /proc.
+    #[test]
+    fn the_sweep_kills_marked_processes_only() {
+        let root = std::env::temp_dir().join(format!("faultline-sweep-{}", std::process::id()));
+        let (dead, live) = (root.join("dead"), root.join("live"));
+        let spawn = |dir: &Path| {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .env(REMOTE_ENV, dir)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (spawn(&dead), spawn(&live));
+        let mut unmarked = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let script = kill_script(&format!("{REMOTE_ENV}={}/", root.display()), &[live.display().to_string()]);
+        let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(said.trim(), format!("process {}", a.id()), "{script}");
+        assert!(a.wait().unwrap().code().is_none(), "killed by a signal");
+        assert!(b.try_wait().unwrap().is_none() && unmarked.try_wait().unwrap().is_none());
+        let _ = (b.kill(), unmarked.kill(), b.wait(), unmarked.wait());
+    }
+}
