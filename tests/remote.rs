@@ -66,6 +66,7 @@ impl Hosts {
             .find(|k| {
                 Command::new("ip")
                     .args(["link", "add", &format!("flssh{k}"), "type", "bridge"])
+                    .stderr(Stdio::null())
                     .status()
                     .is_ok_and(|s| s.success())
             })

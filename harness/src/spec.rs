@@ -266,11 +266,11 @@ impl ClusterSpec {
             }
         };
         for key in file.refuse.keys() {
-            let known =
-                ["netns", "proxy", "none"].contains(&key.as_str()) || FaultKind::ALL.iter().any(|k| k.as_str() == key);
+            let known = ["netns", "proxy", "none", "remote"].contains(&key.as_str())
+                || FaultKind::ALL.iter().any(|k| k.as_str() == key);
             if !known {
                 return Err(format!(
-                    "cluster spec {source}: refuse.{key}: expected a lab (netns, proxy, none) or a fault (partition, \
+                    "cluster spec {source}: refuse.{key}: expected a lab (netns, proxy, none, remote) or a fault (partition, \
                      loss, delay, kill, pause, clock)"
                 ));
             }

@@ -643,14 +643,16 @@ impl RemoteLab {
     }
 
     /// Checks every cut pair really is cut: from the victim's host, a TCP connection to the source's peer
-    /// port does not complete within 500 ms.
+    /// port neither completes nor is refused within 500 ms (`timeout` ends it: exit 124). Anything else,
+    /// a probe that could not run included, counts as still open: a cut is never confirmed by default.
     async fn probe_partition(&self) -> Value {
         let pairs: Vec<(usize, usize)> =
             self.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
         let reachable = crate::lab::join_all(pairs.iter().map(|&(victim, source)| async move {
             let to = self.nodes[source].peer_listen;
-            let script = format!("timeout 0.5 bash -c 'exec 3<>/dev/tcp/{}/{}'", to.ip(), to.port());
-            self.hosts[victim].run(&script).await.is_ok()
+            let script =
+                format!("timeout 0.5 bash -c 'exec 3<>/dev/tcp/{}/{}' 2>/dev/null; echo $?", to.ip(), to.port());
+            self.hosts[victim].run(&script).await.map_or(true, |code| code.trim() != "124")
         }))
         .await;
         let open: Vec<String> = pairs
