@@ -394,7 +394,7 @@ impl RemoteLab {
             Fault::Delay { nodes, delay, jitter } => {
                 self.delay = (self.indexes(nodes)?, *delay, *jitter);
                 self.apply_delay().await?;
-                Ok(json!({"delay_ms": delay.as_millis() as u64}))
+                Ok(self.probe_delay().await)
             }
             Fault::Kill { nodes } => {
                 let mut probes = serde_json::Map::new();
@@ -640,6 +640,25 @@ impl RemoteLab {
             }
         }
         Ok(())
+    }
+
+    /// Measures, from a delayed node's host, the time a TCP connection to the next node's peer port takes
+    /// to open: what the delay really is.
+    async fn probe_delay(&self) -> Value {
+        let Some(&i) = self.delay.0.iter().next() else { return Value::Null };
+        let j = (i + 1) % self.nodes.len();
+        if i == j {
+            return Value::Null;
+        }
+        let to = self.nodes[j].peer_listen;
+        let script = format!(
+            "s=$(date +%s%N); timeout 5 bash -c 'exec 3<>/dev/tcp/{}/{}' 2>/dev/null && e=$(date +%s%N) && \
+             echo $(( (e - s) / 1000 ))",
+            to.ip(),
+            to.port()
+        );
+        let micros: Option<f64> = self.hosts[i].run(&script).await.ok().and_then(|out| out.trim().parse().ok());
+        json!({"from": self.nodes[i].name, "to": self.nodes[j].name, "round_trip_ms": micros.map(|us| us / 1e3)})
     }
 
     /// Checks every cut pair really is cut: from the victim's host, a TCP connection to the source's peer
