@@ -478,6 +478,9 @@ fn connect_hosts(
     let hosts = runtime
         .block_on(faultline_nemesis::ssh::connect_all(&remote.hosts, &remote.ssh))
         .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
+    if let Some(why) = faultline_nemesis::remote::unusable(&hosts) {
+        return Err(format!("cluster spec {}: {why}", spec.source));
+    }
     let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: std::path::Path::new("") };
     let uploaded = remote.uploads(&ctx)?.iter().any(|u| u == program);
     for kind in kinds {

@@ -96,6 +96,11 @@ pub fn refuses<'a>(
     })
 }
 
+/// Why nodes cannot run on one of these hosts at all, if they cannot (no `setsid` to detach them).
+pub fn unusable(hosts: &[Host]) -> Option<String> {
+    hosts.iter().find_map(|h| h.facts.setsid.as_ref().map(|why| format!("host {}: {why}", h.name)))
+}
+
 struct RemoteProcess {
     spec: NodeSpec,
     pid: Option<u32>,
@@ -132,10 +137,10 @@ impl RemoteLab {
         uploads: &[PathBuf],
     ) -> Result<RemoteLab, String> {
         assert_eq!(hosts.len(), roots.len(), "one working directory root per host");
-        let hosts: Vec<Arc<Host>> = hosts.into_iter().map(Arc::new).collect();
-        if let Some(host) = hosts.iter().find(|h| h.facts.setsid.is_some()) {
-            return Err(format!("host {}: {}", host.name, host.facts.setsid.clone().unwrap_or_default()));
+        if let Some(why) = unusable(&hosts) {
+            return Err(why);
         }
+        let hosts: Vec<Arc<Host>> = hosts.into_iter().map(Arc::new).collect();
         let names: Vec<String> = (1..=hosts.len()).map(|i| format!("n{i}")).collect();
         let listen: Vec<SocketAddr> = hosts.iter().map(|h| SocketAddr::new(h.ip, port)).collect();
         let peer_listen: Vec<SocketAddr> =
@@ -209,10 +214,6 @@ impl RemoteLab {
     /// Where node `i`'s files are on its host.
     pub fn paths(&self, i: usize) -> &RemotePaths {
         &self.paths[i]
-    }
-
-    pub fn hosts(&self) -> &[Arc<Host>] {
-        &self.hosts
     }
 
     /// Why this lab cannot apply `kind` of fault, if it cannot.
