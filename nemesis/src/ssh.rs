@@ -117,7 +117,15 @@ impl Host {
 
     async fn learn_facts(&self) -> Result<Facts, String> {
         let nft = self.privileged("nft");
-        let find_nft = if self.sudo { "sudo -n sh -c 'command -v nft'" } else { "command -v nft" };
+        // A user's PATH may lack /usr/sbin; sudo's has it.
+        let find = |tool: &str| {
+            if self.sudo {
+                format!("sudo -n sh -c 'command -v {tool}'")
+            } else {
+                format!("command -v {tool}")
+            }
+        };
+        let (find_nft, find_tc) = (find("nft"), find("tc"));
         let libraries: Vec<String> = crate::clock::LIBRARY_PATHS.iter().map(|p| quote(p)).collect();
         let script = format!(
             "echo \"control ${{SSH_CONNECTION%% *}}\"\n\
@@ -125,7 +133,7 @@ impl Host {
                if err=$({nft} list tables 2>&1 >/dev/null); then echo 'nft ok'; else echo \"nft denied $err\"; fi\n\
              else echo 'nft missing'; fi\n\
              for f in {}; do [ -e \"$f\" ] && echo \"faketime $f\"; done\n\
-             if command -v tc >/dev/null 2>&1 && {{ [ -d /sys/module/sch_netem ] || modprobe -n -q sch_netem 2>/dev/null; }}; then echo 'netem yes'; fi\n\
+             if {find_tc} >/dev/null 2>&1 && {{ [ -d /sys/module/sch_netem ] || modprobe -n -q sch_netem 2>/dev/null; }}; then echo 'netem yes'; fi\n\
              command -v setsid >/dev/null 2>&1 && echo 'setsid yes'\n\
              true\n",
             libraries.join(" ")
