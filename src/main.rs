@@ -153,7 +153,8 @@ struct TestArgs {
     #[arg(long, default_value = "linearizable", conflicts_with_all = ["targets", "cluster"])]
     store_mode: faultline_cluster::Mode,
     /// Start this server as the cluster, as a cluster spec describes it: a spec file (.toml), or a
-    /// shipped spec: etcd, reference. Nodes run in the lab (--lab), as the reference cluster does.
+    /// shipped spec: etcd, reference. Nodes run in the lab (--lab), as the reference cluster does, or
+    /// on the remote hosts of the spec's [remote] table, over SSH.
     #[arg(long, value_name = "FILE|NAME", conflicts_with = "targets")]
     cluster: Option<String>,
     /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).

@@ -407,6 +407,7 @@ fn the_reference_cluster_on_three_hosts_stays_valid_under_partitions_kills_pause
     }
     let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["cluster"]["lab"], "remote");
+    assert_eq!(config["cluster"]["hosts"], serde_json::json!([hosts.ip(0), hosts.ip(1), hosts.ip(2)]));
     assert_eq!(hosts.leftovers(), Vec::<String>::new(), "the run leaves nothing on the hosts");
     assert_eq!(hosts.masters(), Vec::<u32>::new(), "the run closed its SSH connections");
 }

@@ -567,6 +567,7 @@ fn write_config(
         "name": plan.name, "targets": targets, "adapter": plan.adapter,
         "cluster": plan.cluster.as_ref().map(|c| serde_json::json!({
             "spec": c.source, "nodes": plan.node_count, "lab": network.as_str(),
+            "hosts": c.remote.as_ref().map(|r| r.hosts.clone()),
         })),
         "reference_cluster": (plan.targets.is_empty() && plan.cluster.is_none()).then(|| serde_json::json!({
             "mode": format!("{:?}", plan.node_options.mode).to_lowercase(), "nodes": plan.node_count,
