@@ -488,6 +488,8 @@ fn sigterm_heals_and_removes_everything_from_the_hosts() {
     }
     assert_eq!(hosts.leftovers(), Vec::<String>::new(), "SIGTERM leaves nothing on the hosts");
     assert_eq!(hosts.masters(), Vec::<u32>::new(), "and closes its SSH connections");
+    let control = std::env::temp_dir().join(format!("faultline-control-{}", child.id()));
+    assert!(!control.exists(), "and removes its SSH control folder");
     assert!(!std::fs::read_to_string(dir.join("nodes/n1.log")).unwrap().trim().is_empty(), "n1's log came back");
 }
 
@@ -502,6 +504,9 @@ fn lab_clean_removes_what_a_killed_run_left_on_the_hosts_and_nothing_else() {
     let (mut child, _) = start_long_run(&store, &spec);
     child.kill().unwrap();
     child.wait().unwrap();
+    // Its SSH control folder stays here, until lab clean.
+    let control = std::env::temp_dir().join(format!("faultline-control-{}", child.id()));
+    assert!(control.exists());
     let left = hosts.leftovers();
     assert!(left.iter().filter(|l| l.starts_with("table")).count() == 3, "{left:?}");
     assert!(left.iter().filter(|l| l.starts_with("process")).count() >= 3, "{left:?}");
@@ -521,6 +526,8 @@ fn lab_clean_removes_what_a_killed_run_left_on_the_hosts_and_nothing_else() {
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains(&format!("removed host {}: process", hosts.ip(0))), "{text}");
     assert!(text.contains(&format!("removed host {}: table inet faultline", hosts.ip(1))), "{text}");
+    assert!(text.contains(&format!("removed SSH control folder {}", control.display())), "{text}");
+    assert!(!control.exists());
     assert!(live.exists() && foreign.exists(), "a live run and a foreign directory stay");
     // Host 0 still has a live run: its table stays until that run is gone.
     let expected = vec![

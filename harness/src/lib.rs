@@ -91,6 +91,8 @@ pub struct TestOutcome {
 
 /// Runs the test; errors are for the user, with the cause.
 pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
+    // Declared first, dropped last: once every remote connection is closed, on every way out.
+    let _control = ControlDirGuard;
     // A cluster on remote hosts has one node per host, whatever --nodes says.
     let remote = plan.cluster.as_ref().and_then(|c| c.remote.clone());
     let adjusted;
@@ -538,6 +540,16 @@ fn remote_run_name(plan: &TestPlan, run_dir: &RunDir) -> String {
         .collect()
 }
 
+/// Removes this faultline's folder of SSH control sockets when dropped (it is empty once every connection
+/// to a remote host is closed; a folder still in use stays).
+struct ControlDirGuard;
+
+impl Drop for ControlDirGuard {
+    fn drop(&mut self) {
+        faultline_nemesis::ssh::remove_own_control_dir();
+    }
+}
+
 /// `faultline lab clean --cluster SPEC`: removes from the spec's hosts what killed runs left there (their
 /// processes, working directories and, once no run is live there, the `inet faultline` table).
 pub fn clean_remote(spec: &spec::ClusterSpec) -> Result<Vec<String>, String> {
@@ -548,12 +560,15 @@ pub fn clean_remote(spec: &spec::ClusterSpec) -> Result<Vec<String>, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
+    let _control = ControlDirGuard;
+    let mut removed = faultline_nemesis::ssh::clean_control_dirs();
+    removed.extend(runtime.block_on(async {
         let hosts = faultline_nemesis::ssh::connect_all(&remote.hosts, &remote.ssh)
             .await
             .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
         faultline_nemesis::remote::clean(&hosts, &remote.roots()).await
-    })
+    })?);
+    Ok(removed)
 }
 
 fn write_config(

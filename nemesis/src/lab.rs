@@ -858,5 +858,6 @@ pub fn clean() -> Vec<String> {
     if crate::netns::unavailable().is_none() {
         removed.extend(crate::netns::clean());
     }
+    removed.extend(crate::ssh::clean_control_dirs());
     removed
 }

@@ -425,28 +425,27 @@ impl RemoteLab {
                         ClockSkew::Bump { offset_ms } => {
                             let seen = self.set_clock(i, *offset_ms).await?;
                             probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
-                            continue;
                         }
                         ClockSkew::Strobe { offset_ms, period } => {
+                            if let Some(old) = self.strobes.remove(&i) {
+                                old.abort();
+                            }
+                            // The first "on" is set and probed here, so the probe sees the offset; then
+                            // the task switches it off and on every period.
+                            let seen = self.set_clock(i, *offset_ms).await?;
                             let (host, control, offset_ms, period) =
                                 (self.hosts[i].clone(), self.clock_file(i), *offset_ms, *period);
                             let task = tokio::spawn(async move {
-                                for on in [true, false].into_iter().cycle() {
+                                for on in [false, true].into_iter().cycle() {
+                                    tokio::time::sleep(period).await;
                                     let _ =
                                         host.run(&set_offset_script(&control, if on { offset_ms } else { 0 })).await;
-                                    tokio::time::sleep(period).await;
                                 }
                             });
-                            if let Some(old) = self.strobes.insert(i, task) {
-                                old.abort();
-                            }
-                            tokio::task::yield_now().await;
+                            self.strobes.insert(i, task);
+                            probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
                         }
                     }
-                    probes.insert(
-                        self.nodes[i].name.clone(),
-                        json!({"observed_offset_ms": self.observed_offset(i).await}),
-                    );
                 }
                 Ok(Value::Object(probes))
             }
@@ -554,11 +553,6 @@ impl RemoteLab {
     async fn set_clock(&self, i: usize, offset_ms: i64) -> Result<Option<i64>, String> {
         let script = format!("{}\n{}", set_offset_script(&self.clock_file(i), offset_ms), self.observe_script(i));
         Ok(self.hosts[i].run(&script).await?.trim().parse().ok())
-    }
-
-    /// The probe alone (a strobing clock is set by its task).
-    async fn observed_offset(&self, i: usize) -> Option<i64> {
-        self.hosts[i].run(&self.observe_script(i)).await.ok()?.trim().parse().ok()
     }
 
     fn observe_script(&self, i: usize) -> String {

@@ -82,6 +82,9 @@ impl Host {
                 .map(|a| a.ip())
                 .ok_or_else(|| format!("host {name}: unreachable: the name does not resolve"))?,
         };
+        let control_dir = own_control_dir();
+        std::fs::create_dir_all(&control_dir)
+            .map_err(|e| format!("cannot create {} for the SSH connections: {e}", control_dir.display()))?;
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(if options.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
@@ -89,7 +92,7 @@ impl Host {
             .server_alive_interval(Duration::from_secs(5))
             // A master outlives a faultline killed with SIGKILL only this long: RemoteLab keeps it busy.
             .control_persist(ControlPersist::IdleFor(MASTER_IDLE))
-            .control_directory(std::env::temp_dir());
+            .control_directory(&control_dir);
         if let Some(user) = &options.user {
             builder.user(user.clone());
         }
@@ -237,6 +240,34 @@ impl Host {
 pub async fn connect_all(names: &[String], options: &SshOptions) -> Result<Vec<Host>, String> {
     let attempts = crate::lab::join_all(names.iter().map(|n| Host::connect(n, options))).await;
     attempts.into_iter().collect()
+}
+
+/// Where this faultline's master connections keep their sockets and logs: `TMP/faultline-control-PID`
+/// (one `.ssh-connection*` folder per host inside), so that what a SIGKILLed faultline leaves here is
+/// found by its pid ([`clean_control_dirs`]).
+fn own_control_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("{CONTROL_PREFIX}{}", std::process::id()))
+}
+
+const CONTROL_PREFIX: &str = "faultline-control-";
+
+/// Removes this faultline's control folder once its connections are closed (it is empty then).
+pub fn remove_own_control_dir() {
+    let _ = std::fs::remove_dir(own_control_dir());
+}
+
+/// Removes the control folders of faultline processes that are gone; returns what it removed.
+pub fn clean_control_dirs() -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return removed };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix(CONTROL_PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !crate::lab::process_alive(pid) && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(format!("SSH control folder {}", entry.path().display()));
+        }
+    }
+    removed
 }
 
 /// A word as a POSIX shell reads it literally.
