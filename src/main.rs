@@ -59,7 +59,8 @@ enum Command {
         subcommand,
         after_help = "Example:
   faultline lab clean     after a faultline that was killed (kill -9): remove its namespaces, links, nodes,
-                          lazy mounts"
+                          lazy mounts
+  faultline lab clean --cluster hosts.toml   the same on the remote hosts of a spec's [remote] table"
     )]
     Lab(LabCommand),
     /// Browse a store of runs in a web browser: a list of runs with their verdicts, and their reports.
@@ -157,7 +158,8 @@ struct TestArgs {
     #[arg(long, default_value = "linearizable", conflicts_with_all = ["targets", "cluster"])]
     store_mode: faultline_cluster::Mode,
     /// Start this server as the cluster, as a cluster spec describes it: a spec file (.toml), or a
-    /// shipped spec: etcd, reference. Nodes run in the lab (--lab), as the reference cluster does.
+    /// shipped spec: etcd, reference. Nodes run in the lab (--lab), as the reference cluster does, or
+    /// on the remote hosts of the spec's [remote] table, over SSH.
     #[arg(long, value_name = "FILE|NAME", conflicts_with = "targets")]
     cluster: Option<String>,
     /// native, etcd-v2, etcd-v2-stale, etcd-v3, etcd-v3-stale, or the path of an adapter file (.toml).
@@ -279,7 +281,12 @@ struct Faults(Vec<FaultKind>);
 #[derive(Subcommand)]
 enum LabCommand {
     /// Remove every namespace, link, node process and lazy mount a killed faultline run left behind.
-    Clean,
+    Clean {
+        /// Clean the remote hosts of this cluster spec's [remote] table instead: the processes, working
+        /// directories and `inet faultline` tables killed runs left there (live runs are left alone).
+        #[arg(long, value_name = "SPEC")]
+        cluster: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -383,7 +390,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Lab(LabCommand::Clean) => {
+        Command::Lab(LabCommand::Clean { cluster: Some(spec) }) => {
+            let removed = faultline_harness::spec::ClusterSpec::resolve(&spec)
+                .and_then(|spec| faultline_harness::clean_remote(&spec));
+            match removed {
+                Ok(removed) if removed.is_empty() => println!("nothing to clean"),
+                Ok(removed) => removed.iter().for_each(|thing| println!("removed {thing}")),
+                Err(e) => {
+                    eprintln!("faultline lab clean: {e}");
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            }
+            ExitCode::from(EXIT_VALID)
+        }
+        Command::Lab(LabCommand::Clean { cluster: None }) => {
             let removed = faultline_nemesis::lab::clean();
             if removed.is_empty() {
                 println!("nothing to clean");

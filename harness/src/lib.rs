@@ -97,6 +97,23 @@ pub struct TestOutcome {
 
 /// Runs the test; errors are for the user, with the cause.
 pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
+    // Declared first, dropped last: once every remote connection is closed, on every way out.
+    let _control = ControlDirGuard;
+    // A cluster on remote hosts has one node per host, whatever --nodes says.
+    let remote = plan.cluster.as_ref().and_then(|c| c.remote.clone());
+    let adjusted;
+    let plan = match &remote {
+        Some(r) => {
+            if plan.lab.is_some() {
+                return Err("--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are \
+                            applied on the hosts"
+                    .into());
+            }
+            adjusted = TestPlan { node_count: r.hosts.len(), ..plan.clone() };
+            &adjusted
+        }
+        None => plan,
+    };
     let seed = plan.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
@@ -179,7 +196,13 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     };
     let tls = Tls::for_run(&tls_files, https)?;
     // Every refusal comes before anything exists: no run folder, lab or node for a run that cannot run.
-    let network = if external { Network::Loopback } else { choose_lab(plan.lab)? };
+    let network = if external {
+        Network::Loopback
+    } else if remote.is_some() {
+        Network::Remote
+    } else {
+        choose_lab(plan.lab)?
+    };
     if let Some(spec) = &plan.cluster {
         if let Some(why) = spec.refuses_lab(network) {
             let how = if plan.lab.is_none() { " (the default lab here; choose one with --lab)" } else { "" };
@@ -215,6 +238,11 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     // calls valid: it is an error before the run instead. Targets faultline does not start are probed
     // before anything is created; a cluster it starts, once it is up.
     let probe_timeout = plan.request_timeout.max(Duration::from_secs(5));
+    // Remote hosts are reached, and asked whether they can take the faults, before anything is created.
+    let mut hosts = match (&remote, &plan.cluster) {
+        (Some(r), Some(spec)) => Some(connect_hosts(&runtime, r, spec, plan, &program, &schedule.kinds)?),
+        _ => None,
+    };
     if external {
         runtime.block_on(async {
             for url in &plan.targets {
@@ -236,9 +264,10 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         let targets: Vec<String> = if external {
             plan.targets.iter().map(|t| t.trim_end_matches('/').to_string()).collect()
         } else {
-            let started = match &plan.cluster {
-                Some(spec) => start_spec_cluster(plan, spec, network, &run_dir).await?,
-                None => start_reference_cluster(plan, network, &run_dir).await?,
+            let started = match (&plan.cluster, hosts.take()) {
+                (Some(spec), Some(hosts)) => start_remote_cluster(plan, spec, hosts, &run_dir).await?,
+                (Some(spec), None) => start_spec_cluster(plan, spec, network, &run_dir).await?,
+                (None, _) => start_reference_cluster(plan, network, &run_dir).await?,
             };
             let url = |n: &faultline_nemesis::NodeAddress| {
                 plan.cluster.as_ref().map_or(n.client_url.clone(), |s| s.client_url(n))
@@ -538,6 +567,110 @@ fn mount_lazy_if_crashing(plan: &TestPlan, lab: &mut Lab, run_dir: &RunDir) -> R
     lab.mount_lazy(&dirs)
 }
 
+/// Connects to every host of a `[remote]` spec and checks that each can take every fault asked for: an
+/// unreachable host, a failed authentication, a host without `nft` is refused here, naming host and cause.
+fn connect_hosts(
+    runtime: &tokio::runtime::Runtime,
+    remote: &spec::RemoteSpec,
+    spec: &spec::ClusterSpec,
+    plan: &TestPlan,
+    program: &std::path::Path,
+    kinds: &[FaultKind],
+) -> Result<Vec<faultline_nemesis::ssh::Host>, String> {
+    let hosts = runtime
+        .block_on(faultline_nemesis::ssh::connect_all(&remote.hosts, &remote.ssh))
+        .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
+    if let Some(why) = faultline_nemesis::remote::unusable(&hosts) {
+        return Err(format!("cluster spec {}: {why}", spec.source));
+    }
+    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: std::path::Path::new("") };
+    let uploaded = remote.uploads(&ctx)?.iter().any(|u| u == program);
+    for kind in kinds {
+        let program = uploaded.then_some(program);
+        if let Some(why) = faultline_nemesis::remote::refuses(hosts.iter(), *kind, program) {
+            return Err(format!("cannot inject {kind} faults: {why}"));
+        }
+    }
+    Ok(hosts)
+}
+
+/// Starts the cluster a `[remote]` spec describes, one node per host: a working directory per host for
+/// the run, the uploads, then the nodes; their logs come back to `run/nodes/nI.log`. On an error the lab
+/// is dropped here, which stops what started and removes what was made on the hosts.
+async fn start_remote_cluster(
+    plan: &TestPlan,
+    spec: &spec::ClusterSpec,
+    hosts: Vec<faultline_nemesis::ssh::Host>,
+    run_dir: &RunDir,
+) -> Result<Lab, String> {
+    let remote = spec.remote.as_ref().expect("a [remote] spec");
+    let logs = run_dir.path.join("nodes");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
+    let run = remote_run_name(plan, run_dir);
+    let uploads = remote.uploads(&ctx)?;
+    let lab = faultline_nemesis::remote::RemoteLab::create(
+        hosts,
+        &remote.roots(),
+        &run,
+        spec.client_port,
+        spec.peer_port,
+        &uploads,
+    )
+    .await
+    .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
+    let mut lab = Lab::remote(lab);
+    let specs = {
+        let inner = lab.as_remote().expect("a remote lab");
+        (0..lab.nodes.len())
+            .map(|i| spec.node_in(&lab.nodes, i, &ctx, Some(inner.paths(i))))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    lab.start(specs).await.map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
+    Ok(lab)
+}
+
+/// The run's working directory name on remote hosts: the test's name and the run folder's, so that two
+/// runs never share one.
+fn remote_run_name(plan: &TestPlan, run_dir: &RunDir) -> String {
+    let folder = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
+    format!("{}-{folder}", plan.name)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .collect()
+}
+
+/// Removes this faultline's folder of SSH control sockets when dropped (it is empty once every connection
+/// to a remote host is closed; a folder still in use stays).
+struct ControlDirGuard;
+
+impl Drop for ControlDirGuard {
+    fn drop(&mut self) {
+        faultline_nemesis::ssh::remove_own_control_dir();
+    }
+}
+
+/// `faultline lab clean --cluster SPEC`: removes from the spec's hosts what killed runs left there (their
+/// processes, working directories and, once no run is live there, the `inet faultline` table).
+pub fn clean_remote(spec: &spec::ClusterSpec) -> Result<Vec<String>, String> {
+    let remote = spec.remote.as_ref().ok_or_else(|| {
+        format!("cluster spec {} has no [remote] table: nothing of it is on remote hosts", spec.source)
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let _control = ControlDirGuard;
+    let mut removed = faultline_nemesis::ssh::clean_control_dirs();
+    removed.extend(runtime.block_on(async {
+        let hosts = faultline_nemesis::ssh::connect_all(&remote.hosts, &remote.ssh)
+            .await
+            .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
+        faultline_nemesis::remote::clean(&hosts, &remote.roots()).await
+    })?);
+    Ok(removed)
+}
+
 fn write_config(
     plan: &TestPlan,
     schedule: &Schedule,
@@ -550,6 +683,7 @@ fn write_config(
         "name": plan.name, "targets": targets, "adapter": plan.adapter,
         "cluster": plan.cluster.as_ref().map(|c| serde_json::json!({
             "spec": c.source, "nodes": plan.node_count, "lab": network.as_str(),
+            "hosts": c.remote.as_ref().map(|r| r.hosts.clone()),
         })),
         "reference_cluster": (plan.targets.is_empty() && plan.cluster.is_none()).then(|| serde_json::json!({
             "mode": format!("{:?}", plan.node_options.mode).to_lowercase(), "nodes": plan.node_count,

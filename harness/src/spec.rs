@@ -32,6 +32,22 @@
 //! # equals = "primary"           # the node leads when the value at `pointer` is this
 //! ```
 //!
+//! A `[remote]` table runs the nodes on remote hosts over SSH, one node per host (see the README,
+//! "Remote clusters"):
+//!
+//! ```toml
+//! [remote]
+//! hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]   # one node per host, in order; {host} is its address
+//! user = "root"                  # default: ssh's own
+//! port = 22                      # default: ssh's own
+//! identity = "~/.ssh/id_ed25519" # default: ssh's own keys and agent
+//! known_hosts = "known_hosts"    # default: ssh's own (~/.ssh/known_hosts)
+//! accept_new_host_keys = false   # true: accept and remember the key of a host not yet known
+//! sudo = false                   # true: nft and tc through `sudo -n`
+//! workdir = "/tmp/faultline"     # each run works in WORKDIR/RUN on each host ({host} allowed)
+//! upload = ["{faultline}"]       # local files copied to WORKDIR/RUN/bin/ before the nodes start
+//! ```
+//!
 //! `[tls]` paths are relative to the spec file; `--ca-cert`, `--client-cert` and `--client-key` override
 //! them.
 //!
@@ -45,6 +61,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faultline_nemesis::primary::{LeaderRule, ProbeRequest};
+use faultline_nemesis::remote::RemotePaths;
+use faultline_nemesis::ssh::SshOptions;
 use faultline_nemesis::{FaultKind, Network, NodeAddress, NodeSpec, Readiness};
 use faultline_workloads::tls::TlsFiles;
 use serde::Deserialize;
@@ -86,6 +104,7 @@ struct SpecFile {
     refuse: BTreeMap<String, String>,
     tls: Option<TlsFile>,
     primary: Option<PrimaryFile>,
+    remote: Option<RemoteFile>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +124,59 @@ pub struct PrimaryTemplate {
     pub url: String,
     pub body: Option<String>,
     pub rule: LeaderRule,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteFile {
+    hosts: Vec<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    identity: Option<String>,
+    known_hosts: Option<String>,
+    #[serde(default)]
+    accept_new_host_keys: bool,
+    #[serde(default)]
+    sudo: bool,
+    workdir: Option<String>,
+    #[serde(default)]
+    upload: Vec<String>,
+    connect_timeout: Option<String>,
+}
+
+/// The `[remote]` table: the cluster's nodes run on these hosts, one node per host, over SSH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSpec {
+    pub hosts: Vec<String>,
+    pub ssh: SshOptions,
+    /// Each host's root for run working directories; `{host}` is the host as `hosts` names it.
+    pub workdir: String,
+    /// Local files copied to each host before the nodes start (templates: `{faultline}`).
+    pub upload: Vec<String>,
+}
+
+impl RemoteSpec {
+    /// The working directory root on each host, in host order.
+    pub fn roots(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| self.workdir.replace("{host}", h)).collect()
+    }
+
+    /// The files to upload, as local paths (`{faultline}` filled in), each checked to be a file.
+    pub fn uploads(&self, ctx: &RenderContext<'_>) -> Result<Vec<PathBuf>, String> {
+        let vars: BTreeMap<&'static str, String> =
+            [("faultline", ctx.faultline.display().to_string())].into_iter().collect();
+        self.upload
+            .iter()
+            .map(|u| {
+                let path = PathBuf::from(render(u, &vars).map_err(|e| format!("remote.upload: {e}"))?);
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(format!("remote.upload: {} is not a file here", path.display()))
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -155,6 +227,8 @@ pub struct ClusterSpec {
     pub tls: Option<TlsFiles>,
     /// How to ask a node whether it leads (`[primary]`).
     pub primary: Option<PrimaryTemplate>,
+    /// The nodes run on remote hosts (`[remote]`).
+    pub remote: Option<RemoteSpec>,
 }
 
 /// What a node's placeholders are filled from, besides its lab address.
@@ -175,6 +249,17 @@ impl ClusterSpec {
             if let (Some(tls), Some(dir)) = (&mut spec.tls, path.parent()) {
                 for file in [&mut tls.ca_cert, &mut tls.client_cert, &mut tls.client_key].into_iter().flatten() {
                     *file = dir.join(&*file);
+                }
+            }
+            // So are the SSH files and the uploads (a placeholder such as {faultline} stays as it is).
+            if let (Some(remote), Some(dir)) = (&mut spec.remote, path.parent()) {
+                for file in [&mut remote.ssh.identity, &mut remote.ssh.known_hosts].into_iter().flatten() {
+                    *file = dir.join(&*file);
+                }
+                for upload in &mut remote.upload {
+                    if !upload.starts_with('{') {
+                        *upload = dir.join(&*upload).display().to_string();
+                    }
                 }
             }
             return Ok(spec);
@@ -216,18 +301,20 @@ impl ClusterSpec {
             }
         };
         for key in file.refuse.keys() {
-            let known =
-                ["netns", "proxy", "none"].contains(&key.as_str()) || FaultKind::ALL.iter().any(|k| k.as_str() == key);
+            let known = ["netns", "proxy", "none", "remote"].contains(&key.as_str())
+                || FaultKind::ALL.iter().any(|k| k.as_str() == key);
             if !known {
                 return Err(format!(
-                    "cluster spec {source}: refuse.{key}: expected a lab (netns, proxy, none) or a fault (partition, \
-                     loss, delay, kill, pause, clock, crash)"
+                    "cluster spec {source}: refuse.{key}: expected a lab (netns, proxy, none, remote) or a fault \
+                     (partition, loss, delay, kill, pause, clock, crash)"
                 ));
             }
         }
         let primary = file.primary.map(|p| parse_primary(p, source)).transpose()?;
+        let remote = file.remote.map(|r| parse_remote(r, source)).transpose()?;
         Ok(ClusterSpec {
             primary,
+            remote,
             source: source.to_string(),
             command,
             env: file.env.into_iter().collect(),
@@ -258,7 +345,8 @@ impl ClusterSpec {
         if let Some(why) = self.refuse.get(kind.as_str()) {
             return Some(format!("the cluster spec {} refuses {kind} faults: {why}", self.source));
         }
-        if kind == FaultKind::Clock {
+        // On remote hosts the hosts decide (faultline_nemesis::remote::refuses), once reached.
+        if kind == FaultKind::Clock && self.remote.is_none() {
             return faultline_nemesis::clock::unsupported(program)
                 .map(|why| format!("cannot inject clock faults into the cluster spec {}: {why}", self.source));
         }
@@ -268,6 +356,10 @@ impl ClusterSpec {
     /// Checks the spec before any lab exists: fills in every placeholder for `count` nodes on made-up
     /// addresses, finds the program, and checks the faults asked for. Returns the program's path.
     pub fn check(&self, count: usize, faults: &[FaultKind], ctx: &RenderContext<'_>) -> Result<PathBuf, String> {
+        let (count, remote) = match &self.remote {
+            Some(r) => (r.hosts.len(), Some(RemotePaths::new("/FAULTLINE-WORKDIR".into(), &r.uploads(ctx)?))),
+            None => (count, None),
+        };
         let fake: Vec<SocketAddr> =
             (0..count).map(|i| SocketAddr::from((Ipv4Addr::new(10, 0, 0, i as u8 + 2), self.client_port))).collect();
         let peer: Vec<SocketAddr> =
@@ -283,7 +375,11 @@ impl ClusterSpec {
             .collect();
         let mut program = PathBuf::new();
         for i in 0..count {
-            program = self.node(&nodes, i, ctx)?.program;
+            program = self.node_in(&nodes, i, ctx, remote.as_ref())?.program;
+        }
+        // For remote hosts, the local file the program is uploaded from (if it is).
+        if let Some(local) = remote.as_ref().and_then(|r| r.uploads.iter().find(|(_, c)| Path::new(c) == program)) {
+            program = local.0.clone();
         }
         for kind in faults {
             if let Some(why) = self.refuses_fault(*kind, &program) {
@@ -320,15 +416,44 @@ impl ClusterSpec {
 
     /// The spec of node `i` of a lab: every placeholder filled in, the program found.
     pub fn node(&self, nodes: &[NodeAddress], i: usize, ctx: &RenderContext<'_>) -> Result<NodeSpec, String> {
+        self.node_in(nodes, i, ctx, None)
+    }
+
+    /// The spec of node `i` on a remote host: `{data_dir}` in its working directory there, `{faultline}`
+    /// and every command word naming an uploaded file the host's copy, the program looked up on the
+    /// host when it starts (not here). The log is still `RUN/nodes/NAME.log`, fetched from the host.
+    pub fn node_in(
+        &self,
+        nodes: &[NodeAddress],
+        i: usize,
+        ctx: &RenderContext<'_>,
+        remote: Option<&RemotePaths>,
+    ) -> Result<NodeSpec, String> {
         let node = &nodes[i];
         let context = |e: String| format!("node {}: cluster spec {}: {e}", node.name, self.source);
-        let vars = self.variables(nodes, i, ctx);
+        let mut vars = self.variables(nodes, i, ctx);
+        if let Some(paths) = remote {
+            vars.insert("data_dir", paths.data_dir(&node.name));
+            if let Some(copy) = paths.uploaded(ctx.faultline) {
+                vars.insert("faultline", copy.to_string());
+            }
+        }
         let fill = |what: &str, template: &str| render(template, &vars).map_err(|e| context(format!("{what}: {e}")));
         let mut words = Vec::new();
         for (k, word) in self.command.iter().enumerate() {
             words.push(fill(&format!("command word {} ({word:?})", k + 1), word)?);
         }
-        let program = find_program(&words[0]).map_err(context)?;
+        let program = match remote {
+            Some(paths) => {
+                for word in &mut words {
+                    if let Some(copy) = paths.uploaded(Path::new(word.as_str())) {
+                        *word = copy.to_string();
+                    }
+                }
+                PathBuf::from(&words[0])
+            }
+            None => find_program(&words[0]).map_err(context)?,
+        };
         let env = self
             .env
             .iter()
@@ -432,6 +557,41 @@ fn parse_primary(p: PrimaryFile, source: &str) -> Result<PrimaryTemplate, String
         }
     };
     Ok(PrimaryTemplate { method, url, body: p.body, rule })
+}
+
+/// The `[remote]` table, checked: at least one host, durations and paths as a person writes them.
+fn parse_remote(r: RemoteFile, source: &str) -> Result<RemoteSpec, String> {
+    if r.hosts.is_empty() {
+        return Err(format!("cluster spec {source}: remote.hosts is empty; it needs one host per node"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = r.hosts.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(format!("cluster spec {source}: remote.hosts names {twice} twice; one node runs per host"));
+    }
+    let connect_timeout = match r.connect_timeout {
+        Some(t) => parse_duration(&t).map_err(|e| format!("cluster spec {source}: remote.connect_timeout: {e}"))?,
+        None => Duration::from_secs(10),
+    };
+    let home = |p: String| -> PathBuf {
+        match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+            _ => PathBuf::from(p),
+        }
+    };
+    Ok(RemoteSpec {
+        hosts: r.hosts,
+        ssh: SshOptions {
+            user: r.user,
+            port: r.port,
+            identity: r.identity.map(home),
+            known_hosts: r.known_hosts.map(home),
+            accept_new_host_keys: r.accept_new_host_keys,
+            sudo: r.sudo,
+            connect_timeout,
+        },
+        workdir: r.workdir.unwrap_or_else(|| "/tmp/faultline".into()),
+        upload: r.upload,
+    })
 }
 
 /// Fills `{name}` placeholders from `vars`; `{{` and `}}` are literal braces.
@@ -615,6 +775,55 @@ mod tests {
         let e =
             spec("request = \"{nope}/s\"\npointer = \"/a\"\nequals = 1\n").unwrap().check(1, &[], &ctx).unwrap_err();
         assert!(e.contains("node n1: cluster spec t.toml: primary.request: unknown placeholder {nope}"), "{e}");
+    }
+
+    #[test]
+    fn a_remote_table_parses_and_renders_paths_on_the_hosts() {
+        let dir = std::env::temp_dir().join(format!("faultline-spec-remote-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hosts.toml");
+        std::fs::write(
+            &file,
+            "command = [\"{faultline}\", \"node\", \"--data-dir\", \"{data_dir}\", \"--listen\", \"{listen}\"]\n\
+             [remote]\nhosts = [\"10.0.0.1\", \"10.0.0.2\"]\nuser = \"admin\"\nport = 2222\nidentity = \"keys/id\"\n\
+             sudo = true\nworkdir = \"/srv/fl/{host}\"\nupload = [\"{faultline}\"]\nconnect_timeout = \"3s\"\n",
+        )
+        .unwrap();
+        let spec = ClusterSpec::resolve(file.to_str().unwrap()).unwrap();
+        let remote = spec.remote.clone().unwrap();
+        assert_eq!(remote.ssh.user.as_deref(), Some("admin"));
+        assert_eq!(remote.ssh.port, Some(2222));
+        assert_eq!(remote.ssh.identity, Some(dir.join("keys/id")), "relative to the spec");
+        assert!(remote.ssh.sudo && !remote.ssh.accept_new_host_keys);
+        assert_eq!(remote.ssh.connect_timeout, Duration::from_secs(3));
+        assert_eq!(remote.roots(), ["/srv/fl/10.0.0.1", "/srv/fl/10.0.0.2"]);
+        // {faultline} and {data_dir} are the host's copies; the program is not looked up here.
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        assert_eq!(spec.check(5, &[FaultKind::Clock], &ctx).unwrap(), PathBuf::from("/bin/sh"), "the local original");
+        let paths = RemotePaths::new("/srv/fl/10.0.0.1/run1".into(), &remote.uploads(&ctx).unwrap());
+        let listen = SocketAddr::from(([10, 0, 0, 1], 7000));
+        let node = NodeAddress {
+            name: "n1".into(),
+            listen,
+            client_url: format!("http://{listen}"),
+            peer_listen: listen,
+            peers: vec![listen],
+        };
+        let rendered = spec.node_in(std::slice::from_ref(&node), 0, &ctx, Some(&paths)).unwrap();
+        assert_eq!(rendered.program, PathBuf::from("/srv/fl/10.0.0.1/run1/bin/sh"));
+        assert_eq!(rendered.args, ["node", "--data-dir", "/srv/fl/10.0.0.1/run1/data/n1", "--listen", "10.0.0.1:7000"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let bad =
+            |remote: &str| ClusterSpec::parse(&format!("command = \"x\"\n[remote]\n{remote}\n"), "t.toml").unwrap_err();
+        assert!(bad("hosts = []").contains("remote.hosts is empty"));
+        assert!(bad("hosts = [\"a\", \"a\"]").contains("names a twice"));
+        assert!(bad("hosts = [\"a\"]\nconnect_timeout = \"soon\"").contains("remote.connect_timeout"));
+        assert!(bad("hosts = [\"a\"]\npasword = \"x\"").contains("pasword"));
+        let missing =
+            ClusterSpec::parse("command = \"x\"\n[remote]\nhosts = [\"a\"]\nupload = [\"/no/such/file\"]\n", "t.toml");
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: Path::new("/tmp") };
+        assert!(missing.unwrap().check(1, &[], &ctx).unwrap_err().contains("/no/such/file is not a file here"));
     }
 
     #[test]

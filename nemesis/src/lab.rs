@@ -19,6 +19,7 @@ use crate::fault::{ClockSkew, Fault, FaultKind, Grudge};
 use crate::lazyfs::LazyMount;
 use crate::netns::NetnsNetwork;
 use crate::proxy::{Links, PathState, Proxies};
+use crate::remote::RemoteLab;
 
 /// The environment variable every lab node carries, naming its lab: how `lab clean` finds orphans.
 pub const LAB_ENV: &str = "FAULTLINE_LAB";
@@ -32,6 +33,8 @@ pub enum Network {
     Proxies,
     /// Loopback, nothing in between: process and clock faults only.
     Loopback,
+    /// One node per remote host, over SSH ([`crate::remote`]): nftables on the hosts, signals, clocks.
+    Remote,
 }
 
 impl std::str::FromStr for Network {
@@ -52,6 +55,7 @@ impl Network {
             Network::Namespaces => "netns",
             Network::Proxies => "proxy",
             Network::Loopback => "none",
+            Network::Remote => "remote",
         }
     }
 
@@ -76,6 +80,8 @@ pub fn refuses(network: Network, kind: FaultKind, program: &Path) -> Option<Stri
             Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
         }
         (FaultKind::Delay, Network::Namespaces) if !crate::netns::netem_available() => Some(NO_NETEM.into()),
+        // The hosts decide, once faultline has reached them: crate::remote::refuses.
+        (_, Network::Remote) => None,
         (FaultKind::Clock, _) => match clock::library() {
             None => Some("clock faults need libfaketime (Debian: faketime)".into()),
             Some(_) => clock::unsupported(program),
@@ -151,9 +157,36 @@ pub struct Lab {
     /// The lazy filesystem over each node's data directory, by node, when the run may crash nodes. Fields
     /// drop after [`Lab::drop`] has killed the nodes, so nothing uses a mount when it is unmounted.
     lazy: BTreeMap<usize, LazyMount>,
+    /// The nodes run on remote hosts: every call goes there instead.
+    remote: Option<Box<RemoteLab>>,
 }
 
 impl Lab {
+    /// A lab whose nodes run on remote hosts ([`RemoteLab`]); the run and the schedule use it as any lab.
+    pub fn remote(remote: RemoteLab) -> Lab {
+        Lab {
+            network: Network::Remote,
+            nodes: remote.nodes.clone(),
+            tag: format!("{}-remote", std::process::id()),
+            netns: None,
+            proxies: None,
+            processes: Vec::new(),
+            clock: None,
+            strobes: BTreeMap::new(),
+            grudge: BTreeMap::new(),
+            clients_cut: BTreeSet::new(),
+            loss: (BTreeSet::new(), 0),
+            delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
+            lazy: BTreeMap::new(),
+            remote: Some(Box::new(remote)),
+        }
+    }
+
+    /// The remote lab inside, when the nodes run on remote hosts.
+    pub fn as_remote(&self) -> Option<&RemoteLab> {
+        self.remote.as_deref()
+    }
+
     /// Builds the network for `count` nodes named n1, n2, ...; with namespaces every node listens on
     /// `port` at its own address, on loopback every node gets a free port. Control files for clocks go
     /// under `dir/clock`.
@@ -182,6 +215,7 @@ impl Lab {
                 let nodes = addresses(&names, &listen, &peer_listen, |_, j| peer_listen[j]);
                 (Some(Arc::new(net)), None, nodes)
             }
+            Network::Remote => return Err("a remote lab is made from its hosts: Lab::remote".into()),
             Network::Proxies | Network::Loopback => {
                 let free = || -> Result<Vec<SocketAddr>, String> {
                     (0..count)
@@ -234,6 +268,7 @@ impl Lab {
             loss: (BTreeSet::new(), 0),
             delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
             lazy: BTreeMap::new(),
+            remote: None,
         })
     }
 
@@ -250,6 +285,9 @@ impl Lab {
 
     /// Why this lab cannot apply `kind` of fault, if it cannot (the capability table of the README).
     pub fn refuses(&self, kind: FaultKind) -> Option<String> {
+        if let Some(remote) = &self.remote {
+            return remote.refuses(kind);
+        }
         match (kind, self.network) {
             (FaultKind::Partition | FaultKind::Loss | FaultKind::Delay, Network::Loopback) => {
                 Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
@@ -273,6 +311,9 @@ impl Lab {
     /// Starts every node (one spec per node, in order), then waits until each is ready. Async, so that the
     /// proxies (tasks of the same runtime) carry peer traffic while the nodes find each other.
     pub async fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
+        if let Some(remote) = &mut self.remote {
+            return remote.start(specs).await;
+        }
         assert_eq!(specs.len(), self.nodes.len(), "one spec per node");
         let mut refusals: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
         for spec in specs {
@@ -341,6 +382,9 @@ impl Lab {
 
     /// Applies `fault`; returns the probe's finding (what was checked after applying it).
     pub async fn start_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        if let Some(remote) = &mut self.remote {
+            return remote.start_fault(fault).await;
+        }
         if let Some(why) = self.refuses(fault.kind()) {
             return Err(why);
         }
@@ -404,6 +448,9 @@ impl Lab {
 
     /// Undoes `fault` (restarts killed nodes, resumes paused ones, resets clocks, heals links).
     pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        if let Some(remote) = &mut self.remote {
+            return remote.stop_fault(fault).await;
+        }
         match fault {
             Fault::Partition { .. } => {
                 self.grudge.clear();
@@ -447,6 +494,9 @@ impl Lab {
 
     /// Heals everything: network, clocks, paused and dead nodes. Used before the final reads and on exit.
     pub async fn heal_all(&mut self) -> Result<Value, String> {
+        if let Some(remote) = &mut self.remote {
+            return remote.heal_all().await;
+        }
         let all: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let mut healed = serde_json::Map::new();
         let network = self.network != Network::Loopback;
@@ -740,7 +790,7 @@ async fn process_state(pid: i32, settled: impl Fn(&str) -> bool) -> String {
     }
 }
 
-async fn tcp_ready(addr: SocketAddr, limit: Duration) -> bool {
+pub(crate) async fn tcp_ready(addr: SocketAddr, limit: Duration) -> bool {
     tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await.is_ok_and(|r| r.is_ok())
 }
 
@@ -773,7 +823,7 @@ pub async fn http_status(url: &str, limit: Duration) -> Result<u16, String> {
 }
 
 /// The last lines of a node's log, for an error message.
-fn log_tail(log: &Path) -> String {
+pub(crate) fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if lines.is_empty() {
@@ -789,7 +839,7 @@ fn log_tail(log: &Path) -> String {
 }
 
 /// Runs futures concurrently and collects their outputs in order.
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -864,5 +914,6 @@ pub fn clean() -> Vec<String> {
     if crate::netns::unavailable().is_none() {
         removed.extend(crate::netns::clean());
     }
+    removed.extend(crate::ssh::clean_control_dirs());
     removed
 }

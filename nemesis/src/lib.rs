@@ -7,6 +7,7 @@
 //!   [`netns`] is the namespaced network (root), [`proxy`] the userspace one (anyone), [`clock`] libfaketime.
 //! - [`lazyfs`]: power loss: a FUSE filesystem over a node's data directory that keeps writes in memory
 //!   until they are synced, so the `crash` fault can drop them.
+//! - [`remote`]: the lab on remote hosts, over SSH ([`ssh`]): one node per host.
 //! - [`command`]: clusters faultline does not start: faults as shell commands from a file.
 //! - [`schedule`]: when faults start and stop, recorded in the history.
 //!
@@ -21,7 +22,9 @@ pub mod lazyfs;
 pub mod netns;
 pub mod primary;
 pub mod proxy;
+pub mod remote;
 pub mod schedule;
+pub mod ssh;
 
 pub use fault::{Fault, FaultKind, PartitionShape, TargetChoice, Targets};
 pub use lab::{Lab, Network, NodeAddress, NodeSpec, Readiness};
