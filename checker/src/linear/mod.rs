@@ -420,12 +420,19 @@ mod tests {
     use crate::format::jsonl;
     use crate::model::ModelKind;
 
-    /// 2 × 12 concurrent indeterminate writes (values repeat, so the zone check does not apply), then a read
-    /// of a value nobody wrote: the search must try every subset and order of the writes before it can say no.
+    /// 2 × 12 concurrent writes (values repeat, so the zone check does not apply) that all complete, then a
+    /// read of a value nobody wrote: the search must try every subset of the writes with every last value
+    /// before it can say no. (Indeterminate writes would not do: a set of them that ends in a state already
+    /// reached with fewer is pruned.)
     fn exponential() -> History {
         let mut text = String::new();
-        for p in 0..24 {
-            text.push_str(&format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n", p % 12));
+        for kind in ["invoke", "ok"] {
+            for p in 0..24 {
+                text.push_str(&format!(
+                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n",
+                    p % 12
+                ));
+            }
         }
         text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"}\n{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"value\":-1}\n");
         jsonl::parse("exponential", &text).unwrap()
