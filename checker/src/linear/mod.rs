@@ -15,6 +15,7 @@ pub mod search;
 pub mod zones;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -151,10 +152,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
             })
         })
         .collect::<Result<_, Error>>()?;
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = opts.threads;
 
     // The verdict. Keys the polynomial checks decide go first, on this thread unless there are enough of
     // them to pay for starting threads; then the searches, in parallel, largest first so that one big key
@@ -228,8 +226,16 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
 /// check (about a microsecond per operation).
 const PARALLEL_OPS: usize = 50_000;
 
-/// `work` on every item, by this thread and up to `threads - 1` more, each taking the next item as it
-/// finishes one; the results with their items, in no particular order.
+/// The machine's cores, looked up once per process and only where there is more than one item to share:
+/// `available_parallelism` reads the cgroup's CPU quota, which here costs about 0.4 ms, more than the whole
+/// check of a small single-key history.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `work` on every item, by this thread and up to `threads - 1` more (0: one per core), each taking the next
+/// item as it finishes one; the results with their items, in no particular order.
 fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<(usize, T)> {
     let next = AtomicUsize::new(0);
     let worker = || {
@@ -239,7 +245,10 @@ fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T 
         }
         done
     };
-    let helpers = threads.min(items.len()).saturating_sub(1);
+    let helpers = match items.len() {
+        0 | 1 => 0,
+        n => (if threads == 0 { cores() } else { threads }).min(n) - 1,
+    };
     if helpers == 0 {
         return worker();
     }
