@@ -468,6 +468,53 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5), "the limit was not respected: {:?}", started.elapsed());
     }
 
+    /// A key whose search would take exponential time is stopped as soon as another key, searched beside it,
+    /// makes the history invalid: within a few of the search's cancellation checks, not at a limit.
+    #[test]
+    fn the_first_invalid_key_cancels_the_search_of_the_others() {
+        // The history of `exponential`, under the key "slow".
+        let mut text = String::new();
+        for kind in ["invoke", "ok"] {
+            for p in 0..24 {
+                text.push_str(&format!(
+                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"key\":\"slow\",\"value\":{}}}\n",
+                    p % 12
+                ));
+            }
+        }
+        text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\",\"key\":\"slow\"}\n");
+        text.push_str("{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"key\":\"slow\",\"value\":-1}\n");
+        // Values repeat, so this key too goes to the search, which finds no write of 2 at once.
+        for (p, (kind, f, value)) in [
+            ("invoke", "write", 1),
+            ("ok", "write", 1),
+            ("invoke", "write", 1),
+            ("ok", "write", 1),
+            ("invoke", "read", 0),
+            ("ok", "read", 2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = 100 + p / 2;
+            text.push_str(&format!(
+                "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"{f}\",\"key\":\"fast\",\"value\":{value}}}\n"
+            ));
+        }
+        let history = jsonl::parse("two keys", &text).unwrap();
+        let opts = Options {
+            threads: 2,
+            time_limit: Some(Duration::from_secs(30)),
+            ..Options::new(ModelOptions::new(ModelKind::Register))
+        };
+        let started = Instant::now();
+        let a = check(&history, &opts).unwrap();
+        assert_eq!(a.verdict, Verdict::Invalid);
+        let slow = a.problems.iter().find(|p| p.key == Some(Value::str("slow"))).unwrap();
+        assert!(slow.left_undecided(), "{:?}", slow.unknown_cause);
+        assert!(started.elapsed() < Duration::from_secs(5), "cancelled late: {:?}", started.elapsed());
+    }
+
     #[test]
     fn a_cas_that_was_never_sent_observes_nothing() {
         let text = |error: &str| {
