@@ -64,6 +64,9 @@ pub struct Options {
     /// the larger of this and [`EXPLAIN_FACTOR`] times the time the verdict took. Past it the explanation
     /// is the best found so far: still a counterexample, perhaps not a minimal one.
     pub explain_time: Duration,
+    /// Decide every key by the general search, even where a polynomial check (zones, appends) applies: a
+    /// second opinion on them, as the tests take it, at the search's cost.
+    pub search_only: bool,
 }
 
 /// How many times the verdict's own time explaining may take, at least [`Options::explain_time`].
@@ -82,6 +85,7 @@ impl Options {
             explain_keys: 10,
             all_keys: false,
             explain_time: EXPLAIN_TIME,
+            search_only: false,
         }
     }
 }
@@ -157,7 +161,8 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     // The verdict. Keys the polynomial checks decide go first, on this thread unless there are enough of
     // them to pay for starting threads; then the searches, in parallel, largest first so that one big key
     // does not start last and finish alone.
-    let methods: Vec<Method> = problems.iter().map(Prepared::method).collect();
+    let methods: Vec<Method> =
+        problems.iter().map(|p| if opts.search_only { Method::Search } else { p.method() }).collect();
     let (mut cheap, mut searched): (Vec<usize>, Vec<usize>) =
         (0..problems.len()).partition(|&p| methods[p] != Method::Search);
     cheap.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
@@ -166,9 +171,9 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         // Once the verdict is known, only the polynomial checks still run: a search may take exponential
         // time to add nothing to the verdict.
         let result = if budget.cancelled.load(Ordering::Relaxed) && methods[p] == Method::Search {
-            (problems[p].undecided(Limit::Cancelled, &budget), None)
+            (problems[p].undecided(methods[p], Limit::Cancelled, &budget), None)
         } else {
-            problems[p].decide(&budget)
+            problems[p].decide(&budget, opts.search_only)
         };
         if result.0.verdict == Verdict::Invalid && !opts.all_keys {
             budget.cancelled.store(true, Ordering::Relaxed);
@@ -304,20 +309,22 @@ impl Prepared {
         }
     }
 
-    fn undecided(&self, limit: Limit, budget: &Budget) -> KeyResult {
+    fn undecided(&self, method: Method, limit: Limit, budget: &Budget) -> KeyResult {
         KeyResult {
             key: self.key().clone(),
             verdict: Verdict::Unknown,
             operations: self.len(),
-            method: self.method(),
+            method,
             unknown_cause: Some(limit_cause(limit, budget)),
             anomaly: None,
         }
     }
 
     /// The key's result, and for one the search found not linearizable, its first bad event.
-    fn decide(&self, budget: &Budget) -> (KeyResult, Option<u32>) {
+    fn decide(&self, budget: &Budget, search_only: bool) -> (KeyResult, Option<u32>) {
         let decision = match self {
+            Prepared::Register(_, p) if search_only => Decision::searched(&p.model, &p.entries, budget),
+            Prepared::Kv(_, p) if search_only => Decision::searched(&p.model, &p.entries, budget),
             Prepared::Register(_, p) => decide_register(&p.model, &p.entries, budget),
             Prepared::Kv(_, p) => decide_kv(&p.model, &p.entries, budget),
         };
