@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # faultline and Porcupine side by side on the Porcupine corpus, in the same run. For every file: faultline's
 # whole `faultline check` process (parse, verdict, explanation, report; median wall time of RUNS runs) with
-# the default threads and with --threads 1, and Porcupine's parse + check of the same file (medians from
-# ../shared/peers/porcupine/bench.sh, Porcupine's own CheckEventsTimeout in one Go process, so without a
-# process start). Then all files in one faultline process (median, peak resident memory) against the sum
-# of Porcupine's per-file times, and kv/c50-bad.txt with --all-keys (every key decided). Prints Markdown
-# tables, and names the files over each limit.
+# the default threads and with --threads 1, its CPU time, and Porcupine's parse + check of the same file
+# (medians from ../shared/peers/porcupine/bench.sh, Porcupine's own CheckEventsTimeout in one Go process, so
+# without a process start). Then all files in one faultline process (median, peak resident memory) against
+# the sum of Porcupine's per-file times, and kv/c50-bad.txt with --all-keys (every key decided). Prints
+# Markdown tables, and names the files over each limit.
 #   scripts/bench-porcupine.sh [RUNS] [CORPUS]   (default 5 and ../shared/corpus/porcupine; needs Go for
-#                                                 Porcupine, /usr/bin/time for memory)
+#                                                 Porcupine, python3, /usr/bin/time for memory)
 # On a machine shared with other work, `nice -n -10 scripts/bench-porcupine.sh 11` gives both tools the
 # same head start over it (root only).
 set -euo pipefail
@@ -50,27 +50,42 @@ wall_ms() {
   echo "${times[*]}" | median
 }
 
-echo "| file | expected | faultline | faultline (ms) | --threads 1 (ms) | Porcupine parse + check (ms) |"
-echo "|---|---|---|---:|---:|---:|"
+# RUNS runs of the default threads and of --threads 1, taking turns so that the machine's load falls on both
+# alike: "verdict, median wall ms, median wall ms with --threads 1, median CPU ms (user + system)". The CPU
+# time is the process's own work, which the machine's other load does not lengthen.
+measure() {
+  python3 - "$runs" "$bin" "$1" <<'PY'
+import os, statistics, subprocess, sys, time
+runs, bin, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+verdicts = {0: "valid", 1: "invalid", 2: "unknown"}
+walls, walls1, cpus = [], [], []
+for _ in range(runs):
+    for extra, wall in (([], walls), (["--threads", "1"], walls1)):
+        start = time.perf_counter()
+        child = subprocess.Popen([bin, "check", *extra, path], stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall.append((time.perf_counter() - start) * 1e3)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in verdicts:
+            sys.exit(f"faultline failed on {path}")
+        if not extra:
+            cpus.append((usage.ru_utime + usage.ru_stime) * 1e3)
+print(verdicts[code], *(f"{statistics.median(v):.2f}" for v in (walls, walls1, cpus)))
+PY
+}
+
+echo "| file | expected | faultline | faultline (ms) | --threads 1 (ms) | faultline CPU (ms) | Porcupine parse + check (ms) |"
+echo "|---|---|---|---:|---:|---:|---:|"
 slower=()
 slower_t1=()
 for f in "${files[@]}"; do
   expected=$(awk -F'\t' -v f="$f" '$1 == f {print $3}' "$corpus/EXPECTED.tsv")
   p=$(awk -v f="$(realpath "$corpus/$f")" '$2 == f {print $10}' "$dir/porcupine")
-  # The default threads and --threads 1 take turns, so that the machine's load falls on both alike.
-  t0=()
-  t1=()
-  for _ in $(seq "$runs"); do
-    t0+=("$(once_ms "$corpus/$f")")
-    got=$(cat "$dir/verdict")
-    t1+=("$(once_ms --threads 1 "$corpus/$f")")
-  done
-  ms=$(echo "${t0[*]}" | median)
-  ms1=$(echo "${t1[*]}" | median)
+  read -r got ms ms1 cpu < <(measure "$corpus/$f")
   # A process start is allowed 5 ms; Porcupine's times are inside one Go process.
   awk -v a="$ms" -v p="$p" 'BEGIN {exit !(a > p + 5)}' && slower+=("$f")
   awk -v a="$ms" -v b="$ms1" 'BEGIN {exit !(a > b + 1)}' && slower_t1+=("$f")
-  echo "| $f | $expected | $got | $ms | $ms1 | $p |"
+  echo "| $f | $expected | $got | $ms | $ms1 | $cpu | $p |"
 done
 
 all=$(wall_ms "${paths[@]}")
