@@ -197,7 +197,8 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         .take(opts.explain_keys)
         .collect();
     let order: Vec<usize> = (0..invalid.len()).collect();
-    let anomalies = parallel(threads, &order, |k| {
+    let explain_threads = if decided < PARALLEL_EXPLAIN { 1 } else { threads };
+    let anomalies = parallel(explain_threads, &order, |k| {
         let (p, first_bad) = invalid[k];
         problems[p].explain(history, first_bad, deadline, opts.memory_limit)
     });
@@ -238,6 +239,13 @@ fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
+
+/// How long the verdict must have taken before the explanations are spread over threads. Explaining costs
+/// about as much as deciding, several times over; below this, a thread's start and a second allocator
+/// arena cost more than they share: on this project's 2-core machine, shared with other work, the Porcupine
+/// kv logs whose 3 and 10 invalid keys were explained on two threads (verdicts in 0.2 and 1.2 ms) took
+/// 0.4-10 ms longer than on one in each of four runs of scripts/bench-porcupine.sh.
+const PARALLEL_EXPLAIN: Duration = Duration::from_millis(20);
 
 /// `work` on every item, by this thread and up to `threads - 1` more (0: one per core), each taking the next
 /// item as it finishes one; the results with their items, in no particular order.
