@@ -8,8 +8,8 @@
 # Markdown tables, and names the files over each limit.
 #   scripts/bench-porcupine.sh [RUNS] [CORPUS]   (default 5 and ../shared/corpus/porcupine; needs Go for
 #                                                 Porcupine, python3, /usr/bin/time for memory)
-# On a machine shared with other work, `nice -n -10 scripts/bench-porcupine.sh 11` gives both tools the
-# same head start over it (root only).
+# On a machine shared with other work, `chrt -f 10 scripts/bench-porcupine.sh 11` (root) runs both tools
+# ahead of it, alike: there, a 2 ms process otherwise spends most of its wall time waiting for a core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
