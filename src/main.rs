@@ -495,13 +495,14 @@ fn check(args: CheckArgs) -> ExitCode {
         }
     }
     let results = CheckResults::new(files);
-    let extras = [
-        (&args.junit, check::junit_report(&results)),
-        (&args.markdown, check::markdown_report("faultline check", &results)),
+    // Rendered only when asked for: each walks every result, a cost on the way to every verdict otherwise.
+    let extras: [(&Option<PathBuf>, &dyn Fn() -> String); 2] = [
+        (&args.junit, &|| check::junit_report(&results)),
+        (&args.markdown, &|| check::markdown_report("faultline check", &results)),
     ];
-    for (path, text) in extras {
+    for (path, render) in extras {
         if let Some(path) = path {
-            if let Err(e) = check::write(path, &text) {
+            if let Err(e) = check::write(path, &render()) {
                 eprintln!("faultline check: {e}");
                 return ExitCode::from(EXIT_ERROR);
             }

@@ -77,9 +77,13 @@ fn stale_read_exits_1_with_its_explanation_and_json() {
 
 #[test]
 fn a_limit_exits_2_with_its_cause() {
+    // 24 concurrent writes of repeated values that all complete, then a read of a value nobody wrote: the
+    // search tries every subset of the writes with every last value before it can say no.
     let mut text = String::new();
-    for p in 0..24 {
-        text.push_str(&format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n", p % 12));
+    for kind in ["invoke", "ok"] {
+        for p in 0..24 {
+            text.push_str(&format!("{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n", p % 12));
+        }
     }
     text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"}\n{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"value\":-1}\n");
     let path = temp("hard.jsonl", &text);

@@ -398,6 +398,77 @@ fn kv_unique_appends_match_oracle() {
     run(Shape::UniqueKv, ModelKind::Kv, CasFail::Observe, 0..3000, 9);
 }
 
+/// The polynomial checks against the general search, on histories too large for the brute-force oracle
+/// (up to 40 operations over one or two keys): the same verdict for every key either decides, and where the
+/// structure (or the zones) found a violation, the search agrees its counterexample has no linearization.
+#[test]
+fn polynomial_checks_match_the_search_on_larger_histories() {
+    let mut compared = [0usize; 2];
+    for (shape, kind, method) in [
+        (Shape::UniqueKv, ModelKind::Kv, linear::Method::Appends),
+        (Shape::UniqueRegister, ModelKind::Register, linear::Method::Zones),
+    ] {
+        for seed in 0..600 {
+            let mut rng = Rng(seed * 104_729 + shape as u64);
+            let text = random_history(&mut rng, shape, 40);
+            let history = jsonl::parse("random", &text).unwrap();
+            let mut model = ModelOptions::new(kind);
+            model.initial = Value::from_json(&initial(shape));
+            let opts = Options {
+                threads: 1,
+                all_keys: true,
+                time_limit: Some(std::time::Duration::from_secs(2)),
+                ..Options::new(model.clone())
+            };
+            let fast = linear::check(&history, &opts).unwrap();
+            let searched =
+                linear::check(&history, &Options { search_only: true, explain_keys: 0, ..opts.clone() }).unwrap();
+            // Keys are reported in the same order; valid ones are not reported, so compare by key.
+            let verdict = |a: &linear::Analysis, key: &Option<Value>| {
+                a.problems.iter().find(|p| p.key == *key).map_or(Verdict::Valid, |p| p.verdict)
+            };
+            let keys: Vec<Option<Value>> = linear::partition(&history).into_iter().map(|(k, _)| k).collect();
+            for key in &keys {
+                let (f, s) = (verdict(&fast, key), verdict(&searched, key));
+                if f == Verdict::Unknown || s == Verdict::Unknown {
+                    continue;
+                }
+                assert_eq!(f, s, "seed {seed} key {key:?}: {method:?} says {f:?}, the search {s:?}\n{text}");
+                compared[usize::from(f == Verdict::Invalid)] += 1;
+            }
+            for problem in fast.problems.iter().filter(|p| p.method == method) {
+                let Some(anomaly) = &problem.anomaly else { continue };
+                // The counterexample alone, as a history of its own: the search finds no linearization.
+                let ids: Vec<usize> = anomaly.counterexample.iter().map(|o| o.id as usize).collect();
+                let alone = sub_history(&history, &ids);
+                let again = linear::check(&alone, &Options { search_only: true, explain_keys: 0, ..opts.clone() });
+                assert_eq!(again.unwrap().verdict, Verdict::Invalid, "seed {seed}: counterexample {ids:?}\n{text}");
+            }
+        }
+    }
+    assert!(compared[0] > 300 && compared[1] > 300, "too one-sided: {compared:?} valid/invalid keys compared");
+}
+
+/// The events of the operations `ids`, as a history of their own.
+fn sub_history(history: &History, ids: &[usize]) -> History {
+    let mut text = String::new();
+    let mut events: Vec<&faultline_checker::Event> = Vec::new();
+    for &id in ids {
+        let op = &history.operations[id];
+        events.push(history.invocation(op));
+        events.extend(history.completion(op));
+    }
+    events.sort_by_key(|e| e.line);
+    let mut out = Vec::new();
+    faultline_checker::format::jsonl::write_events(
+        &mut out,
+        events.into_iter().cloned().collect::<Vec<_>>().as_slice(),
+    )
+    .unwrap();
+    text.push_str(std::str::from_utf8(&out).unwrap());
+    jsonl::parse("counterexample", &text).unwrap()
+}
+
 // ---- Sequential consistency ----
 
 /// Each process's operations in invocation order, with their keys, as the oracle reads them.

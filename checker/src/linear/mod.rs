@@ -15,6 +15,7 @@ pub mod search;
 pub mod zones;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -63,6 +64,9 @@ pub struct Options {
     /// the larger of this and [`EXPLAIN_FACTOR`] times the time the verdict took. Past it the explanation
     /// is the best found so far: still a counterexample, perhaps not a minimal one.
     pub explain_time: Duration,
+    /// Decide every key by the general search, even where a polynomial check (zones, appends) applies: a
+    /// second opinion on them, as the tests take it, at the search's cost.
+    pub search_only: bool,
 }
 
 /// How many times the verdict's own time explaining may take, at least [`Options::explain_time`].
@@ -81,6 +85,7 @@ impl Options {
             explain_keys: 10,
             all_keys: false,
             explain_time: EXPLAIN_TIME,
+            search_only: false,
         }
     }
 }
@@ -151,15 +156,13 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
             })
         })
         .collect::<Result<_, Error>>()?;
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = opts.threads;
 
     // The verdict. Keys the polynomial checks decide go first, on this thread unless there are enough of
     // them to pay for starting threads; then the searches, in parallel, largest first so that one big key
     // does not start last and finish alone.
-    let methods: Vec<Method> = problems.iter().map(Prepared::method).collect();
+    let methods: Vec<Method> =
+        problems.iter().map(|p| if opts.search_only { Method::Search } else { p.method() }).collect();
     let (mut cheap, mut searched): (Vec<usize>, Vec<usize>) =
         (0..problems.len()).partition(|&p| methods[p] != Method::Search);
     cheap.sort_by_key(|&i| std::cmp::Reverse(problems[i].len()));
@@ -168,9 +171,9 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         // Once the verdict is known, only the polynomial checks still run: a search may take exponential
         // time to add nothing to the verdict.
         let result = if budget.cancelled.load(Ordering::Relaxed) && methods[p] == Method::Search {
-            (problems[p].undecided(Limit::Cancelled, &budget), None)
+            (problems[p].undecided(methods[p], Limit::Cancelled, &budget), None)
         } else {
-            problems[p].decide(&budget)
+            problems[p].decide(&budget, opts.search_only)
         };
         if result.0.verdict == Verdict::Invalid && !opts.all_keys {
             budget.cancelled.store(true, Ordering::Relaxed);
@@ -194,7 +197,8 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         .take(opts.explain_keys)
         .collect();
     let order: Vec<usize> = (0..invalid.len()).collect();
-    let anomalies = parallel(threads, &order, |k| {
+    let explain_threads = if decided < PARALLEL_EXPLAIN { 1 } else { threads };
+    let anomalies = parallel(explain_threads, &order, |k| {
         let (p, first_bad) = invalid[k];
         problems[p].explain(history, first_bad, deadline, opts.memory_limit)
     });
@@ -228,8 +232,23 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
 /// check (about a microsecond per operation).
 const PARALLEL_OPS: usize = 50_000;
 
-/// `work` on every item, by this thread and up to `threads - 1` more, each taking the next item as it
-/// finishes one; the results with their items, in no particular order.
+/// The machine's cores, looked up once per process and only where there is more than one item to share:
+/// `available_parallelism` reads the cgroup's CPU quota, which here costs about 0.4 ms, more than the whole
+/// check of a small single-key history.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// How long the verdict must have taken before the explanations are spread over threads. Explaining costs
+/// about as much as deciding, several times over; below this, a thread's start and a second allocator
+/// arena cost more than they share: on this project's 2-core machine, shared with other work, the Porcupine
+/// kv logs whose 3 and 10 invalid keys were explained on two threads (verdicts in 0.2 and 1.2 ms) took
+/// 0.4-10 ms longer than on one in each of four runs of scripts/bench-porcupine.sh.
+const PARALLEL_EXPLAIN: Duration = Duration::from_millis(20);
+
+/// `work` on every item, by this thread and up to `threads - 1` more (0: one per core), each taking the next
+/// item as it finishes one; the results with their items, in no particular order.
 fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<(usize, T)> {
     let next = AtomicUsize::new(0);
     let worker = || {
@@ -239,7 +258,10 @@ fn parallel<T: Send>(threads: usize, items: &[usize], work: impl Fn(usize) -> T 
         }
         done
     };
-    let helpers = threads.min(items.len()).saturating_sub(1);
+    let helpers = match items.len() {
+        0 | 1 => 0,
+        n => (if threads == 0 { cores() } else { threads }).min(n) - 1,
+    };
     if helpers == 0 {
         return worker();
     }
@@ -295,20 +317,22 @@ impl Prepared {
         }
     }
 
-    fn undecided(&self, limit: Limit, budget: &Budget) -> KeyResult {
+    fn undecided(&self, method: Method, limit: Limit, budget: &Budget) -> KeyResult {
         KeyResult {
             key: self.key().clone(),
             verdict: Verdict::Unknown,
             operations: self.len(),
-            method: self.method(),
+            method,
             unknown_cause: Some(limit_cause(limit, budget)),
             anomaly: None,
         }
     }
 
     /// The key's result, and for one the search found not linearizable, its first bad event.
-    fn decide(&self, budget: &Budget) -> (KeyResult, Option<u32>) {
+    fn decide(&self, budget: &Budget, search_only: bool) -> (KeyResult, Option<u32>) {
         let decision = match self {
+            Prepared::Register(_, p) if search_only => Decision::searched(&p.model, &p.entries, budget),
+            Prepared::Kv(_, p) if search_only => Decision::searched(&p.model, &p.entries, budget),
             Prepared::Register(_, p) => decide_register(&p.model, &p.entries, budget),
             Prepared::Kv(_, p) => decide_kv(&p.model, &p.entries, budget),
         };
@@ -420,12 +444,19 @@ mod tests {
     use crate::format::jsonl;
     use crate::model::ModelKind;
 
-    /// 2 × 12 concurrent indeterminate writes (values repeat, so the zone check does not apply), then a read
-    /// of a value nobody wrote: the search must try every subset and order of the writes before it can say no.
+    /// 2 × 12 concurrent writes (values repeat, so the zone check does not apply) that all complete, then a
+    /// read of a value nobody wrote: the search must try every subset of the writes with every last value
+    /// before it can say no. (Indeterminate writes would not do: a set of them that ends in a state already
+    /// reached with fewer is pruned.)
     fn exponential() -> History {
         let mut text = String::new();
-        for p in 0..24 {
-            text.push_str(&format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n", p % 12));
+        for kind in ["invoke", "ok"] {
+            for p in 0..24 {
+                text.push_str(&format!(
+                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n",
+                    p % 12
+                ));
+            }
         }
         text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"}\n{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"value\":-1}\n");
         jsonl::parse("exponential", &text).unwrap()
@@ -450,6 +481,53 @@ mod tests {
         assert_eq!(a.verdict, Verdict::Unknown);
         assert!(a.problems[0].unknown_cause.as_deref().unwrap().contains("time limit"));
         assert!(started.elapsed() < Duration::from_secs(5), "the limit was not respected: {:?}", started.elapsed());
+    }
+
+    /// A key whose search would take exponential time is stopped as soon as another key, searched beside it,
+    /// makes the history invalid: within a few of the search's cancellation checks, not at a limit.
+    #[test]
+    fn the_first_invalid_key_cancels_the_search_of_the_others() {
+        // The history of `exponential`, under the key "slow".
+        let mut text = String::new();
+        for kind in ["invoke", "ok"] {
+            for p in 0..24 {
+                text.push_str(&format!(
+                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"key\":\"slow\",\"value\":{}}}\n",
+                    p % 12
+                ));
+            }
+        }
+        text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\",\"key\":\"slow\"}\n");
+        text.push_str("{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"key\":\"slow\",\"value\":-1}\n");
+        // Values repeat, so this key too goes to the search, which finds no write of 2 at once.
+        for (p, (kind, f, value)) in [
+            ("invoke", "write", 1),
+            ("ok", "write", 1),
+            ("invoke", "write", 1),
+            ("ok", "write", 1),
+            ("invoke", "read", 0),
+            ("ok", "read", 2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = 100 + p / 2;
+            text.push_str(&format!(
+                "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"{f}\",\"key\":\"fast\",\"value\":{value}}}\n"
+            ));
+        }
+        let history = jsonl::parse("two keys", &text).unwrap();
+        let opts = Options {
+            threads: 2,
+            time_limit: Some(Duration::from_secs(30)),
+            ..Options::new(ModelOptions::new(ModelKind::Register))
+        };
+        let started = Instant::now();
+        let a = check(&history, &opts).unwrap();
+        assert_eq!(a.verdict, Verdict::Invalid);
+        let slow = a.problems.iter().find(|p| p.key == Some(Value::str("slow"))).unwrap();
+        assert!(slow.left_undecided(), "{:?}", slow.unknown_cause);
+        assert!(started.elapsed() < Duration::from_secs(5), "cancelled late: {:?}", started.elapsed());
     }
 
     #[test]

@@ -118,8 +118,18 @@ pub fn search_with_frontier<M: Model>(model: &M, entries: &[Entry<M::Op>], budge
         }
     }
     let mut remaining = entries.iter().filter(|e| e.ret.is_some()).count();
-    let mut memo = Memo::<M::State>::new(n);
-    let zobrist: Vec<u64> = (0..n as u64).map(splitmix).collect();
+    // Operations with a return: a configuration must linearize all of them, the others it may skip.
+    let mut required = vec![0u64; n.div_ceil(64)];
+    for (i, e) in entries.iter().enumerate() {
+        if e.ret.is_some() {
+            required[i / 64] |= 1 << (i % 64);
+        }
+    }
+    let mut memo = Memo::<M::State>::new(required);
+    // The memo's hash covers the required operations only, so that configurations that differ only in
+    // optional ones meet in one chain, where the one with fewer of them prunes the others (see [`Memo`]).
+    let zobrist: Vec<u64> =
+        (0..n as u64).map(|i| if entries[i as usize].ret.is_some() { splitmix(i) } else { 0 }).collect();
     let mut bits = vec![0u64; n.div_ceil(64)];
     let mut hash = 0u64;
     let mut state = model.init();
@@ -214,7 +224,17 @@ pub fn search_with_frontier<M: Model>(model: &M, entries: &[Entry<M::Op>], budge
 
 /// The set of configurations seen: (linearized set, state). Bitsets live in one flat arena; the table maps
 /// a configuration's hash to the first of the arena entries with that hash.
+///
+/// A configuration is also pruned when one seen has the same required operations linearized, the same
+/// state, and a subset of its optional ones (operations without a return: they never have to be
+/// linearized). The seen one can go on with any sequence the new one can (an optional operation the new
+/// one already spent is still open to it, or, for an interchangeable twin, its earlier twin is), and it
+/// has been explored, or is an ancestor still being explored; so if the new one led to a linearization,
+/// or past a return, the search finds it from the seen one. Without this, k concurrent `info` writes
+/// multiply the configurations by up to 2^k subsets that end in the same state.
 struct Memo<S> {
+    /// The required operations, as a bitset.
+    required: Vec<u64>,
     words: usize,
     table: FxHashMap<u64, u32>,
     bits: Vec<u64>,
@@ -225,11 +245,12 @@ struct Memo<S> {
 }
 
 impl<S: Clone + Eq + Hash> Memo<S> {
-    fn new(n: usize) -> Memo<S> {
-        let words = n.div_ceil(64);
+    fn new(required: Vec<u64>) -> Memo<S> {
+        let words = required.len();
         // What one entry costs: its bitset, state and chain link, and about two table slots of (key, value).
         let entry_bytes = words * 8 + std::mem::size_of::<S>() + 4 + 2 * 16;
         Memo {
+            required,
             words,
             table: FxHashMap::default(),
             bits: Vec::new(),
@@ -240,19 +261,37 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         }
     }
 
-    /// Inserts the configuration; `Some(true)` if it is new, `Some(false)` if seen, `None` if over budget.
+    /// Inserts the configuration; `Some(true)` if it is new, `Some(false)` if seen (or one seen has the same
+    /// required operations and state with a subset of its optional ones), `None` if over budget.
+    /// `set_hash` must cover the required operations only.
     fn insert(&mut self, bits: &[u64], set_hash: u64, state: &S, budget: &Budget) -> Option<bool> {
         let mut h = FxHasher::default();
         state.hash(&mut h);
         let key = set_hash ^ h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let head = self.table.get(&key).copied();
-        let mut at = head.unwrap_or(u32::MAX);
+        let mut head = self.table.get(&key).copied().unwrap_or(u32::MAX);
+        // Walk the chain; entries the new configuration dominates leave it (it prunes all they would), which
+        // keeps chains of configurations that differ only in optional operations short.
+        let (mut before, mut at) = (u32::MAX, head);
         while at != u32::MAX {
             let a = at as usize;
-            if self.states[a] == *state && self.bits[a * self.words..(a + 1) * self.words] == *bits {
-                return Some(false);
+            let next = self.chain[a];
+            if self.states[a] == *state {
+                let seen = &self.bits[a * self.words..(a + 1) * self.words];
+                if self.dominates(seen, bits) {
+                    return Some(false);
+                }
+                if self.dominates(bits, seen) {
+                    if before == u32::MAX {
+                        head = next;
+                    } else {
+                        self.chain[before as usize] = next;
+                    }
+                    at = next;
+                    continue;
+                }
             }
-            at = self.chain[a];
+            before = at;
+            at = next;
         }
         let used = budget.memory_used.fetch_add(self.entry_bytes, Ordering::Relaxed) + self.entry_bytes;
         self.bytes += self.entry_bytes;
@@ -262,9 +301,14 @@ impl<S: Clone + Eq + Hash> Memo<S> {
         let id = self.states.len() as u32;
         self.bits.extend_from_slice(bits);
         self.states.push(state.clone());
-        self.chain.push(head.unwrap_or(u32::MAX));
+        self.chain.push(head);
         self.table.insert(key, id);
         Some(true)
+    }
+
+    /// `seen` linearized the same required operations as `new` and a subset of its optional ones.
+    fn dominates(&self, seen: &[u64], new: &[u64]) -> bool {
+        seen.iter().zip(new).zip(&self.required).all(|((&s, &n), &r)| s & !n == 0 && (s ^ n) & r == 0)
     }
 }
 
@@ -274,4 +318,36 @@ fn splitmix(i: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::jsonl;
+    use crate::model::{self, ModelKind, ModelOptions};
+
+    /// 24 concurrent indeterminate writes of 12 values, then a read of a value nobody wrote. Without pruning
+    /// configurations that spent more optional operations to reach the same state, the search visits up to
+    /// 2^24 subsets of the writes (and runs out of any memory limit); with it, a few thousand configurations.
+    #[test]
+    fn indeterminate_writes_do_not_multiply_the_configurations() {
+        let mut text = String::new();
+        for p in 0..24 {
+            text.push_str(&format!("{{\"type\":\"invoke\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n", p % 12));
+        }
+        text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"}\n");
+        text.push_str("{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"value\":-1}\n");
+        let history = jsonl::parse("info-writes", &text).unwrap();
+        let ids: Vec<usize> = (0..history.operations.len()).collect();
+        let problem = model::prepare_register(&history, &ids, &ModelOptions::new(ModelKind::Register)).unwrap();
+        // 1 MiB of memo holds about 16,000 configurations.
+        let budget = Budget::new(None, 1 << 20);
+        assert_eq!(search(&problem.model, &problem.entries, &budget), Outcome::NotLinearizable);
+        // A read of a value one of them wrote is found, whichever of them it is.
+        let text = text.replace("\"value\":-1", "\"value\":11");
+        let history = jsonl::parse("info-writes", &text).unwrap();
+        let problem = model::prepare_register(&history, &ids, &ModelOptions::new(ModelKind::Register)).unwrap();
+        let outcome = search(&problem.model, &problem.entries, &Budget::new(None, 1 << 20));
+        assert!(matches!(outcome, Outcome::Linearizable(_)), "{outcome:?}");
+    }
 }
