@@ -353,6 +353,18 @@ struct SynthArgs {
     seed: u64,
 }
 
+/// Writes a verdict's text to standard output. A reader that went away (`faultline check FILE | head -1`)
+/// is not the check's failure: the rest is dropped and the exit code still says the verdict; any other
+/// write error is said on stderr.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => eprintln!("faultline: writing to stdout: {e}"),
+        _ => {}
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -509,9 +521,9 @@ fn check(args: CheckArgs) -> ExitCode {
         }
     }
     if args.json {
-        println!("{}", results.to_json());
+        emit(&format!("{}\n", results.to_json()));
     } else {
-        print!("{}", faultline_reports::summary::render(&results));
+        emit(&faultline_reports::summary::render(&results));
     }
     ExitCode::from(verdict_code(results.verdict))
 }
@@ -588,17 +600,17 @@ fn test(args: TestArgs) -> ExitCode {
     };
     match faultline_harness::run(&plan) {
         Ok(outcome) => {
-            print!("{}", faultline_reports::summary::render(&outcome.results));
+            emit(&faultline_reports::summary::render(&outcome.results));
             let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-            println!(
-                "{} {} (before the final reads) on {} in {:.1} s, {}; run folder {}",
+            emit(&format!(
+                "{} {} (before the final reads) on {} in {:.1} s, {}; run folder {}\n",
                 faultline_checker::availability::thousands(outcome.summary.operations),
                 if outcome.summary.operations == 1 { "workload operation" } else { "workload operations" },
                 plural(outcome.summary.keys.len(), "key", "keys"),
                 outcome.summary.elapsed.as_secs_f64(),
                 plural(outcome.faults, "fault", "faults"),
                 outcome.run_dir.display()
-            );
+            ));
             if outcome.interrupted {
                 return ExitCode::from(EXIT_ERROR);
             }

@@ -540,3 +540,23 @@ fn eventual_consistency_without_final_reads_is_unknown() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_leaves_the_exit_code_alone() {
+    // `faultline check FILE | head -1`: standard output closes before the verdict is written.
+    let path = temp("pipe.jsonl", &synth(&["--ops", "500", "--clients", "5", "--stale-read", "--seed", "7"]));
+    for json in [false, true] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_faultline"));
+        command.args(["check", path.to_str().unwrap()]).args(if json { &["--json"][..] } else { &[] });
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("faultline runs");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "the verdict's exit code (json: {json}); stderr: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    }
+}
