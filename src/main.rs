@@ -393,7 +393,7 @@ fn main() -> ExitCode {
                 }
             };
             let addr = server.local_addr().map_or(args.listen, |a| a);
-            println!("serving {} at http://{addr}/", args.store.display());
+            emit(&format!("serving {} at http://{addr}/\n", args.store.display()));
             match server.run() {
                 Ok(()) => ExitCode::from(EXIT_VALID),
                 Err(e) => {
@@ -406,8 +406,8 @@ fn main() -> ExitCode {
             let removed = faultline_harness::spec::ClusterSpec::resolve(&spec)
                 .and_then(|spec| faultline_harness::clean_remote(&spec));
             match removed {
-                Ok(removed) if removed.is_empty() => println!("nothing to clean"),
-                Ok(removed) => removed.iter().for_each(|thing| println!("removed {thing}")),
+                Ok(removed) if removed.is_empty() => emit("nothing to clean\n"),
+                Ok(removed) => removed.iter().for_each(|thing| emit(&format!("removed {thing}\n"))),
                 Err(e) => {
                     eprintln!("faultline lab clean: {e}");
                     return ExitCode::from(EXIT_ERROR);
@@ -418,10 +418,10 @@ fn main() -> ExitCode {
         Command::Lab(LabCommand::Clean { cluster: None }) => {
             let removed = faultline_nemesis::lab::clean();
             if removed.is_empty() {
-                println!("nothing to clean");
+                emit("nothing to clean\n");
             }
             for thing in removed {
-                println!("removed {thing}");
+                emit(&format!("removed {thing}\n"));
             }
             ExitCode::from(EXIT_VALID)
         }
