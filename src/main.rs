@@ -456,7 +456,9 @@ fn main() -> ExitCode {
                 seed: args.seed,
             };
             match synth::write(std::io::stdout().lock(), &spec) {
+                // `faultline synth ... | head`: the reader took what it wanted.
                 Ok(()) => ExitCode::from(EXIT_VALID),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_VALID),
                 Err(e) => {
                     eprintln!("faultline synth: {e}");
                     ExitCode::from(EXIT_ERROR)

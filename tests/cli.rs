@@ -559,4 +559,14 @@ fn a_reader_that_goes_away_leaves_the_exit_code_alone() {
         assert_eq!(out.status.code(), Some(1), "the verdict's exit code (json: {json}); stderr: {stderr}");
         assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
     }
+    // `faultline synth | head`: a generator whose reader had enough did its job.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["synth", "--ops", "200000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
