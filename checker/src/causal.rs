@@ -43,16 +43,24 @@
 //! - `CyclicCF`: conflict edges `w1 → w2` (a read of `w2` has `w1` in its causal past) reduced to the last
 //!   write per process, then Kahn again, with the same restriction. O(n·W).
 //! - `CM`: for each process, the happens-before `hb` of its last operation (the largest one; `hb` only grows
-//!   along program order) is computed as a fixpoint over vector clocks: its extra edges all end at writes
-//!   the process read, so it suffices to keep a clock per such write. O(iterations·reads·W·P²) in the worst
-//!   case, bounded by [`Options::time_limit`]. Where dense clocks of every operation would not fit in
-//!   [`Options::memory_limit`] (many processes), it runs only if a round of it stays under a fixed amount of
-//!   work (`CM_WORK_LIMIT`), and is `unknown` otherwise: it still joins dense per-process vectors.
+//!   along program order). Most processes are settled without it, in two steps that are each sound on their
+//!   own: a process none of whose reads forced an order between concurrent writes (a conflict edge, found by
+//!   CC's scan) has `hb` = causal order, and satisfies CM once CC holds; a process for which one shared
+//!   order of the whole history (causal order, conflict edges, overlapping writes as later reads ordered
+//!   them, else real time), restricted to the causal past of its last operation, is a valid view satisfies
+//!   CM by definition (see [`served_by_view`]): one binary search per read, and as many vector-clock
+//!   lookups as there are writes of its key between the write it read and itself in that order. The
+//!   processes left (those of a store that is not nearly linearizable) get the exact fixpoint over vector
+//!   clocks: its extra edges all end at writes the process read, so it suffices to keep a clock per such
+//!   write. O(iterations·reads·W·P²) in the worst case, bounded by [`Options::time_limit`]. Where dense
+//!   clocks of every operation would not fit in [`Options::memory_limit`] (many processes), the fixpoint
+//!   runs only if a round of it stays under a fixed amount of work (`CM_WORK_LIMIT`), and is `unknown`
+//!   otherwise: it joins dense per-process vectors.
 //!
 //! Reporting: each variant lists CC's anomalies when there are any (they violate CM and CCv too), and only
 //! otherwise its own: CCv one conflict cycle, CM at most one anomaly per process. Measured (see the
-//! crate's bench): 100k operations of 20 processes in about 0.6 s, 1M in about 16 s (CM nearly all of it),
-//! on one core; 1M operations of 2,410 processes: CC and CCv in about 1.6 s, CM `unknown` (work limit).
+//! crate's bench): 1M operations of 2,410 processes (issue 14's stale-read history): CC, CM and CCv all
+//! decided in about 1.3 s on one core, CM with no process left to the fixpoint.
 
 use std::time::{Duration, Instant};
 
@@ -861,7 +869,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
 
     // WriteCOInitRead and WriteCORead, and CCv's conflict edges from the same scan (used only if CC holds,
     // that is, when no read's scan stopped early at an anomaly).
-    let mut conflicts = Conflicts::new(n);
+    let mut conflicts = Conflicts::new(n, checker.g.slots);
     let mut buf = Vec::new();
     for r in 0..n as u32 {
         let node = &checker.g.nodes[r as usize];
@@ -924,19 +932,26 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         ));
     }
     let cc_result = result(Variant::CC, Status::Holds, vec![], 0, None);
+    // Causal memory needs its fixpoint only for the processes whose reads forced a conflict edge (for the
+    // others happens-before is causal order, which CC has just found sound), and among those only for the
+    // ones one shared order of the whole history does not already serve as a valid view.
+    let mut forced = conflicts.forced.clone();
+    let view = view_order(&checker, &conflicts);
+    served_by_view(&checker, &view, &mut forced);
     let ccv_result = check_ccv(&checker, conflicts);
     let deadline = opts.time_limit.map(|t| started + t);
     // Where dense clocks would have fitted, causal memory runs as it always has; past that, only if its
-    // dense fixpoint stays within a bounded amount of work.
+    // dense fixpoint over the forced processes stays within a bounded amount of work.
     let dense_fits = n.saturating_mul(checker.g.slots).saturating_mul(4) <= opts.memory_limit;
-    let cm_work = cm_work(&checker);
+    let cm_work = cm_work(&checker, &forced);
     let cm_result = if dense_fits || cm_work <= CM_WORK_LIMIT {
-        check_cm(&checker, deadline)
+        check_cm(&checker, &forced, deadline)
     } else {
         let cause = format!(
-            "the causal-memory fixpoint would join about {} million vector-clock entries per round ({} processes' \
-             views, each a vector of one entry per process), over its limit of {} million",
+            "the causal-memory fixpoint would join about {} million vector-clock entries per round ({} of {} \
+             processes' views, each a vector of one entry per process), over its limit of {} million",
             cm_work / 1_000_000,
+            forced.iter().filter(|&&f| f).count(),
             checker.g.slots,
             CM_WORK_LIMIT / 1_000_000
         );
@@ -948,21 +963,28 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
 /// CCv's conflict edges, reduced to the last write of each process in the read's past and to those not
 /// already implied by causal order: `cf[w]` lists the writes `z` that must be arbitrated before `w`, and
 /// `witness` the read that forced each.
+///
+/// The same edges, read per reading process, are causal memory's extra happens-before edges of its first
+/// round: `forced[slot]` says whether any read of that slot's process forced one (see [`check_cm`]).
 struct Conflicts {
     cf: Vec<Vec<u32>>,
     witness: FxHashMap<(u32, u32), u32>,
+    forced: Vec<bool>,
 }
 
 impl Conflicts {
-    fn new(n: usize) -> Conflicts {
-        Conflicts { cf: vec![Vec::new(); n], witness: FxHashMap::default() }
+    fn new(n: usize, slots: usize) -> Conflicts {
+        Conflicts { cf: vec![Vec::new(); n], witness: FxHashMap::default(), forced: vec![false; slots] }
     }
 
     /// Read `r` of `w` has `z`, a write of the same key, in its causal past.
     fn add(&mut self, c: &Checker<'_>, r: u32, w: u32, z: u32) {
-        if z != w && !c.co(z, w) && !self.cf[w as usize].contains(&z) {
-            self.cf[w as usize].push(z);
-            self.witness.insert((z, w), r);
+        if z != w && !c.co(z, w) {
+            self.forced[c.g.nodes[r as usize].slot as usize] = true;
+            if !self.cf[w as usize].contains(&z) {
+                self.cf[w as usize].push(z);
+                self.witness.insert((z, w), r);
+            }
         }
     }
 }
@@ -971,7 +993,7 @@ impl Conflicts {
 /// in its causal past?
 fn check_ccv(c: &Checker<'_>, conflicts: Conflicts) -> VariantResult {
     let n = c.g.nodes.len();
-    let Conflicts { cf, witness } = conflicts;
+    let Conflicts { cf, witness, .. } = conflicts;
     let preds = |v: u32, out: &mut Vec<u32>| {
         if let Some(p) = c.g.po_pred[v as usize] {
             out.push(p);
@@ -1028,16 +1050,169 @@ fn check_ccv(c: &Checker<'_>, conflicts: Conflicts) -> VariantResult {
     }
 }
 
+/// One total order of all nodes that extends causal order, and the conflict order too where that is
+/// acyclic, taking nodes in real-time order wherever causality leaves a choice: the candidate view of every
+/// process for [`served_by_view`]. Returned as each node's position.
+///
+/// The conflict edges are every process's first extra happens-before edges, so a view that follows them
+/// serves most processes; following real time makes it close to the order in which a store that is nearly
+/// linearizable served its reads. The choice of order only decides how many processes are left to the
+/// fixpoint, never a verdict: [`served_by_view`] tests the view it gives exactly.
+fn view_order(c: &Checker<'_>, conflicts: &Conflicts) -> Vec<u32> {
+    let n = c.g.nodes.len();
+    let co = |v: u32, out: &mut Vec<u32>| co_preds(&c.g, v, out);
+    let co_cf = |v: u32, out: &mut Vec<u32>| {
+        co_preds(&c.g, v, out);
+        out.extend_from_slice(&conflicts.cf[v as usize]);
+    };
+    // A read where it was invoked, a write where it completed: of a read and a write that overlap, the
+    // read that did not see the write comes first, as a store that serves reads in real time would have
+    // ordered them. An indeterminate write has no completion worth the name: where it was invoked.
+    let rank: Vec<(u32, u32)> =
+        c.g.nodes
+            .iter()
+            .enumerate()
+            .map(|(v, node)| {
+                let op = &c.history.operations[node.id as usize];
+                let at = match op.complete {
+                    Some(done) if node.writes && op.outcome == Outcome::Ok => done,
+                    _ => op.invoke,
+                };
+                (at, v as u32)
+            })
+            .collect();
+    // Of two writes of a key that overlap, the one a later read did not return was overwritten by the one
+    // it did: `overwritten[w]` lists the writes `z` ordered before `w` so, taken from reads that began after
+    // `z` completed.
+    let span = |v: u32| {
+        let op = &c.history.operations[c.g.nodes[v as usize].id as usize];
+        (op.invoke, op.complete.filter(|_| op.outcome == Outcome::Ok).unwrap_or(u32::MAX))
+    };
+    let mut by_completion: Vec<Vec<(u32, u32)>> = vec![Vec::new(); c.g.key_writers.len()];
+    for (key, list) in c.g.key_writers.iter().enumerate() {
+        by_completion[key] = list.iter().map(|&(_, _, v)| (span(v).1, v)).collect();
+        by_completion[key].sort_unstable();
+    }
+    let mut overwritten: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (r, node) in c.g.nodes.iter().enumerate() {
+        let Some(Src::Write(w)) = node.read else { continue };
+        let ((w_invoke, w_complete), r_invoke) = (span(w), span(r as u32).0);
+        let list = &by_completion[node.key as usize];
+        let start = list.partition_point(|&(done, _)| done <= w_invoke);
+        for &(done, z) in &list[start..] {
+            if done >= r_invoke {
+                break;
+            }
+            if z != w && span(z).0 < w_complete && !overwritten[w as usize].contains(&z) {
+                overwritten[w as usize].push(z);
+            }
+        }
+    }
+    let co_cf_ww = |v: u32, out: &mut Vec<u32>| {
+        co_cf(v, out);
+        out.extend_from_slice(&overwritten[v as usize]);
+    };
+    let order = history_topological(&rank, &co_cf_ww)
+        .or_else(|| history_topological(&rank, &co_cf))
+        .unwrap_or_else(|| history_topological(&rank, &co).expect("causal order is acyclic when CM is checked"));
+    let mut position = vec![0u32; n];
+    for (i, &v) in order.iter().enumerate() {
+        position[v as usize] = i as u32;
+    }
+    position
+}
+
+/// A topological order over predecessor lists that takes the ready node of smallest `rank` first (`rank[v]`
+/// ends with `v`); `None` if there is a cycle.
+fn history_topological(rank: &[(u32, u32)], preds: &dyn Fn(u32, &mut Vec<u32>)) -> Option<Vec<u32>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = rank.len();
+    let mut indegree = vec![0u32; n];
+    let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut buf = Vec::new();
+    for v in 0..n as u32 {
+        buf.clear();
+        preds(v, &mut buf);
+        indegree[v as usize] = buf.len() as u32;
+        for &p in &buf {
+            succ[p as usize].push(v);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<(u32, u32)>> =
+        (0..n).filter(|&v| indegree[v] == 0).map(|v| Reverse(rank[v])).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse((_, v))) = ready.pop() {
+        order.push(v);
+        for &s in &succ[v as usize] {
+            indegree[s as usize] -= 1;
+            if indegree[s as usize] == 0 {
+                ready.push(Reverse(rank[s as usize]));
+            }
+        }
+    }
+    (order.len() == n).then_some(order)
+}
+
+/// Clears `forced` for each process for which the order `position` (extending causal order), restricted to
+/// the causal past of the process's last operation, is a valid causal-memory view: every read of the
+/// process returns the last write of its key before it. Such an order restricted further to the causal past
+/// of any earlier operation of the process is still valid for the reads up to it (it loses writes, never the
+/// one a read returned, which is in the read's past), so the process satisfies CM, and its happens-before,
+/// which every valid view extends, is acyclic with no write before a read of the initial value.
+///
+/// Cost: per read, the writes of its key between the write it returned (or the start) and itself in the
+/// order, each tested against one vector clock.
+fn served_by_view(c: &Checker<'_>, position: &[u32], forced: &mut [bool]) {
+    // Per key, its writes by position.
+    let mut by_position: Vec<Vec<(u32, u32)>> = vec![Vec::new(); c.g.key_writers.len()];
+    for (key, list) in c.g.key_writers.iter().enumerate() {
+        by_position[key] = list.iter().map(|&(_, _, v)| (position[v as usize], v)).collect();
+        by_position[key].sort_unstable();
+    }
+    let mut last = vec![u32::MAX; c.g.slots];
+    for (v, node) in c.g.nodes.iter().enumerate() {
+        last[node.slot as usize] = v as u32;
+    }
+    let mut unserved = vec![false; c.g.slots];
+    for (v, node) in c.g.nodes.iter().enumerate() {
+        let slot = node.slot as usize;
+        if !forced[slot] || unserved[slot] {
+            continue;
+        }
+        let from = match node.read {
+            Some(Src::Init) => 0,
+            Some(Src::Write(w)) => position[w as usize] + 1,
+            _ => continue,
+        };
+        let to = position[v];
+        let list = &by_position[node.key as usize];
+        let start = list.partition_point(|&(p, _)| p < from);
+        let end = list.partition_point(|&(p, _)| p < to);
+        let l = last[slot];
+        let in_view = |z: u32| {
+            let zn = &c.g.nodes[z as usize];
+            zn.slot == node.slot || c.past(l, zn.slot) >= zn.idx
+        };
+        if list[start..end.max(start)].iter().any(|&(_, z)| in_view(z)) {
+            unserved[slot] = true;
+        }
+    }
+    for (f, u) in forced.iter_mut().zip(unserved) {
+        *f = *f && u;
+    }
+}
+
 /// Entries of vector clocks the causal-memory fixpoint may join in one round, where dense clocks of every
 /// operation would not have fitted in memory (a round costs about a second per few billion).
 const CM_WORK_LIMIT: u64 = 4_000_000_000;
 
 /// The entries [`check_cm`] joins in one round of its fixpoint, at most: per process, every read and target
 /// joins the last target of each writer process of its targets, a vector of one entry per process.
-fn cm_work(c: &Checker<'_>) -> u64 {
+fn cm_work(c: &Checker<'_>, forced: &[bool]) -> u64 {
     let mut reads = vec![0u64; c.g.slots];
     let mut targets: Vec<Vec<u32>> = vec![Vec::new(); c.g.slots];
-    for node in &c.g.nodes {
+    for node in c.g.nodes.iter().filter(|node| forced[node.slot as usize]) {
         if let Some(src) = node.read {
             reads[node.slot as usize] += 1;
             if let Src::Write(w) = src {
@@ -1065,12 +1240,22 @@ fn cm_work(c: &Checker<'_>) -> u64 {
 /// Every extra edge ends at a write the process read (a *target*), so the strict `hb`-past of any operation
 /// is its causal past joined with the `hb`-pasts of the targets causally before it, plus, for a target, the
 /// extra edges into it. `hb`-pasts are closed under program order, so they are vector clocks too.
-fn check_cm(c: &Checker<'_>, deadline: Option<Instant>) -> VariantResult {
+///
+/// Only the processes `forced` are computed. For any other process, the first round adds no extra edge: a
+/// read `r` of `w` adds `z → w` only for a write `z` of its key in its (then causal) past that is not `w`
+/// nor causally before it, and the scan of CC's patterns has found none (per writer, only the last write
+/// in `r`'s past needs looking at, as there). With no extra edge `hb` is causal order, which is acyclic,
+/// and a read of the initial value with a write of its key in its `hb`-past is CC's `WriteCOInitRead`; CC
+/// holds when this runs, so such a process satisfies CM.
+fn check_cm(c: &Checker<'_>, forced: &[bool], deadline: Option<Instant>) -> VariantResult {
     let n = c.g.nodes.len();
     let slots = c.g.slots;
     let mut by_slot: Vec<Vec<u32>> = vec![Vec::new(); slots];
     for v in 0..n as u32 {
-        by_slot[c.g.nodes[v as usize].slot as usize].push(v);
+        let slot = c.g.nodes[v as usize].slot as usize;
+        if forced[slot] {
+            by_slot[slot].push(v);
+        }
     }
     let mut anomalies = Vec::new();
     for reads_of in &by_slot {
