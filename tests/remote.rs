@@ -419,19 +419,24 @@ fn unsafe_mode_on_three_hosts_loses_acknowledged_writes_when_its_primary_is_kill
     }
     let hosts = Hosts::start(3, &[]);
     let store = hosts.dir.join("store");
-    // The primary (n1, the lowest id, today's fixed primary) acknowledges writes it flushes every second.
+    // The primary acknowledges writes it flushes every second; each kill aims at the node that answers
+    // GET /status as primary right before it (asked from here, over the hosts' addresses).
     let command = r#"["{faultline}", "node", "--id", "{index}", "--listen", "{listen}", "--peers", "{indexed_peers}", "--data-dir", "{data_dir}", "--mode", "unsafe", "--flush-interval", "1s"]"#;
-    let spec = hosts.spec("unsafe.toml", command, "");
-    let args =
-        ["--cluster", spec.to_str().unwrap(), "--nemesis", "kill", "--nemesis-interval", "800ms", "--nemesis-fixed"];
+    let probe = "[primary]\nrequest = \"{client_url}/status\"\npointer = \"/role\"\nequals = \"primary\"";
+    let spec = hosts.spec("unsafe.toml", command, probe);
+    let args = ["--cluster", spec.to_str().unwrap(), "--nemesis", "kill", "--nemesis-targets", "kill=primaries"];
+    let args = [&args[..], &["--nemesis-interval", "800ms", "--nemesis-fixed"]].concat();
     let (code, text) = test(&store, &[&args[..], &["--time-limit", "8s", "--mix", "1:1:0", "--seed", "1"]].concat());
     let dir = run_folder(&store).unwrap();
     let events = events(&dir);
-    // The seed draws the kills; this one kills n1 (the test would prove nothing otherwise).
-    let killed: Vec<&Value> =
-        nemesis(&events, "start-kill").iter().flat_map(|k| k["value"]["nodes"].as_array().unwrap()).collect();
+    // Every kill hit the node the probe named (the test would prove nothing otherwise).
+    let kills = nemesis(&events, "start-kill");
     let steps: Vec<&Value> = events.iter().filter(|e| e["process"] == "nemesis").collect();
-    assert!(killed.iter().any(|n| *n == "n1"), "the seed kills the primary n1: {killed:?}; {steps:?}; {text}");
+    assert!(!kills.is_empty(), "no kill: {steps:?}; {text}");
+    for kill in &kills {
+        let (nodes, named) = (&kill["value"]["nodes"], &kill["value"]["primary_probe"]["primaries"]);
+        assert!(nodes.as_array().is_some_and(|n| n.len() == 1) && nodes == named, "{kill}");
+    }
     assert_eq!(code, Some(1), "{text}");
     let results: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     assert!(results["files"][0]["ladder"]["eventual"]["lost_count"].as_u64().unwrap() > 0, "{results}");
