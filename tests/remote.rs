@@ -318,6 +318,14 @@ fn refusals_name_the_host_and_the_cause_before_anything_starts() {
         assert!(run_folder(&store).is_none() && hosts.leftovers().is_empty());
     }
 
+    // The crash fault's filesystem is served on this machine: it cannot cover a host's data directory.
+    let spec = hosts.spec("crash.toml", REFERENCE, "");
+    let args = ["--cluster", spec.to_str().unwrap(), "--nemesis", "crash", "--time-limit", "2s"];
+    let (code, text) = test(&store, &args);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains(&format!("cannot inject crash faults: host {host0}: the crash fault drops")), "{text}");
+    assert!(run_folder(&store).is_none() && hosts.leftovers().is_empty());
+
     // A key the hosts do not know.
     let stranger = hosts.dir.join("stranger");
     run_ok("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", stranger.to_str().unwrap()]);
