@@ -527,6 +527,106 @@ fn topological<O>(g: &Graph<'_, O>, succ: &Edges<'_>) -> Result<Vec<u32>, Vec<bo
     Err(left)
 }
 
+/// A topological order kept from one graph to the next. The graphs the search sorts differ from one another
+/// only in a round's guessed and solved-for edges, and mostly in few of them, so rather than sort the whole
+/// history again each time, the last order is repaired: an edge it breaks, `a` placed after `b`, can only be
+/// mended by reordering the stretch of the order from `b` to `a`. Re-sorting the one stretch that spans every
+/// broken edge is exact: an edge into or out of the stretch keeps its direction (else it would be a broken
+/// edge, and the stretch would span it), and a cycle lies within the stretch (its latest node has an edge
+/// back, its earliest one an edge from later: both ends of broken edges). Every graph sorted holds the
+/// fixed edges, so only the round's edges can be broken.
+struct Topo {
+    /// The last order that was one (empty before the first sort), and each node's place in it.
+    order: Vec<u32>,
+    position: Vec<u32>,
+    /// Scratch: the in-stretch edges into each node not yet placed (zero outside a sort).
+    indegree: Vec<u32>,
+}
+
+impl Topo {
+    fn new() -> Topo {
+        Topo { order: Vec::new(), position: Vec::new(), indegree: Vec::new() }
+    }
+
+    /// A topological order of the graph of `succ`, whose non-fixed edges are `round`; or, when there is a
+    /// cycle, the nodes left over (each with a left-over predecessor), as [`topological`] gives them. The
+    /// order kept is the last one found.
+    fn sort<O>(
+        &mut self,
+        g: &Graph<'_, O>,
+        succ: &Edges<'_>,
+        round: &[&[(u32, u32, u32)]],
+    ) -> Result<Vec<u32>, Vec<bool>> {
+        let n = g.nodes.total();
+        if self.order.is_empty() {
+            let order = topological(g, succ)?;
+            self.position = vec![0; n];
+            for (i, &v) in order.iter().enumerate() {
+                self.position[v as usize] = i as u32;
+            }
+            self.indegree = vec![0; n];
+            self.order = order;
+            return Ok(self.order.clone());
+        }
+        let position = &self.position;
+        let (mut lo, mut hi) = (u32::MAX, 0u32);
+        for list in round {
+            for &(a, b, _) in list.iter() {
+                let (pa, pb) = (position[a as usize], position[b as usize]);
+                if pa > pb {
+                    lo = lo.min(pb);
+                    hi = hi.max(pa);
+                }
+            }
+        }
+        if lo > hi {
+            return Ok(self.order.clone());
+        }
+        let (lo, hi) = (lo as usize, hi as usize);
+        let inside = |v: u32| (lo..=hi).contains(&(position[v as usize] as usize));
+        let stretch = &self.order[lo..=hi];
+        for &v in stretch {
+            for &(s, _) in succ.of(v) {
+                if inside(s) {
+                    self.indegree[s as usize] += 1;
+                }
+            }
+        }
+        // As in `topological`: virtual nodes first, then the earliest invoked.
+        let priority = |v: u32| if g.nodes.is_op(v) { g.ops[v as usize].call as u64 + 1 } else { 0 };
+        let mut ready: BinaryHeap<Reverse<(u64, u32)>> =
+            stretch.iter().filter(|&&v| self.indegree[v as usize] == 0).map(|&v| Reverse((priority(v), v))).collect();
+        let mut sorted = Vec::with_capacity(stretch.len());
+        while let Some(Reverse((_, v))) = ready.pop() {
+            sorted.push(v);
+            for &(s, _) in succ.of(v) {
+                if inside(s) {
+                    self.indegree[s as usize] -= 1;
+                    if self.indegree[s as usize] == 0 {
+                        ready.push(Reverse((priority(s), s)));
+                    }
+                }
+            }
+        }
+        if sorted.len() < stretch.len() {
+            let mut left = vec![false; n];
+            for &v in stretch {
+                left[v as usize] = true;
+                self.indegree[v as usize] = 0;
+            }
+            for &v in &sorted {
+                left[v as usize] = false;
+            }
+            return Err(left);
+        }
+        for (i, &v) in sorted.iter().enumerate() {
+            self.position[v as usize] = (lo + i) as u32;
+        }
+        self.order[lo..=hi].copy_from_slice(&sorted);
+        Ok(self.order.clone())
+    }
+}
+
 /// Disjoint cycles among the `left` nodes (at most `max`), each a shortest one through the node it was
 /// found at, as (from, to, label) edges. After each, its nodes are taken out and so is everything only
 /// they kept on a cycle, so that one round of guesses learns about every independent conflict at once.
@@ -699,6 +799,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
     let fixed_succ = Adjacency::new(n, &[&g.fixed], false);
     let mut fixed_pred: Option<Adjacency> = None;
     let mut rounds = 0usize;
+    let mut topo = Topo::new();
     let with_failed_cas = g.ops.iter().any(|op| matches!(op.role, Role::FailedCas(f) if f != NONE));
     // Learns a clause from each cycle among the `left` nodes of the graph of the fixed edges and
     // `round`'s, whose labels index `all`; then the solver's next model, or the decision when that is
@@ -733,7 +834,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             g.assumption_edges(a, i as u32, &mut chosen);
         }
         let chosen_succ = Adjacency::new(n, &[&chosen], false);
-        let order = match topological(&g, &Edges(vec![&fixed_succ, &chosen_succ])) {
+        let order = match topo.sort(&g, &Edges(vec![&fixed_succ, &chosen_succ]), &[&chosen]) {
             Ok(order) => order,
             Err(mut left) => {
                 match conflict(&mut left, &[&chosen], &pairs, &mut orders, &mut learned) {
@@ -781,7 +882,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             }
         }
         let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
-        let mut order = match topological(&g, &Edges(vec![&fixed_succ, &round_succ])) {
+        let mut order = match topo.sort(&g, &Edges(vec![&fixed_succ, &round_succ]), &[&chosen, &guess_edges]) {
             Ok(order) => order,
             Err(mut left) => {
                 match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
@@ -894,7 +995,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         }
         if !moves.is_empty() || all.len() > before {
             let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
-            order = match topological(&g, &Edges(vec![&fixed_succ, &round_succ])) {
+            order = match topo.sort(&g, &Edges(vec![&fixed_succ, &round_succ]), &[&chosen, &guess_edges]) {
                 Ok(order) => order,
                 Err(mut left) => {
                     match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
