@@ -527,6 +527,236 @@ fn topological<O>(g: &Graph<'_, O>, succ: &Edges<'_>) -> Result<Vec<u32>, Vec<bo
     Err(left)
 }
 
+/// A topological order kept from one graph to the next. The graphs the search sorts differ from one another
+/// only in a round's guessed and solved-for edges, and mostly in few of them, so rather than sort the whole
+/// history again each time, the last order is repaired, one edge it breaks at a time (Pearce and Kelly, "A
+/// dynamic topological sort algorithm for directed acyclic graphs", 2006): for an edge from `x` to `y`
+/// placed before it, what `y` reaches ahead of `x` and what reaches `x` behind `y` swap places among
+/// themselves, each keeping its own order; `y` reaching `x` is a cycle, and that edge is left out. Every
+/// graph sorted holds the fixed edges, so only the round's edges can be broken.
+struct Topo {
+    /// The last order (empty before the first sort): a topological order of the fixed edges and the last
+    /// round's edges but those that closed a cycle; and each node's place in it.
+    order: Vec<u32>,
+    position: Vec<u32>,
+    /// Scratch: the in-stretch edges into each node not yet placed (zero outside a sort).
+    indegree: Vec<u32>,
+    /// Scratch for the searches: marked with the current stamp.
+    mark: Vec<u32>,
+    stamp: u32,
+}
+
+/// Edges from one node to another, by their ends.
+type Ends = rustc_hash::FxHashSet<(u32, u32)>;
+
+impl Topo {
+    fn new() -> Topo {
+        Topo { order: Vec::new(), position: Vec::new(), indegree: Vec::new(), mark: Vec::new(), stamp: 0 }
+    }
+
+    /// A topological order of the graph of the fixed edges (`fixed`: successors, predecessors) and
+    /// `round`'s; or, when there is a cycle, left-over nodes each with a left-over predecessor, every cycle
+    /// passing through them.
+    fn sort<O>(
+        &mut self,
+        g: &Graph<'_, O>,
+        fixed: (&Adjacency, &Adjacency),
+        round: &[&[(u32, u32, u32)]],
+    ) -> Result<Vec<u32>, Vec<bool>> {
+        let n = g.nodes.total();
+        let round_succ = Adjacency::new(n, round, false);
+        let succ = Edges(vec![fixed.0, &round_succ]);
+        if self.order.is_empty() {
+            let order = topological(g, &succ)?;
+            self.position = vec![0; n];
+            for (i, &v) in order.iter().enumerate() {
+                self.position[v as usize] = i as u32;
+            }
+            self.indegree = vec![0; n];
+            self.mark = vec![0; n];
+            self.order = order;
+            return Ok(self.order.clone());
+        }
+        // The broken edges, each pair of ends once: out of the graph until repaired.
+        let mut broken: Vec<(u32, u32)> = round
+            .iter()
+            .flat_map(|list| list.iter())
+            .filter(|&&(a, b, _)| self.position[a as usize] > self.position[b as usize])
+            .map(|&(a, b, _)| (a, b))
+            .collect();
+        if broken.is_empty() {
+            return Ok(self.order.clone());
+        }
+        broken.sort_unstable();
+        broken.dedup();
+        let round_pred = Adjacency::new(n, round, true);
+        let pred = Edges(vec![fixed.1, &round_pred]);
+        let mut out: Ends = broken.iter().copied().collect();
+        let mut rejected = Vec::new();
+        // A repair costs what it visits; past a quarter of the graph, one re-sort of a stretch is cheaper.
+        let mut visits = 0usize;
+        let limit = n / 4;
+        for &(x, y) in &broken {
+            if visits > limit {
+                return self.resort(g, &succ, round);
+            }
+            if self.position[x as usize] < self.position[y as usize] {
+                out.remove(&(x, y));
+                continue;
+            }
+            let ahead = self.reach(&succ, &out, y, self.position[x as usize], true, &mut visits);
+            if self.mark[x as usize] == self.stamp {
+                rejected.push((x, y));
+                continue;
+            }
+            let behind = self.reach(&pred, &out, x, self.position[y as usize], false, &mut visits);
+            let mut places: Vec<u32> = ahead.iter().chain(&behind).map(|&v| self.position[v as usize]).collect();
+            places.sort_unstable();
+            let mut moved = behind;
+            let mut ahead = ahead;
+            moved.sort_unstable_by_key(|&v| self.position[v as usize]);
+            ahead.sort_unstable_by_key(|&v| self.position[v as usize]);
+            moved.extend(ahead);
+            for (&v, &at) in moved.iter().zip(&places) {
+                self.position[v as usize] = at;
+                self.order[at as usize] = v;
+            }
+            out.remove(&(x, y));
+        }
+        if rejected.is_empty() {
+            return Ok(self.order.clone());
+        }
+        // Left over: the nodes on a path from `y` to `x` of a rejected edge, over the edges kept (of which
+        // the order is topological), each preceded by the one before it, and `y` by `x`.
+        let mut left = vec![false; n];
+        for &(x, y) in &rejected {
+            let ahead = self.reach(&succ, &out, y, self.position[x as usize], true, &mut visits);
+            let stamp = self.stamp;
+            let on_path: Vec<u32> = {
+                // Back from `x` within what `y` reaches.
+                let mut found = vec![x];
+                let mut stack = vec![x];
+                let mut seen: rustc_hash::FxHashSet<u32> = [x].into_iter().collect();
+                while let Some(v) = stack.pop() {
+                    for &(p, _) in pred.of(v) {
+                        if self.mark[p as usize] == stamp && !out.contains(&(p, v)) && seen.insert(p) {
+                            found.push(p);
+                            stack.push(p);
+                        }
+                    }
+                }
+                found
+            };
+            debug_assert!(ahead.contains(&x));
+            for v in on_path {
+                left[v as usize] = true;
+            }
+        }
+        Err(left)
+    }
+
+    /// What `from` reaches (forward) or is reached from (backward) over the edges not `out`, among the
+    /// nodes placed up to `bound` (forward) or from `bound` on (backward); marked with a new stamp.
+    fn reach(
+        &mut self,
+        adj: &Edges<'_>,
+        out: &Ends,
+        from: u32,
+        bound: u32,
+        forward: bool,
+        visits: &mut usize,
+    ) -> Vec<u32> {
+        self.stamp += 1;
+        let stamp = self.stamp;
+        self.mark[from as usize] = stamp;
+        let mut found = vec![from];
+        let mut stack = vec![from];
+        while let Some(v) = stack.pop() {
+            for &(w, _) in adj.of(v) {
+                *visits += 1;
+                let p = self.position[w as usize];
+                let within = if forward { p <= bound } else { p >= bound };
+                let edge = if forward { (v, w) } else { (w, v) };
+                if within && self.mark[w as usize] != stamp && !out.contains(&edge) {
+                    self.mark[w as usize] = stamp;
+                    found.push(w);
+                    stack.push(w);
+                }
+            }
+        }
+        found
+    }
+
+    /// Re-sorts the one stretch of the order that spans every edge of `round` it breaks. Exact: an edge into
+    /// or out of the stretch keeps its direction (else it would be a broken edge, and the stretch would span
+    /// it), and a cycle lies within the stretch (its latest node has an edge back, its earliest one an edge
+    /// from later: both ends of broken edges).
+    fn resort<O>(
+        &mut self,
+        g: &Graph<'_, O>,
+        succ: &Edges<'_>,
+        round: &[&[(u32, u32, u32)]],
+    ) -> Result<Vec<u32>, Vec<bool>> {
+        let n = g.nodes.total();
+        let position = &self.position;
+        let (mut lo, mut hi) = (u32::MAX, 0u32);
+        for list in round {
+            for &(a, b, _) in list.iter() {
+                let (pa, pb) = (position[a as usize], position[b as usize]);
+                if pa > pb {
+                    lo = lo.min(pb);
+                    hi = hi.max(pa);
+                }
+            }
+        }
+        if lo > hi {
+            return Ok(self.order.clone());
+        }
+        let (lo, hi) = (lo as usize, hi as usize);
+        let inside = |v: u32| (lo..=hi).contains(&(position[v as usize] as usize));
+        let stretch = &self.order[lo..=hi];
+        for &v in stretch {
+            for &(s, _) in succ.of(v) {
+                if inside(s) {
+                    self.indegree[s as usize] += 1;
+                }
+            }
+        }
+        // As in `topological`: virtual nodes first, then the earliest invoked.
+        let priority = |v: u32| if g.nodes.is_op(v) { g.ops[v as usize].call as u64 + 1 } else { 0 };
+        let mut ready: BinaryHeap<Reverse<(u64, u32)>> =
+            stretch.iter().filter(|&&v| self.indegree[v as usize] == 0).map(|&v| Reverse((priority(v), v))).collect();
+        let mut sorted = Vec::with_capacity(stretch.len());
+        while let Some(Reverse((_, v))) = ready.pop() {
+            sorted.push(v);
+            for &(s, _) in succ.of(v) {
+                if inside(s) {
+                    self.indegree[s as usize] -= 1;
+                    if self.indegree[s as usize] == 0 {
+                        ready.push(Reverse((priority(s), s)));
+                    }
+                }
+            }
+        }
+        if sorted.len() < stretch.len() {
+            let mut left = vec![false; n];
+            for &v in stretch {
+                left[v as usize] = true;
+                self.indegree[v as usize] = 0;
+            }
+            for &v in &sorted {
+                left[v as usize] = false;
+            }
+            return Err(left);
+        }
+        for (i, &v) in sorted.iter().enumerate() {
+            self.position[v as usize] = (lo + i) as u32;
+        }
+        self.order[lo..=hi].copy_from_slice(&sorted);
+        Ok(self.order.clone())
+    }
+}
+
 /// Disjoint cycles among the `left` nodes (at most `max`), each a shortest one through the node it was
 /// found at, as (from, to, label) edges. After each, its nodes are taken out and so is everything only
 /// they kept on a cycle, so that one round of guesses learns about every independent conflict at once.
@@ -697,23 +927,23 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
     let mut learned: Vec<Learned> = Vec::new();
     // The fixed edges' adjacency, both ways (the other way only once a cycle needs it).
     let fixed_succ = Adjacency::new(n, &[&g.fixed], false);
-    let mut fixed_pred: Option<Adjacency> = None;
+    let fixed_pred = Adjacency::new(n, &[&g.fixed], true);
     let mut rounds = 0usize;
+    let mut topo = Topo::new();
     let with_failed_cas = g.ops.iter().any(|op| matches!(op.role, Role::FailedCas(f) if f != NONE));
     // Learns a clause from each cycle among the `left` nodes of the graph of the fixed edges and
     // `round`'s, whose labels index `all`; then the solver's next model, or the decision when that is
     // the end.
-    let mut conflict = |left: &mut Vec<bool>,
-                        round: &[&[(u32, u32, u32)]],
-                        all: &[Assumption],
-                        orders: &mut Orders,
-                        learned: &mut Vec<Learned>|
+    let conflict = |left: &mut Vec<bool>,
+                    round: &[&[(u32, u32, u32)]],
+                    all: &[Assumption],
+                    orders: &mut Orders,
+                    learned: &mut Vec<Learned>|
      -> Result<SolverModel, Decision> {
-        let fixed_pred = fixed_pred.get_or_insert_with(|| Adjacency::new(n, &[&g.fixed], true));
         let round_succ = Adjacency::new(n, round, false);
         let round_pred = Adjacency::new(n, round, true);
         let succ = Edges(vec![&fixed_succ, &round_succ]);
-        let pred = Edges(vec![fixed_pred, &round_pred]);
+        let pred = Edges(vec![&fixed_pred, &round_pred]);
         for c in cycles(n, left, &succ, &pred, CYCLES_PER_ROUND) {
             match learn(orders, &g, &c, all) {
                 None => return Err(Decision::Violated(prove(&g, problems, vec![(c, vec![])]))),
@@ -732,8 +962,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         for (i, &a) in pairs.iter().enumerate() {
             g.assumption_edges(a, i as u32, &mut chosen);
         }
-        let chosen_succ = Adjacency::new(n, &[&chosen], false);
-        let order = match topological(&g, &Edges(vec![&fixed_succ, &chosen_succ])) {
+        let order = match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen]) {
             Ok(order) => order,
             Err(mut left) => {
                 match conflict(&mut left, &[&chosen], &pairs, &mut orders, &mut learned) {
@@ -780,8 +1009,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 }
             }
         }
-        let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
-        let mut order = match topological(&g, &Edges(vec![&fixed_succ, &round_succ])) {
+        let mut order = match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
             Ok(order) => order,
             Err(mut left) => {
                 match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
@@ -893,8 +1121,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             all.push(a);
         }
         if !moves.is_empty() || all.len() > before {
-            let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
-            order = match topological(&g, &Edges(vec![&fixed_succ, &round_succ])) {
+            order = match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
                 Ok(order) => order,
                 Err(mut left) => {
                     match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
