@@ -150,15 +150,60 @@ pub struct Lab {
     clock: Option<(PathBuf, Vec<PathBuf>)>,
     strobes: BTreeMap<usize, tokio::task::JoinHandle<()>>,
     /// The network faults in force, combined into the proxies' state.
-    grudge: BTreeMap<usize, BTreeSet<usize>>,
-    clients_cut: BTreeSet<usize>,
-    loss: (BTreeSet<usize>, u32),
-    delay: (BTreeSet<usize>, Duration, Duration),
+    net: NetworkFaults,
     /// The lazy filesystem over each node's data directory, by node, when the run may crash nodes. Fields
     /// drop after [`Lab::drop`] has killed the nodes, so nothing uses a mount when it is unmounted.
     lazy: BTreeMap<usize, LazyMount>,
     /// The nodes run on remote hosts: every call goes there instead.
     remote: Option<Box<RemoteLab>>,
+}
+
+/// The network faults in force, by node index, that a lab puts into its network (namespaces' nftables,
+/// the proxies, or the remote hosts' tables): one state for the local and the remote lab, so that both
+/// take and heal a fault alike.
+#[derive(Default)]
+pub(crate) struct NetworkFaults {
+    /// Victim -> the nodes it no longer hears.
+    pub(crate) grudge: BTreeMap<usize, BTreeSet<usize>>,
+    pub(crate) clients_cut: BTreeSet<usize>,
+    pub(crate) loss: (BTreeSet<usize>, u32),
+    pub(crate) delay: (BTreeSet<usize>, Duration, Duration),
+}
+
+impl NetworkFaults {
+    /// Forgets `fault` if it is a network fault (partition, clients cut off, loss, delay).
+    pub(crate) fn heal(&mut self, fault: &Fault) {
+        match fault {
+            Fault::Partition { .. } => self.grudge.clear(),
+            Fault::IsolateClients { .. } => self.clients_cut.clear(),
+            Fault::Loss { .. } => self.loss = Default::default(),
+            Fault::Delay { .. } => self.delay = Default::default(),
+            _ => {}
+        }
+    }
+}
+
+/// The index of the node called `name` among `nodes`.
+pub(crate) fn node_index(nodes: &[NodeAddress], name: &str) -> Result<usize, String> {
+    nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name:?} in this lab"))
+}
+
+/// The indexes of the nodes called `names` among `nodes`.
+pub(crate) fn node_indexes(nodes: &[NodeAddress], names: &[String]) -> Result<BTreeSet<usize>, String> {
+    names.iter().map(|n| node_index(nodes, n)).collect()
+}
+
+/// A grudge by node name as one by node index.
+pub(crate) fn grudge_indexes(
+    nodes: &[NodeAddress],
+    grudge: &Grudge,
+) -> Result<BTreeMap<usize, BTreeSet<usize>>, String> {
+    grudge
+        .iter()
+        .map(|(victim, sources)| {
+            Ok((node_index(nodes, victim)?, node_indexes(nodes, &sources.iter().cloned().collect::<Vec<_>>())?))
+        })
+        .collect()
 }
 
 impl Lab {
@@ -173,10 +218,7 @@ impl Lab {
             processes: Vec::new(),
             clock: None,
             strobes: BTreeMap::new(),
-            grudge: BTreeMap::new(),
-            clients_cut: BTreeSet::new(),
-            loss: (BTreeSet::new(), 0),
-            delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
+            net: NetworkFaults::default(),
             lazy: BTreeMap::new(),
             remote: Some(Box::new(remote)),
         }
@@ -263,10 +305,7 @@ impl Lab {
             processes: Vec::new(),
             clock,
             strobes: BTreeMap::new(),
-            grudge: BTreeMap::new(),
-            clients_cut: BTreeSet::new(),
-            loss: (BTreeSet::new(), 0),
-            delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
+            net: NetworkFaults::default(),
             lazy: BTreeMap::new(),
             remote: None,
         })
@@ -368,12 +407,8 @@ impl Lab {
         Ok(())
     }
 
-    fn index(&self, name: &str) -> Result<usize, String> {
-        self.nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name:?} in this lab"))
-    }
-
     fn indexes(&self, names: &[String]) -> Result<BTreeSet<usize>, String> {
-        names.iter().map(|n| self.index(n)).collect()
+        node_indexes(&self.nodes, names)
     }
 
     fn pid(&self, i: usize) -> Option<i32> {
@@ -390,7 +425,7 @@ impl Lab {
         }
         match fault {
             Fault::Partition { grudge, .. } => {
-                self.grudge = self.index_grudge(grudge)?;
+                self.net.grudge = grudge_indexes(&self.nodes, grudge)?;
                 self.apply_network().await?;
                 Ok(self.probe_partition().await)
             }
@@ -398,17 +433,17 @@ impl Lab {
                 if self.network != Network::Namespaces {
                     return Err("cutting clients off needs a namespaced lab (--lab netns)".into());
                 }
-                self.clients_cut = self.indexes(nodes)?;
+                self.net.clients_cut = self.indexes(nodes)?;
                 self.apply_network().await?;
                 Ok(json!({"cut": "clients"}))
             }
             Fault::Loss { nodes, percent } => {
-                self.loss = (self.indexes(nodes)?, *percent);
+                self.net.loss = (self.indexes(nodes)?, *percent);
                 self.apply_network().await?;
                 Ok(json!({"rule": format!("{percent}% of packets from peers dropped")}))
             }
             Fault::Delay { nodes, delay, jitter } => {
-                self.delay = (self.indexes(nodes)?, *delay, *jitter);
+                self.net.delay = (self.indexes(nodes)?, *delay, *jitter);
                 self.apply_network().await?;
                 Ok(self.probe_delay().await)
             }
@@ -452,23 +487,8 @@ impl Lab {
             return remote.stop_fault(fault).await;
         }
         match fault {
-            Fault::Partition { .. } => {
-                self.grudge.clear();
-                self.apply_network().await?;
-                Ok(json!({"healed": true}))
-            }
-            Fault::IsolateClients { .. } => {
-                self.clients_cut.clear();
-                self.apply_network().await?;
-                Ok(json!({"healed": true}))
-            }
-            Fault::Loss { .. } => {
-                self.loss = (BTreeSet::new(), 0);
-                self.apply_network().await?;
-                Ok(json!({"healed": true}))
-            }
-            Fault::Delay { .. } => {
-                self.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
+            Fault::Partition { .. } | Fault::IsolateClients { .. } | Fault::Loss { .. } | Fault::Delay { .. } => {
+                self.net.heal(fault);
                 self.apply_network().await?;
                 Ok(json!({"healed": true}))
             }
@@ -501,10 +521,7 @@ impl Lab {
         let mut healed = serde_json::Map::new();
         let network = self.network != Network::Loopback;
         if network {
-            self.grudge.clear();
-            self.clients_cut.clear();
-            self.loss = (BTreeSet::new(), 0);
-            self.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
+            self.net = NetworkFaults::default();
             self.apply_network().await?;
             healed.insert("network".into(), json!(true));
         }
@@ -633,23 +650,14 @@ impl Lab {
         }
     }
 
-    fn index_grudge(&self, grudge: &Grudge) -> Result<BTreeMap<usize, BTreeSet<usize>>, String> {
-        grudge
-            .iter()
-            .map(|(victim, sources)| {
-                Ok((self.index(victim)?, self.indexes(&sources.iter().cloned().collect::<Vec<_>>())?))
-            })
-            .collect()
-    }
-
     /// Puts the network faults in force into the kernel (namespaces) or the proxies.
     async fn apply_network(&mut self) -> Result<(), String> {
         if let Some(net) = self.netns.clone() {
             let cut: Vec<(usize, BTreeSet<usize>, bool)> = (0..self.nodes.len())
-                .map(|i| (i, self.grudge.get(&i).cloned().unwrap_or_default(), self.clients_cut.contains(&i)))
+                .map(|i| (i, self.net.grudge.get(&i).cloned().unwrap_or_default(), self.net.clients_cut.contains(&i)))
                 .collect();
-            let loss = self.loss.clone();
-            let delay = self.delay.clone();
+            let loss = self.net.loss.clone();
+            let delay = self.net.delay.clone();
             let delay_in_force = !delay.1.is_zero() || net.netem;
             return tokio::task::spawn_blocking(move || {
                 net.set_partition(&cut)?;
@@ -669,10 +677,10 @@ impl Lab {
                 for receiver in (0..n).filter(|r| *r != sender) {
                     let touches = |set: &BTreeSet<usize>| set.contains(&sender) || set.contains(&receiver);
                     let state = PathState {
-                        cut: self.grudge.get(&receiver).is_some_and(|s| s.contains(&sender)),
-                        loss_percent: if touches(&self.loss.0) { self.loss.1 } else { 0 },
-                        delay: if touches(&self.delay.0) { self.delay.1 } else { Duration::ZERO },
-                        jitter: if touches(&self.delay.0) { self.delay.2 } else { Duration::ZERO },
+                        cut: self.net.grudge.get(&receiver).is_some_and(|s| s.contains(&sender)),
+                        loss_percent: if touches(&self.net.loss.0) { self.net.loss.1 } else { 0 },
+                        delay: if touches(&self.net.delay.0) { self.net.delay.1 } else { Duration::ZERO },
+                        jitter: if touches(&self.net.delay.0) { self.net.delay.2 } else { Duration::ZERO },
                     };
                     if state != PathState::default() {
                         links.paths.insert((sender, receiver), state);
@@ -687,7 +695,7 @@ impl Lab {
     /// Checks every cut pair really is cut: the victim cannot reach the source (the answer is dropped).
     async fn probe_partition(&self) -> Value {
         let pairs: Vec<(usize, usize)> =
-            self.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
+            self.net.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
         let probes = pairs.iter().map(|&(victim, source)| async move {
             match (&self.netns, &self.proxies) {
                 (Some(net), _) => {
@@ -714,7 +722,7 @@ impl Lab {
 
     /// Measures the round trip between a delayed node and a peer: what the delay really is.
     async fn probe_delay(&self) -> Value {
-        let Some(&i) = self.delay.0.iter().next() else { return Value::Null };
+        let Some(&i) = self.net.delay.0.iter().next() else { return Value::Null };
         let j = (i + 1) % self.nodes.len();
         if i == j {
             return Value::Null;

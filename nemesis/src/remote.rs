@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::fault::{ClockSkew, Fault, FaultKind, Grudge};
-use crate::lab::{NodeAddress, NodeSpec, Readiness};
+use crate::fault::{ClockSkew, Fault, FaultKind};
+use crate::lab::{grudge_indexes, node_indexes, NetworkFaults, NodeAddress, NodeSpec, Readiness};
 use crate::ssh::{quote, Host};
 
 /// The environment variable that marks a remote node with its run's working directory.
@@ -122,10 +122,8 @@ pub struct RemoteLab {
     paths: Vec<RemotePaths>,
     processes: Vec<RemoteProcess>,
     strobes: BTreeMap<usize, tokio::task::JoinHandle<()>>,
-    grudge: BTreeMap<usize, BTreeSet<usize>>,
-    clients_cut: BTreeSet<usize>,
-    loss: (BTreeSet<usize>, u32),
-    delay: (BTreeSet<usize>, Duration, Duration),
+    /// The network faults in force.
+    net: NetworkFaults,
     /// Hosts whose interface carries a netem qdisc of ours.
     delayed: BTreeSet<usize>,
     /// Runs a no-op on every host now and then, so that no master connection idles out mid-run.
@@ -180,10 +178,7 @@ impl RemoteLab {
             paths,
             processes: Vec::new(),
             strobes: BTreeMap::new(),
-            grudge: BTreeMap::new(),
-            clients_cut: BTreeSet::new(),
-            loss: (BTreeSet::new(), 0),
-            delay: (BTreeSet::new(), Duration::ZERO, Duration::ZERO),
+            net: NetworkFaults::default(),
             delayed: BTreeSet::new(),
         };
         let owner = format!("{} {}", local_hostname(), std::process::id());
@@ -358,21 +353,8 @@ impl RemoteLab {
         }
     }
 
-    fn index(&self, name: &str) -> Result<usize, String> {
-        self.nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name:?} in this lab"))
-    }
-
     fn indexes(&self, names: &[String]) -> Result<BTreeSet<usize>, String> {
-        names.iter().map(|n| self.index(n)).collect()
-    }
-
-    fn index_grudge(&self, grudge: &Grudge) -> Result<BTreeMap<usize, BTreeSet<usize>>, String> {
-        grudge
-            .iter()
-            .map(|(victim, sources)| {
-                Ok((self.index(victim)?, self.indexes(&sources.iter().cloned().collect::<Vec<_>>())?))
-            })
-            .collect()
+        node_indexes(&self.nodes, names)
     }
 
     /// Applies `fault`; returns the probe's finding, as the local lab does.
@@ -383,7 +365,7 @@ impl RemoteLab {
         match fault {
             Fault::Crash { .. } => Err(CRASH_NOT_REMOTE.into()),
             Fault::Partition { grudge, .. } => {
-                self.grudge = self.index_grudge(grudge)?;
+                self.net.grudge = grudge_indexes(&self.nodes, grudge)?;
                 self.apply_network().await?;
                 Ok(self.probe_partition().await)
             }
@@ -391,17 +373,17 @@ impl RemoteLab {
                 if let Some(host) = self.hosts.iter().find(|h| h.facts.control_ip.is_none()) {
                     return Err(format!("host {}: it did not say where faultline connects from", host.name));
                 }
-                self.clients_cut = self.indexes(nodes)?;
+                self.net.clients_cut = self.indexes(nodes)?;
                 self.apply_network().await?;
                 Ok(json!({"healed": false}))
             }
             Fault::Loss { nodes, percent } => {
-                self.loss = (self.indexes(nodes)?, *percent);
+                self.net.loss = (self.indexes(nodes)?, *percent);
                 self.apply_network().await?;
                 Ok(json!({"percent": percent}))
             }
             Fault::Delay { nodes, delay, jitter } => {
-                self.delay = (self.indexes(nodes)?, *delay, *jitter);
+                self.net.delay = (self.indexes(nodes)?, *delay, *jitter);
                 self.apply_delay().await?;
                 Ok(self.probe_delay().await)
             }
@@ -464,24 +446,14 @@ impl RemoteLab {
     pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
         match fault {
             Fault::Crash { .. } => Err(CRASH_NOT_REMOTE.into()),
-            Fault::Partition { .. } => {
-                self.grudge.clear();
-                self.apply_network().await?;
-                Ok(json!({"healed": true}))
-            }
-            Fault::IsolateClients { .. } => {
-                self.clients_cut.clear();
-                self.apply_network().await?;
-                Ok(json!({"healed": true}))
-            }
-            Fault::Loss { .. } => {
-                self.loss = (BTreeSet::new(), 0);
-                self.apply_network().await?;
-                Ok(json!({"healed": true}))
-            }
-            Fault::Delay { .. } => {
-                self.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
-                self.apply_delay().await?;
+            Fault::Partition { .. } | Fault::IsolateClients { .. } | Fault::Loss { .. } | Fault::Delay { .. } => {
+                self.net.heal(fault);
+                // Delay is netem on the hosts' interfaces; the rest, rules in the hosts' nftables tables.
+                if matches!(fault, Fault::Delay { .. }) {
+                    self.apply_delay().await?;
+                } else {
+                    self.apply_network().await?;
+                }
                 Ok(json!({"healed": true}))
             }
             Fault::Kill { nodes } => {
@@ -518,15 +490,15 @@ impl RemoteLab {
     pub async fn heal_all(&mut self) -> Result<Value, String> {
         let all: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let mut healed = serde_json::Map::new();
-        self.grudge.clear();
-        self.clients_cut.clear();
-        self.loss = (BTreeSet::new(), 0);
+        self.net.grudge.clear();
+        self.net.clients_cut.clear();
+        self.net.loss = (BTreeSet::new(), 0);
         if self.hosts.iter().all(|h| h.facts.nft.is_none()) {
             self.apply_network().await?;
             healed.insert("network".into(), json!(true));
         }
         if !self.delayed.is_empty() {
-            self.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
+            self.net.delay = (BTreeSet::new(), Duration::ZERO, Duration::ZERO);
             self.apply_delay().await?;
             healed.insert("delay".into(), json!(true));
         }
@@ -583,8 +555,8 @@ impl RemoteLab {
                 host.facts.nft.is_none().then(|| {
                     let mut rules = format!("flush chain inet {TABLE} partition\nflush chain inet {TABLE} loss\n");
                     let mut cut: Vec<IpAddr> =
-                        self.grudge.get(&i).into_iter().flatten().map(|s| self.hosts[*s].ip).collect();
-                    if self.clients_cut.contains(&i) {
+                        self.net.grudge.get(&i).into_iter().flatten().map(|s| self.hosts[*s].ip).collect();
+                    if self.net.clients_cut.contains(&i) {
                         cut.extend(host.facts.control_ip);
                     }
                     if !cut.is_empty() {
@@ -594,10 +566,10 @@ impl RemoteLab {
                             rules.push_str(&format!("add rule inet {TABLE} partition {rule}\n"));
                         }
                     }
-                    if self.loss.1 > 0 && self.loss.0.contains(&i) {
+                    if self.net.loss.1 > 0 && self.net.loss.0.contains(&i) {
                         let peers: Vec<IpAddr> = (0..n).filter(|j| *j != i).map(|j| self.hosts[j].ip).collect();
                         rules.push_str(&format!("add rule inet {TABLE} loss tcp dport {} accept\n", host.ssh_port));
-                        let drop = format!("numgen random mod 100 < {} drop", self.loss.1);
+                        let drop = format!("numgen random mod 100 < {} drop", self.net.loss.1);
                         for rule in saddr_rules(&peers, &drop) {
                             rules.push_str(&format!("add rule inet {TABLE} loss {rule}\n"));
                         }
@@ -618,7 +590,7 @@ impl RemoteLab {
 
     /// Puts a netem qdisc on each delayed host's interface towards its peers, and removes the others.
     async fn apply_delay(&mut self) -> Result<(), String> {
-        let (nodes, delay, jitter) = self.delay.clone();
+        let (nodes, delay, jitter) = self.net.delay.clone();
         let n = self.nodes.len();
         for i in 0..n {
             let want = nodes.contains(&i) && !delay.is_zero();
@@ -649,7 +621,7 @@ impl RemoteLab {
     /// Measures, from a delayed node's host, the time a TCP connection to the next node's peer port takes
     /// to open: what the delay really is.
     async fn probe_delay(&self) -> Value {
-        let Some(&i) = self.delay.0.iter().next() else { return Value::Null };
+        let Some(&i) = self.net.delay.0.iter().next() else { return Value::Null };
         let j = (i + 1) % self.nodes.len();
         if i == j {
             return Value::Null;
@@ -670,7 +642,7 @@ impl RemoteLab {
     /// a probe that could not run included, counts as still open: a cut is never confirmed by default.
     async fn probe_partition(&self) -> Value {
         let pairs: Vec<(usize, usize)> =
-            self.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
+            self.net.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
         let reachable = crate::lab::join_all(pairs.iter().map(|&(victim, source)| async move {
             let to = self.nodes[source].peer_listen;
             let script =
