@@ -449,17 +449,23 @@ mod tests {
     /// before it can say no. (Indeterminate writes would not do: a set of them that ends in a state already
     /// reached with fewer is pruned.)
     fn exponential() -> History {
+        jsonl::parse("exponential", &exponential_lines("")).unwrap()
+    }
+
+    /// The lines of [`exponential`], with `key` (a JSON member with its comma, or nothing) on each.
+    fn exponential_lines(key: &str) -> String {
         let mut text = String::new();
         for kind in ["invoke", "ok"] {
             for p in 0..24 {
                 text.push_str(&format!(
-                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"value\":{}}}\n",
+                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\"{key},\"value\":{}}}\n",
                     p % 12
                 ));
             }
         }
-        text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"}\n{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"value\":-1}\n");
-        jsonl::parse("exponential", &text).unwrap()
+        text.push_str(&format!("{{\"type\":\"invoke\",\"process\":99,\"f\":\"read\"{key}}}\n"));
+        text.push_str(&format!("{{\"type\":\"ok\",\"process\":99,\"f\":\"read\"{key},\"value\":-1}}\n"));
+        text
     }
 
     #[test]
@@ -488,17 +494,7 @@ mod tests {
     #[test]
     fn the_first_invalid_key_cancels_the_search_of_the_others() {
         // The history of `exponential`, under the key "slow".
-        let mut text = String::new();
-        for kind in ["invoke", "ok"] {
-            for p in 0..24 {
-                text.push_str(&format!(
-                    "{{\"type\":\"{kind}\",\"process\":{p},\"f\":\"write\",\"key\":\"slow\",\"value\":{}}}\n",
-                    p % 12
-                ));
-            }
-        }
-        text.push_str("{\"type\":\"invoke\",\"process\":99,\"f\":\"read\",\"key\":\"slow\"}\n");
-        text.push_str("{\"type\":\"ok\",\"process\":99,\"f\":\"read\",\"key\":\"slow\",\"value\":-1}\n");
+        let mut text = exponential_lines(",\"key\":\"slow\"");
         // Values repeat, so this key too goes to the search, which finds no write of 2 at once.
         for (p, (kind, f, value)) in [
             ("invoke", "write", 1),
