@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{events, first_anomaly, is_root, nemesis, run_folder};
+use common::{assert_clients_cut_off, events, first_anomaly, is_root, nemesis, run_folder};
 
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("faultline runs")
@@ -464,28 +464,7 @@ fn clients_can_be_cut_off_while_the_nodes_still_talk() {
         .unwrap_or_else(|| panic!("no clients partition in {text}"));
     let node = events[start]["value"]["nodes"][0].as_str().unwrap().to_string();
     let stop = events.iter().position(|e| e["process"] == "nemesis" && e["f"] == "stop-partition-clients").unwrap();
-    // While cut off, what clients sent to that node got no answer (a request in flight timed out; a new
-    // connection was never made, so nothing was sent); the other nodes answered.
-    // Only operations invoked once the cut was in place count: a request the node had already received
-    // may still be answered (the cut drops what the node receives, not what it sends).
-    let during = &events[start..stop];
-    let mut invoked_during = std::collections::HashSet::new();
-    let mut clients: Vec<&Value> = Vec::new();
-    for e in during.iter().filter(|e| e["process"] != "nemesis") {
-        if e["type"] == "invoke" {
-            invoked_during.insert(e["process"].as_u64());
-        } else if invoked_during.contains(&e["process"].as_u64()) {
-            clients.push(e);
-        }
-    }
-    let (cut, others): (Vec<&Value>, Vec<&Value>) = clients.iter().partition(|e| e["node"] == node.as_str());
-    let unanswered = |e: &Value| {
-        e["type"] == "info"
-            || (e["type"] == "fail"
-                && e["error"].as_str().is_some_and(|error| error.starts_with("not-sent: no connection")))
-    };
-    assert!(!cut.is_empty() && cut.iter().all(|e| unanswered(e)), "the cut node answered a client: {cut:?}");
-    assert!(others.iter().any(|e| e["type"] == "ok"), "the other nodes stopped answering too");
+    assert_clients_cut_off(&events, start, stop, &node);
     std::fs::remove_dir_all(&store).unwrap();
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{events, is_root, nemesis, run_folder};
+use common::{assert_clients_cut_off, events, is_root, nemesis, run_folder};
 use serde_json::Value;
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -606,24 +606,7 @@ fn clients_can_be_cut_off_a_host_while_its_node_still_hears_its_peers_and_loss_a
     assert!(events[start]["value"].get("error").is_none(), "{}", events[start]);
     let node = events[start]["value"]["nodes"][0].as_str().unwrap().to_string();
     let stop = events.iter().position(|e| e["process"] == "nemesis" && e["f"] == "stop-partition-clients").unwrap();
-    // Operations invoked once the cut was in place: those on the cut node got no answer, the others did.
-    let mut invoked_during = std::collections::HashSet::new();
-    let mut completions: Vec<&Value> = Vec::new();
-    for e in events[start..stop].iter().filter(|e| e["process"] != "nemesis") {
-        if e["type"] == "invoke" {
-            invoked_during.insert(e["process"].as_u64());
-        } else if invoked_during.contains(&e["process"].as_u64()) {
-            completions.push(e);
-        }
-    }
-    let (cut, others): (Vec<&Value>, Vec<&Value>) = completions.iter().partition(|e| e["node"] == node.as_str());
-    let unanswered = |e: &Value| {
-        e["type"] == "info"
-            || (e["type"] == "fail"
-                && e["error"].as_str().is_some_and(|error| error.starts_with("not-sent: no connection")))
-    };
-    assert!(!cut.is_empty() && cut.iter().all(|e| unanswered(e)), "the cut node answered a client: {cut:?}");
-    assert!(others.iter().any(|e| e["type"] == "ok"), "the other nodes stopped answering too");
+    assert_clients_cut_off(&events, start, stop, &node);
     let loss = nemesis(&events, "start-loss");
     assert!(!loss.is_empty() && loss.iter().all(|l| l["value"].get("error").is_none()), "{loss:?}");
     assert_eq!(hosts.leftovers(), Vec::<String>::new());

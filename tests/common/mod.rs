@@ -25,6 +25,31 @@ pub fn nemesis<'a>(events: &'a [Value], f: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] == f).collect()
 }
 
+/// Asserts what clients saw while `node` was cut off from them, between the events at `start` and `stop`:
+/// what they sent to that node got no answer (a request in flight timed out; a new connection was never
+/// made, so nothing was sent), and the other nodes answered. Only operations invoked once the cut was in
+/// place count: a request the node had already received may still be answered (the cut drops what the
+/// node receives, not what it sends).
+pub fn assert_clients_cut_off(events: &[Value], start: usize, stop: usize, node: &str) {
+    let mut invoked_during = std::collections::HashSet::new();
+    let mut completions: Vec<&Value> = Vec::new();
+    for e in events[start..stop].iter().filter(|e| e["process"] != "nemesis") {
+        if e["type"] == "invoke" {
+            invoked_during.insert(e["process"].as_u64());
+        } else if invoked_during.contains(&e["process"].as_u64()) {
+            completions.push(e);
+        }
+    }
+    let (cut, others): (Vec<&Value>, Vec<&Value>) = completions.iter().partition(|e| e["node"] == node);
+    let unanswered = |e: &Value| {
+        e["type"] == "info"
+            || (e["type"] == "fail"
+                && e["error"].as_str().is_some_and(|error| error.starts_with("not-sent: no connection")))
+    };
+    assert!(!cut.is_empty() && cut.iter().all(|e| unanswered(e)), "the cut node answered a client: {cut:?}");
+    assert!(others.iter().any(|e| e["type"] == "ok"), "the other nodes stopped answering too");
+}
+
 /// The first linearizability anomaly with an explanation in a run's results.json.
 pub fn first_anomaly(results: &Value) -> &serde_json::Map<String, Value> {
     let problems = results["files"][0]["linearizability"]["problems"].as_array().expect("a problems list");
