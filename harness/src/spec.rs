@@ -698,6 +698,17 @@ mod tests {
         assert!(ClusterSpec::resolve("no-such-spec").unwrap_err().contains("etcd, reference"));
     }
 
+    /// Node n1 of a one-node cluster, serving clients and peers at `listen`.
+    fn lone_node(listen: SocketAddr) -> NodeAddress {
+        NodeAddress {
+            name: "n1".into(),
+            listen,
+            client_url: format!("http://{listen}"),
+            peer_listen: listen,
+            peers: vec![listen],
+        }
+    }
+
     #[test]
     fn tls_makes_client_urls_https_and_resolves_files_beside_the_spec() {
         let dir = std::env::temp_dir().join(format!("faultline-spec-tls-{}", std::process::id()));
@@ -716,13 +727,7 @@ mod tests {
         assert_eq!(tls.client_key, Some(dir.join("k.pem")));
         let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
         let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
-        let node = NodeAddress {
-            name: "n1".into(),
-            listen,
-            client_url: format!("http://{listen}"),
-            peer_listen: listen,
-            peers: vec![listen],
-        };
+        let node = lone_node(listen);
         assert_eq!(spec.node(std::slice::from_ref(&node), 0, &ctx).unwrap().args, ["https://10.0.0.2:2379"]);
         assert_eq!(spec.client_url(&node), "https://10.0.0.2:2379");
         // The readiness check cannot speak TLS: an https:// health URL is refused before anything starts.
@@ -746,13 +751,7 @@ mod tests {
         let dir = std::env::temp_dir();
         let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
         let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
-        let node = NodeAddress {
-            name: "n1".into(),
-            listen,
-            client_url: format!("http://{listen}"),
-            peer_listen: listen,
-            peers: vec![listen],
-        };
+        let node = lone_node(listen);
         let requests = etcd.primary_requests(std::slice::from_ref(&node), &ctx).unwrap();
         assert_eq!(requests[0].url, "http://10.0.0.2:2379/v3/maintenance/status");
         assert_eq!(requests[0].node, "n1");
@@ -802,13 +801,7 @@ mod tests {
         assert_eq!(spec.check(5, &[FaultKind::Clock], &ctx).unwrap(), PathBuf::from("/bin/sh"), "the local original");
         let paths = RemotePaths::new("/srv/fl/10.0.0.1/run1".into(), &remote.uploads(&ctx).unwrap());
         let listen = SocketAddr::from(([10, 0, 0, 1], 7000));
-        let node = NodeAddress {
-            name: "n1".into(),
-            listen,
-            client_url: format!("http://{listen}"),
-            peer_listen: listen,
-            peers: vec![listen],
-        };
+        let node = lone_node(listen);
         let rendered = spec.node_in(std::slice::from_ref(&node), 0, &ctx, Some(&paths)).unwrap();
         assert_eq!(rendered.program, PathBuf::from("/srv/fl/10.0.0.1/run1/bin/sh"));
         assert_eq!(rendered.args, ["node", "--data-dir", "/srv/fl/10.0.0.1/run1/data/n1", "--listen", "10.0.0.1:7000"]);
