@@ -400,7 +400,16 @@ impl RemoteLab {
                         state_script(pid)
                     );
                     let gone = self.hosts[i].run(&script).await.is_ok_and(|s| s.trim() == "gone");
-                    let closed = !crate::lab::tcp_ready(self.nodes[i].listen, Duration::from_millis(300)).await;
+                    // A zombie thread-group leader can show `Z` while its other threads still hold the
+                    // process's sockets: the port closes a moment later, so wait for it (1 s at most).
+                    let mut closed = false;
+                    for _ in 0..20 {
+                        closed = !crate::lab::tcp_ready(self.nodes[i].listen, Duration::from_millis(300)).await;
+                        if closed || !gone {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                     self.fetch_log(i).await;
                     self.processes[i].pid = None;
                     probes.insert(self.nodes[i].name.clone(), json!({"exited": gone, "port_closed": closed}));
