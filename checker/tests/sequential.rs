@@ -12,8 +12,9 @@
 //! 50,000 (`FAULTLINE_SEQ_ORACLE_CASES=50000 cargo test -p faultline-checker --release --test sequential
 //! -- --nocapture`), after failed cas became a read of "anything but `from`" in the graph method: all
 //! agree; 39,895 sequential, 10,105 not (78 of them sequential per key only), 767 decided by the search
-//! (a failed cas that may have seen an unread indeterminate write), 39,880 witnesses replayed, 6,217
-//! cycles checked edge by edge; 19,215 with indeterminate writes, 20,070 with failed cas; 5–8 s.
+//! (a failed cas that may have seen an unread indeterminate write), 39,880 witnesses replayed, 6,693
+//! cycles checked edge by edge (among them those behind the variables settled by paths of fixed edges);
+//! 19,215 with indeterminate writes, 20,070 with failed cas; 2–8 s.
 
 use faultline_checker::format::jsonl;
 use faultline_checker::linear::Verdict;

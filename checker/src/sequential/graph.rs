@@ -16,14 +16,18 @@
 //! ([batsat](https://crates.io/crates/batsat), a MiniSat port in pure Rust that adds clauses between
 //! solves), whose next model fixes the pairs it was asked about; the rest are guessed again. The clauses
 //! are lazily added cycle constraints, as in Cobra: when they are unsatisfiable, every write order closes
-//! one of the cycles found, and those cycles are the proof.
+//! one of the cycles found, and those cycles are the proof. A variable the fixed edges already decide (a
+//! path from one write to the other) is settled by a unit clause the moment a cycle first mentions it,
+//! with the cycle the other choice closes: else the solver's next model may flip it, and each flip costs a
+//! round to learn what one path says.
 //!
 //! What is covered: reads, writes, successful cas, and failed cas under `--cas-fail observe`. A failed cas
 //! is a read of "anything but `from`": which write it saw is one more thing solved for (a variable per
 //! candidate write, at least one true), guessed from where the order places it (or, when its own process
-//! pins it inside the interval of the one value it could not have seen, from a later write moved right
-//! after that value in the guessed write order), and a cycle through a guessed source becomes a clause like
-//! any other. An indeterminate write or cas that someone read took effect; one nobody read is left out:
+//! pins it inside the interval of the one value it could not have seen, from another write that nothing
+//! fixes before that value or after the failed cas, moved right after that value in the guessed write
+//! order), and a cycle through a guessed source becomes a clause like any other. Its candidates the fixed
+//! edges rule out are settled at once, as write orders are. An indeterminate write or cas that someone read took effect; one nobody read is left out:
 //! that keeps every order that worked with it (nothing read its value), except that a failed cas may have
 //! seen it. So a key with failed cas is first tried with all of its indeterminate writes taking effect (a
 //! "holds" there stands, its witness replayed), then with the unread ones left out, whose "violated" is a
@@ -885,28 +889,54 @@ struct Orders {
     /// true (a clause added with them). They prefer true: a model says which values a failed cas may still
     /// have seen (not which one it saw), and the guess picks among those.
     sources: FxHashMap<u32, Vec<(u32, Var)>>,
+    /// Paths over the fixed edges, to settle a new variable that they already decide.
+    settle: Settle,
+    /// The cycles behind the unit clauses the fixed edges gave, for the proof.
+    settled: Vec<Learned>,
 }
 
 impl Orders {
     /// The literal for `a`. A new write-order variable prefers what was guessed when a cycle first
     /// mentioned it, so that the solver's next model changes as few guesses as the clauses force, rather
-    /// than some arbitrary half of them.
-    fn lit<O>(&mut self, g: &Graph<'_, O>, a: Assumption) -> Lit {
-        let solver = &mut self.solver;
+    /// than some arbitrary half of them. When the fixed edges already decide it (a path from one write to
+    /// the other, or from a failed cas to a value it would have to have seen first), it is settled at
+    /// once by a unit clause: else each model the solver offered could flip it, and each such flip would
+    /// cost a whole round to learn what a path already says.
+    fn lit<O>(&mut self, g: &Graph<'_, O>, fixed: (&Adjacency, &Adjacency), a: Assumption) -> Lit {
         match a {
             Assumption::Order(a, b) => {
                 let (lo, hi, sign) = if a < b { (a, b, true) } else { (b, a, false) };
-                let var = *self.vars.entry((lo, hi)).or_insert_with(|| solver.new_var(lbool::new(sign), true));
+                if let Some(&var) = self.vars.get(&(lo, hi)) {
+                    return Lit::new(var, sign);
+                }
+                let var = self.solver.new_var(lbool::new(sign), true);
+                self.vars.insert((lo, hi), var);
+                for (x, y) in [(lo, hi), (hi, lo)] {
+                    if let Some(mut cycle) = self.settle.path(fixed.0, x, y) {
+                        // `y` before `x` would close the path with the write order's edge back.
+                        cycle.push((y, x, 0));
+                        self.settled.push((cycle, vec![Assumption::Order(y, x)]));
+                        self.solver.add_clause_reuse(&mut vec![Lit::new(var, x == lo)]);
+                        break;
+                    }
+                }
                 Lit::new(var, sign)
             }
             Assumption::Source(f, source) => {
-                let vars = self.sources.entry(f).or_insert_with(|| {
+                if !self.sources.contains_key(&f) {
+                    let candidates = g.candidates(f);
                     let vars: Vec<(u32, Var)> =
-                        g.candidates(f).into_iter().map(|c| (c, solver.new_var(lbool::TRUE, true))).collect();
+                        candidates.iter().map(|&c| (c, self.solver.new_var(lbool::TRUE, true))).collect();
                     let mut some: Vec<Lit> = vars.iter().map(|&(_, v)| Lit::new(v, true)).collect();
-                    solver.add_clause_reuse(&mut some);
-                    vars
-                });
+                    self.solver.add_clause_reuse(&mut some);
+                    for (cycle, c) in self.settle.unseen(g, fixed, f, &candidates) {
+                        let var = vars.iter().find(|&&(w, _)| w == c).expect("a candidate").1;
+                        self.settled.push((cycle, vec![Assumption::Source(f, c)]));
+                        self.solver.add_clause_reuse(&mut vec![Lit::new(var, false)]);
+                    }
+                    self.sources.insert(f, vars);
+                }
+                let vars = &self.sources[&f];
                 let var = vars.iter().find(|&&(c, _)| c == source).expect("a failed cas's source is a candidate").1;
                 Lit::new(var, true)
             }
@@ -914,13 +944,161 @@ impl Orders {
     }
 }
 
-/// A cycle of graph edges (from, to, label), and the assumptions it rests on.
-type Learned = (Vec<(u32, u32, u32)>, Vec<Assumption>);
+/// Searches over the fixed edges, pruned by a topological order of them (`position`; empty until the
+/// first round has sorted them): nothing placed after `to` leads to it. Each search visits at most
+/// [`Settle::LIMIT`] nodes; one that stops there finds nothing (a unit clause is an optimisation: the
+/// rounds learn what it misses).
+struct Settle {
+    position: Vec<u32>,
+    mark: Vec<u32>,
+    /// For a node marked by the current search: the node it was reached from, and that edge's label.
+    parent: Vec<(u32, u32)>,
+    stamp: u32,
+}
+
+impl Settle {
+    const LIMIT: usize = 20_000;
+
+    fn new() -> Settle {
+        Settle { position: Vec::new(), mark: Vec::new(), parent: Vec::new(), stamp: 0 }
+    }
+
+    /// Marks what `from` reaches forward over `succ` (placed no later than `bound`) or backward over the
+    /// predecessors `pred` (placed no earlier than `bound`).
+    fn search(&mut self, adj: &Adjacency, from: u32, bound: u32, forward: bool) {
+        if self.mark.len() != self.position.len() {
+            self.mark = vec![0; self.position.len()];
+            self.parent = vec![(0, 0); self.position.len()];
+        }
+        self.stamp += 1;
+        let stamp = self.stamp;
+        self.mark[from as usize] = stamp;
+        let mut stack = vec![from];
+        let mut visited = 0;
+        while let Some(v) = stack.pop() {
+            visited += 1;
+            if visited > Self::LIMIT {
+                return;
+            }
+            for &(w, l) in adj.of(v) {
+                let p = self.position[w as usize];
+                let within = if forward { p <= bound } else { p >= bound };
+                if within && self.mark[w as usize] != stamp {
+                    self.mark[w as usize] = stamp;
+                    self.parent[w as usize] = (v, l);
+                    stack.push(w);
+                }
+            }
+        }
+    }
+
+    fn reached(&self, v: u32) -> bool {
+        self.mark.get(v as usize) == Some(&self.stamp)
+    }
+
+    /// A path from `from` to `to` over `succ`, edge by edge, if the search finds one.
+    fn path(&mut self, succ: &Adjacency, from: u32, to: u32) -> Option<Vec<(u32, u32, u32)>> {
+        if self.position.is_empty() || self.position[from as usize] > self.position[to as usize] {
+            return None;
+        }
+        self.search(succ, from, self.position[to as usize], true);
+        if !self.reached(to) {
+            return None;
+        }
+        let mut edges = Vec::new();
+        let mut v = to;
+        while v != from {
+            let (u, l) = self.parent[v as usize];
+            edges.push((u, v, l));
+            v = u;
+        }
+        edges.reverse();
+        Some(edges)
+    }
+
+    /// The candidates failed cas `f` cannot have seen whatever the guesses, each with the cycle having
+    /// seen it closes: one it reaches (it would have to precede `f`), or one whose value something
+    /// fixed to overwrite it reaches `f` through (`f` would have to precede that, having seen the value).
+    fn unseen<O>(
+        &mut self,
+        g: &Graph<'_, O>,
+        fixed: (&Adjacency, &Adjacency),
+        f: u32,
+        candidates: &[u32],
+    ) -> Vec<(Vec<Edge>, u32)> {
+        let mut found = Vec::new();
+        if self.position.is_empty() {
+            return found;
+        }
+        let at = self.position[f as usize];
+        let last = candidates.iter().map(|&c| self.position[c as usize]).max().unwrap_or(0);
+        let mut settled = vec![false; candidates.len()];
+        if last > at {
+            self.search(fixed.0, f, last, true);
+            for (i, &c) in candidates.iter().enumerate() {
+                if self.reached(c) {
+                    // c -> f (the source's edge), f ~> c.
+                    let mut cycle = vec![(c, f, 0)];
+                    let mut path = Vec::new();
+                    let mut v = c;
+                    while v != f {
+                        let (u, l) = self.parent[v as usize];
+                        path.push((u, v, l));
+                        v = u;
+                    }
+                    path.reverse();
+                    cycle.extend(path);
+                    found.push((cycle, c));
+                    settled[i] = true;
+                }
+            }
+        }
+        // Backward from `f`: what reaches it.
+        let overwriters = |c: u32| fixed.0.of(g.nodes.read_by(c));
+        let first = candidates
+            .iter()
+            .flat_map(|&c| overwriters(c).iter().map(|&(z, _)| self.position[z as usize]))
+            .min()
+            .unwrap_or(u32::MAX);
+        if first < at {
+            self.search(fixed.1, f, first, false);
+            for (i, &c) in candidates.iter().enumerate() {
+                if settled[i] {
+                    continue;
+                }
+                let read_by = g.nodes.read_by(c);
+                if let Some(&(z, l)) = overwriters(c).iter().find(|&&(z, _)| self.reached(z)) {
+                    // f -> read_by(c) (the source's edge), read_by(c) -> z, z ~> f.
+                    let mut cycle = vec![(f, read_by, 0), (read_by, z, l)];
+                    let mut v = z;
+                    while v != f {
+                        let (u, l) = self.parent[v as usize];
+                        cycle.push((v, u, l));
+                        v = u;
+                    }
+                    found.push((cycle, c));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A graph edge: (from, to, label).
+type Edge = (u32, u32, u32);
+
+/// A cycle of graph edges, and the assumptions it rests on.
+type Learned = (Vec<Edge>, Vec<Assumption>);
 
 fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget) -> Decision {
     let n = g.nodes.total();
-    let mut orders =
-        Orders { solver: BasicSolver::default(), vars: FxHashMap::default(), sources: FxHashMap::default() };
+    let mut orders = Orders {
+        solver: BasicSolver::default(),
+        vars: FxHashMap::default(),
+        sources: FxHashMap::default(),
+        settle: Settle::new(),
+        settled: Vec::new(),
+    };
     // What the solver's current model fixes.
     let mut pairs: Vec<Assumption> = Vec::new();
     let mut allowed: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
@@ -945,11 +1123,12 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         let succ = Edges(vec![&fixed_succ, &round_succ]);
         let pred = Edges(vec![&fixed_pred, &round_pred]);
         for c in cycles(n, left, &succ, &pred, CYCLES_PER_ROUND) {
-            match learn(orders, &g, &c, all) {
+            match learn(orders, &g, (&fixed_succ, &fixed_pred), &c, all) {
                 None => return Err(Decision::Violated(prove(&g, problems, vec![(c, vec![])]))),
                 Some(assumed) => learned.push((c, assumed)),
             }
         }
+        learned.append(&mut orders.settled);
         next_model(orders).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))
     };
     loop {
@@ -972,6 +1151,10 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 continue;
             }
         };
+        if orders.settle.position.is_empty() {
+            // The first round sorts the fixed edges alone.
+            orders.settle.position = topo.position.clone();
+        }
         // Guess the rest of the write order from that order. A write is taken to come where it was first
         // read (where it is, if nobody read it): the order the readers saw, which a real store's history
         // mostly keeps even for writes invoked the other way round.
@@ -1030,11 +1213,20 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         let before = all.len();
         let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
         let succ = Edges(vec![&fixed_succ, &round_succ]);
+        let chosen_succ = Adjacency::new(n, &[&chosen], false);
+        let base = Edges(vec![&fixed_succ, &chosen_succ]);
         let mut marks = Marks { mark: vec![0; n], stamp: 0 };
         let mut sources = Vec::new();
         // Writes moved in the guessed write order: (key, write, the value it now comes right after).
         let mut moves: Vec<(usize, u32, u32)> = Vec::new();
+        // Per key, the place in the chain of what this process's last failed cas on it was taken to
+        // see: a later one of the same process saw that value or a later one (sources are not in the
+        // graph, so the reachability checks below do not see this).
+        let mut process_saw: FxHashMap<u32, usize> = FxHashMap::default();
         for (v, op) in g.ops.iter().enumerate() {
+            if v > 0 && g.ops[v - 1].process != op.process {
+                process_saw.clear();
+            }
             let Role::FailedCas(forbidden) = op.role else { continue };
             if forbidden == NONE {
                 continue;
@@ -1055,7 +1247,9 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     && succ.of(g.nodes.read_by(w)).all(|&(z, _)| !marks.reaches(&succ, &position, z, f))
             };
             let nearest = (0..=chain.len()).flat_map(|d| [at + d, at.wrapping_sub(d)]).filter(|&i| i <= chain.len());
-            let mut fitting = nearest.filter(|&i| fits(value(i)));
+            let floor = process_saw.get(&op.key).copied().unwrap_or(0);
+            let floor = if nearest.clone().any(|i| i >= floor && fits(value(i))) { floor } else { 0 };
+            let mut fitting = nearest.filter(|&i| i >= floor && fits(value(i)));
             // The nearest that fits and closes no cycle, else the nearest that fits (a cycle to learn from).
             // (The solver allows at least one candidate, and every candidate is in the chain.)
             let Some(first) = fitting.next() else {
@@ -1074,13 +1268,18 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     } else {
                         chain.iter().position(|&w| w == forbidden).map_or(0, |i| i + 1)
                     };
-                    let moved = (k + 2..=chain.len()).take(64).map(value).find(|&w| {
+                    // Over the edges that hold whatever the guess: through the guessed order, `f`
+                    // reaches every write after the one it is pinned before.
+                    // A write placed before that value may belong right after it, too: nearest first.
+                    let around = (1..=chain.len()).flat_map(|d| [k + 1 + d, k.wrapping_sub(d)]);
+                    let moved = around.filter(|&i| i <= chain.len() && i != 0).take(64).map(value).find(|&w| {
                         fits(w)
-                            && !marks.reaches(&succ, &position, f, w)
+                            && !marks.reaches(&base, &position, f, w)
+                            && !marks.reaches(&base, &position, w, forbidden)
                             && fixed_succ
                                 .of(g.nodes.read_by(w))
                                 .iter()
-                                .all(|&(z, _)| !marks.reaches(&succ, &position, z, f))
+                                .all(|&(z, _)| !marks.reaches(&base, &position, z, f))
                     });
                     match moved {
                         Some(w) if !moves.iter().any(|&(key, _, _)| key == op.key as usize) => {
@@ -1091,9 +1290,15 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     }
                 }
             };
+            if !moves.iter().any(|&(key, _, _)| key == op.key as usize) {
+                let index =
+                    if source == init { 0 } else { chain.iter().position(|&w| w == source).map_or(0, |i| i + 1) };
+                process_saw.insert(op.key, index);
+            }
             sources.push(Assumption::Source(f, source));
         }
         drop(succ);
+        drop(base);
         if !moves.is_empty() {
             for &(key, w, after) in &moves {
                 let chain = &mut chains[key];
@@ -1189,6 +1394,7 @@ impl Marks {
 fn learn<O>(
     orders: &mut Orders,
     g: &Graph<'_, O>,
+    fixed: (&Adjacency, &Adjacency),
     cycle: &[(u32, u32, u32)],
     all: &[Assumption],
 ) -> Option<Vec<Assumption>> {
@@ -1199,7 +1405,7 @@ fn learn<O>(
     if assumed.is_empty() {
         return None;
     }
-    let mut clause: Vec<Lit> = assumed.iter().map(|&a| !orders.lit(g, a)).collect();
+    let mut clause: Vec<Lit> = assumed.iter().map(|&a| !orders.lit(g, fixed, a)).collect();
     orders.solver.add_clause_reuse(&mut clause);
     Some(assumed)
 }
