@@ -206,3 +206,37 @@ fn a_violated_causal_model_rules_out_sequential_consistency_without_its_search()
     let direct = sequential::check(&h, &sequential::Options::new(opts())).unwrap();
     assert_eq!(direct.verdict, Verdict::Invalid);
 }
+
+/// The ladder asks the causal checker first without causal memory's fixpoint (sequential consistency,
+/// when it holds, implies CM); its CM rung must still be what the full causal check says: implied when
+/// sequential consistency holds, decided again when it does not. Both paths must occur.
+#[test]
+fn causal_memory_left_for_sequential_consistency_matches_the_full_check() {
+    let mut rng = Rng(29);
+    let (mut implied, mut rerun) = (0, 0);
+    for i in 0..12000 {
+        let h = random(&mut rng);
+        let text: String = h.events.iter().map(|e| jsonl::event_line(e) + "\n").collect();
+        let quick = causal::check(&h, &causal::Options { cm_fixpoint: false, ..causal::Options::new(opts()) }).unwrap();
+        let deferred = quick.cm.unknown_cause.as_deref() == Some(causal::CM_DEFERRED);
+        let full = causal::check(&h, &causal::Options::new(opts())).unwrap();
+        let l = ladder::check(&h, &ladder::Options::new(opts()));
+        if l.rung(Level::Linearizable).status == Status::Holds {
+            continue;
+        }
+        let cm = l.rung(Level::CausalMemory);
+        assert_eq!(cm.status, full.cm.status, "history {i}: the ladder's CM against the full check:\n{text}");
+        let reported = l.causal.as_ref().expect("the causal analysis is reported");
+        assert_eq!(reported.cm.status, full.cm.status, "history {i}: the reported analysis's CM:\n{text}");
+        if deferred && full.cm.unknown_cause.is_none() {
+            if l.rung(Level::Sequential).status == Status::Holds {
+                assert_eq!(cm.implied_by, Some(Level::Sequential), "history {i}:\n{text}");
+                implied += 1;
+            } else {
+                assert_eq!(cm.implied_by, None, "history {i}: decided by the causal check itself:\n{text}");
+                rerun += 1;
+            }
+        }
+    }
+    assert!(implied > 20 && rerun > 20, "deferred CM implied by sequential {implied}, decided again {rerun}");
+}
