@@ -482,6 +482,7 @@ impl Adjacency {
         }
         Adjacency { start, to }
     }
+
     fn of(&self, v: u32) -> &[(u32, u32)] {
         &self.to[self.start[v as usize] as usize..self.start[v as usize + 1] as usize]
     }
@@ -550,6 +551,12 @@ struct Topo {
     stamp: u32,
 }
 
+/// What the searches of one repair have visited, and how much they may.
+struct Visits {
+    count: usize,
+    limit: usize,
+}
+
 /// Edges from one node to another, by their ends.
 type Ends = rustc_hash::FxHashSet<(u32, u32)>;
 
@@ -566,12 +573,11 @@ impl Topo {
         g: &Graph<'_, O>,
         fixed: (&Adjacency, &Adjacency),
         round: &[&[(u32, u32, u32)]],
-    ) -> Result<Vec<u32>, Vec<bool>> {
+    ) -> Result<(), Vec<bool>> {
         let n = g.nodes.total();
-        let round_succ = Adjacency::new(n, round, false);
-        let succ = Edges(vec![fixed.0, &round_succ]);
         if self.order.is_empty() {
-            let order = topological(g, &succ)?;
+            let round_succ = Adjacency::new(n, round, false);
+            let order = topological(g, &Edges(vec![fixed.0, &round_succ]))?;
             self.position = vec![0; n];
             for (i, &v) in order.iter().enumerate() {
                 self.position[v as usize] = i as u32;
@@ -579,7 +585,7 @@ impl Topo {
             self.indegree = vec![0; n];
             self.mark = vec![0; n];
             self.order = order;
-            return Ok(self.order.clone());
+            return Ok(());
         }
         // The broken edges, each pair of ends once: out of the graph until repaired.
         let mut broken: Vec<(u32, u32)> = round
@@ -589,31 +595,35 @@ impl Topo {
             .map(|&(a, b, _)| (a, b))
             .collect();
         if broken.is_empty() {
-            return Ok(self.order.clone());
+            return Ok(());
         }
         broken.sort_unstable();
         broken.dedup();
+        // (Only now, since most sorts break nothing: building it is a pass over every node.)
+        let round_succ = Adjacency::new(n, round, false);
+        let succ = Edges(vec![fixed.0, &round_succ]);
         let round_pred = Adjacency::new(n, round, true);
         let pred = Edges(vec![fixed.1, &round_pred]);
         let mut out: Ends = broken.iter().copied().collect();
         let mut rejected = Vec::new();
-        // A repair costs what it visits; past a quarter of the graph, one re-sort of a stretch is cheaper.
-        let mut visits = 0usize;
-        let limit = n / 4;
+        // A repair costs what it visits; past a quarter of the graph, re-sorting the stretches is cheaper
+        // (checked as it goes: one search alone can visit most of the graph).
+        let mut visits = Visits { count: 0, limit: n / 4 };
         for &(x, y) in &broken {
-            if visits > limit {
-                return self.resort(g, &succ, round);
-            }
             if self.position[x as usize] < self.position[y as usize] {
                 out.remove(&(x, y));
                 continue;
             }
-            let ahead = self.reach(&succ, &out, y, self.position[x as usize], true, &mut visits);
+            let Some(ahead) = self.reach(&succ, &out, y, self.position[x as usize], true, &mut visits) else {
+                return self.resort(g, &succ, round);
+            };
             if self.mark[x as usize] == self.stamp {
                 rejected.push((x, y));
                 continue;
             }
-            let behind = self.reach(&pred, &out, x, self.position[y as usize], false, &mut visits);
+            let Some(behind) = self.reach(&pred, &out, x, self.position[y as usize], false, &mut visits) else {
+                return self.resort(g, &succ, round);
+            };
             let mut places: Vec<u32> = ahead.iter().chain(&behind).map(|&v| self.position[v as usize]).collect();
             places.sort_unstable();
             let mut moved = behind;
@@ -628,13 +638,15 @@ impl Topo {
             out.remove(&(x, y));
         }
         if rejected.is_empty() {
-            return Ok(self.order.clone());
+            return Ok(());
         }
         // Left over: the nodes on a path from `y` to `x` of a rejected edge, over the edges kept (of which
         // the order is topological), each preceded by the one before it, and `y` by `x`.
         let mut left = vec![false; n];
         for &(x, y) in &rejected {
-            let ahead = self.reach(&succ, &out, y, self.position[x as usize], true, &mut visits);
+            let ahead = self
+                .reach(&succ, &out, y, self.position[x as usize], true, &mut Visits { count: 0, limit: usize::MAX })
+                .expect("no limit");
             let stamp = self.stamp;
             let on_path: Vec<u32> = {
                 // Back from `x` within what `y` reaches.
@@ -661,6 +673,7 @@ impl Topo {
 
     /// What `from` reaches (forward) or is reached from (backward) over the edges not `out`, among the
     /// nodes placed up to `bound` (forward) or from `bound` on (backward); marked with a new stamp.
+    /// `None` once the visits counted in `visits` pass its limit.
     fn reach(
         &mut self,
         adj: &Edges<'_>,
@@ -668,16 +681,19 @@ impl Topo {
         from: u32,
         bound: u32,
         forward: bool,
-        visits: &mut usize,
-    ) -> Vec<u32> {
+        visits: &mut Visits,
+    ) -> Option<Vec<u32>> {
         self.stamp += 1;
         let stamp = self.stamp;
         self.mark[from as usize] = stamp;
         let mut found = vec![from];
         let mut stack = vec![from];
         while let Some(v) = stack.pop() {
+            if visits.count > visits.limit {
+                return None;
+            }
             for &(w, _) in adj.of(v) {
-                *visits += 1;
+                visits.count += 1;
                 let p = self.position[w as usize];
                 let within = if forward { p <= bound } else { p >= bound };
                 let edge = if forward { (v, w) } else { (w, v) };
@@ -688,35 +704,46 @@ impl Topo {
                 }
             }
         }
-        found
+        Some(found)
     }
 
-    /// Re-sorts the one stretch of the order that spans every edge of `round` it breaks. Exact: an edge into
-    /// or out of the stretch keeps its direction (else it would be a broken edge, and the stretch would span
-    /// it), and a cycle lies within the stretch (its latest node has an edge back, its earliest one an edge
-    /// from later: both ends of broken edges).
-    fn resort<O>(
-        &mut self,
-        g: &Graph<'_, O>,
-        succ: &Edges<'_>,
-        round: &[&[(u32, u32, u32)]],
-    ) -> Result<Vec<u32>, Vec<bool>> {
+    /// Re-sorts the stretches of the order that the edges of `round` it breaks span: each broken edge
+    /// spans the stretch from its head to its tail, and overlapping ones are merged. Exact: an edge into
+    /// or out of a stretch keeps its direction (else it would be a broken edge, and a stretch would span
+    /// it), and each cycle lies within one stretch (going back down from its latest node to its earliest,
+    /// it crosses every place between them on broken edges, whose stretches therefore overlap).
+    fn resort<O>(&mut self, g: &Graph<'_, O>, succ: &Edges<'_>, round: &[&[(u32, u32, u32)]]) -> Result<(), Vec<bool>> {
         let n = g.nodes.total();
-        let position = &self.position;
-        let (mut lo, mut hi) = (u32::MAX, 0u32);
-        for list in round {
-            for &(a, b, _) in list.iter() {
-                let (pa, pb) = (position[a as usize], position[b as usize]);
-                if pa > pb {
-                    lo = lo.min(pb);
-                    hi = hi.max(pa);
+        let mut spans: Vec<(u32, u32)> = round
+            .iter()
+            .flat_map(|list| list.iter())
+            .map(|&(a, b, _)| (self.position[b as usize], self.position[a as usize]))
+            .filter(|&(pb, pa)| pa > pb)
+            .collect();
+        spans.sort_unstable();
+        let mut stretches: Vec<(usize, usize)> = Vec::new();
+        for (lo, hi) in spans {
+            match stretches.last_mut() {
+                Some(last) if lo as usize <= last.1 => last.1 = last.1.max(hi as usize),
+                _ => stretches.push((lo as usize, hi as usize)),
+            }
+        }
+        let mut left: Option<Vec<bool>> = None;
+        for (lo, hi) in stretches {
+            if let Err(stuck) = self.resort_stretch(g, succ, lo, hi) {
+                let left = left.get_or_insert_with(|| vec![false; n]);
+                for v in stuck {
+                    left[v as usize] = true;
                 }
             }
         }
-        if lo > hi {
-            return Ok(self.order.clone());
-        }
-        let (lo, hi) = (lo as usize, hi as usize);
+        left.map_or(Ok(()), Err)
+    }
+
+    /// Re-sorts the order's places `lo..=hi`, or leaves them and returns those of its nodes that no
+    /// order of them places (each on a cycle or after one).
+    fn resort_stretch<O>(&mut self, g: &Graph<'_, O>, succ: &Edges<'_>, lo: usize, hi: usize) -> Result<(), Vec<u32>> {
+        let position = &self.position;
         let inside = |v: u32| (lo..=hi).contains(&(position[v as usize] as usize));
         let stretch = &self.order[lo..=hi];
         for &v in stretch {
@@ -743,21 +770,19 @@ impl Topo {
             }
         }
         if sorted.len() < stretch.len() {
-            let mut left = vec![false; n];
+            let mut placed = rustc_hash::FxHashSet::default();
+            placed.extend(sorted.iter().copied());
+            let stuck: Vec<u32> = stretch.iter().copied().filter(|v| !placed.contains(v)).collect();
             for &v in stretch {
-                left[v as usize] = true;
                 self.indegree[v as usize] = 0;
             }
-            for &v in &sorted {
-                left[v as usize] = false;
-            }
-            return Err(left);
+            return Err(stuck);
         }
         for (i, &v) in sorted.iter().enumerate() {
             self.position[v as usize] = (lo + i) as u32;
         }
         self.order[lo..=hi].copy_from_slice(&sorted);
-        Ok(self.order.clone())
+        Ok(())
     }
 }
 
@@ -893,6 +918,8 @@ struct Orders {
     settle: Settle,
     /// The cycles behind the unit clauses the fixed edges gave, for the proof.
     settled: Vec<Learned>,
+    /// The clauses added, by their assumptions: a cycle resting on the same ones teaches nothing.
+    known: rustc_hash::FxHashSet<Vec<Assumption>>,
 }
 
 impl Orders {
@@ -1098,6 +1125,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         sources: FxHashMap::default(),
         settle: Settle::new(),
         settled: Vec::new(),
+        known: Default::default(),
     };
     // What the solver's current model fixes.
     let mut pairs: Vec<Assumption> = Vec::new();
@@ -1122,30 +1150,50 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         let round_pred = Adjacency::new(n, round, true);
         let succ = Edges(vec![&fixed_succ, &round_succ]);
         let pred = Edges(vec![&fixed_pred, &round_pred]);
+        let mut new = false;
         for c in cycles(n, left, &succ, &pred, CYCLES_PER_ROUND) {
             match learn(orders, &g, (&fixed_succ, &fixed_pred), &c, all) {
                 None => return Err(Decision::Violated(prove(&g, problems, vec![(c, vec![])]))),
-                Some(assumed) => learned.push((c, assumed)),
+                Some((assumed, fresh)) => {
+                    new |= fresh;
+                    if fresh {
+                        learned.push((c, assumed));
+                    }
+                }
             }
         }
         learned.append(&mut orders.settled);
-        next_model(orders).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))
+        let mut model =
+            next_model(orders).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))?;
+        model.learned = new;
+        Ok(model)
     };
+    // Rounds in a row that learned nothing new: the failed-cas moves of the write order are guesses the
+    // clauses do not steer, so a round whose conflict the solver already knew is followed by one
+    // without them; a second such round would repeat itself until the time limit, and the search is
+    // given that time instead.
+    let mut stalled = 0u32;
+    // Scratch, kept from round to round: where each write was first read; marks for the searches.
+    let mut seen_at = vec![u32::MAX; n];
+    let mut marks = Marks { mark: vec![0; n], stamp: 0 };
     loop {
         rounds += 1;
         if budget.expired() {
             return Decision::Undecided(format!("the time limit was reached after {rounds} write-order guesses"));
+        }
+        if stalled >= 2 {
+            return Decision::Undecided(format!("the write-order guesses stopped learning after {rounds} rounds"));
         }
         // The graph under the solver's answers so far.
         let mut chosen = Vec::new();
         for (i, &a) in pairs.iter().enumerate() {
             g.assumption_edges(a, i as u32, &mut chosen);
         }
-        let order = match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen]) {
-            Ok(order) => order,
+        match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen]) {
+            Ok(()) => {}
             Err(mut left) => {
                 match conflict(&mut left, &[&chosen], &pairs, &mut orders, &mut learned) {
-                    Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
+                    Ok(m) => (pairs, allowed, stalled) = (m.pairs, m.allowed, if m.learned { 0 } else { stalled + 1 }),
                     Err(decision) => return decision,
                 }
                 continue;
@@ -1158,11 +1206,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         // Guess the rest of the write order from that order. A write is taken to come where it was first
         // read (where it is, if nobody read it): the order the readers saw, which a real store's history
         // mostly keeps even for writes invoked the other way round.
-        let mut position = vec![0u32; n];
-        for (i, &v) in order.iter().enumerate() {
-            position[v as usize] = i as u32;
-        }
-        let mut seen_at = vec![u32::MAX; n];
+        let position = &topo.position;
+        seen_at.fill(u32::MAX);
         for (v, op) in g.ops.iter().enumerate() {
             if let Role::Read(s) | Role::Cas(s) = op.role {
                 seen_at[s as usize] = seen_at[s as usize].min(position[v]);
@@ -1192,30 +1237,27 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 }
             }
         }
-        let mut order = match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
-            Ok(order) => order,
+        match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
+            Ok(()) => {}
             Err(mut left) => {
                 match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
-                    Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
+                    Ok(m) => (pairs, allowed, stalled) = (m.pairs, m.allowed, if m.learned { 0 } else { stalled + 1 }),
                     Err(decision) => return decision,
                 }
                 continue;
             }
         };
         if !with_failed_cas {
-            return holds(&g, problems, &order);
+            return holds(&g, problems, &topo.order);
         }
         // Guess what each failed cas saw, among what the solver still allows: what its key held where
         // this order places it, or else the nearest write to that in the guessed write order.
-        for (i, &v) in order.iter().enumerate() {
-            position[v as usize] = i as u32;
-        }
+        let position = &topo.position;
         let before = all.len();
         let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
         let succ = Edges(vec![&fixed_succ, &round_succ]);
         let chosen_succ = Adjacency::new(n, &[&chosen], false);
         let base = Edges(vec![&fixed_succ, &chosen_succ]);
-        let mut marks = Marks { mark: vec![0; n], stamp: 0 };
         let mut sources = Vec::new();
         // Writes moved in the guessed write order: (key, write, the value it now comes right after).
         let mut moves: Vec<(usize, u32, u32)> = Vec::new();
@@ -1243,8 +1285,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             let f = v as u32;
             let placeable = |i: usize, marks: &mut Marks| {
                 let w = value(i);
-                !marks.reaches(&succ, &position, f, w)
-                    && succ.of(g.nodes.read_by(w)).all(|&(z, _)| !marks.reaches(&succ, &position, z, f))
+                !marks.reaches(&succ, position, f, w)
+                    && succ.of(g.nodes.read_by(w)).all(|&(z, _)| !marks.reaches(&succ, position, z, f))
             };
             let nearest = (0..=chain.len()).flat_map(|d| [at + d, at.wrapping_sub(d)]).filter(|&i| i <= chain.len());
             let floor = process_saw.get(&op.key).copied().unwrap_or(0);
@@ -1268,25 +1310,42 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     } else {
                         chain.iter().position(|&w| w == forbidden).map_or(0, |i| i + 1)
                     };
-                    // Over the edges that hold whatever the guess: through the guessed order, `f`
-                    // reaches every write after the one it is pinned before.
-                    // A write placed before that value may belong right after it, too: nearest first.
-                    let around = (1..=chain.len()).flat_map(|d| [k + 1 + d, k.wrapping_sub(d)]);
-                    let moved = around.filter(|&i| i <= chain.len() && i != 0).take(64).map(value).find(|&w| {
+                    // A write that nothing fixes or solves for (over those edges only: through the
+                    // guessed order, `f` reaches every write after the one it is pinned before) to come
+                    // right after that value, every write up to it before, every later one after, and
+                    // that `f` could have seen there: nearest first, on both sides, since the write that
+                    // overwrote a process's own value is often guessed before it.
+                    let movable = |w: u32, marks: &mut Marks| {
                         fits(w)
-                            && !marks.reaches(&base, &position, f, w)
-                            && !marks.reaches(&base, &position, w, forbidden)
+                            && !marks.reaches(&base, position, f, w)
                             && fixed_succ
                                 .of(g.nodes.read_by(w))
                                 .iter()
-                                .all(|&(z, _)| !marks.reaches(&base, &position, z, f))
-                    });
+                                .all(|&(z, _)| !marks.reaches(&base, position, z, f))
+                            && (0..=chain.len()).filter(|&i| value(i) != w).all(|i| {
+                                if i <= k {
+                                    !marks.reaches(&base, position, w, value(i))
+                                } else {
+                                    !marks.reaches(&base, position, value(i), w)
+                                }
+                            })
+                    };
+                    let moved = if stalled > 0 || moves.iter().any(|&(key, _, _)| key == op.key as usize) {
+                        None
+                    } else {
+                        let around = (1..=chain.len()).flat_map(|d| [k + 1 + d, k.wrapping_sub(d)]);
+                        around
+                            .filter(|&i| i <= chain.len() && i != 0)
+                            .take(64)
+                            .map(value)
+                            .find(|&w| movable(w, &mut marks))
+                    };
                     match moved {
-                        Some(w) if !moves.iter().any(|&(key, _, _)| key == op.key as usize) => {
+                        Some(w) => {
                             moves.push((op.key as usize, w, forbidden));
                             w
                         }
-                        _ => value(first),
+                        None => value(first),
                     }
                 }
             };
@@ -1326,18 +1385,20 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             all.push(a);
         }
         if !moves.is_empty() || all.len() > before {
-            order = match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
-                Ok(order) => order,
+            match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
+                Ok(()) => {}
                 Err(mut left) => {
                     match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
-                        Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
+                        Ok(m) => {
+                            (pairs, allowed, stalled) = (m.pairs, m.allowed, if m.learned { 0 } else { stalled + 1 })
+                        }
                         Err(decision) => return decision,
                     }
                     continue;
                 }
             };
         }
-        return holds(&g, problems, &order);
+        return holds(&g, problems, &topo.order);
     }
 }
 
@@ -1390,14 +1451,14 @@ impl Marks {
 }
 
 /// Adds the clause "not every assumption this cycle rests on"; `None` if it rests on none (the cycle
-/// holds whatever the write order). Returns the assumptions.
+/// holds whatever the write order). Returns the assumptions, and whether the clause is new.
 fn learn<O>(
     orders: &mut Orders,
     g: &Graph<'_, O>,
     fixed: (&Adjacency, &Adjacency),
     cycle: &[(u32, u32, u32)],
     all: &[Assumption],
-) -> Option<Vec<Assumption>> {
+) -> Option<(Vec<Assumption>, bool)> {
     let mut assumed: Vec<Assumption> =
         cycle.iter().filter(|&&(_, _, l)| l != FIXED).map(|&(_, _, l)| all[l as usize]).collect();
     assumed.sort_unstable();
@@ -1405,9 +1466,12 @@ fn learn<O>(
     if assumed.is_empty() {
         return None;
     }
+    if !orders.known.insert(assumed.clone()) {
+        return Some((assumed, false));
+    }
     let mut clause: Vec<Lit> = assumed.iter().map(|&a| !orders.lit(g, fixed, a)).collect();
     orders.solver.add_clause_reuse(&mut clause);
-    Some(assumed)
+    Some((assumed, true))
 }
 
 /// What the solver's next model says, or `None` when the clauses are unsatisfiable.
@@ -1416,6 +1480,8 @@ struct SolverModel {
     pairs: Vec<Assumption>,
     /// Per failed cas it has a say on: the writes it may still have seen.
     allowed: FxHashMap<u32, Vec<u32>>,
+    /// Whether the conflict before it taught the solver anything new.
+    learned: bool,
 }
 
 fn next_model(orders: &mut Orders) -> Option<SolverModel> {
@@ -1443,7 +1509,7 @@ fn next_model(orders: &mut Orders) -> Option<SolverModel> {
             (f, vars.iter().filter(|&&(_, v)| solver.value_var(v) == lbool::TRUE).map(|&(c, _)| c).collect())
         })
         .collect();
-    Some(SolverModel { pairs, allowed })
+    Some(SolverModel { pairs, allowed, learned: true })
 }
 
 /// Runs `witness` through the model, key by key, and checks that it keeps every process's order.
