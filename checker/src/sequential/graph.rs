@@ -19,7 +19,10 @@
 //! one of the cycles found, and those cycles are the proof. A variable the fixed edges already decide (a
 //! path from one write to the other) is settled by a unit clause the moment a cycle first mentions it,
 //! with the cycle the other choice closes: else the solver's next model may flip it, and each flip costs a
-//! round to learn what one path says.
+//! round to learn what one path says. A successful cas comes right after the write it read, so a cas
+//! chain (a write, the one successful cas that read it, the one that read that, ...) is consecutive in
+//! every order: the variables are per pair of chains, and the guesses keep a chain together. Else each
+//! other write's place, before the chain or after, is learned again for each of its writes.
 //!
 //! What is covered: reads, writes, successful cas, and failed cas under `--cas-fail observe`. A failed cas
 //! is a read of "anything but `from`": which write it saw is one more thing solved for (a variable per
@@ -182,9 +185,52 @@ struct Graph<'a, O> {
     forced: FxHashMap<(u32, u32), (u32, u32)>,
     /// Why a cycle found here would not prove a violation: a failed cas may have seen a write left out.
     unproven: Option<String>,
+    /// Per node: the first write of its cas chain (a write and the successful cas that read it, the cas
+    /// that read that, ...), for writes; itself otherwise. A successful cas comes right after what it
+    /// read, so in every order a chain's writes are consecutive, and where another write stands is one
+    /// question per chain: the write-order variables are per pair of chains.
+    head: Vec<u32>,
+    /// Per chain head: its last write.
+    tail: FxHashMap<u32, u32>,
 }
 
 impl<O> Graph<'_, O> {
+    /// Finds the cas chains: a write read by exactly one successful cas is followed by it. (A write two
+    /// successful cas read is a cycle of fixed edges already: each must come right after it.)
+    fn chains(&mut self) {
+        let total = self.nodes.total();
+        self.head = (0..total as u32).collect();
+        let next = |w: u32| match self.cas_readers.get(&w).map(|r| &r[..]) {
+            Some(&[c]) if !self.nodes.is_init(w) => Some(c),
+            _ => None,
+        };
+        let mut tails = FxHashMap::default();
+        for list in &self.writes {
+            for &w in list {
+                // A head: not the one successful cas of a write that has only it.
+                let first = match self.ops[w as usize].role {
+                    Role::Cas(s) => next(s) != Some(w),
+                    _ => true,
+                };
+                if !first {
+                    continue;
+                }
+                let mut last = w;
+                while let Some(c) = next(last) {
+                    self.head[c as usize] = w;
+                    last = c;
+                }
+                tails.insert(w, last);
+            }
+        }
+        self.tail = tails;
+    }
+
+    /// The last write of the chain that starts at `head` (an initial-value node is its own).
+    fn tail_of(&self, head: u32) -> u32 {
+        self.tail.get(&head).copied().unwrap_or(head)
+    }
+
     /// The edges that `earlier` preceding `later` in the write order implies: the write order itself,
     /// and every read of `earlier` (but `later`, if it is a cas) before `later`.
     fn pair_edges(&self, earlier: u32, later: u32, label: u32, out: &mut Vec<(u32, u32, u32)>) {
@@ -379,8 +425,19 @@ fn build<'a, M: Model>(
             fixed.push((i as u32, i as u32 + 1, FIXED));
         }
     }
-    let mut graph =
-        Graph { history, model_ops, nodes, ops, writes, cas_readers, fixed, forced: Default::default(), unproven };
+    let mut graph = Graph {
+        history,
+        model_ops,
+        nodes,
+        ops,
+        writes,
+        cas_readers,
+        fixed,
+        forced: Default::default(),
+        unproven,
+        head: Vec::new(),
+        tail: FxHashMap::default(),
+    };
     // Every write follows the initial value, and every read of it precedes every write (a cas of the
     // initial value precedes every other write).
     let mut extra = Vec::new();
@@ -434,6 +491,7 @@ fn build<'a, M: Model>(
         graph.forced.entry((a, b)).or_insert((0, 0));
     }
     graph.forced = forced.into_iter().rev().collect();
+    graph.chains();
     graph.fixed.extend(extra);
     Ok(graph)
 }
@@ -918,8 +976,8 @@ struct Orders {
     settle: Settle,
     /// The cycles behind the unit clauses the fixed edges gave, for the proof.
     settled: Vec<Learned>,
-    /// The clauses added, by their assumptions: a cycle resting on the same ones teaches nothing.
-    known: rustc_hash::FxHashSet<Vec<Assumption>>,
+    /// The clauses added: a cycle whose clause is one of them teaches nothing.
+    known: rustc_hash::FxHashSet<Vec<Lit>>,
 }
 
 impl Orders {
@@ -932,6 +990,9 @@ impl Orders {
     fn lit<O>(&mut self, g: &Graph<'_, O>, fixed: (&Adjacency, &Adjacency), a: Assumption) -> Lit {
         match a {
             Assumption::Order(a, b) => {
+                // One variable per pair of cas chains (see `Graph::head`); within a chain, per pair.
+                let (ha, hb) = (g.head[a as usize], g.head[b as usize]);
+                let (a, b) = if ha != hb { (ha, hb) } else { (a, b) };
                 let (lo, hi, sign) = if a < b { (a, b, true) } else { (b, a, false) };
                 if let Some(&var) = self.vars.get(&(lo, hi)) {
                     return Lit::new(var, sign);
@@ -939,10 +1000,12 @@ impl Orders {
                 let var = self.solver.new_var(lbool::new(sign), true);
                 self.vars.insert((lo, hi), var);
                 for (x, y) in [(lo, hi), (hi, lo)] {
-                    if let Some(mut cycle) = self.settle.path(fixed.0, x, y) {
-                        // `y` before `x` would close the path with the write order's edge back.
-                        cycle.push((y, x, 0));
-                        self.settled.push((cycle, vec![Assumption::Order(y, x)]));
+                    // `x`'s chain is first in every order when its first write precedes the last of `y`'s.
+                    let last = if ha != hb { g.tail_of(y) } else { y };
+                    if let Some(mut cycle) = self.settle.path(fixed.0, x, last) {
+                        // `y`'s chain before `x`'s would close the path with the write order's edge back.
+                        cycle.push((last, x, 0));
+                        self.settled.push((cycle, vec![Assumption::Order(last, x)]));
                         self.solver.add_clause_reuse(&mut vec![Lit::new(var, x == lo)]);
                         break;
                     }
@@ -1164,7 +1227,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         }
         learned.append(&mut orders.settled);
         let mut model =
-            next_model(orders).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))?;
+            next_model(orders, &g).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))?;
         model.learned = new;
         Ok(model)
     };
@@ -1223,7 +1286,11 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                         seen_at[w as usize] = position[w as usize];
                     }
                 }
-                sorted.sort_unstable_by_key(|&w| (seen_at[w as usize], position[w as usize]));
+                // A cas chain stays together, where its first write was first read, in its own order.
+                sorted.sort_unstable_by_key(|&w| {
+                    let h = g.head[w as usize] as usize;
+                    (seen_at[h], position[h], position[w as usize])
+                });
                 sorted
             })
             .collect();
@@ -1315,14 +1382,18 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     // right after that value, every write up to it before, every later one after, and
                     // that `f` could have seen there: nearest first, on both sides, since the write that
                     // overwrote a process's own value is often guessed before it.
+                    // (A whole cas chain moves, after a value that ends one: a chain stays together.)
+                    let ends_chain = g.nodes.is_init(forbidden) || g.tail_of(g.head[forbidden as usize]) == forbidden;
                     let movable = |w: u32, marks: &mut Marks| {
                         fits(w)
+                            && ends_chain
+                            && g.head[w as usize] == w
                             && !marks.reaches(&base, position, f, w)
                             && fixed_succ
                                 .of(g.nodes.read_by(w))
                                 .iter()
                                 .all(|&(z, _)| !marks.reaches(&base, position, z, f))
-                            && (0..=chain.len()).filter(|&i| value(i) != w).all(|i| {
+                            && (0..=chain.len()).filter(|&i| g.head[value(i) as usize] != w).all(|i| {
                                 if i <= k {
                                     !marks.reaches(&base, position, w, value(i))
                                 } else {
@@ -1361,13 +1432,14 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         if !moves.is_empty() {
             for &(key, w, after) in &moves {
                 let chain = &mut chains[key];
-                chain.retain(|&x| x != w);
+                let moving: Vec<u32> = chain.iter().copied().filter(|&x| g.head[x as usize] == w).collect();
+                chain.retain(|&x| g.head[x as usize] != w);
                 let at = if g.nodes.is_init(after) {
                     0
                 } else {
                     chain.iter().position(|&x| x == after).map_or(0, |i| i + 1)
                 };
-                chain.insert(at, w);
+                chain.splice(at..at, moving);
             }
             all.truncate(pairs.len());
             guess_edges.clear();
@@ -1466,10 +1538,15 @@ fn learn<O>(
     if assumed.is_empty() {
         return None;
     }
-    if !orders.known.insert(assumed.clone()) {
+    let mut clause: Vec<Lit> = assumed.iter().map(|&a| !orders.lit(g, fixed, a)).collect();
+    clause.sort_unstable();
+    clause.dedup();
+    // Two assumptions can be one variable's two values (a write on either side of one cas chain):
+    // such a clause always holds.
+    let always = clause.windows(2).any(|w| w[0].var() == w[1].var());
+    if always || !orders.known.insert(clause.clone()) {
         return Some((assumed, false));
     }
-    let mut clause: Vec<Lit> = assumed.iter().map(|&a| !orders.lit(g, fixed, a)).collect();
     orders.solver.add_clause_reuse(&mut clause);
     Some((assumed, true))
 }
@@ -1484,23 +1561,24 @@ struct SolverModel {
     learned: bool,
 }
 
-fn next_model(orders: &mut Orders) -> Option<SolverModel> {
+fn next_model<O>(orders: &mut Orders, g: &Graph<'_, O>) -> Option<SolverModel> {
     if orders.solver.solve_limited(&[]) != lbool::TRUE {
         return None;
     }
     let solver = &orders.solver;
-    let mut pairs: Vec<Assumption> =
-        orders
-            .vars
-            .iter()
-            .map(|(&(lo, hi), &var)| {
-                if solver.value_var(var) == lbool::TRUE {
-                    Assumption::Order(lo, hi)
-                } else {
-                    Assumption::Order(hi, lo)
-                }
-            })
-            .collect();
+    let mut pairs: Vec<Assumption> = orders
+        .vars
+        .iter()
+        .map(|(&(lo, hi), &var)| {
+            let (first, second) = if solver.value_var(var) == lbool::TRUE { (lo, hi) } else { (hi, lo) };
+            if g.head[lo as usize] == g.head[hi as usize] {
+                Assumption::Order(first, second)
+            } else {
+                // One chain before another: its last write before the other's first.
+                Assumption::Order(g.tail_of(first), second)
+            }
+        })
+        .collect();
     pairs.sort_unstable();
     let allowed = orders
         .sources
