@@ -17,7 +17,7 @@ trap 'rm -rf "$dir"' EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| run (faultline test --store-mode sequential --pin-clients ...) | operations checked | failed cas | sequential consistency | check ms, median | whole check s, median |"
+echo "| run (faultline test --store-mode sequential --pin-clients ...) | operations checked | cas answered fail | sequential consistency | check ms, median | whole check s, median |"
 echo "|---|---:|---:|---|---:|---:|"
 for seed in $seeds; do
   for limit in 20s 60s; do
