@@ -1388,6 +1388,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                         fits(w)
                             && ends_chain
                             && g.head[w as usize] == w
+                            && (g.nodes.is_init(forbidden) || g.head[forbidden as usize] != w)
                             && !marks.reaches(&base, position, f, w)
                             && fixed_succ
                                 .of(g.nodes.read_by(w))
@@ -1397,7 +1398,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                                 if i <= k {
                                     !marks.reaches(&base, position, w, value(i))
                                 } else {
-                                    !marks.reaches(&base, position, value(i), w)
+                                    // (What reaches any of its chain reaches the chain's last write.)
+                                    !marks.reaches(&base, position, value(i), g.tail_of(w))
                                 }
                             })
                     };
