@@ -131,6 +131,27 @@ pub enum Readiness {
     Http(String),
 }
 
+impl Readiness {
+    /// One attempt (at most `attempt` long) for a node listening on `listen`; what an HTTP probe last got
+    /// goes into `last`, for the error if the node never becomes ready.
+    pub(crate) async fn probe(&self, listen: SocketAddr, attempt: Duration, last: &mut String) -> bool {
+        match self {
+            Readiness::Listen => tcp_ready(listen, attempt).await,
+            Readiness::Tcp(addr) => tcp_ready(*addr, attempt).await,
+            Readiness::Http(url) => match http_status(url, attempt).await {
+                Ok(status) => {
+                    *last = format!("; last answer: status {status}");
+                    (200..300).contains(&status)
+                }
+                Err(e) => {
+                    *last = format!("; last attempt: {e}");
+                    false
+                }
+            },
+        }
+    }
+}
+
 struct NodeProcess {
     spec: NodeSpec,
     child: Option<Child>,
@@ -618,22 +639,7 @@ impl Lab {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
-            let attempt = Duration::from_millis(500);
-            let ok = match &ready {
-                Readiness::Listen => tcp_ready(self.nodes[i].listen, attempt).await,
-                Readiness::Tcp(addr) => tcp_ready(*addr, attempt).await,
-                Readiness::Http(url) => match http_status(url, attempt).await {
-                    Ok(status) => {
-                        last = format!("; last answer: status {status}");
-                        (200..300).contains(&status)
-                    }
-                    Err(e) => {
-                        last = format!("; last attempt: {e}");
-                        false
-                    }
-                },
-            };
-            if ok {
+            if ready.probe(self.nodes[i].listen, Duration::from_millis(500), &mut last).await {
                 return Ok(());
             }
             if let Some(Ok(Some(status))) = self.processes[i].child.as_mut().map(Child::try_wait) {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::fault::{ClockSkew, Fault, FaultKind};
-use crate::lab::{grudge_indexes, node_indexes, NetworkFaults, NodeAddress, NodeSpec, Readiness};
+use crate::lab::{grudge_indexes, node_indexes, NetworkFaults, NodeAddress, NodeSpec};
 use crate::ssh::{quote, Host};
 
 /// The environment variable that marks a remote node with its run's working directory.
@@ -316,22 +316,7 @@ impl RemoteLab {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
-            let attempt = Duration::from_millis(500);
-            let ok = match &ready {
-                Readiness::Listen => crate::lab::tcp_ready(self.nodes[i].listen, attempt).await,
-                Readiness::Tcp(addr) => crate::lab::tcp_ready(*addr, attempt).await,
-                Readiness::Http(url) => match crate::lab::http_status(url, attempt).await {
-                    Ok(status) => {
-                        last = format!("; last answer: status {status}");
-                        (200..300).contains(&status)
-                    }
-                    Err(e) => {
-                        last = format!("; last attempt: {e}");
-                        false
-                    }
-                },
-            };
-            if ok {
+            if ready.probe(self.nodes[i].listen, Duration::from_millis(500), &mut last).await {
                 return Ok(());
             }
             if !self.alive(i).await {
