@@ -177,17 +177,21 @@ impl Host {
         }
     }
 
-    /// Runs a shell script on the host; its stdout, or an error naming the host with its stderr.
-    pub async fn run(&self, script: &str) -> Result<String, String> {
-        let out = self
-            .session
+    /// Runs `sh -c script` on the host with `stdin`, to its end; an error names the host.
+    async fn output(&self, script: &str, stdin: Stdio) -> Result<std::process::Output, String> {
+        self.session
             .command("sh")
             .arg("-c")
             .arg(script)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .output()
             .await
-            .map_err(|e| format!("host {}: {}", self.name, describe(&e)))?;
+            .map_err(|e| format!("host {}: {}", self.name, describe(&e)))
+    }
+
+    /// Runs a shell script on the host; its stdout, or an error naming the host with its stderr.
+    pub async fn run(&self, script: &str) -> Result<String, String> {
+        let out = self.output(script, Stdio::null()).await?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
@@ -201,15 +205,7 @@ impl Host {
     pub async fn run_with_input(&self, script: &str, input: &Path) -> Result<String, String> {
         let file =
             std::fs::File::open(input).map_err(|e| format!("cannot read {} to upload it: {e}", input.display()))?;
-        let out = self
-            .session
-            .command("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(file)))
-            .output()
-            .await
-            .map_err(|e| format!("host {}: {}", self.name, describe(&e)))?;
+        let out = self.output(script, Stdio::from(std::os::fd::OwnedFd::from(file))).await?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
