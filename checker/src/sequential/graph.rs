@@ -226,6 +226,19 @@ impl<O> Graph<'_, O> {
         self.tail = tails;
     }
 
+    /// The edges of a guessed write order (each key's writes in order): each consecutive pair no process
+    /// saw for itself becomes an assumption, appended to `all`, whose index labels its edges.
+    fn guessed_edges(&self, chains: &[Vec<u32>], all: &mut Vec<Assumption>, edges: &mut Vec<Edge>) {
+        for sorted in chains {
+            for w in sorted.windows(2) {
+                if !self.forced.contains_key(&(w[0], w[1])) {
+                    self.pair_edges(w[0], w[1], all.len() as u32, edges);
+                    all.push(Assumption::Order(w[0], w[1]));
+                }
+            }
+        }
+    }
+
     /// The last write of the chain that starts at `head` (an initial-value node is its own).
     fn tail_of(&self, head: u32) -> u32 {
         self.tail.get(&head).copied().unwrap_or(head)
@@ -1296,14 +1309,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             .collect();
         let mut all = pairs.clone();
         let mut guess_edges = Vec::new();
-        for sorted in &chains {
-            for w in sorted.windows(2) {
-                if !g.forced.contains_key(&(w[0], w[1])) {
-                    g.pair_edges(w[0], w[1], all.len() as u32, &mut guess_edges);
-                    all.push(Assumption::Order(w[0], w[1]));
-                }
-            }
-        }
+        g.guessed_edges(&chains, &mut all, &mut guess_edges);
         match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
             Ok(()) => {}
             Err(mut left) => {
@@ -1445,14 +1451,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             }
             all.truncate(pairs.len());
             guess_edges.clear();
-            for sorted in &chains {
-                for w in sorted.windows(2) {
-                    if !g.forced.contains_key(&(w[0], w[1])) {
-                        g.pair_edges(w[0], w[1], all.len() as u32, &mut guess_edges);
-                        all.push(Assumption::Order(w[0], w[1]));
-                    }
-                }
-            }
+            g.guessed_edges(&chains, &mut all, &mut guess_edges);
         }
         for a in sources {
             g.assumption_edges(a, all.len() as u32, &mut guess_edges);
