@@ -406,12 +406,17 @@ impl Node {
             info!("the primary sent entries from {from}, but this log ends at {}: asked for the rest", core.log.len());
             return Response::json(409, json!({ "len": core.log.len() }));
         }
-        // The primary's log is the truth, and what it sent ends where its log ends. Entries this node
-        // already has are kept; from the first that differs, or past the primary's end, this log is
-        // replaced by what it sent.
+        // The primary's log is the truth. Entries this node already has are kept; from the first that
+        // differs, this log is replaced by what it sent. A shipment that this log already holds all of
+        // changes nothing, even when this log is longer: the primary's log only grows, so that is a
+        // late one (sent before a partition, delivered after newer ones), and cutting the log back to
+        // where it ended would take this node back in time, its readers with it.
         let have = core.log.len();
         let end = from + entries.len();
         let same = (from..have.min(end)).take_while(|&i| core.log.entries()[i] == entries[i - from]).count();
+        if same == entries.len() && end <= have {
+            return Response::json(200, json!({ "len": have }));
+        }
         let result = tokio::task::block_in_place(|| {
             core.log.truncate(from + same)?;
             core.log.append(&entries[same..])
