@@ -991,6 +991,8 @@ struct Orders {
     settled: Vec<Learned>,
     /// The clauses added: a cycle whose clause is one of them teaches nothing.
     known: rustc_hash::FxHashSet<Vec<Lit>>,
+    /// The (failed cas, value it saw, direction) whose consequences `source_implications` added.
+    implied: rustc_hash::FxHashSet<(u32, u32, bool)>,
 }
 
 impl Orders {
@@ -1042,6 +1044,80 @@ impl Orders {
                 let vars = &self.sources[&f];
                 let var = vars.iter().find(|&&(c, _)| c == source).expect("a failed cas's source is a candidate").1;
                 Lit::new(var, true)
+            }
+        }
+    }
+}
+
+impl Orders {
+    /// What failed cas `f` having seen write `x` says of the write order over the fixed edges, as clauses
+    /// with their cycles: every write of its key that reaches `f` comes before `x` (`before`; else `f`
+    /// would precede it, having read what it overwrote), or every write `f` reaches comes after `x`. A
+    /// round learns one such write at a time from its cycle, and a solver that keeps `f` on `x` would
+    /// move `x` past them one round each.
+    fn source_implications<O>(
+        &mut self,
+        g: &Graph<'_, O>,
+        fixed: (&Adjacency, &Adjacency),
+        f: u32,
+        x: u32,
+        before: bool,
+        learned: &mut Vec<Learned>,
+    ) {
+        if self.settle.position.is_empty() || !self.implied.insert((f, x, before)) {
+            return;
+        }
+        let key = g.ops[f as usize].key as usize;
+        let writes = &g.writes[key];
+        let positions = writes.iter().map(|&w| self.settle.position[w as usize]);
+        let bound = if before { positions.min() } else { positions.max() };
+        let Some(bound) = bound else { return };
+        self.settle.search(if before { fixed.1 } else { fixed.0 }, f, bound, !before);
+        let found: Vec<u32> = writes
+            .iter()
+            .copied()
+            .filter(|&y| self.settle.reached(y) && g.head[y as usize] != g.head[x as usize])
+            .collect();
+        // (The paths first: `lit` searches again.)
+        let mut implied = Vec::new();
+        for y in found {
+            // The path between `y` and `f` over the fixed edges, as the search found it.
+            let mut path = Vec::new();
+            let mut v = y;
+            while v != f {
+                let (u, l) = self.settle.parent[v as usize];
+                path.push(if before { (v, u, l) } else { (u, v, l) });
+                v = u;
+            }
+            let (order, cycle) = if before {
+                // f -> read_by(x) -> y (x before y), y ~> f.
+                let mut cycle = vec![(f, g.nodes.read_by(x), 0), (g.nodes.read_by(x), y, 0)];
+                cycle.extend(path);
+                (Assumption::Order(x, y), cycle)
+            } else {
+                // x -> f (it read x), f ~> y, y -> x (y before x).
+                path.reverse();
+                let mut cycle = vec![(x, f, 0)];
+                cycle.extend(path);
+                cycle.push((y, x, 0));
+                (Assumption::Order(y, x), cycle)
+            };
+            implied.push((order, cycle));
+        }
+        for (order, cycle) in implied {
+            // A new variable prefers the order the fixed edges' topological order has (what the
+            // guesses follow), not the one this clause is against.
+            if let Assumption::Order(a, b) = order {
+                let placed = |v: u32| self.settle.position[v as usize];
+                self.lit(g, fixed, if placed(a) < placed(b) { order } else { Assumption::Order(b, a) });
+            }
+            let seen = self.lit(g, fixed, Assumption::Source(f, x));
+            let ordered = self.lit(g, fixed, order);
+            let mut clause = vec![!seen, !ordered];
+            clause.sort_unstable();
+            if self.known.insert(clause.clone()) {
+                self.solver.add_clause_reuse(&mut clause);
+                learned.push((cycle, vec![Assumption::Source(f, x), order]));
             }
         }
     }
@@ -1202,6 +1278,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         settle: Settle::new(),
         settled: Vec::new(),
         known: Default::default(),
+        implied: Default::default(),
     };
     // What the solver's current model fixes.
     let mut pairs: Vec<Assumption> = Vec::new();
@@ -1233,6 +1310,17 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 Some((assumed, fresh)) => {
                     new |= fresh;
                     if fresh {
+                        // A failed cas's source and one write order: the rest of that write order
+                        // with the source, at once.
+                        if let [Assumption::Source(f, x), Assumption::Order(a, b)]
+                        | [Assumption::Order(a, b), Assumption::Source(f, x)] = assumed[..]
+                        {
+                            let hx = g.head[x as usize];
+                            if g.head[a as usize] == hx || g.head[b as usize] == hx {
+                                let before = g.head[a as usize] == hx;
+                                orders.source_implications(&g, (&fixed_succ, &fixed_pred), f, x, before, learned);
+                            }
+                        }
                         learned.push((c, assumed));
                     }
                 }
