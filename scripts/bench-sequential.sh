@@ -4,8 +4,11 @@
 # --consistency all --json`. Prints a Markdown table: the run, operations checked, failed cas, the verdict
 # and method, the median of RUNS checks of the ladder's `sequential` elapsed_ms, and the median wall time
 # of the whole check process.
-#   scripts/bench-sequential.sh [RUNS] [SEEDS]   (default 3 runs; seeds "7 8")
+#   scripts/bench-sequential.sh [RUNS] [SEEDS] [KEEP]   (default 3 runs; seeds "7 8")
 # Records each run first (20 s + 60 s of cluster time per seed, on loopback); needs python3 for the JSON.
+# A seed does not fix the cluster's timing, so each recording is a new history. With KEEP (a folder), the
+# histories are kept there, and a history already there is checked again instead of recorded: the way to
+# compare two versions of the checker on the same histories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -14,6 +17,10 @@ cargo build --release -q
 bin=target/release/faultline
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+keep=${3:-}
+if [ -n "$keep" ]; then
+  mkdir -p "$keep"
+fi
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -21,13 +28,22 @@ echo "| run (faultline test --store-mode sequential --pin-clients ...) | operati
 echo "|---|---:|---:|---|---:|---:|"
 for seed in $seeds; do
   for limit in 20s 60s; do
-    store="$dir/store-$seed-$limit"
-    "$bin" test --store-mode sequential --pin-clients --time-limit "$limit" --seed "$seed" --store "$store" \
-      > "$dir/run.log" 2>&1 || true
-    history=$(find "$store" -name history.jsonl | head -n 1)
-    if [ -z "$history" ]; then
-      cat "$dir/run.log"
-      exit 1
+    kept="${keep:+$keep/sequential-$seed-$limit.jsonl}"
+    if [ -n "$kept" ] && [ -s "$kept" ]; then
+      history=$kept
+    else
+      store="$dir/store-$seed-$limit"
+      "$bin" test --store-mode sequential --pin-clients --time-limit "$limit" --seed "$seed" --store "$store" \
+        > "$dir/run.log" 2>&1 || true
+      history=$(find "$store" -name history.jsonl | head -n 1)
+      if [ -z "$history" ]; then
+        cat "$dir/run.log"
+        exit 1
+      fi
+      if [ -n "$kept" ]; then
+        cp "$history" "$kept"
+        history=$kept
+      fi
     fi
     failed=$(grep '"f":"cas"' "$history" | grep -c '"type":"fail"' || true)
     ms=()
