@@ -1069,9 +1069,7 @@ impl Orders {
             }
         }
     }
-}
 
-impl Orders {
     /// What failed cas `f` having seen write `x` says of the write order over the fixed edges, as clauses
     /// with their cycles: every write of its key that reaches `f` comes before `x` (`before`; else `f`
     /// would precede it, having read what it overwrote), or every write `f` reaches comes after `x`. A
@@ -1103,14 +1101,8 @@ impl Orders {
         // (The paths first: `lit` searches again.)
         let mut implied = Vec::new();
         for y in found {
-            // The path between `y` and `f` over the fixed edges, as the search found it.
-            let mut path = Vec::new();
-            let mut v = y;
-            while v != f {
-                let (u, l) = self.settle.parent[v as usize];
-                path.push(if before { (v, u, l) } else { (u, v, l) });
-                v = u;
-            }
+            // Between `y` and `f` over the fixed edges: `y` to `f` (before), or `f` to `y`.
+            let path = self.settle.trail(f, y, !before);
             let (order, cycle) = if before {
                 // f -> read_by(x) -> y (x before y), y ~> f.
                 let mut cycle = vec![(f, g.nodes.read_by(x), 0), (g.nodes.read_by(x), y, 0)];
@@ -1118,7 +1110,6 @@ impl Orders {
                 (Assumption::Order(x, y), cycle)
             } else {
                 // x -> f (it read x), f ~> y, y -> x (y before x).
-                path.reverse();
                 let mut cycle = vec![(x, f, 0)];
                 cycle.extend(path);
                 cycle.push((y, x, 0));
@@ -1126,6 +1117,7 @@ impl Orders {
             };
             implied.push((order, cycle));
         }
+        let seen = self.lit(g, fixed, Assumption::Source(f, x));
         for (order, cycle) in implied {
             // A new variable prefers the order the fixed edges' topological order has (what the
             // guesses follow), not the one this clause is against.
@@ -1133,7 +1125,6 @@ impl Orders {
                 let placed = |v: u32| self.settle.position[v as usize];
                 self.lit(g, fixed, if placed(a) < placed(b) { order } else { Assumption::Order(b, a) });
             }
-            let seen = self.lit(g, fixed, Assumption::Source(f, x));
             let ordered = self.lit(g, fixed, order);
             let mut clause = vec![!seen, !ordered];
             clause.sort_unstable();
@@ -1197,24 +1188,29 @@ impl Settle {
         self.mark.get(v as usize) == Some(&self.stamp)
     }
 
+    /// The path the last search (from `from`) found to `to`, which it reached, edge by edge in the
+    /// graph's direction: `from` to `to` for a search forward, `to` to `from` for one backward.
+    fn trail(&self, from: u32, to: u32, forward: bool) -> Vec<Edge> {
+        let mut edges = Vec::new();
+        let mut v = to;
+        while v != from {
+            let (u, l) = self.parent[v as usize];
+            edges.push(if forward { (u, v, l) } else { (v, u, l) });
+            v = u;
+        }
+        if forward {
+            edges.reverse();
+        }
+        edges
+    }
+
     /// A path from `from` to `to` over `succ`, edge by edge, if the search finds one.
     fn path(&mut self, succ: &Adjacency, from: u32, to: u32) -> Option<Vec<(u32, u32, u32)>> {
         if self.position.is_empty() || self.position[from as usize] > self.position[to as usize] {
             return None;
         }
         self.search(succ, from, self.position[to as usize], true);
-        if !self.reached(to) {
-            return None;
-        }
-        let mut edges = Vec::new();
-        let mut v = to;
-        while v != from {
-            let (u, l) = self.parent[v as usize];
-            edges.push((u, v, l));
-            v = u;
-        }
-        edges.reverse();
-        Some(edges)
+        self.reached(to).then(|| self.trail(from, to, true))
     }
 
     /// The candidates failed cas `f` cannot have seen whatever the guesses, each with the cycle having
@@ -1240,15 +1236,7 @@ impl Settle {
                 if self.reached(c) {
                     // c -> f (the source's edge), f ~> c.
                     let mut cycle = vec![(c, f, 0)];
-                    let mut path = Vec::new();
-                    let mut v = c;
-                    while v != f {
-                        let (u, l) = self.parent[v as usize];
-                        path.push((u, v, l));
-                        v = u;
-                    }
-                    path.reverse();
-                    cycle.extend(path);
+                    cycle.extend(self.trail(f, c, true));
                     found.push((cycle, c));
                     settled[i] = true;
                 }
@@ -1271,12 +1259,7 @@ impl Settle {
                 if let Some(&(z, l)) = overwriters(c).iter().find(|&&(z, _)| self.reached(z)) {
                     // f -> read_by(c) (the source's edge), read_by(c) -> z, z ~> f.
                     let mut cycle = vec![(f, read_by, 0), (read_by, z, l)];
-                    let mut v = z;
-                    while v != f {
-                        let (u, l) = self.parent[v as usize];
-                        cycle.push((v, u, l));
-                        v = u;
-                    }
+                    cycle.extend(self.trail(f, z, false));
                     found.push((cycle, c));
                 }
             }
