@@ -1296,13 +1296,14 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
     let mut topo = Topo::new();
     let with_failed_cas = g.ops.iter().any(|op| matches!(op.role, Role::FailedCas(f) if f != NONE));
     // Learns a clause from each cycle among the `left` nodes of the graph of the fixed edges and
-    // `round`'s, whose labels index `all`; then the solver's next model, or the decision when that is
-    // the end.
+    // `round`'s, whose labels index `all`, counting in `stalled` the rounds in a row that taught it
+    // nothing new; then the solver's next model, or the decision when that is the end.
     let conflict = |left: &mut Vec<bool>,
                     round: &[&[(u32, u32, u32)]],
                     all: &[Assumption],
                     orders: &mut Orders,
-                    learned: &mut Vec<Learned>|
+                    learned: &mut Vec<Learned>,
+                    stalled: &mut u32|
      -> Result<SolverModel, Decision> {
         let round_succ = Adjacency::new(n, round, false);
         let round_pred = Adjacency::new(n, round, true);
@@ -1332,10 +1333,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             }
         }
         learned.append(&mut orders.settled);
-        let mut model =
-            next_model(orders, &g).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))?;
-        model.learned = new;
-        Ok(model)
+        *stalled = if new { 0 } else { *stalled + 1 };
+        next_model(orders, &g).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))
     };
     // Rounds in a row that learned nothing new: the failed-cas moves of the write order are guesses the
     // clauses do not steer, so a round whose conflict the solver already knew is followed by one
@@ -1361,8 +1360,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen]) {
             Ok(()) => {}
             Err(mut left) => {
-                match conflict(&mut left, &[&chosen], &pairs, &mut orders, &mut learned) {
-                    Ok(m) => (pairs, allowed, stalled) = (m.pairs, m.allowed, if m.learned { 0 } else { stalled + 1 }),
+                match conflict(&mut left, &[&chosen], &pairs, &mut orders, &mut learned, &mut stalled) {
+                    Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
                     Err(decision) => return decision,
                 }
                 continue;
@@ -1406,8 +1405,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
             Ok(()) => {}
             Err(mut left) => {
-                match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
-                    Ok(m) => (pairs, allowed, stalled) = (m.pairs, m.allowed, if m.learned { 0 } else { stalled + 1 }),
+                match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned, &mut stalled) {
+                    Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
                     Err(decision) => return decision,
                 }
                 continue;
@@ -1554,10 +1553,8 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             match topo.sort(&g, (&fixed_succ, &fixed_pred), &[&chosen, &guess_edges]) {
                 Ok(()) => {}
                 Err(mut left) => {
-                    match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned) {
-                        Ok(m) => {
-                            (pairs, allowed, stalled) = (m.pairs, m.allowed, if m.learned { 0 } else { stalled + 1 })
-                        }
+                    match conflict(&mut left, &[&chosen, &guess_edges], &all, &mut orders, &mut learned, &mut stalled) {
+                        Ok(m) => (pairs, allowed) = (m.pairs, m.allowed),
                         Err(decision) => return decision,
                     }
                     continue;
@@ -1651,8 +1648,6 @@ struct SolverModel {
     pairs: Vec<Assumption>,
     /// Per failed cas it has a say on: the writes it may still have seen.
     allowed: FxHashMap<u32, Vec<u32>>,
-    /// Whether the conflict before it taught the solver anything new.
-    learned: bool,
 }
 
 fn next_model<O>(orders: &mut Orders, g: &Graph<'_, O>) -> Option<SolverModel> {
@@ -1681,7 +1676,7 @@ fn next_model<O>(orders: &mut Orders, g: &Graph<'_, O>) -> Option<SolverModel> {
             (f, vars.iter().filter(|&&(_, v)| solver.value_var(v) == lbool::TRUE).map(|&(c, _)| c).collect())
         })
         .collect();
-    Some(SolverModel { pairs, allowed, learned: true })
+    Some(SolverModel { pairs, allowed })
 }
 
 /// Runs `witness` through the model, key by key, and checks that it keeps every process's order.
