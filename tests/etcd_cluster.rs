@@ -249,7 +249,19 @@ fn bad_specs_exit_3_naming_the_node_and_leave_no_lab() {
     let store = store("bad");
     std::fs::create_dir_all(&store).unwrap();
     let lab = if is_root() { "netns" } else { "proxy" };
+    // A port another process holds: a node that cannot take it exits, and the holder answers the probe.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = format!(
+        "command = [\"sh\", \"-c\", \"sleep 0.02; echo cannot listen: address in use >&2; exit 7\"]\n\
+         ready = {{ tcp = \"{}\" }}\n",
+        holder.local_addr().unwrap()
+    );
     let cases = [
+        (
+            "port-taken",
+            held.as_str(),
+            "exited (exit status: 7), though something answered in its place, before it was ready",
+        ),
         ("placeholder", "command = \"sleep 60 {client_prot}\"\n", "unknown placeholder {client_prot}"),
         ("no-peer-port", "command = \"sleep 60 {peer_url}\"\n", "{peer_url} needs `peer_port` in the spec"),
         ("program", "command = \"no-such-server-faultline --id {id}\"\n", "\"no-such-server-faultline\" was not found"),

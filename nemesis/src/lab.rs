@@ -639,12 +639,24 @@ impl Lab {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
-            if ready.probe(self.nodes[i].listen, Duration::from_millis(500), &mut last).await {
-                return Ok(());
+            let answered = ready.probe(self.nodes[i].listen, Duration::from_millis(500), &mut last).await;
+            if answered {
+                // Something answers; it is this node only if the node still runs a moment later. One that
+                // could not take its port (another process holds it) fails at once, and that process is
+                // what answered: a run against it would test someone else's server.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if let Some(Ok(Some(status))) = self.processes[i].child.as_mut().map(Child::try_wait) {
-                self.processes[i].child = None;
-                return Err(format!("node {name} exited ({status}){when} before it was ready; {}", log_tail(&log)));
+            match self.processes[i].child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) if !answered || !status.success() => {
+                    self.processes[i].child = None;
+                    let why = if answered { ", though something answered in its place," } else { "" };
+                    return Err(format!(
+                        "node {name} exited ({status}){when}{why} before it was ready; {}",
+                        log_tail(&log)
+                    ));
+                }
+                _ if answered => return Ok(()),
+                _ => {}
             }
             if Instant::now() > deadline {
                 return Err(format!(
