@@ -717,7 +717,7 @@ mod tests {
     fn a_failed_cas_right_after_its_own_write_saw_another_write() {
         // Process 0 writes 1, then its cas from 1 fails, then it reads 2: process 1's write of 2 came
         // between, and the failed cas saw it. Its own process pins the failed cas inside the interval of 1,
-        // so where it was invoked says nothing; which write it saw is solved for.
+        // so where it was invoked says nothing; where it stood is solved for.
         let mut text = op(1, "write", "invoke", "x", "2");
         text += &op(0, "write", "invoke", "x", "1");
         text += &op(0, "write", "ok", "x", "1");
@@ -734,7 +734,7 @@ mod tests {
     #[test]
     fn a_failed_cas_that_saw_nothing_it_could_have_is_a_cycle() {
         // As above, but process 0 reads 1 after its failed cas: the cas saw something but 1 (the initial
-        // value or 2), and either way 1 cannot be read after it. Every cycle assumes what it saw.
+        // value or 2), and either way 1 cannot be read after it. Every cycle assumes where it stood.
         let mut text = op(1, "write", "invoke", "x", "2");
         text += &op(1, "write", "ok", "x", "2");
         text += &op(0, "write", "invoke", "x", "1");
@@ -749,7 +749,10 @@ mod tests {
         let explanation = a.explanation.unwrap();
         assert!(a.cycles.len() >= 2, "{explanation}");
         assert!(
-            a.cycles.iter().all(|c| c.assumes.iter().any(|s| s.contains("failed") && s.contains(" saw "))),
+            a.cycles.iter().all(|c| c
+                .assumes
+                .iter()
+                .any(|s| s.contains("failed") && (s.contains(" came before ") || s.contains(" came after ")))),
             "{explanation}"
         );
     }

@@ -266,6 +266,19 @@ fn check_cycle(ops: &[Op], cycle: &sequential::Cycle) -> Result<(), String> {
                 };
                 a.key == b.key && may_read(a, source) && written(b).is_some() && b.id != a.id
             }
+            // Before the write of the value the failed cas expected, or after another write of its key.
+            EdgeReason::FailedCas => {
+                let expected = |o: &Op| match o.kind {
+                    Kind::CasFailed(from) => Some(from),
+                    _ => None,
+                };
+                a.key == b.key
+                    && match (expected(a), expected(b)) {
+                        (Some(from), None) => written(b) == Some(from),
+                        (None, Some(from)) => written(a).is_some_and(|v| v != from),
+                        _ => false,
+                    }
+            }
         };
         if !holds {
             return Err(format!("edge {i} ({:?}) from op {} to op {} does not hold", e.reason, a.id, b.id));
@@ -283,7 +296,7 @@ fn the_checker_agrees_with_the_oracle_and_its_proofs_check_out() {
     let mut rng = Rng(2024);
     let opts = Options::new(ModelOptions { initial: Value::Int(INIT), ..ModelOptions::new(ModelKind::CasRegister) });
     let (mut holds, mut violated, mut by_search, mut cycles_checked, mut witnesses) = (0, 0, 0, 0, 0);
-    let (mut optional, mut failed_cas, mut per_key_only) = (0, 0, 0);
+    let (mut optional, mut failed_cas, mut per_key_only, mut through_failed_cas) = (0, 0, 0, 0);
     for i in 0..cases() {
         let (text, ops) = random(&mut rng);
         let history = jsonl::parse("random", &text).unwrap();
@@ -321,6 +334,7 @@ fn the_checker_agrees_with_the_oracle_and_its_proofs_check_out() {
                 for c in &a.cycles {
                     check_cycle(&ops, c).unwrap_or_else(|e| panic!("history {i}: {e}\n{text}\n{:?}", a.explanation));
                     cycles_checked += 1;
+                    through_failed_cas += usize::from(c.edges.iter().any(|e| e.reason == EdgeReason::FailedCas));
                 }
             }
         }
@@ -328,11 +342,13 @@ fn the_checker_agrees_with_the_oracle_and_its_proofs_check_out() {
     let n = cases();
     eprintln!(
         "{n} histories: {holds} sequential, {violated} not ({per_key_only} sequential per key only); \
-         {by_search} decided by the search; {witnesses} witnesses replayed, {cycles_checked} cycles checked; \
+         {by_search} decided by the search; {witnesses} witnesses replayed, {cycles_checked} cycles checked ({through_failed_cas} through where a \
+         failed cas stood); \
          {optional} with indeterminate writes, {failed_cas} with failed cas"
     );
     assert!(holds > n / 5 && violated > n / 6, "both verdicts occur often");
     assert!(witnesses > n / 5 && cycles_checked > n / 10, "both proofs are checked often");
+    assert!(through_failed_cas > n / 100, "cycles through a failed cas's place are checked often");
     assert!(per_key_only > n / 1000, "some histories are sequential per key but not as a whole");
     assert!(by_search < n / 10, "the graph method decides most: {by_search} went to the search");
 }

@@ -25,17 +25,24 @@
 //! other write's place, before the chain or after, is learned again for each of its writes.
 //!
 //! What is covered: reads, writes, successful cas, and failed cas under `--cas-fail observe`. A failed cas
-//! is a read of "anything but `from`": which write it saw is one more thing solved for (a variable per
-//! candidate write, at least one true), guessed from where the order places it (or, when its own process
-//! pins it inside the interval of the one value it could not have seen, from another write that nothing
-//! fixes before that value or after the failed cas, moved right after that value in the guessed write
-//! order), and a cycle through a guessed source becomes a clause like any other. Its candidates the fixed
-//! edges rule out are settled at once, as write orders are. An indeterminate write or cas that someone read took effect; one nobody read is left out:
-//! that keeps every order that worked with it (nothing read its value), except that a failed cas may have
-//! seen it. So a key with failed cas is first tried with all of its indeterminate writes taking effect (a
-//! "holds" there stands, its witness replayed), then with the unread ones left out, whose "violated" is a
-//! proof only when no failed cas could have seen a write left out; otherwise the search of [`super`]
-//! decides. Appends and values written twice are not covered at all.
+//! found anything but `from`: it stood outside the interval of that one value, before the value's write or
+//! after some later write of its key. Which value it saw does not matter, only where it stood: one more
+//! thing solved for (a variable per place: before the forbidden write, or after each other write, at least
+//! one true), guessed from where the order places it. Most failed cas the order already places outside
+//! that interval, and standing there adds edges the order keeps: the guess breaks it only where a failed
+//! cas stands inside. (Guessing which value it saw instead put an edge to that value's read-by node, which
+//! the order places early, and broke the order at thousands of failed cas each round.) One its own process
+//! pins inside the interval (it wrote or read that value just before, and acts on the key right after)
+//! stands after a write that nothing fixes before that value or after the failed cas, moved right after
+//! that value in the guessed write order; a cycle through a guessed place becomes a clause like any other.
+//! Its places the fixed edges rule out are settled at once, as write orders are.
+//!
+//! An indeterminate write or cas that someone read took effect; one nobody read is left out: that keeps
+//! every order that worked with it (nothing read its value), except that a failed cas may have seen it.
+//! So a key with failed cas is first tried with all of its indeterminate writes taking effect (a "holds"
+//! there stands, its witness replayed), then with the unread ones left out, whose "violated" is a proof
+//! only when no failed cas could have seen a write left out; otherwise the search of [`super`] decides.
+//! Appends and values written twice are not covered at all.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -44,7 +51,7 @@ use batsat::{lbool, BasicSolver, Lit, SolverInterface, Var};
 use rustc_hash::FxHashMap;
 
 use super::Step;
-use crate::history::History;
+use crate::history::{History, Outcome as OpOutcome};
 use crate::linear::{Budget, OpRef};
 use crate::model::{Model, Problem};
 
@@ -98,6 +105,10 @@ pub enum EdgeReason {
     /// The read saw a value that the later write overwrote (or the initial value, which every write
     /// overwrites).
     OverwrittenBeforeRead,
+    /// A failed cas and a write of its key: the cas did not find the value it expected (`through`; none
+    /// for the initial value), so it came before the write of that value (the cas first), or after a
+    /// later write of the key (the write first). Where it stood is one of the cycle's assumptions.
+    FailedCas,
 }
 
 /// What a kept operation does to its key.
@@ -971,9 +982,10 @@ const CYCLES_PER_ROUND: usize = 10_000;
 enum Assumption {
     /// Write (or initial-value node) `.0` precedes write `.1` of the same key in the write order.
     Order(u32, u32),
-    /// Failed cas `.0` saw the value of write (or initial-value node) `.1`: a read of "anything but
-    /// `from`", so which one it saw is solved for like the write order.
-    Source(u32, u32),
+    /// Failed cas `.0` stood outside the interval of the one value it could not have seen (its `from`):
+    /// before that value's write when `.1` is that write, else after write `.1`, which comes after that
+    /// value in the write order. Where it stood is solved for like the write order.
+    Outside(u32, u32),
 }
 
 impl<O> Graph<'_, O> {
@@ -981,31 +993,46 @@ impl<O> Graph<'_, O> {
     fn assumption_edges(&self, a: Assumption, label: u32, out: &mut Vec<(u32, u32, u32)>) {
         match a {
             Assumption::Order(earlier, later) => self.pair_edges(earlier, later, label, out),
-            Assumption::Source(f, source) => {
-                out.push((source, f, label));
-                out.push((f, self.nodes.read_by(source), label));
+            Assumption::Outside(f, w) => {
+                let forbidden = self.forbidden(f);
+                if w == forbidden {
+                    out.push((f, w, label));
+                } else {
+                    // After `w`, which overwrote the value, so that everything that read it came first.
+                    out.push((w, f, label));
+                    self.pair_edges(forbidden, w, label, out);
+                }
             }
         }
     }
 
-    /// The writes (and initial-value node) failed cas `f` may have seen: all of its key's but the one
-    /// whose value is its `from`.
+    /// The value failed cas `f` could not have seen: a write, or its key's initial-value node.
+    fn forbidden(&self, f: u32) -> u32 {
+        match self.ops[f as usize].role {
+            Role::FailedCas(forbidden) => forbidden,
+            _ => unreachable!("only a failed cas has a forbidden value"),
+        }
+    }
+
+    /// Where failed cas `f` may have stood, as the writes of its `Outside` assumptions: before the write of
+    /// its forbidden value (that write itself; not for the initial value, which precedes everything), or
+    /// after any other write of its key.
     fn candidates(&self, f: u32) -> Vec<u32> {
         let op = &self.ops[f as usize];
         let Role::FailedCas(forbidden) = op.role else { return vec![] };
-        let init = self.nodes.init(op.key as usize);
-        std::iter::once(init).chain(self.writes[op.key as usize].iter().copied()).filter(|&w| w != forbidden).collect()
+        debug_assert!(forbidden != NONE);
+        self.writes[op.key as usize].clone()
     }
 }
 
-/// The SAT variables, created as cycles mention them: write-order pairs, and which value each failed
-/// cas saw.
+/// The SAT variables, created as cycles mention them: write-order pairs, and where each failed cas stood.
 struct Orders {
     solver: BasicSolver,
     vars: FxHashMap<(u32, u32), Var>,
-    /// Per failed cas: each write it may have seen and the variable "it saw that one". At least one is
-    /// true (a clause added with them). They prefer true: a model says which values a failed cas may still
-    /// have seen (not which one it saw), and the guess picks among those.
+    /// Per failed cas: each of its candidates (see `Graph::candidates`) and the variable "it stood
+    /// outside its forbidden value's interval there". At least one is true (a clause added with them).
+    /// They prefer true: a model says where a failed cas may still stand (not where it stands), and the
+    /// guess picks among those.
     sources: FxHashMap<u32, Vec<(u32, Var)>>,
     /// Paths over the fixed edges, to settle a new variable that they already decide.
     settle: Settle,
@@ -1013,8 +1040,8 @@ struct Orders {
     settled: Vec<Learned>,
     /// The clauses added: a cycle whose clause is one of them teaches nothing.
     known: rustc_hash::FxHashSet<Vec<Lit>>,
-    /// The (failed cas, value it saw, direction) whose consequences `source_implications` added.
-    implied: rustc_hash::FxHashSet<(u32, u32, bool)>,
+    /// The (failed cas, candidate) whose consequences `outside_implications` added.
+    implied: rustc_hash::FxHashSet<(u32, u32)>,
 }
 
 impl Orders {
@@ -1049,7 +1076,7 @@ impl Orders {
                 }
                 Lit::new(var, sign)
             }
-            Assumption::Source(f, source) => {
+            Assumption::Outside(f, source) => {
                 if !self.sources.contains_key(&f) {
                     let candidates = g.candidates(f);
                     let vars: Vec<(u32, Var)> =
@@ -1058,35 +1085,35 @@ impl Orders {
                     self.solver.add_clause_reuse(&mut some);
                     for (cycle, c) in self.settle.unseen(g, fixed, f, &candidates) {
                         let var = vars.iter().find(|&&(w, _)| w == c).expect("a candidate").1;
-                        self.settled.push((cycle, vec![Assumption::Source(f, c)]));
+                        self.settled.push((cycle, vec![Assumption::Outside(f, c)]));
                         self.solver.add_clause_reuse(&mut vec![Lit::new(var, false)]);
                     }
                     self.sources.insert(f, vars);
                 }
                 let vars = &self.sources[&f];
-                let var = vars.iter().find(|&&(c, _)| c == source).expect("a failed cas's source is a candidate").1;
+                let var = vars.iter().find(|&&(c, _)| c == source).expect("a failed cas's place is a candidate").1;
                 Lit::new(var, true)
             }
         }
     }
 
-    /// What failed cas `f` having seen write `x` says of the write order over the fixed edges, as clauses
-    /// with their cycles: every write of its key that reaches `f` comes before `x` (`before`; else `f`
-    /// would precede it, having read what it overwrote), or every write `f` reaches comes after `x`. A
-    /// round learns one such write at a time from its cycle, and a solver that keeps `f` on `x` would
-    /// move `x` past them one round each.
-    fn source_implications<O>(
+    /// What failed cas `f` standing at candidate `c` says of the write order over the fixed edges, as
+    /// clauses with their cycles. Before its forbidden value `c`: every write of its key that reaches
+    /// `f` comes before `c`. After write `c`: every write `f` reaches comes after `c`. A round learns one
+    /// such write at a time from its cycle, and a solver that keeps `f` where it is would move `c` past
+    /// them one round each.
+    fn outside_implications<O>(
         &mut self,
         g: &Graph<'_, O>,
         fixed: (&Adjacency, &Adjacency),
         f: u32,
-        x: u32,
-        before: bool,
+        c: u32,
         learned: &mut Vec<Learned>,
     ) {
-        if self.settle.position.is_empty() || !self.implied.insert((f, x, before)) {
+        if self.settle.position.is_empty() || !self.implied.insert((f, c)) {
             return;
         }
+        let before = c == g.forbidden(f);
         let key = g.ops[f as usize].key as usize;
         let writes = &g.writes[key];
         let positions = writes.iter().map(|&w| self.settle.position[w as usize]);
@@ -1096,28 +1123,28 @@ impl Orders {
         let found: Vec<u32> = writes
             .iter()
             .copied()
-            .filter(|&y| self.settle.reached(y) && g.head[y as usize] != g.head[x as usize])
+            .filter(|&z| self.settle.reached(z) && g.head[z as usize] != g.head[c as usize])
             .collect();
         // (The paths first: `lit` searches again.)
         let mut implied = Vec::new();
-        for y in found {
-            // Between `y` and `f` over the fixed edges: `y` to `f` (before), or `f` to `y`.
-            let path = self.settle.trail(f, y, !before);
+        for z in found {
+            // Between `z` and `f` over the fixed edges: `z` to `f` (before), or `f` to `z`.
+            let path = self.settle.trail(f, z, !before);
             let (order, cycle) = if before {
-                // f -> read_by(x) -> y (x before y), y ~> f.
-                let mut cycle = vec![(f, g.nodes.read_by(x), 0), (g.nodes.read_by(x), y, 0)];
+                // f -> c (it stood before c), c -> z (c before z), z ~> f.
+                let mut cycle = vec![(f, c, 0), (c, z, 0)];
                 cycle.extend(path);
-                (Assumption::Order(x, y), cycle)
+                (Assumption::Order(c, z), cycle)
             } else {
-                // x -> f (it read x), f ~> y, y -> x (y before x).
-                let mut cycle = vec![(x, f, 0)];
+                // c -> f (it stood after c), f ~> z, z -> c (z before c).
+                let mut cycle = vec![(c, f, 0)];
                 cycle.extend(path);
-                cycle.push((y, x, 0));
-                (Assumption::Order(y, x), cycle)
+                cycle.push((z, c, 0));
+                (Assumption::Order(z, c), cycle)
             };
             implied.push((order, cycle));
         }
-        let seen = self.lit(g, fixed, Assumption::Source(f, x));
+        let outside = self.lit(g, fixed, Assumption::Outside(f, c));
         for (order, cycle) in implied {
             // A new variable prefers the order the fixed edges' topological order has (what the
             // guesses follow), not the one this clause is against.
@@ -1126,11 +1153,11 @@ impl Orders {
                 self.lit(g, fixed, if placed(a) < placed(b) { order } else { Assumption::Order(b, a) });
             }
             let ordered = self.lit(g, fixed, order);
-            let mut clause = vec![!seen, !ordered];
+            let mut clause = vec![!outside, !ordered];
             clause.sort_unstable();
             if self.known.insert(clause.clone()) {
                 self.solver.add_clause_reuse(&mut clause);
-                learned.push((cycle, vec![Assumption::Source(f, x), order]));
+                learned.push((cycle, vec![Assumption::Outside(f, c), order]));
             }
         }
     }
@@ -1213,9 +1240,9 @@ impl Settle {
         self.reached(to).then(|| self.trail(from, to, true))
     }
 
-    /// The candidates failed cas `f` cannot have seen whatever the guesses, each with the cycle having
-    /// seen it closes: one it reaches (it would have to precede `f`), or one whose value something
-    /// fixed to overwrite it reaches `f` through (`f` would have to precede that, having seen the value).
+    /// The candidates of failed cas `f` that the fixed edges rule out, each with the cycle standing there
+    /// closes: before its forbidden write when that write reaches `f`; after a write that `f` reaches, or
+    /// that reaches the forbidden write or a read of it (it would have to come after them).
     fn unseen<O>(
         &mut self,
         g: &Graph<'_, O>,
@@ -1227,39 +1254,39 @@ impl Settle {
         if self.position.is_empty() {
             return found;
         }
+        let forbidden = g.forbidden(f);
+        if candidates.contains(&forbidden) {
+            if let Some(path) = self.path(fixed.0, forbidden, f) {
+                // f -> forbidden (it stood before it), forbidden ~> f.
+                let mut cycle = vec![(f, forbidden, 0)];
+                cycle.extend(path);
+                found.push((cycle, forbidden));
+            }
+        }
         let at = self.position[f as usize];
         let last = candidates.iter().map(|&c| self.position[c as usize]).max().unwrap_or(0);
-        let mut settled = vec![false; candidates.len()];
         if last > at {
             self.search(fixed.0, f, last, true);
-            for (i, &c) in candidates.iter().enumerate() {
-                if self.reached(c) {
-                    // c -> f (the source's edge), f ~> c.
+            for &c in candidates {
+                if c != forbidden && self.reached(c) {
+                    // c -> f (it stood after c), f ~> c.
                     let mut cycle = vec![(c, f, 0)];
                     cycle.extend(self.trail(f, c, true));
                     found.push((cycle, c));
-                    settled[i] = true;
                 }
             }
         }
-        // Backward from `f`: what reaches it.
-        let overwriters = |c: u32| fixed.0.of(g.nodes.read_by(c));
-        let first = candidates
-            .iter()
-            .flat_map(|&c| overwriters(c).iter().map(|&(z, _)| self.position[z as usize]))
-            .min()
-            .unwrap_or(u32::MAX);
-        if first < at {
-            self.search(fixed.1, f, first, false);
-            for (i, &c) in candidates.iter().enumerate() {
-                if settled[i] {
-                    continue;
-                }
-                let read_by = g.nodes.read_by(c);
-                if let Some(&(z, l)) = overwriters(c).iter().find(|&&(z, _)| self.reached(z)) {
-                    // f -> read_by(c) (the source's edge), read_by(c) -> z, z ~> f.
-                    let mut cycle = vec![(f, read_by, 0), (read_by, z, l)];
-                    cycle.extend(self.trail(f, z, false));
+        let first = candidates.iter().map(|&c| self.position[c as usize]).min().unwrap_or(u32::MAX);
+        for target in [forbidden, g.nodes.read_by(forbidden)] {
+            if self.position[target as usize] <= first {
+                continue;
+            }
+            self.search(fixed.1, target, first, false);
+            for &c in candidates {
+                if c != forbidden && self.reached(c) && !found.iter().any(|&(_, d)| d == c) {
+                    // target -> c (c comes after the forbidden value and its reads), c ~> target.
+                    let mut cycle = vec![(target, c, 0)];
+                    cycle.extend(self.trail(target, c, false));
                     found.push((cycle, c));
                 }
             }
@@ -1316,15 +1343,12 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 Some((assumed, fresh)) => {
                     new |= fresh;
                     if fresh {
-                        // A failed cas's source and one write order: the rest of that write order
-                        // with the source, at once.
-                        if let [Assumption::Source(f, x), Assumption::Order(a, b)]
-                        | [Assumption::Order(a, b), Assumption::Source(f, x)] = assumed[..]
-                        {
-                            let hx = g.head[x as usize];
-                            if g.head[a as usize] == hx || g.head[b as usize] == hx {
-                                let before = g.head[a as usize] == hx;
-                                orders.source_implications(&g, (&fixed_succ, &fixed_pred), f, x, before, learned);
+                        // Where a failed cas stood and one write order: the rest of that write order
+                        // with that place, at once.
+                        if let [Assumption::Order(a, b), Assumption::Outside(f, c)] = assumed[..] {
+                            let hc = g.head[c as usize];
+                            if g.head[a as usize] == hc || g.head[b as usize] == hc {
+                                orders.outside_implications(&g, (&fixed_succ, &fixed_pred), f, c, learned);
                             }
                         }
                         learned.push((c, assumed));
@@ -1415,8 +1439,9 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         if !with_failed_cas {
             return holds(&g, problems, &topo.order);
         }
-        // Guess what each failed cas saw, among what the solver still allows: what its key held where
-        // this order places it, or else the nearest write to that in the guessed write order.
+        // Guess where each failed cas stood, among what the solver still allows: where this order places
+        // it, when that is outside the interval of the value it could not have seen (no new edge breaks
+        // the order); else the nearest place that closes no cycle.
         let position = &topo.position;
         let before = all.len();
         let round_succ = Adjacency::new(n, &[&chosen, &guess_edges], false);
@@ -1426,106 +1451,92 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         let mut sources = Vec::new();
         // Writes moved in the guessed write order: (key, write, the value it now comes right after).
         let mut moves: Vec<(usize, u32, u32)> = Vec::new();
-        // Per key, the place in the chain of what this process's last failed cas on it was taken to
-        // see: a later one of the same process saw that value or a later one (sources are not in the
-        // graph, so the reachability checks below do not see this).
-        let mut process_saw: FxHashMap<u32, usize> = FxHashMap::default();
         for (v, op) in g.ops.iter().enumerate() {
-            if v > 0 && g.ops[v - 1].process != op.process {
-                process_saw.clear();
-            }
             let Role::FailedCas(forbidden) = op.role else { continue };
             if forbidden == NONE {
                 continue;
             }
+            let f = v as u32;
             // The key's values in the guessed write order, the initial one first.
             let chain = &chains[op.key as usize];
             let init = g.nodes.init(op.key as usize);
             let value = |i: usize| if i == 0 { init } else { chain[i - 1] };
-            // The chain in the order's positions: the guessed write order is part of the graph.
-            let at = chain.partition_point(|&w| position[w as usize] < position[v]);
-            let fits = |w: u32| w != forbidden && allowed.get(&(v as u32)).is_none_or(|a| a.contains(&w));
-            // Having seen value(i) closes no cycle with the edges so far unless it reaches value(i), or
-            // something that must follow value(i)'s readers (what overwrites it) reaches it.
-            let f = v as u32;
-            let placeable = |i: usize, marks: &mut Marks| {
-                let w = value(i);
-                !marks.reaches(&succ, position, f, w)
-                    && succ.of(g.nodes.read_by(w)).all(|&(z, _)| !marks.reaches(&succ, position, z, f))
-            };
-            let nearest = (0..=chain.len()).flat_map(|d| [at + d, at.wrapping_sub(d)]).filter(|&i| i <= chain.len());
-            let floor = process_saw.get(&op.key).copied().unwrap_or(0);
-            let floor = if nearest.clone().any(|i| i >= floor && fits(value(i))) { floor } else { 0 };
-            let mut fitting = nearest.filter(|&i| i >= floor && fits(value(i)));
-            // The nearest that fits and closes no cycle, else the nearest that fits (a cycle to learn from).
-            // (The solver allows at least one candidate, and every candidate is in the chain.)
-            let Some(first) = fitting.next() else {
-                return Decision::Undecided("a failed cas was left no value to have seen".into());
-            };
-            let tried: Vec<usize> = std::iter::once(first).chain(fitting).take(32).collect();
-            let source = match tried.iter().find(|&&i| placeable(i, &mut marks)) {
-                Some(&i) => value(i),
-                None => {
-                    // No value near where it was placed: its process pins it inside the interval of the one
-                    // value it could not have seen (it wrote or read that value just before, and acts on
-                    // the key right after). Then it saw a write that came right after that value: a later
-                    // one it does not reach, moved there in the guessed write order (once per key a round).
-                    let k = if forbidden == init {
-                        0
-                    } else {
-                        chain.iter().position(|&w| w == forbidden).map_or(0, |i| i + 1)
-                    };
-                    // A write that nothing fixes or solves for (over those edges only: through the
-                    // guessed order, `f` reaches every write after the one it is pinned before) to come
-                    // right after that value, every write up to it before, every later one after, and
-                    // that `f` could have seen there: nearest first, on both sides, since the write that
-                    // overwrote a process's own value is often guessed before it.
-                    // (A whole cas chain moves, after a value that ends one: a chain stays together.)
-                    let ends_chain = g.nodes.is_init(forbidden) || g.tail_of(g.head[forbidden as usize]) == forbidden;
-                    let movable = |w: u32, marks: &mut Marks| {
-                        fits(w)
-                            && ends_chain
-                            && g.head[w as usize] == w
-                            && (g.nodes.is_init(forbidden) || g.head[forbidden as usize] != w)
-                            && !marks.reaches(&base, position, f, w)
-                            && fixed_succ
-                                .of(g.nodes.read_by(w))
-                                .iter()
-                                .all(|&(z, _)| !marks.reaches(&base, position, z, f))
-                            && (0..=chain.len()).filter(|&i| g.head[value(i) as usize] != w).all(|i| {
-                                if i <= k {
-                                    !marks.reaches(&base, position, w, value(i))
-                                } else {
-                                    // (What reaches any of its chain reaches the chain's last write.)
-                                    !marks.reaches(&base, position, value(i), g.tail_of(w))
-                                }
-                            })
-                    };
-                    let moved = if stalled > 0 || moves.iter().any(|&(key, _, _)| key == op.key as usize) {
-                        None
-                    } else {
-                        let around = (1..=chain.len()).flat_map(|d| [k + 1 + d, k.wrapping_sub(d)]);
-                        around
-                            .filter(|&i| i <= chain.len() && i != 0)
-                            .take(64)
-                            .map(value)
-                            .find(|&w| movable(w, &mut marks))
-                    };
-                    match moved {
-                        Some(w) => {
-                            moves.push((op.key as usize, w, forbidden));
-                            w
-                        }
-                        None => value(first),
-                    }
+            let fits = |w: u32| allowed.get(&f).is_none_or(|a| a.contains(&w));
+            // The forbidden value's place among the values, and the write that overwrites it.
+            let k = if forbidden == init { 0 } else { chain.iter().position(|&w| w == forbidden).map_or(0, |i| i + 1) };
+            let next = chain.get(k).copied();
+            let at = position[v];
+            // Where the order already places it outside the interval.
+            if forbidden != init && at < position[forbidden as usize] && fits(forbidden) {
+                sources.push(Assumption::Outside(f, forbidden));
+                continue;
+            }
+            if let Some(y) = next.filter(|&y| position[y as usize] < at && fits(y)) {
+                sources.push(Assumption::Outside(f, y));
+                continue;
+            }
+            // Inside it: before the forbidden write (unless that reaches `f`), or after a write that comes
+            // after it (unless `f` reaches that write), nearest first.
+            let distance = |w: u32| position[w as usize].abs_diff(at);
+            let mut near: Vec<u32> = (k + 1..=chain.len()).map(value).take(32).collect();
+            if forbidden != init {
+                near.push(forbidden);
+            }
+            near.retain(|&w| fits(w));
+            near.sort_by_key(|&w| distance(w));
+            let placeable = |w: u32, marks: &mut Marks| {
+                if w == forbidden {
+                    !marks.reaches(&succ, position, forbidden, f)
+                } else {
+                    !marks.reaches(&succ, position, f, w)
                 }
             };
-            if !moves.iter().any(|&(key, _, _)| key == op.key as usize) {
-                let index =
-                    if source == init { 0 } else { chain.iter().position(|&w| w == source).map_or(0, |i| i + 1) };
-                process_saw.insert(op.key, index);
+            if let Some(&w) = near.iter().find(|&&w| placeable(w, &mut marks)) {
+                sources.push(Assumption::Outside(f, w));
+                continue;
             }
-            sources.push(Assumption::Source(f, source));
+            // No place near: its process pins it inside the interval (it wrote or read that value just
+            // before, and acts on the key right after). Then it stood after a write that came right after
+            // that value: one it does not reach, moved there in the guessed write order (once per key a
+            // round) that nothing fixes or solves for (over those edges only: through the guessed order,
+            // `f` reaches every write after the one it is pinned before) to come elsewhere: every write up
+            // to that value before it, every later one after, nearest first, on both sides, since the
+            // write that overwrote a process's own value is often guessed before it.
+            // (A whole cas chain moves, after a value that ends one: a chain stays together.)
+            let ends_chain = g.nodes.is_init(forbidden) || g.tail_of(g.head[forbidden as usize]) == forbidden;
+            let movable = |w: u32, marks: &mut Marks| {
+                fits(w)
+                    && ends_chain
+                    && g.head[w as usize] == w
+                    && (g.nodes.is_init(forbidden) || g.head[forbidden as usize] != w)
+                    && !marks.reaches(&base, position, f, w)
+                    && (0..=chain.len()).filter(|&i| g.head[value(i) as usize] != w).all(|i| {
+                        if i <= k {
+                            !marks.reaches(&base, position, w, value(i))
+                        } else {
+                            // (What reaches any of its chain reaches the chain's last write.)
+                            !marks.reaches(&base, position, value(i), g.tail_of(w))
+                        }
+                    })
+            };
+            let moved = if stalled > 0 || moves.iter().any(|&(key, _, _)| key == op.key as usize) {
+                None
+            } else {
+                let around = (1..=chain.len()).flat_map(|d| [k + 1 + d, k.wrapping_sub(d)]);
+                around.filter(|&i| i <= chain.len() && i != 0).take(64).map(value).find(|&w| movable(w, &mut marks))
+            };
+            let w = match moved {
+                Some(w) => {
+                    moves.push((op.key as usize, w, forbidden));
+                    w
+                }
+                // The nearest that fits, a cycle to learn from. (The solver allows at least one.)
+                None => match near.first().copied().or_else(|| g.candidates(f).into_iter().find(|&w| fits(w))) {
+                    Some(w) => w,
+                    None => return Decision::Undecided("a failed cas was left no place to stand".into()),
+                },
+            };
+            sources.push(Assumption::Outside(f, w));
         }
         drop(succ);
         drop(base);
@@ -1721,8 +1732,8 @@ fn prove<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], cycles: Vec<Le
         text.push_str(&words(&cycles[0]));
     } else {
         text.push_str(&format!(
-            "No single order of the operations exists: every order of the writes of each key (and every value each \
-             failed cas may have seen) closes one of these {} cycles (each operation must precede the next, and \
+            "No single order of the operations exists: every order of the writes of each key (and every place each \
+             failed cas may have stood) closes one of these {} cycles (each operation must precede the next, and \
              the last the first):",
             cycles.len()
         ));
@@ -1756,6 +1767,17 @@ fn words(c: &Cycle) -> String {
                 None => "overwritten before read: the former read the initial value, which every write overwrites"
                     .to_string(),
             },
+            EdgeReason::FailedCas => {
+                let expected = e.through.as_ref().map_or("the initial value".to_string(), at);
+                if e.from.outcome == OpOutcome::Fail {
+                    format!("failed cas: the former did not find the value of {expected}, and came before that write")
+                } else {
+                    format!(
+                        "failed cas: the latter did not find the value of {expected}, and came after the former, a \
+                         later write"
+                    )
+                }
+            }
         };
         let why = match &e.seen_by {
             Some((x, y)) => format!("{why} (as process {} saw: {}, then {})", x.process, at(x), at(y)),
@@ -1794,10 +1816,18 @@ fn narrate<M: Model>(
         let (a, b, _) = rotated[i];
         if g.nodes.is_op(b) {
             let (oa, ob) = (&g.ops[a as usize], &g.ops[b as usize]);
-            let reads_a = matches!(ob.role, Role::Read(s) | Role::Cas(s) if s == a)
-                || assumed.contains(&Assumption::Source(b, a));
+            let reads_a = matches!(ob.role, Role::Read(s) | Role::Cas(s) if s == a);
+            let outside = |f: u32, w: u32| assumed.contains(&Assumption::Outside(f, w));
+            // Before its forbidden value's write, or after a later write.
+            let failed_cas = match (oa.role, ob.role) {
+                (Role::FailedCas(x), _) if x == b && outside(a, b) => Some(x),
+                (_, Role::FailedCas(x)) if x != a && outside(b, a) => Some(x),
+                _ => None,
+            };
             let reason = if reads_a {
                 EdgeReason::ReadFrom
+            } else if failed_cas.is_some() {
+                EdgeReason::FailedCas
             } else if oa.process == ob.process && a + 1 == b {
                 EdgeReason::ProgramOrder
             } else if matches!(oa.role, Role::Cas(_) | Role::Write) && oa.key == ob.key {
@@ -1806,8 +1836,9 @@ fn narrate<M: Model>(
                 // A cas that read a value precedes what overwrote it.
                 EdgeReason::OverwrittenBeforeRead
             };
-            let (through, earlier) = match (reason, oa.role) {
-                (EdgeReason::OverwrittenBeforeRead, Role::Cas(s)) => ((!g.nodes.is_init(s)).then(|| op(s)), s),
+            let (through, earlier) = match (reason, oa.role, failed_cas) {
+                (EdgeReason::OverwrittenBeforeRead, Role::Cas(s), _) => ((!g.nodes.is_init(s)).then(|| op(s)), s),
+                (EdgeReason::FailedCas, _, Some(x)) => ((!g.nodes.is_init(x)).then(|| op(x)), a),
                 _ => (None, a),
             };
             let seen_by = match reason {
@@ -1836,7 +1867,15 @@ fn narrate<M: Model>(
         .iter()
         .map(|&a| match a {
             Assumption::Order(a, b) => format!("{} is overwritten by {}", describe_write(a), describe_write(b)),
-            Assumption::Source(f, s) => format!("{} saw {}", describe_write(f), describe_write(s)),
+            Assumption::Outside(f, w) if w == g.forbidden(f) => {
+                format!("{} came before {}", describe_write(f), describe_write(w))
+            }
+            Assumption::Outside(f, w) => format!(
+                "{} came after {}, written after {}",
+                describe_write(f),
+                describe_write(w),
+                describe_write(g.forbidden(f))
+            ),
         })
         .collect();
     Cycle { edges, assumes }
