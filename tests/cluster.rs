@@ -2,7 +2,7 @@
 //! the test.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,9 +36,7 @@ impl Cluster {
     }
 
     fn start_with(name: &str, mode: &'static str, extra: &[&'static str]) -> Cluster {
-        let addrs: Vec<String> = (0..3)
-            .map(|_| format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()))
-            .collect();
+        let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", common::free_port())).collect();
         let dir = std::env::temp_dir().join(format!("faultline-cluster-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut cluster = Cluster { nodes: vec![None, None, None], addrs, dir, mode, extra: extra.to_vec() };
@@ -499,7 +497,7 @@ fn bad_node_flags_are_refused() {
     let dir = std::env::temp_dir().join(format!("faultline-cluster-garbled-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("raft.json"), "{\"term\": \"three\"}").unwrap();
-    let listen = format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let listen = format!("127.0.0.1:{}", common::free_port());
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["node", "--id", "0", "--listen", &listen, "--peers", &format!("0={listen}"), "--data-dir"])
         .arg(&dir)

@@ -791,11 +791,45 @@ fn addresses(
         .collect()
 }
 
+/// A loopback port nothing listens on now, for a node to listen on: below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`) when there is room. A port of that range is what the kernel hands out
+/// for every outgoing connection and every bind to port 0, so one released there is soon taken again by a
+/// client's connection or another program's listener, and the node that was to listen on it cannot: that
+/// was the cause of runs that tested a stranger's server. Below the range only a program that asks for the
+/// port by number takes it; each process starts at its own place in the stretch (from its id and the
+/// clock) and goes on from there, so two runs side by side do not pick the same ports.
 pub fn free_loopback_port() -> Result<u16, String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (low, high) = below_ephemeral();
+    let span = u32::from(high - low);
+    if span >= 1024 {
+        if NEXT.load(Ordering::Relaxed) == u32::MAX {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            let start = (std::process::id().wrapping_mul(2_654_435_761) ^ nanos) % span;
+            let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        for _ in 0..256 {
+            let port = low + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// The ports from 10,000 up to the kernel's ephemeral range (32,768 when it cannot be read).
+fn below_ephemeral() -> (u16, u16) {
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32_768);
+    (10_000, first_ephemeral.max(10_000))
 }
 
 /// The state letter of a process in /proc (R, S, T for stopped, ...), after the signal had a moment.
@@ -942,4 +976,28 @@ pub fn clean() -> Vec<String> {
     }
     removed.extend(crate::ssh::clean_control_dirs());
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_come_from_below_the_ephemeral_range_and_skip_taken_ones() {
+        let (low, high) = below_ephemeral();
+        let first = free_loopback_port().unwrap();
+        if high - low < 1024 {
+            eprintln!("the ephemeral range starts at {high}: no room below it, so ports come from the kernel");
+            return;
+        }
+        assert!((low..high).contains(&first), "{first} is not in {low}..{high}");
+        // The next pick is the next port, unless something listens there: hold it, and the pick passes it.
+        let held = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, first + 1));
+        let second = free_loopback_port().unwrap();
+        assert_ne!(second, first);
+        if held.is_ok() && first + 2 < high {
+            assert_eq!(second, first + 2, "the held port {} was picked", first + 1);
+        }
+        assert!(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, second)).is_ok());
+    }
 }

@@ -74,8 +74,10 @@ pub fn etcd_installed() -> bool {
     false
 }
 
+/// A port for a server a test starts, picked as the labs pick theirs (outside the ports the kernel hands
+/// out to connections, which a busy test run would soon take).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    faultline_nemesis::lab::free_loopback_port().unwrap()
 }
 
 /// A single etcd node serving clients on loopback, killed and its data removed when dropped.
