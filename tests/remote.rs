@@ -583,6 +583,29 @@ fn a_node_that_cannot_start_names_its_host_and_leaves_nothing() {
     assert!(text.contains(&format!("node n1 (host {}) exited before it was ready", hosts.ip(0))), "{text}");
     assert!(text.contains("no config for n1"), "the error ends with the node's log: {text}");
     assert_eq!(hosts.leftovers(), Vec::<String>::new());
+    // A server of its own already listens on the second host's client port: the node could not listen
+    // there, and the readiness probe would take that server for it. Refused before anything starts.
+    let data = hosts.dir.join("stranger");
+    let listen = format!("{}:7000", hosts.ip(1));
+    let mut stranger = Command::new("ip")
+        .args(["netns", "exec", &hosts.namespace(1), env!("CARGO_BIN_EXE_faultline"), "node", "--id", "0"])
+        .args(["--listen", &listen, "--peers", &format!("0={listen}"), "--data-dir", data.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = listen.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "the stranger does not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let spec = hosts.spec("taken.toml", r#"["/bin/sleep", "60"]"#, "");
+    let (code, text) = test(&store, &["--cluster", spec.to_str().unwrap(), "--time-limit", "2s"]);
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains(&format!("node n2 (host {}): something already listens on {listen}", hosts.ip(1))), "{text}");
+    assert_eq!(hosts.leftovers(), Vec::<String>::new());
 }
 
 #[test]

@@ -850,6 +850,28 @@ async fn process_state(pid: i32, settled: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// An error when something already listens where `node` is to listen (`host` qualifies its name): the
+/// node could not listen there, and a readiness probe would take that server for it. A remote host is
+/// a long-lived machine where a server of its own, or of a run that was never cleaned up, may hold the
+/// port; a local lab's ports are fresh (its own namespaces, or picked free), so it relies on
+/// `Lab::wait_ready` alone.
+pub(crate) async fn taken(node: &NodeAddress, host: &str) -> Result<(), String> {
+    let mut addresses = vec![node.listen];
+    if node.peer_listen != node.listen {
+        addresses.push(node.peer_listen);
+    }
+    for addr in addresses {
+        if tcp_ready(addr, Duration::from_millis(300)).await {
+            return Err(format!(
+                "node {}{host}: something already listens on {addr}, where the node is to listen, before it \
+                 started: another server holds that port (stop it, or give the cluster spec other ports)",
+                node.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn tcp_ready(addr: SocketAddr, limit: Duration) -> bool {
     tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await.is_ok_and(|r| r.is_ok())
 }

@@ -239,6 +239,9 @@ impl RemoteLab {
                 && self.local_original(i, &spec.program).is_some_and(|p| crate::clock::unsupported(&p).is_none());
             self.processes.push(RemoteProcess { spec, pid: None, clock });
         }
+        for (node, host) in self.nodes.iter().zip(&self.hosts) {
+            crate::lab::taken(node, &format!(" (host {})", host.name)).await?;
+        }
         for i in 0..self.nodes.len() {
             self.spawn(i).await?;
         }
