@@ -732,6 +732,38 @@ mod tests {
     }
 
     #[test]
+    fn a_cycle_on_other_keys_is_a_proof_though_a_failed_cas_may_have_seen_a_write_left_out() {
+        // Store buffering on x and y (each key sequential alone, the whole not), beside key z, where a
+        // failed cas may have seen an indeterminate write nobody read. Leaving that write out could
+        // only matter for where z's failed cas stood, and the cycle says nothing of it: the graph method's
+        // "violated" stands, rather than the search deciding.
+        let text = [
+            op(0, "write", "invoke", "x", "1"),
+            op(0, "write", "ok", "x", "1"),
+            op(1, "write", "invoke", "y", "1"),
+            op(1, "write", "ok", "y", "1"),
+            op(0, "read", "invoke", "y", "null"),
+            op(0, "read", "ok", "y", "null"),
+            op(1, "read", "invoke", "x", "null"),
+            op(1, "read", "ok", "x", "null"),
+            op(2, "write", "invoke", "z", "1"),
+            op(2, "write", "ok", "z", "1"),
+            op(4, "write", "invoke", "z", "5"),
+            op(4, "write", "ok", "z", "5"),
+            op(3, "write", "invoke", "z", "2"),
+            op(3, "write", "info", "z", "2"),
+            op(2, "cas", "invoke", "z", "[1, 3]"),
+            op(2, "cas", "fail", "z", "[1, 3]"),
+        ]
+        .concat();
+        let a = cas_verdict(&text);
+        assert_eq!(a.verdict, Verdict::Invalid);
+        assert_eq!(a.method, Method::Graph, "{:?}", a.graph_undecided);
+        assert_eq!(a.cycles.len(), 1, "{:?}", a.explanation);
+        assert!(a.cycles[0].assumes.is_empty(), "{:?}", a.explanation);
+    }
+
+    #[test]
     fn a_failed_cas_that_saw_nothing_it_could_have_is_a_cycle() {
         // As above, but process 0 reads 1 after its failed cas: the cas saw something but 1 (the initial
         // value or 2), and either way 1 cannot be read after it. Every cycle assumes where it stood.

@@ -41,7 +41,8 @@
 //! every order that worked with it (nothing read its value), except that a failed cas may have seen it.
 //! So a key with failed cas is first tried with all of its indeterminate writes taking effect (a "holds"
 //! there stands, its witness replayed), then with the unread ones left out, whose "violated" is a proof
-//! only when no failed cas could have seen a write left out; otherwise the search of [`super`] decides.
+//! when none of its clauses says where a failed cas stood that could have seen a write left out (a
+//! store-buffering cycle on other keys is one); otherwise the search of [`super`] decides.
 //! Appends and values written twice are not covered at all.
 
 use std::cmp::Reverse;
@@ -194,8 +195,12 @@ struct Graph<'a, O> {
     /// Write-order pairs (earlier, later) known from the processes' own views, with the two operations
     /// of the process that saw them in that order.
     forced: FxHashMap<(u32, u32), (u32, u32)>,
-    /// Why a cycle found here would not prove a violation: a failed cas may have seen a write left out.
-    unproven: Option<String>,
+    /// Per key: why a failed cas of it may have seen a write left out (one nobody read). A witness of the
+    /// whole history, less such writes, keeps every edge and clause of this graph but where those failed
+    /// cas stood (one may stand where a left-out write's value was current, inside its forbidden value's
+    /// interval once that write is gone). So the clauses prove a violation only when none of them says
+    /// where a failed cas of such a key stood.
+    unproven: Vec<Option<String>>,
     /// Per node: the first write of its cas chain (a write and the successful cas that read it, the cas
     /// that read that, ...), for writes; itself otherwise. A successful cas comes right after what it
     /// read, so in every order a chain's writes are consecutive, and where another write stands is one
@@ -278,8 +283,9 @@ pub(super) fn decide<M: Model>(
 ) -> Decision {
     // First with every indeterminate write of a key with failed cas taking effect, since one of them
     // may be what a failed cas saw; when that finds no order, with none of the unread ones. Leaving out
-    // a write nobody read loses no order, unless a failed cas may have seen it: a "violated" of the second
-    // attempt is a proof only when no such write was left out.
+    // a write nobody read loses no order, unless a failed cas of its key may have seen it: a "violated" of
+    // the second attempt is a proof only when no clause the solver was given says where such a failed
+    // cas stood (see `Graph::unproven`).
     let with_failed_cas = processes.iter().any(|(_, chain)| {
         chain.iter().any(|s| {
             let model = &problems[s.key].model;
@@ -298,11 +304,7 @@ pub(super) fn decide<M: Model>(
         Ok(g) => g,
         Err(d) => return d,
     };
-    let unproven = graph.unproven.clone();
-    match (solve(graph, problems, budget), unproven) {
-        (Decision::Violated(_), Some(why)) => Decision::Undecided(why),
-        (decision, _) => decision,
-    }
+    solve(graph, problems, budget)
 }
 
 fn build<'a, M: Model>(
@@ -371,13 +373,18 @@ fn build<'a, M: Model>(
             }
         }
     }
-    let unproven = flat.iter().zip(&kept).find_map(|(&(_, s), &k)| {
+    let mut unproven: Vec<Option<String>> = vec![None; keys];
+    for (&(_, s), &k) in flat.iter().zip(&kept) {
         let model = &problems[s.key].model;
-        (!k && failed_cas_keys[s.key] && model.leaves(&s.op).is_some()).then(|| {
+        if !k && failed_cas_keys[s.key] && model.leaves(&s.op).is_some() && unproven[s.key].is_none() {
             let o = OpRef::new(history, s.id);
-            format!("a failed cas may have seen {} ({}), left out since nobody read it", o.describe(), o.lines())
-        })
-    });
+            unproven[s.key] = Some(format!(
+                "a failed cas may have seen {} ({}), left out since nobody read it",
+                o.describe(),
+                o.lines()
+            ));
+        }
+    }
     let mut node_of = vec![NONE; flat.len()];
     let mut count = 0u32;
     for i in 0..flat.len() {
@@ -413,7 +420,7 @@ fn build<'a, M: Model>(
                 let forbidden = if model.step(&model.init(), &step.op).is_none() {
                     // Nothing else to have seen: no order places it.
                     if !writer[step.key].values().any(|&w| kept[w]) {
-                        return Err(match &unproven {
+                        return Err(match &unproven[step.key] {
                             Some(why) => Decision::Undecided(why.clone()),
                             None => Decision::Violated(thin_air(history, problems, step)),
                         });
@@ -1358,7 +1365,14 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         }
         learned.append(&mut orders.settled);
         *stalled = if new { 0 } else { *stalled + 1 };
-        next_model(orders, &g).ok_or_else(|| Decision::Violated(prove(&g, problems, std::mem::take(learned))))
+        next_model(orders, &g).ok_or_else(|| {
+            // Unsatisfiable; a proof unless a clause places a failed cas that may have seen a write left out.
+            let unproven = orders.sources.keys().find_map(|&f| g.unproven[g.ops[f as usize].key as usize].as_ref());
+            match unproven {
+                Some(why) => Decision::Undecided(why.clone()),
+                None => Decision::Violated(prove(&g, problems, std::mem::take(learned))),
+            }
+        })
     };
     // Rounds in a row that learned nothing new: the failed-cas moves of the write order are guesses the
     // clauses do not steer, so a round whose conflict the solver already knew is followed by one
