@@ -209,13 +209,16 @@ impl Hosts {
     /// The pids of ssh master connections (`ssh ... -M ...`) to any of these hosts.
     fn masters(&self) -> Vec<u32> {
         let ips: Vec<String> = (0..self.count).map(|i| self.ip(i)).collect();
+        let key = self.key.to_string_lossy().to_string();
         let mut pids = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
             let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
             let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             let master = words.first().is_some_and(|w| w.ends_with(b"ssh")) && words.contains(&&b"-M"[..]);
-            if master && words.iter().any(|w| ips.iter().any(|ip| *w == ip.as_bytes())) {
+            // This fixture's key: another fixture's masters may outlive it, and its subnet be this one's.
+            let ours = words.contains(&key.as_bytes());
+            if master && ours && words.iter().any(|w| ips.iter().any(|ip| *w == ip.as_bytes())) {
                 pids.push(pid);
             }
         }
@@ -517,9 +520,10 @@ fn lab_clean_removes_what_a_killed_run_left_on_the_hosts_and_nothing_else() {
     let (mut child, _) = start_long_run(&store, &spec);
     child.kill().unwrap();
     child.wait().unwrap();
-    // Its SSH control folder stays here, until lab clean.
+    // Its SSH control folder stays here, and its master connections run on, until lab clean.
     let control = std::env::temp_dir().join(format!("faultline-control-{}", child.id()));
     assert!(control.exists());
+    assert_eq!(hosts.masters().len(), 3, "one master connection per host outlives the run");
     let left = hosts.leftovers();
     assert!(left.iter().filter(|l| l.starts_with("table")).count() == 3, "{left:?}");
     assert!(left.iter().filter(|l| l.starts_with("process")).count() >= 3, "{left:?}");
@@ -539,8 +543,12 @@ fn lab_clean_removes_what_a_killed_run_left_on_the_hosts_and_nothing_else() {
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains(&format!("removed host {}: process", hosts.ip(0))), "{text}");
     assert!(text.contains(&format!("removed host {}: table inet faultline", hosts.ip(1))), "{text}");
-    assert!(text.contains(&format!("removed SSH control folder {}", control.display())), "{text}");
+    assert!(
+        text.contains(&format!("removed SSH control folder {} (closed 3 master connections)", control.display())),
+        "{text}"
+    );
     assert!(!control.exists());
+    assert_eq!(hosts.masters(), Vec::<u32>::new(), "lab clean closes the killed run's connections");
     assert!(live.exists() && foreign.exists(), "a live run and a foreign directory stay");
     // Host 0 still has a live run: its table stays until that run is gone.
     let expected = vec![

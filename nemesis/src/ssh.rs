@@ -252,18 +252,58 @@ pub fn remove_own_control_dir() {
     let _ = std::fs::remove_dir(own_control_dir());
 }
 
-/// Removes the control folders of faultline processes that are gone; returns what it removed.
+/// Removes the control folders of faultline processes that are gone, first closing the master
+/// connections still listening there (else each would outlive its folder until idle for a minute);
+/// returns what it removed.
 pub fn clean_control_dirs() -> Vec<String> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return removed };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let Some(pid) = name.strip_prefix(CONTROL_PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if !crate::lab::process_alive(pid) && std::fs::remove_dir_all(entry.path()).is_ok() {
-            removed.push(format!("SSH control folder {}", entry.path().display()));
+        if crate::lab::process_alive(pid) {
+            continue;
+        }
+        // One folder per connection (openssh's `.ssh-connection*`), its socket `master` inside.
+        let sockets: Vec<PathBuf> = std::fs::read_dir(entry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|c| c.path().join("master"))
+            .filter(|m| m.exists())
+            .collect();
+        let closed = sockets.iter().filter(|m| close_master(m)).count();
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            let what = if closed > 0 { format!(" (closed {closed} master connections)") } else { String::new() };
+            removed.push(format!("SSH control folder {}{what}", entry.path().display()));
         }
     }
     removed
+}
+
+/// Asks the master connection listening on `socket` to exit (`ssh -O exit`), waiting at most 5 s.
+fn close_master(socket: &Path) -> bool {
+    let child = std::process::Command::new("ssh")
+        .arg("-S")
+        .arg(socket)
+        .args(["-O", "exit", "faultline-lab-clean"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
 }
 
 /// A word as a POSIX shell reads it literally.
