@@ -49,7 +49,9 @@
 //!   order of the whole history (causal order, conflict edges, overlapping writes as later reads ordered
 //!   them, else real time), restricted to the causal past of its last operation, is a valid view satisfies
 //!   CM by definition (see [`served_by_view`]): one binary search per read, and as many vector-clock
-//!   lookups as there are writes of its key between the write it read and itself in that order. The
+//!   lookups as there are writes of its key between the write it read and itself in that order; then the
+//!   same with the order a caller may give ([`Options::view_hint`]: the ladder gives a sequential witness
+//!   of the history less the processes of the cycles that refuted sequential consistency). The
 //!   processes left (those of a store that is not nearly linearizable) get the exact fixpoint over vector
 //!   clocks: its extra edges all end at writes the process read, so it suffices to keep a clock per such
 //!   write. O(iterations·reads·W·P²) in the worst case, bounded by [`Options::time_limit`]. Where dense
@@ -87,11 +89,24 @@ pub struct Options {
     /// settles). Without it such a CM is `unknown` with [`CM_DEFERRED`] as its cause: the ladder first
     /// asks only what is cheap, since sequential consistency, when it holds, implies CM.
     pub cm_fixpoint: bool,
+    /// Another candidate view for causal memory, tried on the processes the shared order of
+    /// [`view_order`] does not serve before any is left to the fixpoint: history operation ids, in an
+    /// order that should extend causal order (the ladder's: a sequential witness of the history less the
+    /// processes of the cycles that refuted sequential consistency). Ids it leaves out go after the
+    /// rest. Like the shared order, it can only spare the fixpoint work, never decide a verdict.
+    pub view_hint: Option<Vec<u32>>,
 }
 
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
-        Options { model, time_limit: None, memory_limit: 1 << 30, max_anomalies: 20, cm_fixpoint: true }
+        Options {
+            model,
+            time_limit: None,
+            memory_limit: 1 << 30,
+            max_anomalies: 20,
+            cm_fixpoint: true,
+            view_hint: None,
+        }
     }
 }
 
@@ -172,6 +187,8 @@ pub struct Analysis {
     /// Operations the check used (ok reads and writes, observed indeterminate writes).
     pub operations: usize,
     pub processes: usize,
+    /// Processes whose causal memory no shared view served, left to the fixpoint (whether it ran or not).
+    pub fixpoint_processes: usize,
     pub elapsed_ms: f64,
 }
 
@@ -824,6 +841,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         ccv,
         operations: n,
         processes,
+        fixpoint_processes: 0,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     };
     let (order, done) = topological(n, &|v, out| co_preds(&g, v, out));
@@ -945,6 +963,10 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     let mut forced = conflicts.forced.clone();
     let view = view_order(&checker, &conflicts);
     served_by_view(&checker, &view, &mut forced);
+    if let Some(hint) = opts.view_hint.as_deref().filter(|_| opts.cm_fixpoint && forced.iter().any(|&f| f)) {
+        let position = hinted_order(&checker, hint, &view);
+        served_by_view(&checker, &position, &mut forced);
+    }
     let ccv_result = check_ccv(&checker, conflicts);
     let deadline = opts.time_limit.map(|t| started + t);
     // Where dense clocks would have fitted, causal memory runs as it always has; past that, only if its
@@ -966,7 +988,10 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         );
         result(Variant::CM, Status::Unknown, vec![], 0, Some(cause))
     };
-    Ok(finish(cc_result, cm_result, ccv_result))
+    Ok(Analysis {
+        fixpoint_processes: forced.iter().filter(|&&f| f).count(),
+        ..finish(cc_result, cm_result, ccv_result)
+    })
 }
 
 /// CCv's conflict edges, reduced to the last write of each process in the read's past and to those not
@@ -1131,9 +1156,37 @@ fn view_order(c: &Checker<'_>, conflicts: &Conflicts) -> Vec<u32> {
     position
 }
 
+/// The candidate view `hint` gives (history operation ids in order), as each node's position: causal order
+/// taken with the hint's order wherever causality leaves a choice, nodes it leaves out after the rest in
+/// `view`'s order. Where the hint extends causal order, that is the hint's own order.
+fn hinted_order(c: &Checker<'_>, hint: &[u32], view: &[u32]) -> Vec<u32> {
+    let mut at = vec![u32::MAX; c.history.operations.len()];
+    for (i, &id) in hint.iter().enumerate() {
+        if let Some(a) = at.get_mut(id as usize) {
+            *a = i as u32;
+        }
+    }
+    let n = c.g.nodes.len();
+    let rank: Vec<(u64, u32)> =
+        c.g.nodes
+            .iter()
+            .enumerate()
+            .map(|(v, node)| match at[node.id as usize] {
+                u32::MAX => ((1 << 32) + u64::from(view[v]), v as u32),
+                i => (u64::from(i), v as u32),
+            })
+            .collect();
+    let order = history_topological(&rank, &|v, out| co_preds(&c.g, v, out)).expect("causal order is acyclic here");
+    let mut position = vec![0u32; n];
+    for (i, &v) in order.iter().enumerate() {
+        position[v as usize] = i as u32;
+    }
+    position
+}
+
 /// A topological order over predecessor lists that takes the ready node of smallest `rank` first (`rank[v]`
 /// ends with `v`); `None` if there is a cycle.
-fn history_topological(rank: &[(u32, u32)], preds: &dyn Fn(u32, &mut Vec<u32>)) -> Option<Vec<u32>> {
+fn history_topological<R: Ord + Copy>(rank: &[(R, u32)], preds: &dyn Fn(u32, &mut Vec<u32>)) -> Option<Vec<u32>> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     let n = rank.len();
@@ -1148,7 +1201,7 @@ fn history_topological(rank: &[(u32, u32)], preds: &dyn Fn(u32, &mut Vec<u32>)) 
             succ[p as usize].push(v);
         }
     }
-    let mut ready: BinaryHeap<Reverse<(u32, u32)>> =
+    let mut ready: BinaryHeap<Reverse<(R, u32)>> =
         (0..n).filter(|&v| indegree[v] == 0).map(|v| Reverse(rank[v])).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(Reverse((_, v))) = ready.pop() {

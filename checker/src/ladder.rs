@@ -26,7 +26,7 @@ use serde::Serialize;
 pub use crate::causal::Status;
 use crate::causal::{self, Variant};
 use crate::eventual;
-use crate::history::History;
+use crate::history::{History, Process};
 use crate::linear::{self, Verdict};
 use crate::model::ModelOptions;
 use crate::sequential;
@@ -173,14 +173,43 @@ fn unknown(level: Level, cause: String) -> Rung {
     rung(level, Status::Unknown, cause, vec![])
 }
 
-fn causal_check(history: &History, opts: &Options, cm_fixpoint: bool) -> Result<causal::Analysis, String> {
+fn causal_check(
+    history: &History,
+    opts: &Options,
+    cm_fixpoint: bool,
+    view_hint: Option<Vec<u32>>,
+) -> Result<causal::Analysis, String> {
     let co = causal::Options {
         time_limit: opts.time_limit,
         memory_limit: opts.memory_limit,
         cm_fixpoint,
+        view_hint,
         ..causal::Options::new(opts.model.clone())
     };
     causal::check(history, &co).map_err(|e| e.to_string())
+}
+
+/// When cycles refuted sequential consistency: a sequential witness of the history less every process on
+/// them, in the history's operation ids, if one exists. A store that is sequentially consistent but for
+/// a few processes (store buffering between two, a stale read) leaves causal memory's fixpoint a process
+/// for every reader of stale values, and the witness serves each whose causal past it covers as a view
+/// (see `causal::Options::view_hint`). One more run of the graph method, to spare the fixpoint seconds.
+fn view_hint(history: &History, refuted: &sequential::Analysis, so: &sequential::Options) -> Option<Vec<u32>> {
+    if refuted.cycles.is_empty() {
+        return None;
+    }
+    let on_cycles: rustc_hash::FxHashSet<u64> =
+        refuted.cycles.iter().flat_map(|c| &c.edges).flat_map(|e| [e.from.process, e.to.process]).collect();
+    let kept = |p: &Process| !matches!(p, Process::Client(c) if on_cycles.contains(c));
+    let events = history.events.iter().filter(|e| kept(&e.process)).cloned().collect();
+    let rest = History::new(history.source.clone(), events).ok()?;
+    // The rest's operations are the history's of the processes kept, in the same order.
+    let ids: Vec<u32> = (0..history.operations.len() as u32)
+        .filter(|&id| !on_cycles.contains(&history.operations[id as usize].process))
+        .collect();
+    let a = sequential::check(&rest, so).ok()?;
+    let witness = a.witness.filter(|_| a.verdict == Verdict::Valid)?;
+    Some(witness.iter().map(|&id| ids[id as usize]).collect())
 }
 
 /// Whether an analysis left causal memory for its fixpoint, which was not run.
@@ -204,6 +233,8 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
     };
     let mut causal_done: Option<Result<causal::Analysis, String>> = None;
     let mut session_done: Option<Result<session::Analysis, String>> = None;
+    // A candidate view for causal memory's fixpoint, from the sequential rung (see `view_hint`).
+    let mut cm_view_hint: Option<Vec<u32>> = None;
     for level in Level::ALL {
         // Implied by a stronger model that holds?
         let implied = level.implied_by().iter().find_map(|&parent| {
@@ -243,7 +274,7 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                 // search is not. Causal memory's fixpoint is left out here: it can cost more than the
                 // graph method (seconds on a minute's pinned run), and sequential consistency, when it
                 // holds, implies it.
-                let causal = causal_done.get_or_insert_with(|| causal_check(history, opts, false));
+                let causal = causal_done.get_or_insert_with(|| causal_check(history, opts, false, None));
                 let weaker_violated =
                     [Level::Causal, Level::CausalMemory, Level::CausalConvergence].into_iter().find_map(|weaker| {
                         let a = causal.as_ref().ok()?;
@@ -276,6 +307,9 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                                 a.explanation.iter().cloned().collect(),
                             ),
                         };
+                        if a.verdict == Verdict::Invalid && causal_done.as_ref().is_some_and(cm_deferred) {
+                            cm_view_hint = view_hint(history, &a, &so);
+                        }
                         ladder.sequential = Some(a);
                         if r.status == Status::Holds && causal_done.as_ref().is_some_and(cm_deferred) {
                             if let Some(Ok(c)) = causal_done.as_mut() {
@@ -293,7 +327,7 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                 if causal_done.as_ref().is_some_and(cm_deferred) {
                     causal_done = None;
                 }
-                let done = causal_done.get_or_insert_with(|| causal_check(history, opts, true));
+                let done = causal_done.get_or_insert_with(|| causal_check(history, opts, true, cm_view_hint.take()));
                 match done {
                     Ok(a) => causal_rung(level, a.variant(level.variant().expect("a causal level"))),
                     Err(e) => unknown(level, e.clone()),

@@ -240,3 +240,42 @@ fn causal_memory_left_for_sequential_consistency_matches_the_full_check() {
     }
     assert!(implied > 20 && rerun > 20, "deferred CM implied by sequential {implied}, decided again {rerun}");
 }
+
+/// Sequential consistency refuted by two processes alone (store buffering on keys of their own) leaves
+/// causal memory's fixpoint every process that read a value no shared real-time view explains; a
+/// sequential witness of the rest serves them instead, and the fixpoint has nothing left to do.
+#[test]
+fn a_sequential_witness_of_the_rest_spares_causal_memorys_fixpoint() {
+    let op = |p: u64, f: &str, key: &str, value: &str| {
+        let inv = if f == "write" { value } else { "null" };
+        format!(
+            "{{\"type\":\"invoke\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{inv}}}\n\
+             {{\"type\":\"ok\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{value}}}\n"
+        )
+    };
+    // Sequential, but process 1 read 2 after process 0's write of 3 completed: the real-time view does not
+    // serve it (found by the causal oracle's random histories).
+    let mut text = [
+        op(0, "write", "y", "1"),
+        op(2, "write", "x", "2"),
+        op(0, "write", "x", "3"),
+        op(1, "read", "x", "2"),
+        op(1, "read", "x", "3"),
+        op(2, "read", "x", "3"),
+        op(1, "read", "x", "3"),
+        op(0, "write", "y", "4"),
+    ]
+    .concat();
+    let h = jsonl::parse("h", &text).unwrap();
+    let plain = causal::check(&h, &causal::Options::new(opts())).unwrap();
+    assert!(plain.fixpoint_processes > 0, "the real-time view serves every process: the test says nothing");
+    // Store buffering between processes 7 and 8.
+    text +=
+        &[op(7, "write", "a", "1"), op(8, "write", "b", "1"), op(7, "read", "b", "null"), op(8, "read", "a", "null")]
+            .concat();
+    let h = jsonl::parse("h", &text).unwrap();
+    let l = ladder::check(&h, &ladder::Options::new(opts()));
+    assert_eq!(l.rung(Level::Sequential).status, Status::Violated);
+    assert_eq!(l.rung(Level::CausalMemory).status, Status::Holds);
+    assert_eq!(l.causal.as_ref().unwrap().fixpoint_processes, 0);
+}
