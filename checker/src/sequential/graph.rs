@@ -1055,9 +1055,9 @@ impl Orders {
     /// The literal for `a`. A new write-order variable prefers what was guessed when a cycle first
     /// mentioned it, so that the solver's next model changes as few guesses as the clauses force, rather
     /// than some arbitrary half of them. When the fixed edges already decide it (a path from one write to
-    /// the other, or from a failed cas to a value it would have to have seen first), it is settled at
-    /// once by a unit clause: else each model the solver offered could flip it, and each such flip would
-    /// cost a whole round to learn what a path already says.
+    /// the other, or one that puts a failed cas where it cannot stand: see `Settle::unplaceable`), it is
+    /// settled at once by a unit clause: else each model the solver offered could flip it, and each such
+    /// flip would cost a whole round to learn what a path already says.
     fn lit<O>(&mut self, g: &Graph<'_, O>, fixed: (&Adjacency, &Adjacency), a: Assumption) -> Lit {
         match a {
             Assumption::Order(a, b) => {
@@ -1090,7 +1090,7 @@ impl Orders {
                         candidates.iter().map(|&c| (c, self.solver.new_var(lbool::TRUE, true))).collect();
                     let mut some: Vec<Lit> = vars.iter().map(|&(_, v)| Lit::new(v, true)).collect();
                     self.solver.add_clause_reuse(&mut some);
-                    for (cycle, c) in self.settle.unseen(g, fixed, f, &candidates) {
+                    for (cycle, c) in self.settle.unplaceable(g, fixed, f, &candidates) {
                         let var = vars.iter().find(|&&(w, _)| w == c).expect("a candidate").1;
                         self.settled.push((cycle, vec![Assumption::Outside(f, c)]));
                         self.solver.add_clause_reuse(&mut vec![Lit::new(var, false)]);
@@ -1250,7 +1250,7 @@ impl Settle {
     /// The candidates of failed cas `f` that the fixed edges rule out, each with the cycle standing there
     /// closes: before its forbidden write when that write reaches `f`; after a write that `f` reaches, or
     /// that reaches the forbidden write or a read of it (it would have to come after them).
-    fn unseen<O>(
+    fn unplaceable<O>(
         &mut self,
         g: &Graph<'_, O>,
         fixed: (&Adjacency, &Adjacency),
