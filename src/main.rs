@@ -319,6 +319,11 @@ struct NodeArgs {
     /// How long sequential mode's primary waits before each shipment to its followers.
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     replication_delay: Duration,
+    /// A name for this node's cluster, sent with every request to a peer: a peer request naming another
+    /// cluster (or none) is refused, so a node of another cluster that reaches this one's address (a port
+    /// reused on a busy machine) cannot vote or replicate here.
+    #[arg(long)]
+    cluster_id: Option<String>,
 }
 
 #[derive(Args)]
@@ -437,6 +442,7 @@ fn main() -> ExitCode {
                 request_timeout: args.request_timeout,
                 flush_interval: args.flush_interval,
                 replication_delay: args.replication_delay,
+                cluster_id: args.cluster_id,
             };
             match faultline_cluster::run(config) {
                 Ok(()) => ExitCode::from(EXIT_VALID),

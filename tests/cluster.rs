@@ -119,11 +119,16 @@ impl Cluster {
 
 /// One HTTP request; the status and body.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(addr, method, path, "", body)
+}
+
+/// As [`http`], with `headers` (each line ending in CRLF).
+fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{headers}content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -609,4 +614,42 @@ fn nodes_speak_http_1_1_as_clients_and_tools_do() {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+}
+
+/// Found on CI: a node took a port that a node of another run's cluster was still sent to, and that
+/// cluster's primary replicated into it ("the primary's log differs from committed entries here"), so a
+/// linearizable run lost writes. A node given a cluster id refuses peer requests that name another
+/// cluster or none, and says so once; its own cluster's still reach it.
+#[test]
+fn a_node_refuses_peer_requests_from_another_cluster() {
+    let cluster = Cluster::start_with("foreign", "linearizable", &["--cluster-id", "ours"]);
+    let p = cluster.await_primary(&[0, 1, 2]);
+    let f = (p + 1) % 3;
+    let before = cluster.status(f);
+    let term = before["term"].as_u64().unwrap() + 5;
+    // Another cluster's primary, in a later term, with entries and a commit.
+    let body = format!(
+        r#"{{"term": {term}, "leader": {p}, "prev_len": 0, "prev_term": 0, "entries": [{{"term": {term}, "key": "k", "value": 9}}], "commit": 1}}"#
+    );
+    for headers in ["x-faultline-cluster: theirs\r\n", ""] {
+        let (code, answer) = http_with(&cluster.addrs[f], "POST", "/raft/append", headers, &body);
+        assert_eq!(code, 409, "{answer}");
+        assert!(answer.contains("this node belongs to cluster \\\"ours\\\""), "{answer}");
+    }
+    let vote = format!(r#"{{"term": {term}, "candidate": {p}, "len": 99, "last_term": {term}}}"#);
+    assert_eq!(http_with(&cluster.addrs[f], "POST", "/raft/vote", "x-faultline-cluster: theirs\r\n", &vote).0, 409);
+    let after = cluster.status(f);
+    assert_eq!((&after["term"], &after["leader"]), (&before["term"], &before["leader"]), "{after}");
+    let log = cluster.log_text(f);
+    assert!(
+        log.contains(
+            "refused a peer request (/raft/append) from another cluster: it names \"theirs\", this one is \"ours\""
+        ),
+        "{log}"
+    );
+    assert_eq!(log.matches("from another cluster: it names \"theirs\"").count(), 1, "said once: {log}");
+    assert!(log.contains("from another cluster: it names none"), "{log}");
+    // Its own cluster's requests are served: writes commit through the primary.
+    assert_eq!(http(&cluster.addrs[p], "PUT", "/kv/a", r#"{"value": 1}"#).0, 200);
+    assert_eq!(http(&cluster.addrs[f], "GET", "/kv/a", "").0, 200);
 }

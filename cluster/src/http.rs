@@ -19,6 +19,8 @@ pub struct Request {
     /// The path and query, as sent (percent-encoded).
     pub path: String,
     pub body: Bytes,
+    /// The cluster a peer request says it comes from (header [`crate::CLUSTER_HEADER`]).
+    pub cluster: Option<String>,
 }
 
 pub struct Response {
@@ -84,7 +86,8 @@ async fn read(request: hyper::Request<hyper::body::Incoming>) -> Result<Request,
         body.to_bytes()
     };
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
-    Ok(Request { method: parts.method, path, body })
+    let cluster = parts.headers.get(crate::CLUSTER_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Ok(Request { method: parts.method, path, body, cluster })
 }
 
 fn answer(response: &Response) -> hyper::Response<Full<Bytes>> {

@@ -27,8 +27,15 @@ impl Default for NodeOptions {
 }
 
 /// The arguments of `faultline node` for node `id`: `peers` is `0=ADDR,1=ADDR,...`, each address where
-/// this node reaches that peer.
-pub fn node_args(id: usize, listen: &str, peers: &str, data_dir: &Path, options: &NodeOptions) -> Vec<String> {
+/// this node reaches that peer; `cluster` names the cluster (`--cluster-id`).
+pub fn node_args(
+    id: usize,
+    listen: &str,
+    peers: &str,
+    data_dir: &Path,
+    cluster: &str,
+    options: &NodeOptions,
+) -> Vec<String> {
     let mode = options.mode.as_str();
     [
         "node",
@@ -46,6 +53,8 @@ pub fn node_args(id: usize, listen: &str, peers: &str, data_dir: &Path, options:
         &format!("{}ms", options.replication_delay.as_millis()),
         "--flush-interval",
         &format!("{}ms", options.flush_interval.as_millis()),
+        "--cluster-id",
+        cluster,
     ]
     .map(String::from)
     .to_vec()

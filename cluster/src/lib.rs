@@ -114,7 +114,13 @@ pub struct Config {
     pub flush_interval: Duration,
     /// How long `sequential` mode's primary waits before each shipment to its followers.
     pub replication_delay: Duration,
+    /// The cluster's name: sent with every peer request (header [`CLUSTER_HEADER`]), and a peer request
+    /// that names another (or none) is refused. `None`: no check.
+    pub cluster_id: Option<String>,
 }
+
+/// The header a node names its cluster in, on every request to a peer.
+pub const CLUSTER_HEADER: &str = "x-faultline-cluster";
 
 /// A node as its log names it: the name faultline's runs give it (`n1` for id 0, as in the history and
 /// the run folder) and its id.

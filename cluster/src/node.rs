@@ -37,6 +37,8 @@ pub struct Node {
     pub(crate) wake: HashMap<usize, tokio::sync::Notify>,
     /// A follower's last forward to the primary got no answer (logged when it changes).
     primary_lost: AtomicBool,
+    /// The other clusters whose peer requests reached this node (each logged once).
+    foreign: Mutex<HashSet<String>>,
 }
 
 pub(crate) struct Core {
@@ -109,15 +111,24 @@ impl Node {
         if config.mode.elects() {
             info!("term {}, voted for {}", hard.term, hard.voted_for.map_or("nobody".to_string(), node_name));
         }
+        // Both clients talk only to peers: each request names this node's cluster.
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(id) = &config.cluster_id {
+            let value = reqwest::header::HeaderValue::from_str(id)
+                .map_err(|_| format!("the cluster id {id:?} cannot be sent in an HTTP header"))?;
+            headers.insert(crate::CLUSTER_HEADER, value);
+        }
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
+            .default_headers(headers.clone())
             .build()
             .map_err(|e| e.to_string())?;
         let peer_timeout = config.request_timeout.min(crate::consensus::PEER_TIMEOUT);
         let peer_http = reqwest::Client::builder()
             .timeout(peer_timeout)
             .connect_timeout(peer_timeout)
+            .default_headers(headers)
             .build()
             .map_err(|e| e.to_string())?;
         let lww = (config.mode == Mode::Eventual).then(|| eventual::Store::recover(&log));
@@ -140,6 +151,7 @@ impl Node {
             progress: tokio::sync::watch::Sender::new(0),
             wake,
             primary_lost: AtomicBool::new(false),
+            foreign: Mutex::new(HashSet::new()),
         })
     }
 
@@ -191,6 +203,23 @@ impl Node {
         }
         if path == "/status" && request.method == "GET" {
             return self.status().await;
+        }
+        // Peer requests from a node of another cluster: refused, and said once per cluster.
+        let from_peer = path.starts_with("/internal/") || path.starts_with("/raft/");
+        if let Some(ours) = self.config.cluster_id.as_deref().filter(|_| from_peer) {
+            let theirs = request.cluster.as_deref();
+            if theirs != Some(ours) {
+                let theirs = theirs.map_or("none".to_string(), |t| format!("{t:?}"));
+                if self.foreign.lock().await.insert(theirs.clone()) {
+                    warn!(
+                        "refused a peer request ({path}) from another cluster: it names {theirs}, this one is {ours:?}"
+                    );
+                }
+                return Response::json(
+                    409,
+                    json!({"error": format!("this node belongs to cluster {ours:?}; the request names {theirs}")}),
+                );
+            }
         }
         if path == "/internal/append" && request.method == "POST" {
             return self.append(&request.body).await;

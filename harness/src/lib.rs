@@ -523,6 +523,7 @@ async fn start_reference_cluster(plan: &TestPlan, network: Network, run_dir: &Ru
                     &node.listen.to_string(),
                     &peers.join(","),
                     &run_dir.path.join("data").join(&node.name),
+                    &spec::cluster_id(&run_dir.path),
                     &plan.node_options,
                 ),
                 env: Vec::new(),

@@ -72,7 +72,7 @@ pub const BUILT_IN: [(&str, &str); 2] =
     [("etcd", include_str!("../../clusters/etcd.toml")), ("reference", include_str!("../../clusters/reference.toml"))];
 
 /// Every placeholder, with what it becomes.
-pub const PLACEHOLDERS: [(&str, &str); 15] = [
+pub const PLACEHOLDERS: [(&str, &str); 16] = [
     ("id", "the node's number, from 1"),
     ("index", "the node's number, from 0"),
     ("name", "the node's name: n1, n2, ..."),
@@ -88,7 +88,15 @@ pub const PLACEHOLDERS: [(&str, &str); 15] = [
     ("data_dir", "the node's data directory, RUN/data/NAME, kept across restarts"),
     ("faultline", "the running faultline executable"),
     ("run", "the run's folder name (unique per run)"),
+    ("cluster", "a name for the run's cluster, unique on this machine: the run's folder name and faultline's pid"),
 ];
+
+/// The name of the cluster a run in `run_dir` starts (`{cluster}`): its nodes refuse peer requests that
+/// name another, so that a node of another run reaching one of its ports cannot take part in it.
+pub fn cluster_id(run_dir: &Path) -> String {
+    let run = run_dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().replace(':', ""));
+    format!("{run}-{}", std::process::id())
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -519,6 +527,7 @@ impl ClusterSpec {
             "run",
             ctx.run_dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().replace(':', "")),
         );
+        vars.insert("cluster", cluster_id(ctx.run_dir));
         vars
     }
 }
