@@ -207,7 +207,8 @@ fn view_hint(history: &History, refuted: &sequential::Analysis, so: &sequential:
     let ids: Vec<u32> = (0..history.operations.len() as u32)
         .filter(|&id| !on_cycles.contains(&history.operations[id as usize].process))
         .collect();
-    let a = sequential::check(&rest, so).ok()?;
+    // The graph method alone: a search that cannot decide would cost its whole time limit for nothing.
+    let a = sequential::check(&rest, &sequential::Options { search: false, ..so.clone() }).ok()?;
     let witness = a.witness.filter(|_| a.verdict == Verdict::Valid)?;
     Some(witness.iter().map(|&id| ids[id as usize]).collect())
 }

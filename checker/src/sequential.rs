@@ -40,11 +40,14 @@ pub struct Options {
     pub time_limit: Option<Duration>,
     /// Bytes the memo table may hold; past it, `unknown`.
     pub memory_limit: usize,
+    /// Whether the memoised search runs where the graph method does not decide (else `unknown`): the
+    /// ladder asks the graph method alone when it only wants a candidate view for causal memory.
+    pub search: bool,
 }
 
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
-        Options { model, time_limit: None, memory_limit: 768 << 20 }
+        Options { model, time_limit: None, memory_limit: 768 << 20, search: true }
     }
 }
 
@@ -163,6 +166,10 @@ fn run<M: Model>(history: &History, problems: &[Problem<M>], opts: &Options, sta
         }
         graph::Decision::Undecided(why) => why,
     };
+    if !opts.search {
+        let cause = format!("the graph method did not decide ({graph_undecided}), and the search was not asked for");
+        return analysis(Verdict::Unknown, Some(cause), None, Method::Graph, Some(graph_undecided), vec![], None);
+    }
     let outcome = search(problems, &processes, &budget);
     let (verdict, unknown_cause, explanation) = match outcome {
         Search::Valid => (Verdict::Valid, None, None),
@@ -729,6 +736,28 @@ mod tests {
         let a = cas_verdict(&text);
         assert_eq!(a.verdict, Verdict::Valid, "{:?}", a.graph_undecided);
         assert_eq!(a.method, Method::Graph);
+    }
+
+    #[test]
+    fn without_the_search_what_the_graph_method_leaves_is_unknown() {
+        // A value written twice: the graph method does not apply, and the search is not asked for.
+        let text = [
+            op(0, "write", "invoke", "x", "1"),
+            op(0, "write", "ok", "x", "1"),
+            op(1, "write", "invoke", "x", "1"),
+            op(1, "write", "ok", "x", "1"),
+            op(2, "read", "invoke", "x", "null"),
+            op(2, "read", "ok", "x", "1"),
+        ]
+        .concat();
+        let history = jsonl::parse("h", &text).unwrap();
+        let opts = Options { search: false, ..Options::new(ModelOptions::new(ModelKind::Register)) };
+        let a = check(&history, &opts).unwrap();
+        assert_eq!(a.verdict, Verdict::Unknown);
+        assert_eq!(a.method, Method::Graph);
+        let cause = a.unknown_cause.unwrap();
+        assert!(cause.contains("the graph method did not decide (a value written twice to one key)"), "{cause}");
+        assert_eq!(verdict(&text).verdict, Verdict::Valid, "the search decides it");
     }
 
     #[test]
