@@ -189,28 +189,42 @@ fn causal_check(
     causal::check(history, &co).map_err(|e| e.to_string())
 }
 
+/// How many times [`view_hint`] takes more processes out, each time the rest is refuted again.
+const VIEW_HINT_ATTEMPTS: usize = 3;
+
 /// When cycles refuted sequential consistency: a sequential witness of the history less every process on
-/// them, in the history's operation ids, if one exists. A store that is sequentially consistent but for
-/// a few processes (store buffering between two, a stale read) leaves causal memory's fixpoint a process
-/// for every reader of stale values, and the witness serves each whose causal past it covers as a view
-/// (see `causal::Options::view_hint`). One more run of the graph method, to spare the fixpoint seconds.
+/// them, in the history's operation ids, if one exists; when the rest is refuted too, its cycles'
+/// processes are taken out as well, a few times. A store that is sequentially consistent but for a few
+/// processes (store buffering between two, a stale read) leaves causal memory's fixpoint a process for
+/// every reader of stale values, and the witness serves each whose causal past it covers as a view (see
+/// `causal::Options::view_hint`). A few more runs of the graph method, to spare the fixpoint seconds.
 fn view_hint(history: &History, refuted: &sequential::Analysis, so: &sequential::Options) -> Option<Vec<u32>> {
-    if refuted.cycles.is_empty() {
-        return None;
+    let mut out: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
+    let mut cycles = &refuted.cycles;
+    let mut last;
+    for _ in 0..VIEW_HINT_ATTEMPTS {
+        if cycles.is_empty() {
+            return None;
+        }
+        out.extend(cycles.iter().flat_map(|c| &c.edges).flat_map(|e| [e.from.process, e.to.process]));
+        let kept = |p: &Process| !matches!(p, Process::Client(c) if out.contains(c));
+        let events = history.events.iter().filter(|e| kept(&e.process)).cloned().collect();
+        let rest = History::new(history.source.clone(), events).ok()?;
+        // The graph method alone: a search that cannot decide would cost its whole time limit for nothing.
+        last = sequential::check(&rest, &sequential::Options { search: false, ..so.clone() }).ok()?;
+        if let Some(witness) = last.witness.as_ref().filter(|_| last.verdict == Verdict::Valid) {
+            // The rest's operations are the history's of the processes kept, in the same order.
+            let ids: Vec<u32> = (0..history.operations.len() as u32)
+                .filter(|&id| !out.contains(&history.operations[id as usize].process))
+                .collect();
+            return Some(witness.iter().map(|&id| ids[id as usize]).collect());
+        }
+        if last.verdict != Verdict::Invalid {
+            return None;
+        }
+        cycles = &last.cycles;
     }
-    let on_cycles: rustc_hash::FxHashSet<u64> =
-        refuted.cycles.iter().flat_map(|c| &c.edges).flat_map(|e| [e.from.process, e.to.process]).collect();
-    let kept = |p: &Process| !matches!(p, Process::Client(c) if on_cycles.contains(c));
-    let events = history.events.iter().filter(|e| kept(&e.process)).cloned().collect();
-    let rest = History::new(history.source.clone(), events).ok()?;
-    // The rest's operations are the history's of the processes kept, in the same order.
-    let ids: Vec<u32> = (0..history.operations.len() as u32)
-        .filter(|&id| !on_cycles.contains(&history.operations[id as usize].process))
-        .collect();
-    // The graph method alone: a search that cannot decide would cost its whole time limit for nothing.
-    let a = sequential::check(&rest, &sequential::Options { search: false, ..so.clone() }).ok()?;
-    let witness = a.witness.filter(|_| a.verdict == Verdict::Valid)?;
-    Some(witness.iter().map(|&id| ids[id as usize]).collect())
+    None
 }
 
 /// Whether an analysis left causal memory for its fixpoint, which was not run.

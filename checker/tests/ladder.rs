@@ -241,7 +241,7 @@ fn causal_memory_left_for_sequential_consistency_matches_the_full_check() {
     assert!(implied > 20 && rerun > 20, "deferred CM implied by sequential {implied}, decided again {rerun}");
 }
 
-/// Sequential consistency refuted by two processes alone (store buffering on keys of their own) leaves
+/// Sequential consistency refuted by a few processes alone (store buffering on keys of their own) leaves
 /// causal memory's fixpoint every process that read a value no shared real-time view explains; a
 /// sequential witness of the rest serves them instead, and the fixpoint has nothing left to do.
 #[test]
@@ -269,10 +269,12 @@ fn a_sequential_witness_of_the_rest_spares_causal_memorys_fixpoint() {
     let h = jsonl::parse("h", &text).unwrap();
     let plain = causal::check(&h, &causal::Options::new(opts())).unwrap();
     assert!(plain.fixpoint_processes > 0, "the real-time view serves every process: the test says nothing");
-    // Store buffering between processes 7 and 8.
-    text +=
-        &[op(7, "write", "a", "1"), op(8, "write", "b", "1"), op(7, "read", "b", "null"), op(8, "read", "a", "null")]
+    // Store buffering between processes 7 and 8, and again between 9 and 10: each proof names one pair,
+    // so the rest is refuted once more before it holds.
+    for (p, q, a, b) in [(7, 8, "a", "b"), (9, 10, "c", "d")] {
+        text += &[op(p, "write", a, "1"), op(q, "write", b, "1"), op(p, "read", b, "null"), op(q, "read", a, "null")]
             .concat();
+    }
     let h = jsonl::parse("h", &text).unwrap();
     let l = ladder::check(&h, &ladder::Options::new(opts()));
     assert_eq!(l.rung(Level::Sequential).status, Status::Violated);
