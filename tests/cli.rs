@@ -207,6 +207,7 @@ fn native_server() -> String {
 fn test_records_checks_and_stores_a_run() {
     let url = native_server();
     let store = std::env::temp_dir().join(format!("faultline-cli-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
     let store_arg = store.to_str().unwrap();
     let out = faultline(&[
         "test",
@@ -262,6 +263,7 @@ fn test_records_checks_and_stores_a_run() {
 fn ctrl_c_stops_the_run_and_keeps_a_checkable_history() {
     let url = native_server();
     let store = std::env::temp_dir().join(format!("faultline-cli-interrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
     let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["test", "--target", &url, "--time-limit", "60s", "--rate", "500", "--store", store.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -287,6 +289,7 @@ fn ctrl_c_stops_the_run_and_keeps_a_checkable_history() {
 #[test]
 fn test_without_targets_starts_and_stops_the_reference_cluster() {
     let store = std::env::temp_dir().join(format!("faultline-cli-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
     let out = faultline(&["test", "--time-limit", "2s", "--store", store.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

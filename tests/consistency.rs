@@ -10,7 +10,7 @@ mod common;
 use common::first_anomaly;
 
 fn store(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("faultline-consistency-{name}-{}", std::process::id()))
+    common::fresh_store("consistency", name)
 }
 
 /// Runs `faultline test` and returns its exit code, output, and results.json.

@@ -13,7 +13,7 @@ mod common;
 use common::{events, is_root, nemesis};
 
 fn store(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("faultline-crash-{name}-{}", std::process::id()))
+    common::fresh_store("crash", name)
 }
 
 fn fuse_available() -> bool {
@@ -203,7 +203,8 @@ fn ctrl_c_unmounts_and_lab_clean_unmounts_what_a_killed_run_left() {
     if !fuse_available() {
         return;
     }
-    let store = store("interrupted");
+    let interrupted = store("interrupted");
+    let store = interrupted.clone();
     std::fs::create_dir_all(&store).unwrap();
     let mut child = start_long_crash_run(&store);
     let mount = mounted_under(&store).unwrap();
@@ -229,7 +230,7 @@ fn ctrl_c_unmounts_and_lab_clean_unmounts_what_a_killed_run_left() {
     assert!(!lazy_mounts().contains(&mount), "{said}");
     // The directory underneath is back, with what the node had synced (nosync: an empty log).
     assert_eq!(std::fs::read_to_string(Path::new(&mount).join("log.jsonl")).unwrap(), "");
-    for store in [self::store("interrupted"), store] {
+    for store in [interrupted, store] {
         std::fs::remove_dir_all(&store).unwrap();
     }
 }

@@ -37,6 +37,7 @@ fn healthy(url: &str) -> bool {
 fn every_etcd_adapter_records_a_valid_history() {
     let Some(etcd) = start_etcd() else { return };
     let store = std::env::temp_dir().join(format!("faultline-etcd-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
     let files = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("adapters/etcd-v2.toml");
     for adapter in ["etcd-v2", "etcd-v3", "etcd-v2-stale", "etcd-v3-stale", files.to_str().unwrap(), "etcd-v3"] {
         let out = Command::new(env!("CARGO_BIN_EXE_faultline"))

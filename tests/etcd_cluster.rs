@@ -27,7 +27,7 @@ fn etcd_lab() -> bool {
 }
 
 fn store(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("faultline-etcd-cluster-{name}-{}", std::process::id()))
+    common::fresh_store("etcd-cluster", name)
 }
 
 struct Run {

@@ -16,7 +16,7 @@ fn faultline(args: &[&str]) -> Output {
 }
 
 fn store(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("faultline-nemesis-{name}-{}", std::process::id()))
+    common::fresh_store("nemesis", name)
 }
 
 /// The labs this machine can run: proxy always, netns when root (and always in CI, which is root).

@@ -59,6 +59,8 @@ impl Hosts {
     /// `no_sbin`: hosts whose sessions get a PATH without /usr/sbin (so `nft` is not found there).
     fn start(count: usize, no_sbin: &[usize]) -> Hosts {
         let dir = std::env::temp_dir().join(format!("faultline-ssh-{}-{}", std::process::id(), unique()));
+        // (A folder an earlier test process of the same pid left would count as this fixture's leftovers.)
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         // The subnet is claimed by creating its bridge, as the namespaced lab claims its lab number.

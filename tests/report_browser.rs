@@ -12,6 +12,7 @@ fn a_run_report_with_an_anomaly_loads_in_chromium() {
     }
     // The sequential mode serves stale reads: the report has a linearizability anomaly to show.
     let store = std::env::temp_dir().join(format!("faultline-report-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(["test", "--store", store.to_str().unwrap(), "--store-mode", "sequential", "--pin-clients"])
         .args(["--replication-delay", "20ms", "--ops", "600", "--nemesis", "none", "--lab", "none"])

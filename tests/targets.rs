@@ -17,7 +17,7 @@ fn faultline(args: &[&str]) -> Output {
 }
 
 fn store(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("faultline-targets-{name}-{}", std::process::id()))
+    common::fresh_store("targets", name)
 }
 
 /// Runs `faultline test` with `args`; returns the exit code, the output and the run folder.

@@ -103,6 +103,7 @@ fn etcd_over_tls_with_and_without_client_certificates() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("faultline-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir); // (left by a test process of the same pid)
     let certs = Certificates::make(&dir);
     let store = dir.join("store");
     let ca = certs.file("ca.pem");

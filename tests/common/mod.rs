@@ -74,6 +74,15 @@ pub fn etcd_installed() -> bool {
     false
 }
 
+/// A run store for test `name` of `suite`, named by this test process's pid, and empty: a store a run of
+/// long ago left there (its test failed and kept it) would otherwise be taken for this run's doing, once
+/// the pid comes round again. It empties the folder: ask once per store, and keep the path.
+pub fn fresh_store(suite: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-{suite}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 /// A port for a server a test starts, picked as the labs pick theirs (outside the ports the kernel hands
 /// out to connections, which a busy test run would soon take).
 pub fn free_port() -> u16 {
