@@ -94,8 +94,12 @@ pub const PLACEHOLDERS: [(&str, &str); 16] = [
 /// The name of the cluster a run in `run_dir` starts (`{cluster}`): its nodes refuse peer requests that
 /// name another, so that a node of another run reaching one of its ports cannot take part in it.
 pub fn cluster_id(run_dir: &Path) -> String {
-    let run = run_dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().replace(':', ""));
-    format!("{run}-{}", std::process::id())
+    format!("{}-{}", run_name(run_dir), std::process::id())
+}
+
+/// The run's folder name (`{run}`), without colons.
+fn run_name(run_dir: &Path) -> String {
+    run_dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().replace(':', ""))
 }
 
 #[derive(Deserialize)]
@@ -523,10 +527,7 @@ impl ClusterSpec {
         vars.insert("indexed_peers", peers(&|j, a| format!("{j}={a}")));
         vars.insert("data_dir", ctx.run_dir.join("data").join(&node.name).display().to_string());
         vars.insert("faultline", ctx.faultline.display().to_string());
-        vars.insert(
-            "run",
-            ctx.run_dir.file_name().map_or_else(|| "run".into(), |n| n.to_string_lossy().replace(':', "")),
-        );
+        vars.insert("run", run_name(ctx.run_dir));
         vars.insert("cluster", cluster_id(ctx.run_dir));
         vars
     }
