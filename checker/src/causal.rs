@@ -1149,11 +1149,7 @@ fn view_order(c: &Checker<'_>, conflicts: &Conflicts) -> Vec<u32> {
     let order = history_topological(&rank, &co_cf_ww)
         .or_else(|| history_topological(&rank, &co_cf))
         .unwrap_or_else(|| history_topological(&rank, &co).expect("causal order is acyclic when CM is checked"));
-    let mut position = vec![0u32; n];
-    for (i, &v) in order.iter().enumerate() {
-        position[v as usize] = i as u32;
-    }
-    position
+    positions(&order)
 }
 
 /// The candidate view `hint` gives (history operation ids in order), as each node's position: causal order
@@ -1166,7 +1162,6 @@ fn hinted_order(c: &Checker<'_>, hint: &[u32], view: &[u32]) -> Vec<u32> {
             *a = i as u32;
         }
     }
-    let n = c.g.nodes.len();
     let rank: Vec<(u64, u32)> =
         c.g.nodes
             .iter()
@@ -1176,8 +1171,12 @@ fn hinted_order(c: &Checker<'_>, hint: &[u32], view: &[u32]) -> Vec<u32> {
                 i => (u64::from(i), v as u32),
             })
             .collect();
-    let order = history_topological(&rank, &|v, out| co_preds(&c.g, v, out)).expect("causal order is acyclic here");
-    let mut position = vec![0u32; n];
+    positions(&history_topological(&rank, &|v, out| co_preds(&c.g, v, out)).expect("causal order is acyclic here"))
+}
+
+/// Each node's place in `order`, a permutation of the nodes.
+fn positions(order: &[u32]) -> Vec<u32> {
+    let mut position = vec![0u32; order.len()];
     for (i, &v) in order.iter().enumerate() {
         position[v as usize] = i as u32;
     }
