@@ -1013,6 +1013,16 @@ impl<O> Graph<'_, O> {
         }
     }
 
+    /// Where value `v` (a write, or its key's initial-value node) stands among its key's values when `chain`
+    /// is their write order: the initial value at 0, `chain[i]` at `i + 1` (0 also for a write not in it).
+    fn place_in(&self, chain: &[u32], v: u32) -> usize {
+        if self.nodes.is_init(v) {
+            0
+        } else {
+            chain.iter().position(|&w| w == v).map_or(0, |i| i + 1)
+        }
+    }
+
     /// The value failed cas `f` could not have seen: a write, or its key's initial-value node.
     fn forbidden(&self, f: u32) -> u32 {
         match self.ops[f as usize].role {
@@ -1025,10 +1035,8 @@ impl<O> Graph<'_, O> {
     /// its forbidden value (that write itself; not for the initial value, which precedes everything), or
     /// after any other write of its key.
     fn candidates(&self, f: u32) -> Vec<u32> {
-        let op = &self.ops[f as usize];
-        let Role::FailedCas(forbidden) = op.role else { return vec![] };
-        debug_assert!(forbidden != NONE);
-        self.writes[op.key as usize].clone()
+        debug_assert!(self.forbidden(f) != NONE);
+        self.writes[self.ops[f as usize].key as usize].clone()
     }
 }
 
@@ -1040,7 +1048,7 @@ struct Orders {
     /// outside its forbidden value's interval there". At least one is true (a clause added with them).
     /// They prefer true: a model says where a failed cas may still stand (not where it stands), and the
     /// guess picks among those.
-    sources: FxHashMap<u32, Vec<(u32, Var)>>,
+    places: FxHashMap<u32, Vec<(u32, Var)>>,
     /// Paths over the fixed edges, to settle a new variable that they already decide.
     settle: Settle,
     /// The cycles behind the unit clauses the fixed edges gave, for the proof.
@@ -1083,8 +1091,8 @@ impl Orders {
                 }
                 Lit::new(var, sign)
             }
-            Assumption::Outside(f, source) => {
-                if !self.sources.contains_key(&f) {
+            Assumption::Outside(f, place) => {
+                if !self.places.contains_key(&f) {
                     let candidates = g.candidates(f);
                     let vars: Vec<(u32, Var)> =
                         candidates.iter().map(|&c| (c, self.solver.new_var(lbool::TRUE, true))).collect();
@@ -1095,10 +1103,10 @@ impl Orders {
                         self.settled.push((cycle, vec![Assumption::Outside(f, c)]));
                         self.solver.add_clause_reuse(&mut vec![Lit::new(var, false)]);
                     }
-                    self.sources.insert(f, vars);
+                    self.places.insert(f, vars);
                 }
-                let vars = &self.sources[&f];
-                let var = vars.iter().find(|&&(c, _)| c == source).expect("a failed cas's place is a candidate").1;
+                let vars = &self.places[&f];
+                let var = vars.iter().find(|&&(c, _)| c == place).expect("a failed cas's place is a candidate").1;
                 Lit::new(var, true)
             }
         }
@@ -1313,7 +1321,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
     let mut orders = Orders {
         solver: BasicSolver::default(),
         vars: FxHashMap::default(),
-        sources: FxHashMap::default(),
+        places: FxHashMap::default(),
         settle: Settle::new(),
         settled: Vec::new(),
         known: Default::default(),
@@ -1367,7 +1375,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         *stalled = if new { 0 } else { *stalled + 1 };
         next_model(orders, &g).ok_or_else(|| {
             // Unsatisfiable; a proof unless a clause places a failed cas that may have seen a write left out.
-            let unproven = orders.sources.keys().find_map(|&f| g.unproven[g.ops[f as usize].key as usize].as_ref());
+            let unproven = orders.places.keys().find_map(|&f| g.unproven[g.ops[f as usize].key as usize].as_ref());
             match unproven {
                 Some(why) => Decision::Undecided(why.clone()),
                 None => Decision::Violated(prove(&g, problems, std::mem::take(learned))),
@@ -1462,7 +1470,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
         let succ = Edges(vec![&fixed_succ, &round_succ]);
         let chosen_succ = Adjacency::new(n, &[&chosen], false);
         let base = Edges(vec![&fixed_succ, &chosen_succ]);
-        let mut sources = Vec::new();
+        let mut places = Vec::new();
         // Writes moved in the guessed write order: (key, write, the value it now comes right after).
         let mut moves: Vec<(usize, u32, u32)> = Vec::new();
         for (v, op) in g.ops.iter().enumerate() {
@@ -1477,16 +1485,16 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
             let value = |i: usize| if i == 0 { init } else { chain[i - 1] };
             let fits = |w: u32| allowed.get(&f).is_none_or(|a| a.contains(&w));
             // The forbidden value's place among the values, and the write that overwrites it.
-            let k = if forbidden == init { 0 } else { chain.iter().position(|&w| w == forbidden).map_or(0, |i| i + 1) };
+            let k = g.place_in(chain, forbidden);
             let next = chain.get(k).copied();
             let at = position[v];
             // Where the order already places it outside the interval.
             if forbidden != init && at < position[forbidden as usize] && fits(forbidden) {
-                sources.push(Assumption::Outside(f, forbidden));
+                places.push(Assumption::Outside(f, forbidden));
                 continue;
             }
             if let Some(y) = next.filter(|&y| position[y as usize] < at && fits(y)) {
-                sources.push(Assumption::Outside(f, y));
+                places.push(Assumption::Outside(f, y));
                 continue;
             }
             // Inside it: before the forbidden write (unless that reaches `f`), or after a write that comes
@@ -1506,7 +1514,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 }
             };
             if let Some(&w) = near.iter().find(|&&w| placeable(w, &mut marks)) {
-                sources.push(Assumption::Outside(f, w));
+                places.push(Assumption::Outside(f, w));
                 continue;
             }
             // No place near: its process pins it inside the interval (it wrote or read that value just
@@ -1550,7 +1558,7 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                     None => return Decision::Undecided("a failed cas was left no place to stand".into()),
                 },
             };
-            sources.push(Assumption::Outside(f, w));
+            places.push(Assumption::Outside(f, w));
         }
         drop(succ);
         drop(base);
@@ -1559,18 +1567,14 @@ fn solve<M: Model>(g: Graph<'_, M::Op>, problems: &[Problem<M>], budget: &Budget
                 let chain = &mut chains[key];
                 let moving: Vec<u32> = chain.iter().copied().filter(|&x| g.head[x as usize] == w).collect();
                 chain.retain(|&x| g.head[x as usize] != w);
-                let at = if g.nodes.is_init(after) {
-                    0
-                } else {
-                    chain.iter().position(|&x| x == after).map_or(0, |i| i + 1)
-                };
+                let at = g.place_in(chain, after);
                 chain.splice(at..at, moving);
             }
             all.truncate(pairs.len());
             guess_edges.clear();
             g.guessed_edges(&chains, &mut all, &mut guess_edges);
         }
-        for a in sources {
+        for a in places {
             g.assumption_edges(a, all.len() as u32, &mut guess_edges);
             all.push(a);
         }
@@ -1695,7 +1699,7 @@ fn next_model<O>(orders: &mut Orders, g: &Graph<'_, O>) -> Option<SolverModel> {
         .collect();
     pairs.sort_unstable();
     let allowed = orders
-        .sources
+        .places
         .iter()
         .map(|(&f, vars)| {
             (f, vars.iter().filter(|&&(_, v)| solver.value_var(v) == lbool::TRUE).map(|&(c, _)| c).collect())
