@@ -12,14 +12,19 @@ import sys
 if len(sys.argv) != 3:
     sys.exit(__doc__)
 src, dst = sys.argv[1], sys.argv[2]
+# The last event first: a malformed history is refused, naming the line, before OUT is written.
 last = None
-with open(src) as f, open(dst, "w") as out:
-    for line in f:
-        out.write(line)
+with open(src) as f:
+    for number, line in enumerate(f, 1):
         if line.strip():
-            last = json.loads(line)
-    if last is None:
-        sys.exit(f"{src}: no events")
+            try:
+                last = json.loads(line)
+            except ValueError as e:
+                sys.exit(f"{src}:{number}: not a JSON event: {e}")
+if not isinstance(last, dict) or not isinstance(last.get("index"), int):
+    sys.exit(f"{src}: no events, or the last has no integer index")
+with open(src) as f, open(dst, "w") as out:
+    out.writelines(f)
     index, time = last["index"] + 1, last.get("time", 0) + 1000
     for kind, process, f_, key, value in [
         ("invoke", 900001, "write", "sb-x", 1),
