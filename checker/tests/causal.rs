@@ -5,7 +5,7 @@
 use faultline_checker::causal::{self, AnomalyKind, Options, Status, Variant};
 use faultline_checker::format::jsonl;
 use faultline_checker::model::{ModelKind, ModelOptions};
-use faultline_checker::synth::Rng;
+use faultline_rng::Rng;
 
 /// `(process, op, key, value, outcome)`: op is "w" or "r"; each op is invoked and completed at once.
 type Op<'a> = (u64, &'a str, &'a str, Option<i64>, &'a str);

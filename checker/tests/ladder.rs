@@ -11,8 +11,9 @@ use faultline_checker::linear::{self, Verdict};
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::sequential;
 use faultline_checker::session;
-use faultline_checker::synth::{self, Rng, Spec};
+use faultline_checker::synth::{self, Spec};
 use faultline_checker::History;
+use faultline_rng::Rng;
 
 /// A random register history with unique written values: processes run concurrent operations; a write takes
 /// effect at its completion (or, if indeterminate or failed, maybe never); a read usually returns the

@@ -5,7 +5,8 @@
 use faultline_checker::format::{self, Format};
 use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{CasFail, ModelKind};
-use faultline_checker::synth::{self, Rng, Spec};
+use faultline_checker::synth::{self, Spec};
+use faultline_rng::Rng;
 
 const SEEDS: &[&str] = &[
     "INFO  jepsen.util - 3\t:invoke\t:cas\t[1 4]\nINFO  jepsen.util - 3\t:fail\t:cas\t[1 4]\nINFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:ok\t:read\t2\nINFO  jepsen.util - 2\t:invoke\t:write\t1\nINFO  jepsen.util - 2\t:info\t:write\t:timed-out\n",

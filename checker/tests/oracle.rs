@@ -10,8 +10,8 @@
 use faultline_checker::format::jsonl;
 use faultline_checker::linear::{self, Options, Verdict};
 use faultline_checker::model::{CasFail, ModelKind, ModelOptions};
-use faultline_checker::synth::Rng;
 use faultline_checker::{History, Outcome, Value};
+use faultline_rng::Rng;
 
 fn chance(rng: &mut Rng, percent: u64) -> bool {
     rng.below(100) < percent

@@ -20,8 +20,8 @@ use faultline_checker::format::jsonl;
 use faultline_checker::linear::Verdict;
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::sequential::{self, EdgeReason, Method, Options};
-use faultline_checker::synth::Rng;
 use faultline_checker::Value;
+use faultline_rng::Rng;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {

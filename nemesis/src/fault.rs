@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use faultline_checker::synth::Rng;
+use faultline_rng::Rng;
 use serde_json::{json, Value};
 
 /// The kinds of fault a schedule can choose from (`--nemesis partition,kill,...`).

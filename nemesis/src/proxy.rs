@@ -211,7 +211,7 @@ async fn until_open(state: &mut watch::Receiver<Links>, path: (usize, usize)) ->
 
 fn random_unit(seed: &Mutex<u64>) -> f64 {
     let mut s = seed.lock().unwrap_or_else(|p| p.into_inner());
-    let mut rng = faultline_checker::synth::Rng(*s);
+    let mut rng = faultline_rng::Rng(*s);
     let x = rng.unit();
     *s = rng.0;
     x

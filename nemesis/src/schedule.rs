@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faultline_checker::synth::Rng;
+use faultline_rng::Rng;
 use serde_json::{json, Value};
 
 use crate::command::CommandBackend;

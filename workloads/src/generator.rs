@@ -6,8 +6,8 @@
 //! which lets the checker decide each key in polynomial time. A compare-and-set compares against the
 //! last value written to its key, so that many succeed.
 
-use faultline_checker::synth::Rng;
 use faultline_checker::Value;
+use faultline_rng::Rng;
 
 use crate::adapter::Op;
 

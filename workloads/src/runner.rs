@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use faultline_checker::history::{NOT_APPLIED, NOT_SENT};
-use faultline_checker::synth::Rng;
 use faultline_checker::{EventKind, Process, Value};
+use faultline_rng::Rng;
 
 use crate::adapter::{Adapter, Op, Outcome};
 use crate::generator::{Generator, RegisterWorkload};
