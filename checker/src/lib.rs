@@ -8,6 +8,7 @@ pub mod causal;
 pub mod error;
 pub mod eventual;
 pub mod format;
+pub mod graph;
 pub mod history;
 pub mod ladder;
 pub mod linear;

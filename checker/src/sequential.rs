@@ -20,6 +20,7 @@
 //! compare-and-set under [`CasFail::Observe`], which is a read of any value but `from`.
 
 mod graph;
+mod step;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use crate::linear::{partition, Budget, Limit, Verdict};
 use crate::model::{self, Model, ModelKind, ModelOptions, Problem};
 
 pub use graph::{Cycle, CycleEdge, EdgeReason};
+use step::Step;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -87,18 +89,6 @@ pub enum Method {
     Graph,
     /// The memoised search over every process's position and every key's state.
     Search,
-}
-
-/// One operation in its process's sequence: which key (partition) it belongs to and its op there.
-struct Step<Op> {
-    key: usize,
-    op: Op,
-    /// May or may not have taken effect.
-    optional: bool,
-    /// Index into the history's operations.
-    id: u32,
-    /// Where it was invoked in the history: the search tries the earliest first.
-    call: u32,
 }
 
 /// Checks a history for sequential consistency.
