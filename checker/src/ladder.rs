@@ -40,11 +40,13 @@ pub struct Options {
     pub memory_limit: usize,
     /// Worker threads for the linearizability checker; 0 means one per core.
     pub threads: usize,
+    /// Decide every key's linearizability even after one has made the history invalid (`--all-keys`).
+    pub all_keys: bool,
 }
 
 impl Options {
     pub fn new(model: ModelOptions) -> Options {
-        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0 }
+        Options { model, time_limit: None, memory_limit: 768 << 20, threads: 0, all_keys: false }
     }
 }
 
@@ -272,6 +274,7 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                     time_limit: opts.time_limit,
                     memory_limit: opts.memory_limit,
                     threads: opts.threads,
+                    all_keys: opts.all_keys,
                     ..linear::Options::new(opts.model.clone())
                 };
                 match linear::check(history, &lo) {

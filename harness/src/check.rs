@@ -87,6 +87,7 @@ pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Checked, String> {
             time_limit: opts.time_limit.or(Some(LADDER_TIME_LIMIT)),
             memory_limit: opts.memory_limit,
             threads: opts.threads,
+            all_keys: opts.all_keys,
             ..ladder::Options::new(model.clone())
         };
         let mut ladder = ladder::check(&imported.history, &ladder_opts);

@@ -14,6 +14,9 @@
 //!    a linearizable history can itself be non-linearizable (drop the write a read saw), so an operation
 //!    that changes the state goes only together with every operation that may have seen what it wrote
 //!    ([`Removal`]). The counterexample is therefore a proof about the history, not only about itself.
+//!    The shrinking is done twice: as of the first bad event, then with the operations as the history has
+//!    them (an operation still running at that event completed later and constrains more, so the set may
+//!    shrink further), so that "minimal" holds of the operations the report shows.
 //! 3. The narrative: which operation cannot be placed, what it needs of the state, which operations had
 //!    completed before it began, and every state the other operations allow while it runs.
 
@@ -98,7 +101,8 @@ pub struct Anomaly {
     pub key: Option<Value>,
     /// The operation that could not be placed.
     pub culprit: OpRef,
-    /// A set of operations that has no linearization, in invocation order: 1-minimal when `minimal`.
+    /// A set of operations that has no linearization, in invocation order: 1-minimal when `minimal`, with
+    /// each operation as the history has it (its completion included).
     pub counterexample: Vec<OpRef>,
     /// Shrinking finished: removing any one operation (soundly) leaves a linearizable set. False when the
     /// explanation's time ran out first: the counterexample is still a proof, only perhaps not the smallest.
@@ -198,6 +202,15 @@ pub(crate) fn explain<M: Model>(
         },
     };
     let (subset, minimal) = shrink(model, entries, start, budget, decide);
+    // The counterexample is shown as the history has its operations, not as of the first bad event: an
+    // operation still running then (indeterminate in `entries`) completed later and constrains more. The
+    // set stays impossible with those constraints, but may now be shrunk further (a cas that was still
+    // running can no longer be left out, so the read that forced it in goes), so shrink it once more.
+    let full = &problem.entries;
+    let index_of: rustc_hash::FxHashMap<u32, u32> = full.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect();
+    let again: Vec<u32> = subset.iter().map(|&i| index_of[&entries[i as usize].id]).collect();
+    let (subset, minimal_again) = shrink(model, full, again, budget, decide);
+    let (entries, minimal) = (full, minimal && minimal_again);
     let culprit = first_bad_event(model, entries, &subset, budget, decide)
         .and_then(|cut| subset.iter().copied().find(|&i| entries[i as usize].ret == Some(cut)))
         .unwrap_or_else(|| *subset.last().expect("a non-linearizable set is not empty"));
