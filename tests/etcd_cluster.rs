@@ -226,7 +226,7 @@ fn the_reference_spec_behaves_as_the_built_in_reference_cluster() {
         let built_in = faultline_test(&store, &common);
         assert_eq!(built_in.code, Some(0), "{}", built_in.text);
         let built_in_dir = std::fs::canonicalize(store.join("latest")).unwrap();
-        let spec = faultline_test(&store, &[&common[..], &["--cluster", "reference"]].concat());
+        let spec = faultline_test(&store, &[&common[..], &["--cluster", "reference", "--keep-data"]].concat());
         assert_eq!(spec.code, Some(0), "{}", spec.text);
         let spec_dir = std::fs::canonicalize(store.join("latest")).unwrap();
         assert_ne!(built_in_dir, spec_dir);

@@ -18,6 +18,8 @@ pub struct FaultRow {
     pub at: f64,
     pub name: String,
     pub skipped: bool,
+    /// The fault's command or action failed (its completion carries an `error`): it may not have acted.
+    pub failed: bool,
     pub nodes: Vec<String>,
     pub targets: Option<String>,
     /// The primaries the probe named, or why it named none.
@@ -62,6 +64,7 @@ pub fn rows(h: &History, clock: Clock) -> Vec<FaultRow> {
                 None => name.to_string(),
             },
             skipped,
+            failed: !skipped && v["error"].is_string(),
             nodes,
             targets: v["targets"].as_str().map(str::to_string),
             primary,
@@ -70,6 +73,12 @@ pub fn rows(h: &History, clock: Clock) -> Vec<FaultRow> {
         });
     }
     rows
+}
+
+/// Faults started, and how many of those failed (`(started, failed)`; skipped faults are neither).
+pub fn tally(rows: &[FaultRow]) -> (usize, usize) {
+    let started = rows.iter().filter(|r| !r.skipped).count();
+    (started, rows.iter().filter(|r| r.failed).count())
 }
 
 /// The fault table as an HTML section; nothing when the history records no fault.
@@ -87,9 +96,17 @@ pub fn render(h: &History, clock: Clock) -> String {
         let _ = writeln!(
             out,
             "<tr{}><td>{at}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if r.skipped { " class=\"skipped\"" } else { "" },
+            match (r.skipped, r.failed) {
+                (true, _) => " class=\"skipped\"",
+                (_, true) => " class=\"failed\"",
+                _ => "",
+            },
             esc(&r.name),
-            if r.skipped { " <b>skipped</b>" } else { "" },
+            match (r.skipped, r.failed) {
+                (true, _) => " <b>skipped</b>",
+                (_, true) => " <b>failed</b>",
+                _ => "",
+            },
             esc(&r.nodes.join(" ")),
             esc(r.targets.as_deref().unwrap_or("")),
             esc(r.primary.as_deref().unwrap_or("")),
