@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 mod common;
-use common::{events, is_root, nemesis};
+use common::{events, is_root, nemesis, skip};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -21,8 +21,7 @@ fn etcd_lab() -> bool {
     if etcd && is_root() {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must run the etcd cluster tests as root with etcd installed");
-    eprintln!("skipping: the 3-node etcd tests need root (namespaced lab) and etcd (apt-get install etcd-server)");
+    skip("the 3-node etcd tests need root (namespaced lab) and etcd (apt-get install etcd-server)");
     false
 }
 
