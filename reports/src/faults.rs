@@ -150,4 +150,29 @@ mod tests {
         assert!(html.contains("<td>kill</td><td>n1</td><td>primaries</td><td>n1</td><td>6 ms</td>"), "{html}");
         assert!(html.contains("pause <b>skipped</b>"), "{html}");
     }
+
+    #[test]
+    fn a_fault_whose_command_failed_is_counted_and_shown_as_failed() {
+        let text = concat!(
+            r#"{"type":"info","time":1000000000,"process":"nemesis","f":"start-kill","value":{"nodes":["n1"],"applied_ms":4,"error":"command exited with 7"}}"#,
+            "\n",
+            r#"{"type":"info","time":2000000000,"process":"nemesis","f":"start-pause","value":{"nodes":["n2"],"applied_ms":2}}"#,
+            "\n",
+            r#"{"type":"info","time":3000000000,"process":"nemesis","f":"skip-kill","value":{"nodes":[],"skipped":"no primary to aim at"}}"#,
+            "\n",
+        );
+        let h = faultline_checker::format::jsonl::parse("h.jsonl", text).unwrap();
+        let rows = rows(&h, Clock::of(&h));
+        assert_eq!(
+            rows.iter().map(|r| (r.failed, r.skipped)).collect::<Vec<_>>(),
+            [(true, false), (false, false), (false, true)]
+        );
+        assert_eq!(tally(&rows), (2, 1), "two started, one of them failed; the skip is neither");
+        let html = render(&h, Clock::of(&h));
+        assert!(html.contains("<tr class=\"failed\"><td>1.00 s</td><td>kill <b>failed</b></td>"), "{html}");
+        let md = crate::markdown::faults(&h);
+        assert!(md.contains("2 started, 1 failed, 1 skipped"), "{md}");
+        assert!(md.contains("| kill | n1 | ❌ failed | command exited with 7 |"), "{md}");
+        assert!(md.contains("| kill |  | skipped | no primary to aim at |"), "{md}");
+    }
 }
