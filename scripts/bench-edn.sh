@@ -5,6 +5,7 @@
 # Porcupine on the same EDN (../shared/peers/porcupine/bench.sh, kind edn-keyed-register) in the same run.
 # Prints a Markdown table: median wall time and median peak resident memory (GNU time) of RUNS runs.
 #   scripts/bench-edn.sh [RUNS]        (default 5; needs /usr/bin/time, python3, and Go for Porcupine)
+# SMOKE=1 (CI's smoke run, .ci/smoke-scripts): 20,000 operations on 20 keys instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -12,7 +13,8 @@ cargo build --release -q
 bin=target/release/faultline
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$bin" synth --ops 1000000 --keys 1000 --clients 20 --info-writes 0.005 --seed 1 > "$dir/h.jsonl"
+if [ -n "${SMOKE:-}" ]; then ops=20000 keys=20; else ops=1000000 keys=1000; fi
+"$bin" synth --ops "$ops" --keys "$keys" --clients 20 --info-writes 0.005 --seed 1 > "$dir/h.jsonl"
 python3 scripts/jsonl-to-edn.py < "$dir/h.jsonl" > "$dir/h.edn"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

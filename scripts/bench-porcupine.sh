@@ -8,6 +8,7 @@
 # Markdown tables, and names the files over each limit.
 #   scripts/bench-porcupine.sh [RUNS] [CORPUS]   (default 5 and ../shared/corpus/porcupine; needs Go for
 #                                                 Porcupine, python3, /usr/bin/time for memory)
+# SMOKE=1 (CI's smoke run, .ci/smoke-scripts): the first 3 files of the corpus, and c50-bad.txt.
 # On a machine shared with other work, `chrt -f 10 scripts/bench-porcupine.sh 11` (root) runs both tools
 # ahead of it, alike: there, a 2 ms process otherwise spends most of its wall time waiting for a core.
 set -euo pipefail
@@ -21,6 +22,9 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
 mapfile -t files < <(tail -n +2 "$corpus/EXPECTED.tsv" | cut -f1)
+if [ -n "${SMOKE:-}" ]; then
+  files=("${files[@]:0:3}")
+fi
 paths=()
 for f in "${files[@]}"; do paths+=("$corpus/$f"); done
 

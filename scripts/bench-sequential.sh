@@ -6,6 +6,7 @@
 # of the whole check process.
 #   scripts/bench-sequential.sh [RUNS] [SEEDS] [KEEP]   (default 3 runs; seeds "7 8")
 # Records each run first (20 s + 60 s of cluster time per seed, on loopback); needs python3 for the JSON.
+# SMOKE=1 (CI's smoke run, .ci/smoke-scripts): one 3 s run per seed instead.
 # A seed does not fix the cluster's timing, so each recording is a new history. With KEEP (a folder), the
 # histories are kept there, and a history already there is checked again instead of recorded: the way to
 # compare two versions of the checker on the same histories.
@@ -22,12 +23,15 @@ if [ -n "$keep" ]; then
   mkdir -p "$keep"
 fi
 
+limits="20s 60s"
+if [ -n "${SMOKE:-}" ]; then limits=3s; fi
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "| run (faultline test --store-mode sequential --pin-clients ...) | operations checked | cas answered fail | sequential consistency | check ms, median | whole check s, median |"
 echo "|---|---:|---:|---|---:|---:|"
 for seed in $seeds; do
-  for limit in 20s 60s; do
+  for limit in $limits; do
     kept="${keep:+$keep/sequential-$seed-$limit.jsonl}"
     if [ -n "$kept" ] && [ -s "$kept" ]; then
       history=$kept

@@ -149,8 +149,9 @@ enum Consistency {
 
 #[derive(Args)]
 struct TestArgs {
-    /// Base URLs of the cluster's nodes, e.g. http://10.0.0.1:2379 (one client port per node). Without
-    /// it, faultline starts its own 3-node reference cluster on loopback.
+    /// Base URLs of the cluster's nodes, e.g. http://10.0.0.1:2379 (one client port per node). Each must
+    /// answer a connection before the run: if none does, the run is unknown at once (exit 2). Without it,
+    /// faultline starts its own 3-node reference cluster (in network namespaces as root, else on loopback).
     #[arg(long = "target", num_args = 1.., value_name = "URL")]
     targets: Vec<String>,
     /// The reference cluster's mode, when faultline starts it: linearizable, unsafe, stale-leader,
@@ -169,26 +170,27 @@ struct TestArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 10, value_parser = parse_positive)]
     clients: usize,
-    /// How long the workload runs, e.g. 20s.
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    /// How long the workload runs, e.g. 20s. Ctrl-C or SIGTERM ends it early: what was recorded is checked,
+    /// and the run is unknown (exit 2) unless a violation was found (exit 1).
+    #[arg(long, default_value = "20s", value_parser = parse_positive_duration)]
     time_limit: Duration,
     /// Stop after this many operations.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_positive_u64, allow_negative_numbers = true)]
     ops: Option<u64>,
     /// Operations per second across all clients (default: as fast as the target answers).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// Operation weights read:write:cas.
     #[arg(long, default_value = "2:1:1")]
     mix: String,
     /// Keys active at once.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = parse_positive)]
     keys: usize,
     /// uniform, zipf or zipf:S.
     #[arg(long, default_value = "uniform")]
     key_dist: String,
     /// Operations per key before its slot moves on to a fresh key.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = parse_positive)]
     ops_per_key: usize,
     /// Seed of the generator (recorded in the run's config; default: from the clock).
     #[arg(long)]
@@ -197,7 +199,7 @@ struct TestArgs {
     #[arg(long)]
     pin_clients: bool,
     /// Give up on a request after this long: it becomes indeterminate.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration)]
     request_timeout: Duration,
     /// hyper (one keep-alive connection per client and node; the fastest) or reqwest (a pooled client).
     #[arg(long, default_value = "hyper", value_parser = ClientKind::by_name)]
@@ -228,7 +230,7 @@ struct TestArgs {
     #[arg(long, value_parser = |s: &str| FaultKind::parse_list(s).map(Faults))]
     nemesis: Option<Faults>,
     /// About how long each fault lasts, and the quiet between two faults.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = parse_positive_duration)]
     nemesis_interval: Duration,
     /// Fixed intervals and fault kinds in turn (default: random intervals and kinds, from the seed).
     #[arg(long)]
@@ -267,11 +269,15 @@ struct TestArgs {
     #[arg(long, default_value = "linearizable", value_parser = parse_level)]
     require: Level,
     /// Each checker gives up (unknown) after this long.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     check_time_limit: Duration,
     /// The reference cluster in unsafe mode: how often it writes its log out.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration, conflicts_with_all = ["targets", "cluster"])]
+    #[arg(long, default_value = "200ms", value_parser = parse_positive_duration, conflicts_with_all = ["targets", "cluster"])]
     flush_interval: Duration,
+    /// Keep the nodes' data directories (run/data/) of a valid run too. By default only a run that is not
+    /// valid keeps them, as evidence; logs, history and report are always kept.
+    #[arg(long)]
+    keep_data: bool,
 }
 
 /// The fault kinds of `--nemesis` (one value holding a list).
@@ -598,6 +604,7 @@ fn test(args: TestArgs) -> ExitCode {
         name: args.name,
         required: args.require,
         check_time_limit: args.check_time_limit,
+        keep_data: args.keep_data,
         binary: match std::env::current_exe() {
             Ok(path) => path,
             Err(e) => {
@@ -610,21 +617,32 @@ fn test(args: TestArgs) -> ExitCode {
         Ok(outcome) => {
             emit(&faultline_reports::summary::render(&outcome.results));
             let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+            let failed = match outcome.failed_faults {
+                0 => String::new(),
+                n => format!(" ({n} failed)"),
+            };
             emit(&format!(
-                "{} {} (before the final reads) on {} in {:.1} s, {}; run folder {}\n",
+                "{} {} (before the final reads) on {} in {:.1} s, {}{failed}; run folder {}{}\n",
                 faultline_checker::availability::thousands(outcome.summary.operations),
                 if outcome.summary.operations == 1 { "workload operation" } else { "workload operations" },
                 plural(outcome.summary.keys.len(), "key", "keys"),
                 outcome.summary.elapsed.as_secs_f64(),
                 plural(outcome.faults, "fault", "faults"),
-                outcome.run_dir.display()
+                outcome.run_dir.display(),
+                if outcome.data_removed { " (nodes' data removed: a valid run; --keep-data keeps it)" } else { "" }
             ));
-            if outcome.interrupted {
-                return ExitCode::from(EXIT_ERROR);
+            if !outcome.unreachable.is_empty() {
+                let dead: Vec<String> = outcome.unreachable.iter().map(|u| u.describe()).collect();
+                emit(&format!("did not answer before the run: {}\n", dead.join("; ")));
             }
+            // An interrupted run's verdict is already unknown, unless it found a violation.
             ExitCode::from(verdict_code(outcome.results.verdict))
         }
-        Err(e) => {
+        Err(faultline_harness::RunError::Unreachable(e)) => {
+            eprintln!("faultline test: {e}");
+            ExitCode::from(EXIT_UNKNOWN)
+        }
+        Err(faultline_harness::RunError::Error(e)) => {
             eprintln!("faultline test: {e}");
             ExitCode::from(EXIT_ERROR)
         }
@@ -643,6 +661,32 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("expected a whole number of at least 1, not {s:?}")),
+    }
+}
+
+fn parse_positive_u64(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number of at least 1, not {s:?}")),
+    }
+}
+
+/// A rate of operations per second: a number above 0 (fractions allowed: 0.5 is one every 2 s).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected operations per second, a number above 0 such as 100 or 0.5, not {s:?} (leave --rate out to \
+             run as fast as the target answers)"
+        )),
+    }
+}
+
+/// A duration that must be longer than zero (a time limit, a timeout, an interval).
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("expected a duration above zero, such as 500ms, 20s or 2m, not {s:?}")),
+        d => Ok(d),
     }
 }
 

@@ -118,6 +118,28 @@ fn bad_input_and_bad_flags_exit_3_naming_the_problem() {
         assert_eq!(out.status.code(), Some(3), "{flag} {value}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(flag), "{flag}: {out:?}");
     }
+    // Nonsense numbers are refused before anything starts (no run folder, no cluster), saying what is
+    // allowed: --rate 0 once ran a single operation for the whole time limit and passed.
+    let store = std::env::temp_dir().join(format!("faultline-cli-nonsense-{}", std::process::id()));
+    let nonsense = [
+        ("--rate", "0", "above 0"),
+        ("--rate", "-5", "above 0"),
+        ("--rate", "inf", "above 0"),
+        ("--ops", "0", "at least 1"),
+        ("--keys", "0", "at least 1"),
+        ("--ops-per-key", "0", "at least 1"),
+        ("--time-limit", "0s", "above zero"),
+        ("--nemesis-interval", "0ms", "above zero"),
+        ("--request-timeout", "0s", "above zero"),
+        ("--check-time-limit", "0s", "above zero"),
+    ];
+    for (flag, value, allowed) in nonsense {
+        let out = faultline(&["test", flag, value, "--store", store.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains(allowed), "{flag} {value}: {err}");
+        assert!(!store.exists(), "{flag} {value} created {}", store.display());
+    }
     // Options of the built-in reference cluster are refused, not ignored, where faultline does not start it.
     for (flag, value) in [("--store-mode", "sequential"), ("--replication-delay", "20ms"), ("--flush-interval", "1s")] {
         for target in [["--cluster", "reference"], ["--target", "http://127.0.0.1:9"]] {
@@ -276,9 +298,30 @@ fn ctrl_c_stops_the_run_and_keeps_a_checkable_history() {
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "did not stop promptly");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    let history = store.join("latest/history.jsonl");
+    // What was recorded checks valid, but a run cut short is unknown (exit 2), in every file it leaves.
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.contains("UNKNOWN — interrupted after ") && stdout.contains(" s of 60 s"), "{stdout}");
+    assert!(!stdout.contains("the strongest model"), "an unknown run names no model as holding: {stdout}");
+    // It is not the store's latest run: `latest` is for runs that ran to their end.
+    assert!(!store.join("latest").exists(), "latest moved to an interrupted run");
+    let runs: Vec<PathBuf> =
+        std::fs::read_dir(store.join("register")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "unknown");
+    assert!(results["files"][0]["interrupted"].as_str().unwrap().starts_with("interrupted after "), "{results}");
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(junit.contains("type=\"interrupted\"") && !junit.contains("failures=\"0\""), "{junit}");
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.starts_with("## ⚠️ faultline test register: UNKNOWN"), "{summary}");
+    assert!(summary.contains("interrupted after "), "{summary}");
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(report.contains(">UNKNOWN</div>") && report.contains("id=\"interrupted\""), "report badge");
+    let history = run.join("history.jsonl");
     let check = faultline(&["check", history.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
     let lines = std::fs::read_to_string(&history).unwrap().lines().count();
@@ -287,10 +330,96 @@ fn ctrl_c_stops_the_run_and_keeps_a_checkable_history() {
 }
 
 #[test]
+fn dead_targets_are_found_before_the_run() {
+    let store = std::env::temp_dir().join(format!("faultline-cli-dead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
+    let store_arg = store.to_str().unwrap();
+    // No target answers: unknown at once (not after the 20 s time limit), naming each node's error, and
+    // no run folder.
+    let started = std::time::Instant::now();
+    let out = faultline(&["test", "--target", "http://127.0.0.1:1", "http://127.0.0.1:1/", "--store", store_arg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(err.contains("no target answered"), "{err}");
+    for node in ["n1", "n2"] {
+        assert!(err.contains(&format!("{node} (http://127.0.0.1:1): ")), "{node} not named: {err}");
+    }
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    assert!(!store.exists(), "a run folder was made for a run that could not run");
+
+    // Some answer: the run goes on against them and says which did not, on the terminal and in the report.
+    let url = native_server();
+    let out = faultline(&[
+        "test",
+        "--target",
+        &url,
+        "http://127.0.0.1:1",
+        "--ops",
+        "200",
+        "--store",
+        store_arg,
+        "--seed",
+        "3",
+    ]);
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_ne!(out.status.code(), Some(3), "{stdout}\n{err}");
+    assert!(err.contains("1 of 2 targets did not answer") && err.contains("n2 (http://127.0.0.1:1)"), "{err}");
+    assert!(stdout.contains("did not answer before the run: n2 (http://127.0.0.1:1): "), "{stdout}");
+    let report = std::fs::read_to_string(store.join("latest/report.html")).unwrap();
+    assert!(report.contains("did not answer before the run"), "the report does not say which node was dead");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn failed_faults_are_counted_as_failed_and_nemesis_events_are_not_operations() {
+    let url = native_server();
+    let dir = std::env::temp_dir().join(format!("faultline-cli-failed-faults-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir); // (left by a test process of the same pid)
+    std::fs::create_dir_all(&dir).unwrap();
+    // Every kill's command fails (exit 7); stopping it succeeds.
+    let commands = dir.join("faults.toml");
+    std::fs::write(&commands, "[nodes]\nn1 = \"a\"\n[kill]\nstart = \"exit 7\"\nstop = \"true\"\n").unwrap();
+    let store = dir.join("store");
+    // Over 5 s, so that a progress line (one every 5 s where stderr is not a terminal) is printed.
+    let out = faultline(&[
+        "test",
+        "--target",
+        &url,
+        "--time-limit",
+        "6s",
+        "--rate",
+        "100",
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "300ms",
+        "--nemesis-fixed",
+        "--nemesis-commands",
+        commands.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{err}");
+    // The store answers every operation, so no operation is info: the nemesis's own events are not counted.
+    let progress = err.lines().find(|l| l.contains("ops/s")).unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(progress.contains(", info 0,"), "{progress}");
+    let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap();
+    let failed = history.lines().filter(|l| l.contains("\"f\":\"start-kill\"") && l.contains("\"error\"")).count();
+    assert!(failed >= 2, "{failed} failed kills recorded");
+    assert!(stdout.contains(&format!("{failed} faults ({failed} failed)")), "{stdout}");
+    let summary = std::fs::read_to_string(store.join("latest/summary.md")).unwrap();
+    assert!(summary.contains(&format!("{failed} started, {failed} failed")), "{summary}");
+    assert!(summary.contains("| kill | n1 | ❌ failed |"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn test_without_targets_starts_and_stops_the_reference_cluster() {
     let store = std::env::temp_dir().join(format!("faultline-cli-embedded-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store); // (left by a test process of the same pid)
-    let out = faultline(&["test", "--time-limit", "2s", "--store", store.to_str().unwrap()]);
+    let out = faultline(&["test", "--time-limit", "2s", "--keep-data", "--store", store.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("VALID"), "{stdout}");
@@ -322,6 +451,14 @@ fn test_without_targets_starts_and_stops_the_reference_cluster() {
             String::from_utf8_lossy(&cmdline)
         );
     }
+    // Without --keep-data a valid run's node data goes (it can be hundreds of MB); its logs stay.
+    let out = faultline(&["test", "--time-limit", "1s", "--nemesis", "none", "--store", store.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("nodes' data removed"), "{stdout}");
+    let latest = store.join("latest");
+    assert!(!latest.join("data").exists(), "a valid run kept its nodes' data");
+    assert!(latest.join("nodes/n1.log").exists() && latest.join("history.jsonl").exists());
     std::fs::remove_dir_all(&store).unwrap();
 }
 
@@ -509,6 +646,9 @@ fn a_dash_reads_the_history_from_standard_input() {
     };
     let out = run(&synth(&["--ops", "300", "--clients", "4", "--stale-read", "--seed", "3"]));
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // The verdict names standard input as every message does (and the README), not as `-`.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("<stdin>: INVALID"), "{stdout}");
     let out = run("{\"type\":\"ok\",\"process\":0,\"f\":\"read\"}\n");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("<stdin>:1: ok completion for process 0"));

@@ -12,7 +12,7 @@
 //! - [`Rule::AnyOk`], for a history from any tool: there must be an operation and at least one `ok`; a kind
 //!   that never succeeded is a warning (a Jepsen etcd log may rightly have no successful cas).
 //!
-//! The final reads (processes from [`Options::final_process_base`] on) are tallied apart: they are not the
+//! The final reads (processes from [`Options::final_process_base`] on, or events marked final) are tallied apart: they are not the
 //! workload's operations, and they succeeding does not make a workload whose reads all failed available.
 
 use std::fmt::Write;
@@ -127,7 +127,7 @@ pub fn check(history: &History, opts: &Options) -> Availability {
     for op in &history.operations {
         let invoke = history.invocation(op);
         let node = history.completion(op).and_then(|c| c.node.as_deref()).or(invoke.node.as_deref());
-        let tally = if op.process >= opts.final_process_base {
+        let tally = if history.is_final(op, opts.final_process_base) {
             &mut final_reads
         } else {
             let i = *kind_index.entry(&invoke.f).or_insert_with(|| {
@@ -193,7 +193,7 @@ fn top_errors(history: &History, opts: &Options, kind: &str) -> Vec<ErrorCount> 
     let mut counts: FxHashMap<(&'static str, String, Option<&str>), u64> = FxHashMap::default();
     for op in &history.operations {
         let invoke = history.invocation(op);
-        if op.process >= opts.final_process_base || &*invoke.f != kind || op.outcome == Outcome::Ok {
+        if history.is_final(op, opts.final_process_base) || &*invoke.f != kind || op.outcome == Outcome::Ok {
             continue;
         }
         let completion = history.completion(op);
@@ -273,6 +273,7 @@ mod tests {
             value: Value::Null,
             error: error.map(|e| Value::from_json(&serde_json::json!(e))),
             node: Some(node.into()),
+            final_read: false,
             line: index as u32 + 1,
         }
     }

@@ -6,8 +6,9 @@
 //!
 //! - **thin-air reads**: a read of a value no `ok` or `info` write (or cas) wrote to its key. Even an
 //!   eventually consistent store only returns values someone wrote.
-//! - **convergence**: after the run, processes numbered from [`Options::final_process_base`] read every
-//!   key from every node (the event's `node` names it). All final reads of a key must agree.
+//! - **convergence**: after the run, the final reads read every key from every node (the event's `node`
+//!   names it): processes numbered from [`Options::final_process_base`], or events marked `"final": true`
+//!   (see [`History::is_final`]). All final reads of a key must agree.
 //! - **lost writes**: an acknowledged (`ok`) write that no final read of its key reflects, and that was not
 //!   superseded: no final read returns a value whose write may have come after it (one that ended after
 //!   this write was invoked, or never ended). Keys with no final read are not judged.
@@ -113,7 +114,11 @@ pub struct Analysis {
     pub verdict: Verdict,
     pub thin_air_count: usize,
     pub thin_air: Vec<ThinAirRead>,
+    /// Final reads that succeeded (`ok`), which are what convergence and lost writes are judged on.
     pub final_reads: usize,
+    /// Final reads attempted, whatever their outcome: some attempted and none succeeded is not "no final
+    /// reads" (the cluster did not answer them).
+    pub final_reads_tried: usize,
     pub keys_with_final_reads: usize,
     pub diverged_count: usize,
     pub diverged: Vec<Divergence>,
@@ -190,7 +195,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
                     }
                     continue;
                 }
-                if op.process >= opts.final_process_base {
+                if history.is_final(op, opts.final_process_base) {
                     final_reads += 1;
                     let node = history
                         .completion(op)
@@ -311,6 +316,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
         thin_air_count,
         thin_air,
         final_reads,
+        final_reads_tried: history.operations.iter().filter(|op| history.is_final(op, opts.final_process_base)).count(),
         keys_with_final_reads,
         diverged_count,
         diverged,

@@ -113,6 +113,9 @@ pub struct Event {
     pub error: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<Arc<str>>,
+    /// Marks a final read (`"final": true`; `:final? true` in EDN): see [`History::is_final`].
+    #[serde(rename = "final", default, skip_serializing_if = "std::ops::Not::not")]
+    pub final_read: bool,
     /// Where the event came from in its source file (1-based line), for messages; not part of the format.
     #[serde(skip)]
     pub line: u32,
@@ -126,6 +129,8 @@ pub const NOT_SENT: &str = "not-sent";
 pub const NOT_APPLIED: &str = "not-applied";
 /// Client processes numbered from here on are the final readers: after the workload (and the heal), they
 /// read every key from every node, for the eventual-consistency checker's convergence and lost writes.
+/// This is how faultline's own runs mark their final reads; a history from another tool marks them on the
+/// event instead (`"final": true`), see [`History::is_final`].
 pub const FINAL_READ_PROCESS_BASE: u64 = 1_000_000_000;
 
 /// How an operation ended.
@@ -285,6 +290,16 @@ impl History {
             Some(e) => &e.value,
             None => &self.invocation(op).value,
         }
+    }
+
+    /// Whether the operation is one of the final reads (the reads of every key from every node after the
+    /// workload, which judge convergence and lost writes): its invocation or completion is marked final
+    /// (`"final": true`), or its process is numbered from `process_base` on (faultline's own convention,
+    /// [`FINAL_READ_PROCESS_BASE`]).
+    pub fn is_final(&self, op: &Operation, process_base: u64) -> bool {
+        op.process >= process_base
+            || self.invocation(op).final_read
+            || self.completion(op).is_some_and(|c| c.final_read)
     }
 
     /// True if the operation failed without the store looking at any state ([`NOT_SENT`], [`NOT_APPLIED`]).

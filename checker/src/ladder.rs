@@ -359,6 +359,13 @@ pub fn check(history: &History, opts: &Options) -> Ladder {
                     words.truncate(WORDS);
                     let r = if a.verdict == Verdict::Valid {
                         rung(level, Status::Holds, "holds".to_string(), vec![])
+                    } else if a.verdict == Verdict::Unknown && a.final_reads_tried > 0 {
+                        let why = format!(
+                            "unknown: the final reads were tried ({}) and none succeeded (convergence and lost \
+                             writes not observed)",
+                            a.final_reads_tried
+                        );
+                        unknown(level, why)
                     } else if a.verdict == Verdict::Unknown {
                         unknown(level, "unknown: no final reads (convergence and lost writes not observed)".into())
                     } else {

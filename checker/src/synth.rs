@@ -125,6 +125,7 @@ pub fn generate(spec: &Spec) -> Vec<Event> {
                 value,
                 error: (kind == EventKind::Info).then(|| Value::str("timed-out")),
                 node: None,
+                final_read: false,
                 line: index as u32 + 1,
             }
         })

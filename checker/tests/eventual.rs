@@ -139,3 +139,93 @@ fn no_final_reads_is_unknown_not_valid() {
     let thin_air = check(&history(&[(0, "w", "x", Some(1), "n1", 0), (1, "r", "x", Some(7), "n2", 100)]));
     assert_eq!(thin_air.verdict, Verdict::Invalid);
 }
+
+#[test]
+fn final_reads_tried_and_all_failed_are_said_as_such_not_as_none() {
+    // After the run every final read timed out (the cluster did not answer): that is not "no final reads".
+    let mut text = history(&[(0, "w", "x", Some(1), "n1", 0)]);
+    for (p, node) in [(FINAL, "n1"), (FINAL + 1, "n2")] {
+        text += &format!(
+            "{{\"type\":\"invoke\",\"time\":100,\"process\":{p},\"f\":\"read\",\"key\":\"x\",\"node\":\"{node}\"}}\n"
+        );
+        text += &format!("{{\"type\":\"info\",\"time\":200,\"process\":{p},\"f\":\"read\",\"key\":\"x\",\"error\":\"timeout\",\"node\":\"{node}\"}}\n");
+    }
+    let a = check(&text);
+    assert_eq!((a.verdict, a.final_reads, a.final_reads_tried), (Verdict::Unknown, 0, 2));
+    let h = jsonl::parse("h", &text).unwrap();
+    let l = ladder::check(&h, &ladder::Options::new(ModelOptions::new(ModelKind::Register)));
+    let rung = l.rung(Level::Eventual);
+    assert_eq!(rung.status, Status::Unknown);
+    assert!(rung.summary.starts_with("unknown: the final reads were tried (2) and none succeeded"), "{}", rung.summary);
+}
+
+/// The final reads of `ops` marked on their events (`"final": true`) under ordinary process numbers, as a
+/// history from another tool marks them.
+fn marked(ops: &[Op]) -> String {
+    history(ops)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let p = v["process"].as_u64().unwrap();
+            match p.checked_sub(FINAL) {
+                Some(n) => {
+                    let mut v = v;
+                    v["process"] = (100 + n).into();
+                    v["final"] = true.into();
+                    format!("{v}\n")
+                }
+                None => format!("{l}\n"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn final_reads_marked_on_the_events_count_as_the_process_convention_does() {
+    let converged = [
+        (0, "w", "x", Some(1), "n1", 0),
+        (1, "w", "x", Some(2), "n2", 100),
+        (FINAL, "r", "x", Some(2), "n1", 1000),
+        (FINAL + 1, "r", "x", Some(2), "n2", 1000),
+    ];
+    let by_process = check(&history(&converged));
+    let by_mark = check(&marked(&converged));
+    assert_eq!(by_mark.verdict, Verdict::Valid);
+    assert_eq!((by_mark.final_reads, by_mark.verdict), (by_process.final_reads, by_process.verdict));
+    assert_eq!(by_mark.final_reads, 2);
+    // Marked final reads that disagree are a divergence, as the process convention's are.
+    let diverged = [
+        (0, "w", "x", Some(1), "n1", 0),
+        (1, "w", "x", Some(2), "n2", 100),
+        (FINAL, "r", "x", Some(1), "n1", 1000),
+        (FINAL + 1, "r", "x", Some(2), "n2", 1000),
+    ];
+    let a = check(&marked(&diverged));
+    assert_eq!((a.verdict, a.diverged_count), (Verdict::Invalid, 1));
+    // Without either marking, the same reads are ordinary reads and eventual consistency is unknown.
+    let unmarked = marked(&converged).replace(",\"final\":true", "");
+    assert_eq!(check(&unmarked).verdict, Verdict::Unknown);
+    // The marking must be a boolean.
+    let bad = marked(&converged).replace("\"final\":true", "\"final\":\"yes\"");
+    let e = jsonl::parse("h", &bad).unwrap_err().to_string();
+    assert!(e.contains("h:") && e.contains("final"), "{e}");
+}
+
+#[test]
+fn edn_histories_mark_final_reads_with_final_question_mark() {
+    let text = r#"{:type :invoke, :f :write, :key "x", :value 1, :process 0, :node "n1"}
+{:type :ok, :f :write, :key "x", :value 1, :process 0, :node "n1"}
+{:type :invoke, :f :read, :key "x", :value nil, :process 5, :final? true, :node "n1"}
+{:type :ok, :f :read, :key "x", :value 1, :process 5, :final? true, :node "n1"}
+{:type :invoke, :f :read, :key "x", :value nil, :process 6, :final? true, :node "n2"}
+{:type :ok, :f :read, :key "x", :value 7, :process 6, :final? true, :node "n2"}
+"#;
+    let (h, _) = faultline_checker::format::edn::parse("h.edn", text).unwrap();
+    let a = eventual::check(&h, &Options::new(ModelOptions::new(ModelKind::Register))).unwrap();
+    // Two final reads, one of a value nobody wrote: judged, and invalid.
+    assert_eq!(a.final_reads, 1, "{a:?}");
+    assert_eq!((a.final_reads_tried, a.thin_air_count, a.verdict), (2, 1, Verdict::Invalid));
+    let bad = text.replace(":final? true", ":final? :yes");
+    let e = faultline_checker::format::edn::parse("h.edn", &bad).unwrap_err().to_string();
+    assert!(e.contains("h.edn:3") && e.contains(":final? must be true or false"), "{e}");
+}

@@ -102,7 +102,8 @@ pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Checked, String> {
         (linear_check(&imported.history, &model, opts)?, None)
     };
     let result = FileResult {
-        file: path.display().to_string(),
+        // As messages name it: standard input is `<stdin>`, not `-`.
+        file: imported.history.source.clone(),
         format: imported.format.to_string(),
         events: imported.history.events.len(),
         operations: imported.history.operations.len(),
@@ -111,6 +112,7 @@ pub fn check_file(path: &Path, opts: &CheckOptions) -> Result<Checked, String> {
         ladder,
         required: Some(opts.required),
         availability: availability::check(&imported.history, &availability::Options::new(opts.availability)),
+        interrupted: None,
     };
     Ok(Checked { result, history: imported.history })
 }
@@ -139,6 +141,7 @@ pub fn html_report(checked: &Checked, parameters: Vec<(String, String)>, node_lo
     input.parameters = parameters;
     input.required = r.required_level();
     input.availability = Some(&r.availability);
+    input.interrupted = r.interrupted.as_deref();
     input.node_logs = node_logs;
     if let Some(ladder) = &r.ladder {
         input.more = LadderRow::from_ladder(ladder, &r.linearizability).into_iter().skip(1).collect();

@@ -6,15 +6,17 @@
 //! the lab is dropped (nodes killed, namespaces and proxies removed), the history is flushed and kept.
 
 pub mod check;
+pub mod reach;
 pub mod spec;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
+use faultline_checker::linear::Verdict;
 use faultline_checker::model::ModelKind;
 use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
@@ -82,6 +84,9 @@ pub struct TestPlan {
     pub check_time_limit: Duration,
     /// The `faultline` executable, to start reference nodes.
     pub binary: PathBuf,
+    /// Keep the nodes' data directories (`run/data/`) of a valid run too; by default only a run that is
+    /// not valid keeps them, as evidence (logs, history and report are always kept).
+    pub keep_data: bool,
 }
 
 /// What a run produced.
@@ -89,14 +94,42 @@ pub struct TestOutcome {
     pub results: CheckResults,
     pub summary: RunSummary,
     pub run_dir: PathBuf,
-    /// Ctrl-C or SIGTERM ended the run early.
-    pub interrupted: bool,
-    /// Faults started during the run.
+    /// Ctrl-C or SIGTERM ended the run early: "interrupted after 6.2 s of 30 s".
+    pub interrupted: Option<String>,
+    /// Faults started during the run, and how many of those failed (their command or action erred).
     pub faults: usize,
+    pub failed_faults: usize,
+    /// Targets that did not answer before the run (it ran against the others).
+    pub unreachable: Vec<reach::Unreachable>,
+    /// Whether the nodes' data directories were removed (a valid run, without `--keep-data`).
+    pub data_removed: bool,
+}
+
+/// Why a run has no outcome.
+#[derive(Debug)]
+pub enum RunError {
+    /// A refusal (bad flags, a spec that cannot run) or a failure on the way, with the cause: exit 3.
+    Error(String),
+    /// No target answered, so nothing was tested: unknown (exit 2), with each target's error.
+    Unreachable(String),
+}
+
+impl From<String> for RunError {
+    fn from(e: String) -> RunError {
+        RunError::Error(e)
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Error(e) | RunError::Unreachable(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Runs the test; errors are for the user, with the cause.
-pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
+pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
     // Declared first, dropped last: once every remote connection is closed, on every way out.
     let _control = ControlDirGuard;
     // A cluster on remote hosts has one node per host, whatever --nodes says.
@@ -105,9 +138,11 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     let plan = match &remote {
         Some(r) => {
             if plan.lab.is_some() {
-                return Err("--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are \
-                            applied on the hosts"
-                    .into());
+                return Err(RunError::Error(
+                    "--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are applied \
+                     on the hosts"
+                        .into(),
+                ));
             }
             adjusted = TestPlan { node_count: r.hosts.len(), ..plan.clone() };
             &adjusted
@@ -123,9 +158,11 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     let external = !plan.targets.is_empty();
     let commands = plan.nemesis_commands.as_deref().map(CommandBackend::load).transpose()?;
     if external && !plan.nemesis.is_empty() && commands.is_none() {
-        return Err("faults against a cluster faultline does not start need --nemesis-commands FILE (shell \
-                    commands per fault); without it, run with --nemesis none"
-            .into());
+        return Err(RunError::Error(
+            "faults against a cluster faultline does not start need --nemesis-commands FILE (shell commands per \
+             fault); without it, run with --nemesis none"
+                .into(),
+        ));
     }
     let mut schedule = Schedule::new(plan.nemesis.clone(), seed);
     schedule.interval = plan.nemesis_interval;
@@ -144,10 +181,12 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         && plan.nemesis_targets.explicit(FaultKind::Partition).is_some()
         && schedule.shapes != [PartitionShape::Clients]
     {
-        return Err("--partition draws the shape of each partition and --nemesis-targets aims partitions at nodes \
-                    (isolating them): give one of them (or --partition clients, to cut the clients off from the \
-                    aimed nodes)"
-            .into());
+        return Err(RunError::Error(
+            "--partition draws the shape of each partition and --nemesis-targets aims partitions at nodes \
+             (isolating them): give one of them (or --partition clients, to cut the clients off from the aimed \
+             nodes)"
+                .into(),
+        ));
     }
     // Who leads is asked of the cluster: faultline knows how for the reference cluster and for a spec
     // with [primary]; a cluster it does not start cannot be asked, so aiming at its primary is refused.
@@ -163,7 +202,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             .filter(|k| plan.nemesis_targets.of(**k) == Targets::Primaries)
             .map(|k| k.as_str())
             .collect();
-        return Err(match &plan.cluster {
+        return Err(RunError::Error(match &plan.cluster {
             Some(spec) => format!(
                 "--nemesis-targets aims {} at the primaries, but the cluster spec {} has no [primary] probe saying \
                  who leads (see the README); aim at named nodes instead (e.g. kill=n1)",
@@ -176,7 +215,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                  spec with [primary]",
                 aimed.join(", ")
             ),
-        });
+        }));
     }
     schedule.targets = plan.nemesis_targets.clone();
     if plan.open_with_primary_kill
@@ -187,7 +226,9 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         schedule.opening = Some((FaultKind::Kill, Targets::Primaries));
     }
     if external && plan.cluster.is_some() {
-        return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
+        return Err(RunError::Error(
+            "--cluster starts a cluster and --target names one already running: give one of them".into(),
+        ));
     }
     let tls_files = plan.tls.clone().or(&plan.cluster.as_ref().and_then(|c| c.tls.clone()).unwrap_or_default());
     let https = match &plan.cluster {
@@ -206,7 +247,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     if let Some(spec) = &plan.cluster {
         if let Some(why) = spec.refuses_lab(network) {
             let how = if plan.lab.is_none() { " (the default lab here; choose one with --lab)" } else { "" };
-            return Err(format!("{why}{how}"));
+            return Err(RunError::Error(format!("{why}{how}")));
         }
     }
     // A spec is checked (placeholders, program, faults) on made-up addresses and the folder the run will get.
@@ -226,7 +267,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             _ => faultline_nemesis::lab::refuses(network, *kind, &program),
         };
         if let Some(why) = refusal {
-            return Err(format!("cannot inject {kind} faults: {why}"));
+            return Err(RunError::Error(format!("cannot inject {kind} faults: {why}")));
         }
     }
 
@@ -243,10 +284,39 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         (Some(r), Some(spec)) => Some(connect_hosts(&runtime, r, spec, plan, &program, &schedule.kinds)?),
         _ => None,
     };
+    // Targets faultline does not start must answer at all: a run against none that does would spend its
+    // time limit recording nothing but failures. Some dead: the run goes on against the rest, and says so.
+    let mut unreachable = Vec::new();
     if external {
+        let named: Vec<(String, String)> = plan
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let name = names.get(i).cloned().unwrap_or_else(|| format!("n{}", i + 1));
+                (name, url.trim_end_matches('/').to_string())
+            })
+            .collect();
+        unreachable = runtime.block_on(reach::probe(&named, probe_timeout));
+        let lines = || unreachable.iter().map(|u| format!("\n  {}", u.describe())).collect::<String>();
+        if unreachable.len() == named.len() {
+            return Err(RunError::Unreachable(format!(
+                "no target answered, so nothing was tested (unknown):{}",
+                lines()
+            )));
+        }
+        if !unreachable.is_empty() {
+            eprintln!(
+                "faultline test: {} of {} targets did not answer; running against the others (operations sent to \
+                 these fail):{}",
+                unreachable.len(),
+                named.len(),
+                lines()
+            );
+        }
         runtime.block_on(async {
-            for url in &plan.targets {
-                transport::probe(url.trim_end_matches('/'), tls.as_ref(), probe_timeout).await?;
+            for (_, url) in named.iter().filter(|(name, _)| !unreachable.iter().any(|u| &u.name == name)) {
+                transport::probe(url, tls.as_ref(), probe_timeout).await?;
             }
             Ok::<(), String>(())
         })?;
@@ -257,7 +327,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
 
-    let (summary, faults) = runtime.block_on(async {
+    let (summary, faults, failed_faults) = runtime.block_on(async {
         watch_signals(stop.clone());
         // The lab lives until the end of this block: dropping it stops every node and removes the network.
         let mut lab = None;
@@ -354,8 +424,10 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         // The fault in force, for the progress line: set once a fault has started, cleared as it stops.
         let in_force = Arc::new(std::sync::Mutex::new(String::new()));
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        // The nemesis's completions are recorded as `info` events; the progress line counts operations.
+        let nemesis_infos = Arc::new(AtomicU64::new(0));
         {
-            let (recorder, in_force) = (recorder.clone(), in_force.clone());
+            let (recorder, in_force, nemesis_infos) = (recorder.clone(), in_force.clone(), nemesis_infos.clone());
             // A terminal gets a live line; a CI log one line every 5 s, so a long run shows life.
             let every = Duration::from_secs(if terminal { 1 } else { 5 });
             tokio::spawn(async move {
@@ -363,7 +435,8 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                     tokio::time::sleep(every).await;
                     let fault = in_force.lock().map(|f| f.clone()).unwrap_or_default();
                     let fault = if fault.is_empty() { "none".to_string() } else { fault };
-                    let (elapsed, counts) = (recorder.elapsed(), recorder.counts());
+                    let (elapsed, all) = (recorder.elapsed(), recorder.counts());
+                    let counts = (all.ok, all.fail, all.info.saturating_sub(nemesis_infos.load(Ordering::Relaxed)));
                     if terminal {
                         eprint!("\r{}", faultline_reports::summary::progress(elapsed, counts, &fault));
                     } else {
@@ -375,15 +448,21 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                 }
             });
         }
-        let mut faults = 0;
+        let (mut faults, mut failed_faults) = (0, 0);
         let mut record = |step: Step, f: &str, value: serde_json::Value| {
             faults += usize::from(step == Step::Invoke && f.starts_with("start-"));
+            // A fault whose command or action erred is counted as failed: it may never have acted.
+            let failed = step == Step::Done && f.starts_with("start-") && value.get("error").is_some();
+            failed_faults += usize::from(failed);
             if let Ok(mut current) = in_force.lock() {
                 match (step, f.strip_prefix("start-")) {
-                    (Step::Done, Some(kind)) => *current = describe_fault(kind, &value),
+                    (Step::Done, Some(kind)) if !failed => *current = describe_fault(kind, &value),
                     (Step::Invoke, None) => current.clear(),
                     _ => {}
                 }
+            }
+            if step != Step::Invoke {
+                nemesis_infos.fetch_add(1, Ordering::Relaxed);
             }
             recorder.record(Record {
                 kind: if step == Step::Invoke { EventKind::Invoke } else { EventKind::Info },
@@ -416,9 +495,12 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             eprintln!();
         }
         drop(lab);
-        Ok::<_, String>((summary, faults))
+        Ok::<_, String>((summary, faults, failed_faults))
     })?;
     runtime.shutdown_background();
+    let interrupted = stop
+        .load(Ordering::Relaxed)
+        .then(|| format!("interrupted after {:.1} s of {}", summary.elapsed.as_secs_f64(), seconds(plan.time_limit)));
 
     let check_opts = CheckOptions {
         format: Some(Format::Jsonl),
@@ -429,20 +511,57 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
         availability: faultline_checker::availability::Rule::EveryKind,
         ..CheckOptions::new()
     };
-    let checked = check::check_file(&run_dir.history(), &check_opts)?;
-    let parameters = run_parameters(plan, network, seed, &summary, faults, schedule.opening.as_ref());
+    let mut checked = check::check_file(&run_dir.history(), &check_opts)?;
+    checked.result.interrupted = interrupted.clone();
     let results = CheckResults::new(vec![checked.result.clone()]);
+    // A valid run's node data is no evidence of anything: it goes, unless kept (it can be hundreds of MB).
+    let data = run_dir.file("data");
+    let data_removed = results.verdict == Verdict::Valid && !plan.keep_data && data.is_dir();
+    if data_removed {
+        if let Err(e) = std::fs::remove_dir_all(&data) {
+            eprintln!("faultline test: cannot remove the nodes' data {}: {e}", data.display());
+        }
+    }
+    let mut parameters =
+        run_parameters(plan, network, seed, &summary, (faults, failed_faults), schedule.opening.as_ref());
+    if !unreachable.is_empty() {
+        let dead: Vec<String> = unreachable.iter().map(reach::Unreachable::describe).collect();
+        parameters.push(("did not answer before the run".into(), dead.join("; ")));
+    }
+    if let Some(why) = &interrupted {
+        parameters.push(("interrupted".into(), why.clone()));
+    }
     check::write(&run_dir.file("results.json"), &results.to_json())?;
     let report = check::html_report(&checked, parameters, node_logs(&run_dir.path));
     check::write(&run_dir.file("report.html"), &report)?;
     check::write(&run_dir.file("junit.xml"), &check::junit_report(&results))?;
-    check::write(
-        &run_dir.file("summary.md"),
-        &check::markdown_report(&format!("faultline test {}", plan.name), &results),
-    )?;
-    // Only a run that ran and was checked becomes the store's latest.
-    run_dir.mark_latest().map_err(|e| format!("cannot point {}/latest at the run: {e}", plan.store.display()))?;
-    Ok(TestOutcome { results, summary, run_dir: run_dir.path, interrupted: stop.load(Ordering::Relaxed), faults })
+    let summary_md = check::markdown_report(&format!("faultline test {}", plan.name), &results)
+        + &faultline_reports::markdown::faults(&checked.history);
+    check::write(&run_dir.file("summary.md"), &summary_md)?;
+    // Only a run that ran to its end and was checked becomes the store's latest.
+    if interrupted.is_none() {
+        run_dir.mark_latest().map_err(|e| format!("cannot point {}/latest at the run: {e}", plan.store.display()))?;
+    }
+    Ok(TestOutcome {
+        results,
+        summary,
+        run_dir: run_dir.path,
+        interrupted,
+        faults,
+        failed_faults,
+        unreachable,
+        data_removed,
+    })
+}
+
+/// "30 s", "1.5 s": a duration as the run's messages say it.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
 }
 
 /// The run's parameters as the report shows them.
@@ -451,7 +570,7 @@ fn run_parameters(
     network: Network,
     seed: u64,
     summary: &RunSummary,
-    faults: usize,
+    (faults, failed): (usize, usize),
     opening: Option<&(FaultKind, Targets)>,
 ) -> Vec<(String, String)> {
     let target = if let Some(spec) = &plan.cluster {
@@ -481,7 +600,8 @@ fn run_parameters(
             Some((kind, targets)) => format!("; opens with {kind} ({targets})"),
             None => String::new(),
         };
-        format!("{}, every ~{:?}{opening}; {faults} faults", kinds.join(", "), plan.nemesis_interval)
+        let failed = if failed > 0 { format!(" ({failed} failed)") } else { String::new() };
+        format!("{}, every ~{:?}{opening}; {faults} faults{failed}", kinds.join(", "), plan.nemesis_interval)
     };
     vec![
         ("target".into(), target),

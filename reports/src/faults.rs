@@ -18,6 +18,8 @@ pub struct FaultRow {
     pub at: f64,
     pub name: String,
     pub skipped: bool,
+    /// The fault's command or action failed (its completion carries an `error`): it may not have acted.
+    pub failed: bool,
     pub nodes: Vec<String>,
     pub targets: Option<String>,
     /// The primaries the probe named, or why it named none.
@@ -62,6 +64,7 @@ pub fn rows(h: &History, clock: Clock) -> Vec<FaultRow> {
                 None => name.to_string(),
             },
             skipped,
+            failed: !skipped && v["error"].is_string(),
             nodes,
             targets: v["targets"].as_str().map(str::to_string),
             primary,
@@ -70,6 +73,12 @@ pub fn rows(h: &History, clock: Clock) -> Vec<FaultRow> {
         });
     }
     rows
+}
+
+/// Faults started, and how many of those failed (`(started, failed)`; skipped faults are neither).
+pub fn tally(rows: &[FaultRow]) -> (usize, usize) {
+    let started = rows.iter().filter(|r| !r.skipped).count();
+    (started, rows.iter().filter(|r| r.failed).count())
 }
 
 /// The fault table as an HTML section; nothing when the history records no fault.
@@ -87,9 +96,17 @@ pub fn render(h: &History, clock: Clock) -> String {
         let _ = writeln!(
             out,
             "<tr{}><td>{at}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if r.skipped { " class=\"skipped\"" } else { "" },
+            match (r.skipped, r.failed) {
+                (true, _) => " class=\"skipped\"",
+                (_, true) => " class=\"failed\"",
+                _ => "",
+            },
             esc(&r.name),
-            if r.skipped { " <b>skipped</b>" } else { "" },
+            match (r.skipped, r.failed) {
+                (true, _) => " <b>skipped</b>",
+                (_, true) => " <b>failed</b>",
+                _ => "",
+            },
             esc(&r.nodes.join(" ")),
             esc(r.targets.as_deref().unwrap_or("")),
             esc(r.primary.as_deref().unwrap_or("")),
@@ -132,5 +149,30 @@ mod tests {
         let html = render(&h, Clock::of(&h));
         assert!(html.contains("<td>kill</td><td>n1</td><td>primaries</td><td>n1</td><td>6 ms</td>"), "{html}");
         assert!(html.contains("pause <b>skipped</b>"), "{html}");
+    }
+
+    #[test]
+    fn a_fault_whose_command_failed_is_counted_and_shown_as_failed() {
+        let text = concat!(
+            r#"{"type":"info","time":1000000000,"process":"nemesis","f":"start-kill","value":{"nodes":["n1"],"applied_ms":4,"error":"command exited with 7"}}"#,
+            "\n",
+            r#"{"type":"info","time":2000000000,"process":"nemesis","f":"start-pause","value":{"nodes":["n2"],"applied_ms":2}}"#,
+            "\n",
+            r#"{"type":"info","time":3000000000,"process":"nemesis","f":"skip-kill","value":{"nodes":[],"skipped":"no primary to aim at"}}"#,
+            "\n",
+        );
+        let h = faultline_checker::format::jsonl::parse("h.jsonl", text).unwrap();
+        let rows = rows(&h, Clock::of(&h));
+        assert_eq!(
+            rows.iter().map(|r| (r.failed, r.skipped)).collect::<Vec<_>>(),
+            [(true, false), (false, false), (false, true)]
+        );
+        assert_eq!(tally(&rows), (2, 1), "two started, one of them failed; the skip is neither");
+        let html = render(&h, Clock::of(&h));
+        assert!(html.contains("<tr class=\"failed\"><td>1.00 s</td><td>kill <b>failed</b></td>"), "{html}");
+        let md = crate::markdown::faults(&h);
+        assert!(md.contains("2 started, 1 failed, 1 skipped"), "{md}");
+        assert!(md.contains("| kill | n1 | ❌ failed | command exited with 7 |"), "{md}");
+        assert!(md.contains("| kill |  | skipped | no primary to aim at |"), "{md}");
     }
 }

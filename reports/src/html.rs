@@ -45,6 +45,9 @@ pub struct ReportInput<'a> {
     pub required: Level,
     /// What succeeded per kind and node; a history that shows too little is never badged valid.
     pub availability: Option<&'a Availability>,
+    /// Why the run stopped before its end, when it did: the page says so under the badge, which is never
+    /// valid then.
+    pub interrupted: Option<&'a str>,
 }
 
 impl<'a> ReportInput<'a> {
@@ -60,6 +63,7 @@ impl<'a> ReportInput<'a> {
             source: None,
             required: Level::Linearizable,
             availability: None,
+            interrupted: None,
         }
     }
 
@@ -73,7 +77,11 @@ impl<'a> ReportInput<'a> {
 
     /// The verdict the exit code gives: the required model's, unknown where too little succeeded.
     pub fn verdict(&self) -> Verdict {
-        crate::results::judge(ladder::required_verdict(&self.ladder(), self.required), self.availability)
+        crate::results::judge(
+            ladder::required_verdict(&self.ladder(), self.required),
+            self.availability,
+            self.interrupted.is_some(),
+        )
     }
 }
 
@@ -102,6 +110,14 @@ pub fn render(input: &ReportInput) -> String {
         ladder::colour(verdict),
         verdict.as_str().to_uppercase()
     );
+    if let Some(why) = input.interrupted {
+        let _ = writeln!(
+            out,
+            "<p id=\"interrupted\" class=\"interrupted\"><b>{}</b>: what was recorded was checked, but a run cut \
+             short is not judged valid.</p>",
+            esc(why)
+        );
+    }
     render_overview(&mut out, input, clock, &faults);
     if let Some(a) = input.availability {
         render_availability(&mut out, a);
@@ -150,7 +166,7 @@ fn render_overview(out: &mut String, input: &ReportInput, clock: Clock, faults: 
     out.push_str("</table>\n<div class=\"counts\">");
     // One count of operations, and how many of them are the final reads (run parameters count the
     // workload's alone).
-    let finals = h.operations.iter().filter(|o| o.process >= FINAL_READ_PROCESS_BASE).count();
+    let finals = h.operations.iter().filter(|o| h.is_final(o, FINAL_READ_PROCESS_BASE)).count();
     let of_which = match finals {
         0 => String::new(),
         n => format!(" <small>({} by the workload, {} final reads)</small>", t(h.operations.len() - n), t(n)),
@@ -690,6 +706,7 @@ header{display:flex;align-items:center;gap:20px;border-bottom:1px solid #d0d7de;
 h1{font-size:22px;margin:0;flex:1;overflow-wrap:anywhere}
 h2{font-size:18px;margin:26px 0 8px;border-bottom:1px solid #eaeef2;padding-bottom:4px}
 h3{font-size:15px;margin:14px 0 6px}
+.interrupted{background:#fff4d6;border-left:4px solid #b7791f;padding:6px 12px}
 .verdict{color:#fff;font-weight:700;font-size:22px;padding:6px 22px;border-radius:6px;letter-spacing:.05em}
 .badge{color:#fff;font-weight:600;padding:1px 8px;border-radius:10px}
 table{border-collapse:collapse}
@@ -705,7 +722,7 @@ table{border-collapse:collapse}
 .plot-legend li{white-space:nowrap;margin:2px 0}
 .outcomes td,.outcomes th{border:1px solid #d0d7de;padding:3px 10px;text-align:right}
 .faults td,.faults th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
-.faults td:last-child{max-width:520px;overflow-wrap:anywhere}.faults tr.skipped{color:#57606a}
+.faults td:last-child{max-width:520px;overflow-wrap:anywhere}.faults tr.skipped{color:#57606a}.faults tr.failed{color:#b42318}
 .outcomes th:first-child{text-align:left;font-weight:500}
 .unavailable,.problem{color:#9a6700}.warning{color:#9a6700}
 .anomaly{border-left:4px solid #cf222e;padding:2px 14px;margin:12px 0;background:#fff8f8}

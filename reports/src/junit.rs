@@ -7,6 +7,7 @@
 //! succeeded to judge it. A violated model that is not the required one (a stronger model, say
 //! linearizability under `--require sequential`) passes with the violation as information in
 //! `<system-out>`; keys or models left undecided without failing the check are `<skipped>` with the reason.
+//! A run that was interrupted (Ctrl-C, SIGTERM) fails a case of its own saying so.
 
 use std::fmt::Write;
 
@@ -27,12 +28,14 @@ pub struct Suite {
     pub required: Level,
     /// What succeeded; `None` where it was not counted.
     pub availability: Option<Availability>,
+    /// Why the run stopped before its end, when it did (see [`results::FileResult::interrupted`]).
+    pub interrupted: Option<String>,
 }
 
 impl Suite {
     /// A suite of rows that must keep linearizability.
     pub fn new(name: impl Into<String>, rows: Vec<LadderRow>) -> Suite {
-        Suite { name: name.into(), rows, required: Level::Linearizable, availability: None }
+        Suite { name: name.into(), rows, required: Level::Linearizable, availability: None, interrupted: None }
     }
 
     /// The suites of a `faultline check`: one per file.
@@ -48,13 +51,18 @@ impl Suite {
                 },
                 required: f.required_level(),
                 availability: Some(f.availability.clone()),
+                interrupted: f.interrupted.clone(),
             })
             .collect()
     }
 
     /// What the exit code says of this history.
     pub fn verdict(&self) -> Verdict {
-        results::judge(ladder::required_verdict(&self.rows, self.required), self.availability.as_ref())
+        results::judge(
+            ladder::required_verdict(&self.rows, self.required),
+            self.availability.as_ref(),
+            self.interrupted.is_some(),
+        )
     }
 }
 
@@ -77,6 +85,15 @@ pub fn render(suites: &[Suite]) -> String {
     let (mut all_tests, mut all_failures, mut all_errors, mut all_skipped) = (0, 0, 0, 0);
     for suite in suites {
         let mut cases: Vec<(String, String, Case)> = Vec::new();
+        if let Some(why) = &suite.interrupted {
+            // The run did not run to its end: its history says nothing of what the rest would have shown.
+            let case = Case::Failure {
+                kind: "interrupted",
+                message: why.clone(),
+                text: format!("{why}: what was recorded was checked, but a run cut short is not judged valid"),
+            };
+            cases.push(("run".into(), "run: ran to its end".into(), case));
+        }
         if let Some(a) = &suite.availability {
             let case = if a.is_available() {
                 if a.warnings.is_empty() {

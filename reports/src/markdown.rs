@@ -16,9 +16,10 @@ pub fn render(title: &str, suites: &[Suite]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## {} {}: {}\n", icon(verdict), cell(title), verdict.as_str().to_uppercase());
     for suite in suites {
-        let why = match suite.availability.as_ref().filter(|a| !a.is_available()) {
-            Some(a) => format!("too little succeeded to judge it: {}", a.problems.join("; ")),
-            None => format!("{} is required", suite.required.name()),
+        let why = match (&suite.interrupted, suite.availability.as_ref().filter(|a| !a.is_available())) {
+            (Some(why), _) => format!("{why}; what was recorded was checked, {} is required", suite.required.name()),
+            (None, Some(a)) => format!("too little succeeded to judge it: {}", a.problems.join("; ")),
+            (None, None) => format!("{} is required", suite.required.name()),
         };
         let _ = writeln!(
             out,
@@ -70,6 +71,36 @@ pub fn render(title: &str, suites: &[Suite]) -> String {
                 );
                 out.push_str(&fenced(&group.explanation));
             }
+        }
+    }
+    out
+}
+
+/// The faults of a history, for the end of a run's summary: how many started and how many failed, then
+/// one row per fault that failed or was skipped, with why. Nothing when the history records no fault.
+pub fn faults(h: &faultline_checker::History) -> String {
+    let rows = crate::faults::rows(h, crate::timeline::Clock::of(h));
+    if rows.is_empty() {
+        return String::new();
+    }
+    let (started, failed) = crate::faults::tally(&rows);
+    let skipped = rows.len() - started;
+    let mut out = format!(
+        "\n### Faults\n\n{started} started, {failed} failed{}\n",
+        if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
+    );
+    let troubled: Vec<_> = rows.iter().filter(|r| r.failed || r.skipped).collect();
+    if !troubled.is_empty() {
+        out.push_str("\n| fault | nodes | outcome | why |\n|---|---|---|---|\n");
+        for r in troubled {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&r.name),
+                cell(&r.nodes.join(" ")),
+                if r.failed { "❌ failed" } else { "skipped" },
+                cell(r.problem.as_deref().unwrap_or(""))
+            );
         }
     }
     out

@@ -23,13 +23,18 @@ pub struct FileResult {
     pub required: Option<Level>,
     /// What succeeded, per kind and node; a history that shows too little is not judged valid.
     pub availability: Availability,
+    /// Why the run that recorded the history stopped before its end ("interrupted after 6.2 s of 30 s"):
+    /// what it recorded is checked, but a run cut short is never judged valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 impl FileResult {
     /// Pass, fail or undecided, as the exit code says: the required model's verdict, except that a history
-    /// that shows too little to judge (see [`Availability`]) is never valid.
+    /// that shows too little to judge (see [`Availability`]), or that an interrupted run recorded, is never
+    /// valid.
     pub fn verdict(&self) -> Verdict {
-        judge(self.required_verdict(), Some(&self.availability))
+        judge(self.required_verdict(), Some(&self.availability), self.interrupted.is_some())
     }
 
     pub fn required_level(&self) -> Level {
@@ -49,10 +54,12 @@ impl FileResult {
     }
 }
 
-/// A history's verdict from its required model's: availability can only take "valid" away (a
-/// counterexample proves a violation however little else succeeded).
-pub fn judge(required: Verdict, availability: Option<&Availability>) -> Verdict {
+/// A history's verdict from its required model's: availability and an interruption can only take "valid"
+/// away (a counterexample proves a violation however little else succeeded, and however early the run
+/// stopped).
+pub fn judge(required: Verdict, availability: Option<&Availability>, interrupted: bool) -> Verdict {
     match (required, availability) {
+        (Verdict::Valid, _) if interrupted => Verdict::Unknown,
         (Verdict::Valid, Some(a)) if !a.is_available() => Verdict::Unknown,
         (v, _) => v,
     }

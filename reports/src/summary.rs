@@ -35,7 +35,11 @@ fn render_file(out: &mut String, file: &FileResult) {
     let availability = &file.availability;
     let required = file.required_level();
     let verdict = file.verdict().as_str().to_uppercase();
-    let linear_head = if !availability.is_available() {
+    let linear_head = if let Some(why) = &file.interrupted {
+        let _ = writeln!(out, "{}: {verdict} — {why}", file.file);
+        let _ = writeln!(out, "  what was recorded was checked; a run cut short is not judged valid");
+        format!("  linearizability: {}", a.verdict.as_str())
+    } else if !availability.is_available() {
         let _ = writeln!(out, "{}: {verdict} — too little succeeded to judge it", file.file);
         for problem in &availability.problems {
             let _ = writeln!(out, "  {problem}");
@@ -85,7 +89,7 @@ fn render_file(out: &mut String, file: &FileResult) {
         let _ = writeln!(out, "  ({hidden} more invalid {keys} not explained)");
     }
     if let Some(ladder) = &file.ladder {
-        render_ladder(out, ladder, file.required);
+        render_ladder(out, ladder, file.required, file.verdict());
     }
     render_outcomes(out, availability);
 }
@@ -106,9 +110,12 @@ fn render_outcomes(out: &mut String, a: &Availability) {
 }
 
 /// The consistency ladder: one line per model, strongest first, then the anomaly of each violated model.
-fn render_ladder(out: &mut String, ladder: &Ladder, required: Option<Level>) {
+/// The header names the strongest models that hold only for a history that was judged: of an unknown one
+/// (too little succeeded, an interrupted run) it would claim more than the run showed.
+fn render_ladder(out: &mut String, ladder: &Ladder, required: Option<Level>, verdict: Verdict) {
     let strongest: Vec<&str> = crate::ladder::strongest_holding(ladder).into_iter().map(Level::name).collect();
     let strongest = match strongest.len() {
+        _ if verdict == Verdict::Unknown => "each model on what was recorded; the verdict is unknown".to_string(),
         0 => "no model holds".to_string(),
         1 => format!("the strongest model that holds: {}", strongest[0]),
         _ => format!("the strongest models that hold, none implying another: {}", strongest.join(", ")),

@@ -71,6 +71,7 @@ fn history_text() -> String {
         value,
         error: None,
         node: None,
+        final_read: false,
         line: 0,
     };
     for (at, f, v) in [

@@ -102,7 +102,45 @@ fn results(h: &History) -> CheckResults {
         ladder: None,
         required: None,
         availability: availability::check(h, &availability::Options::new(availability::Rule::AnyOk)),
+        interrupted: None,
     }])
+}
+
+/// The same results, as a run interrupted after 6.2 s of 30 s recorded them.
+fn interrupted(mut r: CheckResults) -> CheckResults {
+    for f in &mut r.files {
+        f.interrupted = Some("interrupted after 6.2 s of 30 s".into());
+    }
+    CheckResults::new(r.files)
+}
+
+#[test]
+fn an_interrupted_run_is_unknown_in_every_report_unless_it_found_a_violation() {
+    let spec = Spec { ops: 200, keys: 2, clients: 4, info_writes: 0.0, stale_read: false, seed: 5 };
+    let valid = results(&History::new("synth", synth::generate(&spec)).unwrap());
+    assert_eq!(valid.verdict, Verdict::Valid);
+    let cut = interrupted(valid);
+    assert_eq!(cut.verdict, Verdict::Unknown);
+    assert_eq!(cut.files[0].verdict(), Verdict::Unknown);
+    let json: serde_json::Value = serde_json::from_str(&cut.to_json()).unwrap();
+    assert_eq!(json["verdict"], "unknown");
+    assert_eq!(json["files"][0]["interrupted"], "interrupted after 6.2 s of 30 s");
+    let xml = junit::render(&Suite::from_results(&cut));
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert!(xml.contains("failures=\"1\"") && xml.contains("type=\"interrupted\""), "{xml}");
+    assert!(xml.contains("interrupted after 6.2 s of 30 s"), "{xml}");
+    let md = markdown::render("faultline test register", &Suite::from_results(&cut));
+    assert!(md.starts_with("## ⚠️ faultline test register: UNKNOWN"), "{md}");
+    assert!(md.contains("UNKNOWN — interrupted after 6.2 s of 30 s"), "{md}");
+    let text = faultline_reports::summary::render(&cut);
+    assert!(text.contains("synth: UNKNOWN — interrupted after 6.2 s of 30 s"), "{text}");
+
+    // A violation found in what was recorded stands: the run is invalid, however early it stopped.
+    let h = hostile();
+    let cut = interrupted(results(&h));
+    assert_eq!(cut.verdict, Verdict::Invalid);
+    let xml = junit::render(&Suite::from_results(&cut));
+    assert!(xml.contains("type=\"invalid\"") && xml.contains("type=\"interrupted\""), "{xml}");
 }
 
 #[test]

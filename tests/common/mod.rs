@@ -7,6 +7,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod skip;
+pub use skip::skip;
+
 pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
@@ -69,8 +72,7 @@ pub fn etcd_installed() -> bool {
     if Command::new("etcd").arg("--version").output().is_ok() {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "etcd is not installed and CI is set: .ci/run must install etcd-server");
-    eprintln!("etcd not found; skipping (apt-get install etcd-server)");
+    skip("etcd is not installed (apt-get install etcd-server)");
     false
 }
 

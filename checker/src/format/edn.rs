@@ -368,6 +368,7 @@ impl<'a> Reader<'a> {
             value: Value::Null,
             error: None,
             node: None,
+            final_read: false,
             line,
         };
         let (mut has_type, mut has_process, mut has_f) = (false, false, false);
@@ -451,6 +452,12 @@ impl<'a> Reader<'a> {
                         Value::Str(n) => n,
                         other => Arc::from(other.to_string()),
                     })
+                }
+                "final?" | "final" => {
+                    event.final_read = match self.value(1)? {
+                        Value::Bool(b) => b,
+                        other => return Err(bad(format!(":final? must be true or false, not {other}"))),
+                    }
                 }
                 _ => {
                     self.value(1)?;

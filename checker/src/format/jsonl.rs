@@ -35,6 +35,8 @@ struct RawEvent<'a> {
     error: Option<Value>,
     #[serde(default, borrow)]
     node: Option<Cow<'a, str>>,
+    #[serde(default, rename = "final")]
+    final_read: bool,
 }
 
 /// The fields of a line that hold values, unparsed, for reading them again exactly.
@@ -248,7 +250,7 @@ fn parse_chunk(source: &str, chunk: &str, first_line: u32) -> Result<Vec<Event>,
                 line,
                 format!(
                     "expected one JSON event per line with fields type, process and f (index, time, key, value, \
-                     error and node optional): {message}"
+                     error, node and final optional): {message}"
                 ),
             )
         })?;
@@ -268,6 +270,7 @@ fn parse_chunk(source: &str, chunk: &str, first_line: u32) -> Result<Vec<Event>,
             value,
             error,
             node: raw.node.map(|n| Arc::from(&*n)),
+            final_read: raw.final_read,
             line,
         });
     }

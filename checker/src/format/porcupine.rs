@@ -74,6 +74,7 @@ pub fn parse_events(source: &str, text: &str) -> Result<(Vec<Event>, Hints), Err
             value,
             error,
             node: None,
+            final_read: false,
             line: line_no,
         });
     }
