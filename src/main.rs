@@ -195,8 +195,13 @@ struct TestArgs {
     /// Seed of the generator (recorded in the run's config; default: from the clock).
     #[arg(long)]
     seed: Option<u64>,
-    /// Pin client i to node i mod n (default: clients spread operations over all nodes).
+    /// Each client sends its operations to every node in turn (default: client i talks only to node
+    /// i mod n, and one silent node stalls only its own clients).
     #[arg(long)]
+    spread_clients: bool,
+    /// Client i talks only to node i mod n: the default since clients are bound to nodes (kept so that
+    /// older command lines still run).
+    #[arg(long, hide = true, conflicts_with = "spread_clients")]
     pin_clients: bool,
     /// Give up on a request after this long: it becomes indeterminate.
     #[arg(long, default_value = "1s", value_parser = parse_positive_duration)]
@@ -580,7 +585,11 @@ fn test(args: TestArgs) -> ExitCode {
         key_dist: args.key_dist,
         ops_per_key: args.ops_per_key,
         seed: args.seed,
-        pin_clients: args.pin_clients,
+        client_binding: if args.spread_clients {
+            faultline_workloads::runner::ClientBinding::Spread
+        } else {
+            faultline_workloads::runner::ClientBinding::Bound
+        },
         request_timeout: args.request_timeout,
         http_client: args.http_client,
         tls: faultline_workloads::tls::TlsFiles {

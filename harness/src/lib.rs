@@ -57,7 +57,8 @@ pub struct TestPlan {
     pub key_dist: String,
     pub ops_per_key: usize,
     pub seed: Option<u64>,
-    pub pin_clients: bool,
+    /// Which node each client talks to (`--spread-clients`; bound by default).
+    pub client_binding: faultline_workloads::runner::ClientBinding,
     pub request_timeout: Duration,
     pub http_client: ClientKind,
     /// For `https://` nodes (flags; a cluster spec's `[tls]` fills in what they leave out).
@@ -411,7 +412,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
             time_limit: plan.time_limit,
             op_limit: plan.ops,
             request_timeout: plan.request_timeout,
-            pin_clients: plan.pin_clients,
+            binding: plan.client_binding,
             // Final reads come after the heal, below.
             final_reads: false,
             threads: None,
@@ -814,7 +815,7 @@ fn write_config(
         })),
         "clients": plan.clients, "time_limit_ms": plan.time_limit.as_millis() as u64, "ops": plan.ops,
         "rate": plan.rate, "mix": plan.mix, "keys": plan.keys, "key_dist": plan.key_dist,
-        "ops_per_key": plan.ops_per_key, "seed": seed, "pin_clients": plan.pin_clients,
+        "ops_per_key": plan.ops_per_key, "seed": seed, "client_binding": plan.client_binding.as_str(),
         "request_timeout_ms": plan.request_timeout.as_millis() as u64,
         "http_client": plan.http_client.as_str(), "tls": tls_config(&plan.tls), "final_reads": plan.final_reads, "settle_ms": plan.settle.as_millis() as u64,
         "nemesis": plan.nemesis.iter().map(|k| k.as_str()).collect::<Vec<_>>(),

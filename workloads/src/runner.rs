@@ -1,8 +1,9 @@
 //! The runner: concurrent clients driving a cluster through an adapter, recording every operation.
 //!
-//! Each client runs one operation at a time, as a Jepsen process does. After an indeterminate result the
-//! client goes on under a new process number (its old one may still have an operation in flight at the
-//! store). A run stops at its time limit, its operation limit, or when told to; then, if asked, every key
+//! Each client runs one operation at a time, as a Jepsen process does, and by default talks to one node
+//! only (client `i` to node `i mod n`, [`ClientBinding`]). After an indeterminate result the client goes on
+//! under a new process number, on the same node (its old process may still have an operation in flight
+//! at the store). A run stops at its time limit, its operation limit, or when told to; then, if asked, every key
 //! that was used is read from every node, for the convergence checks.
 //!
 //! A client whose operation failed fast, without the store doing anything (`not-sent`: refused, no
@@ -43,14 +44,37 @@ pub struct RunSpec {
     pub time_limit: Duration,
     pub op_limit: Option<u64>,
     pub request_timeout: Duration,
-    /// Client `i` always talks to node `i mod n`; otherwise clients spread operations over all nodes.
-    pub pin_clients: bool,
+    /// Which node each client's operations go to.
+    pub binding: ClientBinding,
     pub final_reads: bool,
     /// Threads the clients run on (default: one per core).
     pub threads: Option<usize>,
     pub http_client: ClientKind,
     /// What `https://` nodes are spoken to with.
     pub tls: Option<Tls>,
+}
+
+/// Which node a client's operations go to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientBinding {
+    /// Client `i` talks only to node `i mod n`, as in Jepsen, and so does the process it continues as after
+    /// an indeterminate result. A silent node (paused, cut off) stalls only the clients bound to it; the
+    /// rest of the cluster keeps its pace.
+    #[default]
+    Bound,
+    /// Each client sends its operations to the nodes in turn: every client meets every node, and one
+    /// silent node stalls every client for as long as it is silent.
+    Spread,
+}
+
+impl ClientBinding {
+    /// Its name in a run's `config.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientBinding::Bound => "bound",
+            ClientBinding::Spread => "spread",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,7 +231,11 @@ impl Client {
                 tokio::time::sleep_until(at.into()).await;
             }
             let (key, op) = self.generator.lock().unwrap_or_else(|p| p.into_inner()).next_op();
-            let node = &self.spec.nodes[if self.spec.pin_clients { c } else { turn } % self.spec.nodes.len()];
+            let node = match self.spec.binding {
+                ClientBinding::Bound => c,
+                ClientBinding::Spread => turn,
+            };
+            let node = &self.spec.nodes[node % self.spec.nodes.len()];
             turn += 1;
             let ended = perform(&self.spec.adapter, &mut self.http, &self.recorder, process, node, &key, &op).await;
             match ended {

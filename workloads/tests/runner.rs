@@ -12,7 +12,7 @@ use faultline_checker::{EventKind, Outcome};
 use faultline_workloads::adapter::Adapter;
 use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::Recorder;
-use faultline_workloads::runner::{run, Node, RunSpec};
+use faultline_workloads::runner::{run, ClientBinding, Node, RunSpec};
 use faultline_workloads::transport::ClientKind;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -112,7 +112,7 @@ fn spec(url: &str, ops: u64) -> RunSpec {
         time_limit: Duration::from_secs(20),
         op_limit: Some(ops),
         request_timeout: Duration::from_secs(2),
-        pin_clients: false,
+        binding: ClientBinding::Spread,
         final_reads: true,
         threads: None,
         http_client: ClientKind::Hyper,
@@ -192,4 +192,64 @@ async fn the_rate_limit_holds() {
     let ops = history.operations.len();
     // The limit is the point: never above it; below it only if the machine is very busy.
     assert!((100..=210).contains(&ops), "{ops} operations in 1 s at 200/s");
+}
+
+/// A node that takes connections and never answers, as a paused process does.
+async fn silent_node() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_bound_to_one_node_by_default_and_a_silent_node_stalls_only_its_own() {
+    let (answering, silent) = (kv_server(0).await, silent_node().await);
+    let mut spec = spec(&answering, 1_000_000);
+    spec.nodes[1].url = silent;
+    spec.binding = ClientBinding::default();
+    spec.time_limit = Duration::from_millis(1500);
+    spec.request_timeout = Duration::from_millis(200);
+    spec.final_reads = false;
+    let (history, _) = record(&spec, "bound").await;
+    let node = |o: &faultline_checker::Operation| history.invocation(o).node.as_deref().unwrap().to_string();
+    // Client c runs as processes c, c + 8, c + 16, ... (a new one after each indeterminate result), and
+    // every one of them on node c mod 2.
+    for o in &history.operations {
+        let client = o.process % spec.clients as u64;
+        assert_eq!(node(o), format!("n{}", client % 2 + 1), "process {} went to {}", o.process, node(o));
+    }
+    let on = |name: &str, outcome: Outcome| {
+        history.operations.iter().filter(|o| node(o) == name && o.outcome == outcome).count()
+    };
+    // The silent node's 4 clients time out every 200 ms: about 7 each, and each continues as a new process.
+    let timed_out = on("n2", Outcome::Info);
+    assert!((8..=40).contains(&timed_out), "{timed_out} operations timed out on the silent node");
+    assert_eq!(on("n2", Outcome::Ok), 0);
+    let n2_processes: std::collections::HashSet<u64> =
+        history.operations.iter().filter(|o| node(o) == "n2").map(|o| o.process).collect();
+    assert_eq!(n2_processes.len(), timed_out, "a client goes on as a new process after each info");
+    // The other 4 clients never wait for the silent node: hundreds of answers where spreading gets a few.
+    let answered = on("n1", Outcome::Ok);
+    assert!(answered > 20 * timed_out, "{answered} operations answered beside {timed_out} timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spread_clients_meet_every_node_and_all_stall_on_a_silent_one() {
+    let (answering, silent) = (kv_server(0).await, silent_node().await);
+    let mut spec = spec(&answering, 1_000_000);
+    spec.nodes[1].url = silent;
+    spec.time_limit = Duration::from_millis(1500);
+    spec.request_timeout = Duration::from_millis(200);
+    spec.final_reads = false;
+    let (history, _) = record(&spec, "spread").await;
+    // Every other operation of every client waits 200 ms for the silent node.
+    let answered = history.operations.iter().filter(|o| o.outcome == Outcome::Ok).count();
+    let timed_out = history.operations.iter().filter(|o| o.outcome == Outcome::Info).count();
+    assert!(answered <= timed_out + 8, "{answered} answered, {timed_out} timed out");
 }
