@@ -73,7 +73,7 @@ enum Command {
     #[command(after_help = "Example, a 3-node cluster on loopback (one command per node, --id 0, 1, 2):
   faultline node --id 0 --listen 127.0.0.1:7000 --data-dir /tmp/n0 \\
                  --peers 0=127.0.0.1:7000,1=127.0.0.1:7001,2=127.0.0.1:7002")]
-    Node(NodeArgs),
+    Node(faultline_cluster::NodeArgs),
     /// Write a synthetic register history with a known verdict (for benchmarks and tests) to stdout.
     Synth(SynthArgs),
 }
@@ -301,43 +301,6 @@ enum LabCommand {
 }
 
 #[derive(Args)]
-struct NodeArgs {
-    /// This node's id: its index in --peers.
-    #[arg(long)]
-    id: usize,
-    /// Address to serve clients and peers on, e.g. 127.0.0.1:7000.
-    #[arg(long)]
-    listen: std::net::SocketAddr,
-    /// Every node, this one included: 0=127.0.0.1:7000,1=127.0.0.1:7001,...
-    #[arg(long, value_parser = faultline_cluster::parse_peers)]
-    peers: std::vec::Vec<(usize, String)>,
-    /// Where the node keeps its log (restored after a restart).
-    #[arg(long)]
-    data_dir: PathBuf,
-    /// linearizable, unsafe, stale-leader, nosync, sequential or eventual.
-    #[arg(long, default_value = "linearizable")]
-    mode: faultline_cluster::Mode,
-    /// The primary's id in sequential mode; in the election modes, the preferred primary, which stands
-    /// for election first (default: the lowest).
-    #[arg(long)]
-    primary: Option<usize>,
-    /// How long the node waits for a peer's answer before giving up on it.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    request_timeout: Duration,
-    /// How often unsafe mode writes its log out.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
-    flush_interval: Duration,
-    /// How long sequential mode's primary waits before each shipment to its followers.
-    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
-    replication_delay: Duration,
-    /// A name for this node's cluster, sent with every request to a peer: a peer request naming another
-    /// cluster (or none) is refused, so a node of another cluster that reaches this one's address (a port
-    /// reused on a busy machine) cannot vote or replicate here.
-    #[arg(long)]
-    cluster_id: Option<String>,
-}
-
-#[derive(Args)]
 struct ServeArgs {
     /// The store to serve.
     #[arg(long, default_value = "store")]
@@ -441,28 +404,13 @@ fn main() -> ExitCode {
             }
             ExitCode::from(EXIT_VALID)
         }
-        Command::Node(args) => {
-            let primary = args.primary.unwrap_or_else(|| args.peers.iter().map(|(id, _)| *id).min().unwrap_or(0));
-            let config = faultline_cluster::Config {
-                id: args.id,
-                listen: args.listen,
-                peers: args.peers,
-                data_dir: args.data_dir,
-                mode: args.mode,
-                primary,
-                request_timeout: args.request_timeout,
-                flush_interval: args.flush_interval,
-                replication_delay: args.replication_delay,
-                cluster_id: args.cluster_id,
-            };
-            match faultline_cluster::run(config) {
-                Ok(()) => ExitCode::from(EXIT_VALID),
-                Err(e) => {
-                    eprintln!("faultline node: {e}");
-                    ExitCode::from(EXIT_ERROR)
-                }
+        Command::Node(args) => match args.config().and_then(faultline_cluster::run) {
+            Ok(()) => ExitCode::from(EXIT_VALID),
+            Err(e) => {
+                eprintln!("faultline node: {e}");
+                ExitCode::from(EXIT_ERROR)
             }
-        }
+        },
         Command::Synth(args) => {
             let spec = synth::Spec {
                 ops: args.ops,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 mod common;
 use common::is_root;
@@ -117,6 +117,17 @@ impl Cluster {
     }
 }
 
+/// `POST /txn` with these micro-ops; the status and the answer.
+fn txn(addr: &str, ops: Value) -> (u16, Value) {
+    try_txn(addr, ops).unwrap()
+}
+
+/// As [`txn`], with an error for a node that closed the connection or is not there (killed).
+fn try_txn(addr: &str, ops: Value) -> std::io::Result<(u16, Value)> {
+    let (code, body) = try_http(addr, "POST", "/txn", "", &json!({ "txn": ops }).to_string())?;
+    Ok((code, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{code}: {body}"))))
+}
+
 /// One HTTP request; the status and body.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     http_with(addr, method, path, "", body)
@@ -124,18 +135,23 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 
 /// As [`http`], with `headers` (each line ending in CRLF).
 fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    try_http(addr, method, path, headers, body).unwrap()
+}
+
+/// As [`http_with`], with an error for a node that closed the connection or is not there (killed).
+fn try_http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{headers}content-length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    (status, answer.split_once("\r\n\r\n").unwrap().1.to_string())
+    s.read_to_string(&mut answer)?;
+    let status = answer.get(9..12).and_then(|s| s.parse().ok());
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string());
+    status.zip(body).ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {answer:?}")))
 }
 
 fn faultline_test(cluster: &Cluster, nodes: &[usize], extra: &[&str]) -> (Option<i32>, String) {
@@ -425,7 +441,7 @@ fn a_late_shipment_does_not_take_a_sequential_follower_back_in_time() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The first shipment again, late: it holds only the first entry.
-    let late = r#"{"from": 0, "entries": [{"key": "a", "value": 1}]}"#;
+    let late = r#"{"from": 0, "entries": [{"term": 0, "writes": [["a", 1]]}]}"#;
     let (code, body) = http(&cluster.addrs[1], "POST", "/internal/append", late);
     assert_eq!((code, body.as_str()), (200, r#"{"len":2}"#));
     assert_eq!(http(&cluster.addrs[1], "GET", "/kv/b", "").1, r#"{"value":2}"#);
@@ -629,7 +645,7 @@ fn a_node_refuses_peer_requests_from_another_cluster() {
     let term = before["term"].as_u64().unwrap() + 5;
     // Another cluster's primary, in a later term, with entries and a commit.
     let body = format!(
-        r#"{{"term": {term}, "leader": {p}, "prev_len": 0, "prev_term": 0, "entries": [{{"term": {term}, "key": "k", "value": 9}}], "commit": 1}}"#
+        r#"{{"term": {term}, "leader": {p}, "prev_len": 0, "prev_term": 0, "entries": [{{"term": {term}, "writes": [["k", 9]]}}], "commit": 1}}"#
     );
     for headers in ["x-faultline-cluster: theirs\r\n", ""] {
         let (code, answer) = http_with(&cluster.addrs[f], "POST", "/raft/append", headers, &body);
@@ -652,4 +668,202 @@ fn a_node_refuses_peer_requests_from_another_cluster() {
     // Its own cluster's requests are served: writes commit through the primary.
     assert_eq!(http(&cluster.addrs[p], "PUT", "/kv/a", r#"{"value": 1}"#).0, 200);
     assert_eq!(http(&cluster.addrs[f], "GET", "/kv/a", "").0, 200);
+}
+
+/// The transaction endpoint's answers in every mode alike: reads filled in, a transaction's own writes
+/// seen by its later reads, a refused transaction applying nothing, bad bodies refused with 400.
+#[test]
+fn transactions_apply_all_their_micro_ops_and_fill_in_their_reads() {
+    for mode in ["linearizable", "stale-leader", "unsafe", "nosync", "sequential", "eventual"] {
+        let cluster = Cluster::start(&format!("txn-{mode}"), mode);
+        // Through node 1: a follower in sequential mode (it passes the transaction on to the primary), and
+        // usually in the election modes.
+        let node = &cluster.addrs[1];
+        let ops = json!([["append", "x", 1], ["w", "y", 5], ["r", "x", null], ["r", "y", null], ["r", 3, null]]);
+        let (code, answer) = txn(node, ops);
+        assert_eq!(code, 200, "{mode}: {answer}");
+        let filled = json!([["append", "x", 1], ["w", "y", 5], ["r", "x", [1]], ["r", "y", 5], ["r", 3, null]]);
+        assert_eq!(answer["txn"], filled, "{mode}");
+        let (code, answer) = txn(node, json!([["append", "x", 2], ["r", "x", null], ["append", 3, 7], ["r", 3, null]]));
+        assert_eq!(
+            (code, &answer["txn"][1], &answer["txn"][3]),
+            (200, &json!(["r", "x", [1, 2]]), &json!(["r", 3, [7]])),
+            "{mode}"
+        );
+        // The keys are the native protocol's: a list for an appended key.
+        assert_eq!(http(node, "GET", "/kv/x", ""), (200, r#"{"value":[1,2]}"#.to_string()), "{mode}");
+        // An append to a register refuses the whole transaction, definitely: its first append is not applied.
+        let (code, answer) = txn(node, json!([["append", "z", 1], ["append", "y", 2]]));
+        assert_eq!((code, &answer["applied"]), (409, &json!(false)), "{mode}: {answer}");
+        assert_eq!(http(node, "GET", "/kv/z", "").0, 404, "{mode}");
+        for bad in [r#"[["r", "x", null]]"#, r#"{"txn": [["inc", "x", 1]]}"#, r#"{"txn": [["r", "x", 1]]}"#, "{"] {
+            let (code, answer) = http(node, "POST", "/txn", bad);
+            assert_eq!(code, 400, "{mode}: {bad} answered {answer}");
+        }
+        assert_eq!(http(node, "GET", "/txn", "").0, 400, "{mode}");
+    }
+}
+
+/// `linearizable`: a transaction is one Raft log entry, so it is applied whole or not at all, and every
+/// acknowledged one is there for every later transaction, through a kill of the primary. Each writer
+/// appends its own values to two keys in one transaction; every read, on any node, finds the two lists
+/// equal and holding every value acknowledged before it began.
+#[test]
+fn linearizable_transactions_are_atomic_and_durable_through_a_primary_kill() {
+    let mut cluster = Cluster::start("txn-lin", "linearizable");
+    let primary = cluster.await_primary(&[0, 1, 2]);
+    let others = [(primary + 1) % 3, (primary + 2) % 3];
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (addrs, acked, stop) = (cluster.addrs.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return reads;
+                    }
+                    let (v, node) = (w * 1_000_000 + i, &addrs[(w as usize + i as usize) % 3]);
+                    let before = acked.lock().unwrap().clone();
+                    let write = json!([["r", "a", null], ["append", "a", v], ["append", "b", v]]);
+                    // A killed node's connections fail: like a 503 or 504, no answer to learn from.
+                    let answer = try_txn(node, write).ok();
+                    if answer.as_ref().is_some_and(|(code, _)| *code == 200) {
+                        acked.lock().unwrap().push(v);
+                    }
+                    let read = json!([["r", "a", null], ["r", "b", null]]);
+                    if let Ok((200, answer2)) = try_txn(&addrs[(w as usize + i as usize + 1) % 3], read) {
+                        reads += 1;
+                        let (a, b) = (&answer2["txn"][0][2], &answer2["txn"][1][2]);
+                        assert_eq!(a, b, "a transaction applied in part: {answer2} (after {answer:?})");
+                        let a: Vec<u64> = serde_json::from_value(a.clone()).unwrap_or_default();
+                        for v in &before {
+                            assert!(a.contains(v), "{v} acknowledged before the read began, missing from {a:?}");
+                        }
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    cluster.kill(primary);
+    cluster.await_primary(&others);
+    std::thread::sleep(Duration::from_millis(700));
+    cluster.restart(primary);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    cluster.await_primary(&[0, 1, 2]);
+    let (code, answer) = txn(&cluster.addrs[primary], json!([["r", "a", null], ["r", "b", null]]));
+    assert_eq!(code, 200, "{answer}");
+    let (a, b) = (&answer["txn"][0][2], &answer["txn"][1][2]);
+    assert_eq!(a, b);
+    let a: Vec<u64> = serde_json::from_value(a.clone()).unwrap();
+    let acked = acked.lock().unwrap();
+    assert!(
+        acked.len() > 20 && reads > 20,
+        "too little load to say anything: {} acknowledged, {reads} reads",
+        acked.len()
+    );
+    for v in acked.iter() {
+        assert_eq!(a.iter().filter(|x| *x == v).count(), 1, "acknowledged {v} not in the list once: {a:?}");
+    }
+}
+
+/// `stale-leader` answers a read-only transaction from its own state without asking the others: with
+/// both followers paused it still answers one, where `linearizable` cannot confirm it is still the
+/// primary and refuses (503, definitely not applied). A transaction that writes waits for a majority
+/// in both, and is indeterminate (504) without one.
+#[test]
+fn a_stale_leader_answers_read_only_transactions_alone() {
+    for (mode, read_only_code) in [("stale-leader", 200), ("linearizable", 503)] {
+        let cluster = Cluster::start(&format!("txn-{mode}-alone"), mode);
+        let p = cluster.await_primary(&[0, 1, 2]);
+        assert_eq!(txn(&cluster.addrs[p], json!([["w", "k", 1]])).0, 200);
+        let followers = [(p + 1) % 3, (p + 2) % 3];
+        followers.iter().for_each(|&f| cluster.signal(f, "-STOP"));
+        let (code, answer) = txn(&cluster.addrs[p], json!([["r", "k", null]]));
+        let (write, written) = txn(&cluster.addrs[p], json!([["w", "k", 2], ["r", "k", null]]));
+        followers.iter().for_each(|&f| cluster.signal(f, "-CONT"));
+        assert_eq!(code, read_only_code, "{mode}: {answer}");
+        if code == 200 {
+            assert_eq!(answer["txn"], json!([["r", "k", 1]]));
+        } else {
+            assert_eq!(answer["applied"], json!(false), "{answer}");
+        }
+        assert_eq!((write, &written["applied"]), (504, &Value::Null), "{mode}: {written}");
+    }
+}
+
+/// `unsafe` acknowledges a transaction once its primary has it in memory: killing the primary loses it
+/// whole.
+#[test]
+fn unsafe_mode_loses_an_acknowledged_transaction_when_its_primary_is_killed() {
+    let mut cluster = Cluster::start("txn-unsafe", "unsafe");
+    let primary = cluster.await_primary(&[0, 1, 2]);
+    let f1 = (primary + 1) % 3;
+    assert_eq!(txn(&cluster.addrs[f1], json!([["append", "x", 1], ["w", "y", 2]])).0, 200);
+    assert_eq!(txn(&cluster.addrs[primary], json!([["r", "x", null]])).1["txn"], json!([["r", "x", [1]]]));
+    cluster.kill(primary);
+    cluster.await_primary(&[f1, (primary + 2) % 3]);
+    cluster.restart(primary);
+    cluster.await_primary(&[0, 1, 2]);
+    let (code, answer) = txn(&cluster.addrs[primary], json!([["r", "x", null], ["r", "y", null]]));
+    assert_eq!((code, &answer["txn"]), (200, &json!([["r", "x", null], ["r", "y", null]])), "both writes lost");
+}
+
+/// `sequential`: a follower serves read-only transactions from its own log, a prefix of the primary's:
+/// stale (not strict), but never a transaction in part.
+#[test]
+fn sequential_followers_read_transactions_from_a_prefix() {
+    let cluster = Cluster::start_with("txn-seq", "sequential", &["--replication-delay", "300ms"]);
+    let read = |i: usize| txn(&cluster.addrs[i], json!([["r", "x", null], ["r", "y", null]]));
+    // Through the primary, which answers at once; its followers have it with the next shipment.
+    assert_eq!(txn(&cluster.addrs[0], json!([["append", "x", 1], ["append", "y", 1]])).0, 200);
+    assert_eq!(read(0).1["txn"], json!([["r", "x", [1]], ["r", "y", [1]]]));
+    assert_eq!(read(2).1["txn"], json!([["r", "x", null], ["r", "y", null]]), "a stale read-only transaction");
+    let started = Instant::now();
+    loop {
+        let (code, answer) = read(2);
+        assert_eq!(code, 200);
+        let (x, y) = (&answer["txn"][0][2], &answer["txn"][1][2]);
+        assert_eq!(x, y, "a transaction seen in part: {answer}");
+        if *x == json!([1]) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "never shipped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `eventual` applies each micro-op on its own, last writer wins: two nodes appending to one key at
+/// once each keep their own list, and when they converge one append is lost, acknowledged as it was.
+#[test]
+fn eventual_mode_loses_concurrent_appends_to_last_writer_wins() {
+    let cluster = Cluster::start("txn-eventual", "eventual");
+    let mut lost = None;
+    for attempt in 0..20 {
+        let key = format!("l{attempt}");
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| txn(&cluster.addrs[0], json!([["append", key, 1], ["r", key, null]])));
+            let b = s.spawn(|| txn(&cluster.addrs[2], json!([["append", key, 2], ["r", key, null]])));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+        let read = |i: usize| txn(&cluster.addrs[i], json!([["r", key, null]])).1["txn"][0][2].clone();
+        let started = Instant::now();
+        while !(read(0) == read(1) && read(1) == read(2)) {
+            assert!(started.elapsed() < Duration::from_secs(5), "no convergence in 5 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Each node read its own append alone, then the later stamp won everywhere.
+        if a.1["txn"][1][2] == json!([1]) && b.1["txn"][1][2] == json!([2]) {
+            lost = Some(read(1));
+            break;
+        }
+    }
+    let lost = lost.expect("in 20 tries, never two appends before a gossip round (every 100 ms)");
+    assert!(lost == json!([1]) || lost == json!([2]), "one append lost: {lost}");
 }

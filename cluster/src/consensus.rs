@@ -1,5 +1,6 @@
-//! The modes with elections (`linearizable`, `unsafe`, `stale-leader`): Raft, driven by the rules in
-//! [`crate::raft`].
+//! The modes with elections (`linearizable`, `unsafe`, `stale-leader`, `nosync`): Raft, driven by the
+//! rules in [`crate::raft`]. [`Consensus`] owns everything of it a node holds: the log and its states, the
+//! term, vote and role, and the primary's view of each follower.
 //!
 //! - **Elections.** A node that hears from no primary for its election timeout (random, 400 to 800 ms;
 //!   200 to 400 ms for the preferred primary, `--primary`, until it first hears of a primary, so that a
@@ -31,19 +32,23 @@
 //! killing the primary loses the writes of its last flush interval, acknowledged as they were, and the
 //! new primary's log replaces what the old one had when it comes back.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokio::sync::{Mutex, Notify};
 use tracing::{error, info, warn};
 
+use crate::command::Command;
+use crate::config::{node_name, Config, Mode};
 use crate::http::{Request, Response};
 use crate::log::Entry;
-use crate::node::{apply, next_value, read, read_value, root_cause, Core, Node, Op};
-use crate::raft::{self, HardState, Matched, VoteRequest};
-use crate::{node_name, Mode};
+use crate::peers::{self, Peers};
+use crate::raft::{self, Append, AppendReply, HardState, Matched, VoteReply, VoteRequest};
+use crate::state::{apply, Core};
 
 /// How often a primary sends followers it has nothing for an empty append.
 pub const HEARTBEAT: Duration = Duration::from_millis(50);
@@ -53,21 +58,21 @@ const ELECTION: Duration = Duration::from_millis(400);
 /// by which the others have elected a new primary if they can.
 const QUORUM_WINDOW: Duration = Duration::from_millis(800);
 /// The longest a Raft message waits for its answer.
-pub const PEER_TIMEOUT: Duration = Duration::from_millis(500);
+const PEER_TIMEOUT: Duration = Duration::from_millis(500);
 /// Entries per append message at most.
 const BATCH: usize = 512;
 /// How often the election timer looks at the clock.
 const TICK: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+enum Role {
     Follower,
     Candidate,
     Primary,
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Role::Follower => "follower",
             Role::Candidate => "candidate",
@@ -76,12 +81,58 @@ impl Role {
     }
 }
 
+/// One node of a Raft cluster.
+pub struct Consensus {
+    config: Config,
+    peers: Peers,
+    /// For Raft's own messages: a shorter timeout than clients', so that a cut-off peer holds up
+    /// neither an election nor its own replication for long.
+    raft_http: reqwest::Client,
+    node: Mutex<Replica>,
+    /// Bumped whenever a primary's commit, its confirmations, its term or its role change: what client
+    /// operations waiting on those watch.
+    progress: tokio::sync::watch::Sender<u64>,
+    /// Per peer: wakes its replication task (new entries, a read to confirm, a flush).
+    wake: HashMap<usize, Notify>,
+}
+
+/// What a node holds under its lock. `core.state` is every entry of the log applied: what a primary
+/// judges new commands against, since its log order is the order they take effect in.
+/// `committed_state` is only the entries known to be on a majority: what a `stale-leader` primary reads
+/// from.
+struct Replica {
+    core: Core,
+    /// The first `committed` entries applied.
+    committed_state: HashMap<String, Value>,
+    /// Entries known to be on a majority.
+    committed: usize,
+    /// Followers whose last replication got no answer (logged when it changes).
+    unreachable: HashSet<usize>,
+    raft: Raft,
+}
+
+impl Replica {
+    /// Applies the log's entries from `committed` to `upto` to the committed state.
+    fn commit_to(&mut self, upto: usize) {
+        if upto <= self.committed {
+            return;
+        }
+        apply(&mut self.committed_state, &self.core.log.entries()[self.committed..upto]);
+        self.committed = upto;
+    }
+
+    /// Rebuilds the state from the whole log (after its tail was cut).
+    fn reapply(&mut self) {
+        self.core.reapply();
+    }
+}
+
 /// A node's Raft state: the durable term and vote, and what lives only as long as the process.
-pub struct Raft {
-    pub hard: HardState,
-    pub role: Role,
+struct Raft {
+    hard: HardState,
+    role: Role,
     /// The primary of the current term, once this node knows it.
-    pub leader: Option<usize>,
+    leader: Option<usize>,
     /// When the election timer last started: a message from the term's primary, a granted vote, or a
     /// candidacy.
     heard: Instant,
@@ -102,7 +153,7 @@ pub struct Raft {
 }
 
 impl Raft {
-    pub fn new(hard: HardState) -> Raft {
+    fn new(hard: HardState) -> Raft {
         Raft {
             hard,
             role: Role::Follower,
@@ -133,21 +184,61 @@ fn random_fraction() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn entry_json(e: &Entry) -> Value {
-    json!({"term": e.term, "key": e.key, "value": e.value})
-}
+impl Consensus {
+    pub fn open(config: Config) -> Result<Consensus, String> {
+        let core = Core::open(&config)?;
+        let hard = HardState::load(&config.data_dir)?;
+        info!("term {}, voted for {}", hard.term, hard.voted_for.map_or("nobody".to_string(), node_name));
+        let replica = Replica {
+            core,
+            committed_state: HashMap::new(),
+            committed: 0,
+            unreachable: HashSet::new(),
+            raft: Raft::new(hard),
+        };
+        Ok(Consensus {
+            peers: Peers::new(&config)?,
+            raft_http: peers::client(&config, config.request_timeout.min(PEER_TIMEOUT))?,
+            node: Mutex::new(replica),
+            progress: tokio::sync::watch::Sender::new(0),
+            wake: config.peers.iter().map(|(id, _)| (*id, Notify::new())).collect(),
+            config,
+        })
+    }
 
-fn parse_entry(v: &Value) -> Option<Entry> {
-    Some(Entry {
-        term: v.get("term")?.as_u64()?,
-        key: v.get("key")?.as_str()?.to_string(),
-        value: v.get("value")?.clone(),
-    })
-}
+    /// Starts the node's election timer, and in `unsafe` mode its periodic log writes.
+    pub fn start(self: &Arc<Self>) {
+        tokio::spawn(self.clone().run_elections());
+        if self.config.mode == Mode::Unsafe {
+            let this = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(this.config.flush_interval).await;
+                    this.flush_lazy().await;
+                }
+            });
+        }
+    }
 
-impl Node {
+    /// Role, term and primary, for `GET /status`.
+    pub async fn status(&self) -> (&'static str, u64, Option<usize>) {
+        let node = self.node.lock().await;
+        (node.raft.role.as_str(), node.raft.hard.term, node.raft.leader)
+    }
+
+    /// Writes lazily-durable entries out (`unsafe` mode, every flush interval); a primary then ships
+    /// what it wrote.
+    async fn flush_lazy(&self) {
+        let mut node = self.node.lock().await;
+        if let Err(e) = node.core.log.flush_lazy() {
+            error!("writing the log: {e}");
+        }
+        drop(node);
+        self.wake_all();
+    }
+
     fn others(&self) -> impl Iterator<Item = (usize, &String)> + '_ {
-        self.config.peers.iter().filter(|(id, _)| *id != self.config.id).map(|(id, addr)| (*id, addr))
+        self.config.others()
     }
 
     fn nodes(&self) -> usize {
@@ -165,8 +256,8 @@ impl Node {
     /// A fresh random election timeout. The preferred primary's is shorter only until it has heard of a
     /// primary: later, a head start would only make it depose primaries more often, say after a slow
     /// heartbeat on a loaded machine.
-    fn election_timeout(&self, core: &Core) -> Duration {
-        let head_start = self.config.id == self.config.primary && !core.raft.seen_primary;
+    fn election_timeout(&self, node: &Replica) -> Duration {
+        let head_start = self.config.id == self.config.primary && !node.raft.seen_primary;
         let base = if head_start { ELECTION / 2 } else { ELECTION };
         base + base.mul_f64(random_fraction())
     }
@@ -181,16 +272,16 @@ impl Node {
     }
 
     /// Moves to `term` if it is newer (no vote in it yet), and to follower.
-    fn adopt_term(&self, core: &mut Core, term: u64) {
-        if term > core.raft.hard.term {
-            core.raft.hard = HardState { term, voted_for: None };
-            self.persist(core.raft.hard);
-            core.raft.leader = None;
+    fn adopt_term(&self, node: &mut Replica, term: u64) {
+        if term > node.raft.hard.term {
+            node.raft.hard = HardState { term, voted_for: None };
+            self.persist(node.raft.hard);
+            node.raft.leader = None;
         }
-        if core.raft.role != Role::Follower {
-            info!("{} steps down: term {term} is under way", core.raft.role.as_str());
-            core.raft.role = Role::Follower;
-            core.raft.heard = Instant::now();
+        if node.raft.role != Role::Follower {
+            info!("{} steps down: term {term} is under way", node.raft.role.as_str());
+            node.raft.role = Role::Follower;
+            node.raft.heard = Instant::now();
         }
         self.bump();
     }
@@ -199,30 +290,30 @@ impl Node {
     /// the timeout; on the primary, steps down when no majority has answered lately.
     pub async fn run_elections(self: Arc<Self>) {
         {
-            let mut core = self.core.lock().await;
-            core.raft.timeout = self.election_timeout(&core);
+            let mut node = self.node.lock().await;
+            node.raft.timeout = self.election_timeout(&node);
         }
         loop {
             tokio::time::sleep(TICK).await;
-            let mut core = self.core.lock().await;
-            if core.raft.role == Role::Primary {
+            let mut node = self.node.lock().await;
+            if node.raft.role == Role::Primary {
                 if self.config.mode != Mode::StaleLeader {
-                    self.check_quorum(&mut core);
+                    self.check_quorum(&mut node);
                 }
                 continue;
             }
-            if core.raft.heard.elapsed() >= core.raft.timeout {
-                core.raft.timeout = self.election_timeout(&core);
+            if node.raft.heard.elapsed() >= node.raft.timeout {
+                node.raft.timeout = self.election_timeout(&node);
                 // The timer restarts now, not when the candidacy gets the lock: one candidacy per timeout.
-                core.raft.heard = Instant::now();
-                drop(core);
+                node.raft.heard = Instant::now();
+                drop(node);
                 tokio::spawn(self.clone().stand_for_election());
             }
         }
     }
 
-    fn check_quorum(&self, core: &mut Core) {
-        let heard = 1 + core.raft.answered.values().filter(|at| at.elapsed() < QUORUM_WINDOW).count();
+    fn check_quorum(&self, node: &mut Replica) {
+        let heard = 1 + node.raft.answered.values().filter(|at| at.elapsed() < QUORUM_WINDOW).count();
         if !raft::is_majority(heard, self.nodes()) {
             warn!(
                 "no majority: heard from {heard} of {} nodes in the last {} ms; stepping down (503/504 until a \
@@ -230,110 +321,104 @@ impl Node {
                 self.nodes(),
                 QUORUM_WINDOW.as_millis()
             );
-            core.raft.role = Role::Follower;
-            core.raft.leader = None;
-            core.raft.heard = Instant::now();
+            node.raft.role = Role::Follower;
+            node.raft.leader = None;
+            node.raft.heard = Instant::now();
             self.bump();
         }
     }
 
     async fn stand_for_election(self: Arc<Self>) {
         let (term, request) = {
-            let mut core = self.core.lock().await;
-            if core.raft.role == Role::Primary {
+            let mut node = self.node.lock().await;
+            if node.raft.role == Role::Primary {
                 return;
             }
-            let term = core.raft.hard.term + 1;
-            core.raft.hard = HardState { term, voted_for: Some(self.config.id) };
-            self.persist(core.raft.hard);
-            core.raft.role = Role::Candidate;
-            core.raft.leader = None;
-            core.raft.heard = Instant::now();
+            let term = node.raft.hard.term + 1;
+            node.raft.hard = HardState { term, voted_for: Some(self.config.id) };
+            self.persist(node.raft.hard);
+            node.raft.role = Role::Candidate;
+            node.raft.leader = None;
+            node.raft.heard = Instant::now();
             self.bump();
-            let log = core.log.entries();
+            let log = node.core.log.entries();
             (term, VoteRequest { term, candidate: self.config.id, len: log.len(), last_term: raft::last_term(log) })
         };
-        let body =
-            json!({"term": term, "candidate": request.candidate, "len": request.len, "last_term": request.last_term})
-                .to_string();
+        let body = wire(&request);
         let mut tasks = tokio::task::JoinSet::new();
         for (_, addr) in self.others() {
-            let (http, url, body) = (self.peer_http.clone(), format!("http://{addr}/raft/vote"), body.clone());
-            tasks.spawn(async move {
-                let answer = http.post(url).header("content-type", "application/json").body(body).send().await.ok()?;
-                let answer = answer.json::<Value>().await.ok()?;
-                Some((answer.get("term")?.as_u64()?, answer.get("granted")?.as_bool()?))
-            });
+            let (http, url, body) = (self.raft_http.clone(), format!("http://{addr}/raft/vote"), body.clone());
+            tasks.spawn(async move { peers::post::<VoteReply>(&http, &url, body).await.ok().map(|(_, reply)| reply) });
         }
         let mut votes = 1;
         while !raft::is_majority(votes, self.nodes()) {
             let Some(done) = tasks.join_next().await else { break };
             match done {
-                Ok(Some((their_term, _))) if their_term > term => {
-                    let mut core = self.core.lock().await;
-                    self.adopt_term(&mut core, their_term);
+                Ok(Some(reply)) if reply.term > term => {
+                    let mut node = self.node.lock().await;
+                    self.adopt_term(&mut node, reply.term);
                     return;
                 }
-                Ok(Some((_, true))) => votes += 1,
+                Ok(Some(VoteReply { granted: true, .. })) => votes += 1,
                 _ => {}
             }
         }
-        let mut core = self.core.lock().await;
-        if core.raft.role != Role::Candidate || core.raft.hard.term != term {
+        let mut node = self.node.lock().await;
+        if node.raft.role != Role::Candidate || node.raft.hard.term != term {
             return;
         }
         if raft::is_majority(votes, self.nodes()) {
-            core.raft.lost = 0;
-            self.become_primary(&mut core, term, votes);
+            node.raft.lost = 0;
+            self.become_primary(&mut node, term, votes);
         } else {
-            if core.raft.lost % 10 == 0 {
+            if node.raft.lost % 10 == 0 {
                 warn!(
                     "election of term {term} lost: {votes} of {} votes (elections lost in a row: {})",
                     self.nodes(),
-                    core.raft.lost + 1
+                    node.raft.lost + 1
                 );
             }
-            core.raft.lost += 1;
+            node.raft.lost += 1;
         }
     }
 
-    fn become_primary(self: &Arc<Self>, core: &mut Core, term: u64, votes: usize) {
-        core.raft.role = Role::Primary;
-        core.raft.leader = Some(self.config.id);
-        core.raft.seen_primary = true;
-        let (len, now) = (core.log.len(), Instant::now());
+    fn become_primary(self: &Arc<Self>, node: &mut Replica, term: u64, votes: usize) {
+        node.raft.role = Role::Primary;
+        node.raft.leader = Some(self.config.id);
+        node.raft.seen_primary = true;
+        let (len, now) = (node.core.log.len(), Instant::now());
         let others: Vec<usize> = self.others().map(|(id, _)| id).collect();
         for &id in &others {
-            core.raft.next.insert(id, len);
-            core.raft.matched.insert(id, 0);
-            core.raft.acked_round.insert(id, 0);
-            core.raft.answered.insert(id, now);
+            node.raft.next.insert(id, len);
+            node.raft.matched.insert(id, 0);
+            node.raft.acked_round.insert(id, 0);
+            node.raft.answered.insert(id, now);
         }
-        core.raft.round = 0;
+        node.raft.round = 0;
         info!("elected primary for term {term} with {votes} of {} votes; the log has {len} entries", self.nodes());
         // The no-op entry of the new term: committing it commits everything before it.
-        let noop = Entry { term, key: String::new(), value: Value::Null };
-        if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&noop))) {
+        let noop = Entry { term, writes: Vec::new() };
+        if let Err(e) = tokio::task::block_in_place(|| node.core.log.append(std::slice::from_ref(&noop))) {
             error!("writing the log: {e}; stepping down");
-            core.raft.role = Role::Follower;
-            core.raft.leader = None;
+            node.raft.role = Role::Follower;
+            node.raft.leader = None;
             return;
         }
         for id in others {
             tokio::spawn(self.clone().replicate(id, term));
         }
-        self.advance_commit(core);
+        self.advance_commit(node);
         self.bump();
     }
 
     /// Commits what a majority holds, if it ends in an entry of the primary's term.
-    fn advance_commit(&self, core: &mut Core) {
+    fn advance_commit(&self, node: &mut Replica) {
         let mut matched: Vec<usize> =
-            self.others().map(|(id, _)| core.raft.matched.get(&id).copied().unwrap_or(0)).collect();
-        matched.push(core.log.len());
-        let upto = raft::commit_len(&matched, core.log.entries(), core.raft.hard.term, core.committed);
-        if upto > core.committed {
-            core.commit_to(upto);
+            self.others().map(|(id, _)| node.raft.matched.get(&id).copied().unwrap_or(0)).collect();
+        matched.push(node.core.log.len());
+        let upto = raft::commit_len(&matched, node.core.log.entries(), node.raft.hard.term, node.committed);
+        if upto > node.committed {
+            node.commit_to(upto);
             self.bump();
         }
     }
@@ -344,79 +429,69 @@ impl Node {
         let url = format!("http://{addr}/raft/append");
         loop {
             let (body, prev_len, sent, round) = {
-                let core = self.core.lock().await;
-                if core.raft.role != Role::Primary || core.raft.hard.term != term {
+                let node = self.node.lock().await;
+                if node.raft.role != Role::Primary || node.raft.hard.term != term {
                     return;
                 }
-                let shipped = if self.config.mode == Mode::Unsafe { core.log.written() } else { core.log.len() };
-                let from = core.raft.next.get(&id).copied().unwrap_or(0).min(shipped);
+                let shipped =
+                    if self.config.mode == Mode::Unsafe { node.core.log.written() } else { node.core.log.len() };
+                let from = node.raft.next.get(&id).copied().unwrap_or(0).min(shipped);
                 // A follower that did not answer last time gets an empty message until it does, not
                 // a batch serialized again for every retry.
-                let upto = if core.unreachable.contains(&id) { from } else { shipped.min(from + BATCH) };
-                let entries = &core.log.entries()[from..upto];
-                let prev_term = if from > 0 { core.log.entries()[from - 1].term } else { 0 };
-                let body = json!({
-                    "term": term,
-                    "leader": self.config.id,
-                    "prev_len": from,
-                    "prev_term": prev_term,
-                    "entries": entries.iter().map(entry_json).collect::<Vec<_>>(),
-                    "commit": core.committed,
-                });
-                (body.to_string(), from, entries.len(), core.raft.round)
+                let upto = if node.unreachable.contains(&id) { from } else { shipped.min(from + BATCH) };
+                let entries = &node.core.log.entries()[from..upto];
+                let prev_term = if from > 0 { node.core.log.entries()[from - 1].term } else { 0 };
+                let append = Append {
+                    term,
+                    leader: self.config.id,
+                    prev_len: from,
+                    prev_term,
+                    entries: Cow::Borrowed(entries),
+                    commit: node.committed,
+                };
+                (wire(&append), from, entries.len(), node.raft.round)
             };
-            let answer = async {
-                let sent = self.peer_http.post(&url).header("content-type", "application/json").body(body).send().await;
-                let answer = sent.map_err(|e| root_cause(&e))?;
-                let status = answer.status().as_u16();
-                let body = answer.json::<Value>().await.map_err(|e| format!("answer {status}: {}", root_cause(&e)))?;
-                let parsed = (|| {
-                    Some((
-                        body.get("term")?.as_u64()?,
-                        body.get("success")?.as_bool()?,
-                        body.get("len")?.as_u64()? as usize,
-                    ))
-                })();
-                parsed.ok_or_else(|| format!("answer {status} without a term, success and length: {body}"))
-            }
-            .await;
+            let answer = peers::post::<AppendReply>(&self.raft_http, &url, body).await.map(|(_, reply)| reply);
             let more = {
-                let mut core = self.core.lock().await;
+                let mut node = self.node.lock().await;
                 match answer {
                     Err(why) => {
-                        if core.unreachable.insert(id) {
+                        if node.unreachable.insert(id) {
                             warn!("replication to {} failed: {why}", node_name(id));
                         }
-                        drop(core);
+                        drop(node);
                         // Retried after a heartbeat's wait, not at every new write.
                         tokio::time::sleep(HEARTBEAT).await;
                         continue;
                     }
-                    Ok((their_term, _, _)) if their_term > term => {
-                        self.adopt_term(&mut core, their_term);
+                    Ok(reply) if reply.term > term => {
+                        self.adopt_term(&mut node, reply.term);
                         return;
                     }
-                    Ok(_) if core.raft.role != Role::Primary || core.raft.hard.term != term => return,
-                    Ok((_, success, len)) => {
-                        if core.unreachable.remove(&id) {
+                    Ok(_) if node.raft.role != Role::Primary || node.raft.hard.term != term => return,
+                    Ok(AppendReply { success, len, .. }) => {
+                        if node.unreachable.remove(&id) {
                             info!("{} answers replication again; its log has {len} entries", node_name(id));
                         }
-                        core.raft.answered.insert(id, Instant::now());
-                        let acked = core.raft.acked_round.entry(id).or_insert(0);
+                        node.raft.answered.insert(id, Instant::now());
+                        let acked = node.raft.acked_round.entry(id).or_insert(0);
                         *acked = (*acked).max(round);
                         let next = if success {
-                            let matched = core.raft.matched.entry(id).or_insert(0);
+                            let matched = node.raft.matched.entry(id).or_insert(0);
                             *matched = (*matched).max(prev_len + sent);
-                            self.advance_commit(&mut core);
+                            self.advance_commit(&mut node);
                             prev_len + sent
                         } else {
                             len.min(prev_len.saturating_sub(1))
                         };
-                        core.raft.next.insert(id, next);
+                        node.raft.next.insert(id, next);
                         self.bump();
-                        let shipped =
-                            if self.config.mode == Mode::Unsafe { core.log.written() } else { core.log.len() };
-                        !success || next < shipped || core.raft.round > round
+                        let shipped = if self.config.mode == Mode::Unsafe {
+                            node.core.log.written()
+                        } else {
+                            node.core.log.len()
+                        };
+                        !success || next < shipped || node.raft.round > round
                     }
                 }
             };
@@ -431,62 +506,54 @@ impl Node {
     }
 
     /// `POST /raft/append`: a primary's entries (or heartbeat).
-    pub(crate) async fn receive_entries(&self, body: &[u8]) -> Response {
-        let parsed = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
-            let entries = b.get("entries")?.as_array()?.iter().map(parse_entry).collect::<Option<Vec<_>>>()?;
-            Some((
-                b.get("term")?.as_u64()?,
-                b.get("leader")?.as_u64()? as usize,
-                b.get("prev_len")?.as_u64()? as usize,
-                b.get("prev_term")?.as_u64()?,
-                entries,
-                b.get("commit")?.as_u64()? as usize,
-            ))
-        });
-        let Some((term, leader, prev_len, prev_term, entries, commit)) = parsed else {
-            return Response::json(
-                400,
-                json!({"error": "expected {\"term\", \"leader\", \"prev_len\", \"prev_term\", \"entries\": [{\"term\", \"key\", \"value\"}], \"commit\"}"}),
-            );
+    pub async fn receive_entries(&self, body: &[u8]) -> Response {
+        let Append { term, leader, prev_len, prev_term, entries, commit } = match serde_json::from_slice(body) {
+            Ok(append) => append,
+            Err(e) => {
+                let expected = "expected {\"term\", \"leader\", \"prev_len\", \"prev_term\", \"entries\": [{\"term\", \"writes\"}], \"commit\"}";
+                return Response::json(400, json!({ "error": format!("{expected}: {e}") }));
+            }
         };
-        let mut core = self.core.lock().await;
-        if term < core.raft.hard.term {
-            return Response::json(200, json!({"term": core.raft.hard.term, "success": false, "len": core.log.len()}));
+        let mut node = self.node.lock().await;
+        if term < node.raft.hard.term {
+            let reply = AppendReply { term: node.raft.hard.term, success: false, len: node.core.log.len() };
+            return Response::json(200, json!(reply));
         }
-        if term > core.raft.hard.term || core.raft.role != Role::Follower {
-            self.adopt_term(&mut core, term);
+        if term > node.raft.hard.term || node.raft.role != Role::Follower {
+            self.adopt_term(&mut node, term);
         }
-        if core.raft.leader != Some(leader) {
+        if node.raft.leader != Some(leader) {
             info!("{} is the primary of term {term}", node_name(leader));
-            core.raft.leader = Some(leader);
-            core.raft.seen_primary = true;
+            node.raft.leader = Some(leader);
+            node.raft.seen_primary = true;
             self.bump();
         }
-        core.raft.heard = Instant::now();
-        let (truncate_to, append_from) = match raft::match_entries(core.log.entries(), prev_len, prev_term, &entries) {
-            Matched::Conflict { retry_from } => {
-                return Response::json(200, json!({"term": term, "success": false, "len": retry_from}))
-            }
-            Matched::Accept { truncate_to, append_from } => (truncate_to, append_from),
-        };
-        let have = core.log.len();
-        if truncate_to.is_some_and(|len| len < core.committed) {
+        node.raft.heard = Instant::now();
+        let (truncate_to, append_from) =
+            match raft::match_entries(node.core.log.entries(), prev_len, prev_term, &entries) {
+                Matched::Conflict { retry_from } => {
+                    return Response::json(200, json!(AppendReply { term, success: false, len: retry_from }))
+                }
+                Matched::Accept { truncate_to, append_from } => (truncate_to, append_from),
+            };
+        let have = node.core.log.len();
+        if truncate_to.is_some_and(|len| len < node.committed) {
             // Raft's guarantees say this cannot happen; if it does, say so rather than serve it quietly.
             error!(
                 "the primary's log differs from committed entries here (cut to {truncate_to:?}, {} committed)",
-                core.committed
+                node.committed
             );
         }
         let new = &entries[append_from..];
         let result = tokio::task::block_in_place(|| {
             if let Some(len) = truncate_to {
-                core.log.truncate(len)?;
+                node.core.log.truncate(len)?;
             }
             // A heartbeat adds nothing, and costs no fsync.
             if new.is_empty() {
                 return Ok(());
             }
-            core.log.append(new)
+            node.core.log.append(new)
         });
         if let Err(e) = result {
             error!("writing the log: {e}");
@@ -497,69 +564,67 @@ impl Node {
                 warn!(
                     "log tail replaced by the primary's: entries {} to {have} dropped, now {} entries",
                     len + 1,
-                    core.log.len()
+                    node.core.log.len()
                 );
-                core.reapply();
+                node.reapply();
             }
-            None => apply(&mut core.state, new),
+            None => apply(&mut node.core.state, new),
         }
-        let committed = commit.min(prev_len + entries.len()).min(core.log.len());
-        core.commit_to(committed);
-        Response::json(200, json!({"term": term, "success": true, "len": core.log.len()}))
+        let committed = commit.min(prev_len + entries.len()).min(node.core.log.len());
+        node.commit_to(committed);
+        Response::json(200, json!(AppendReply { term, success: true, len: node.core.log.len() }))
     }
 
     /// `POST /raft/vote`: a candidate asking for this node's vote.
-    pub(crate) async fn receive_vote_request(&self, body: &[u8]) -> Response {
-        let parsed = serde_json::from_slice::<Value>(body).ok().and_then(|b| {
-            Some(VoteRequest {
-                term: b.get("term")?.as_u64()?,
-                candidate: b.get("candidate")?.as_u64()? as usize,
-                len: b.get("len")?.as_u64()? as usize,
-                last_term: b.get("last_term")?.as_u64()?,
-            })
-        });
-        let Some(request) = parsed else {
-            return Response::json(400, json!({"error": "expected {\"term\", \"candidate\", \"len\", \"last_term\"}"}));
+    pub async fn receive_vote_request(&self, body: &[u8]) -> Response {
+        let request: VoteRequest = match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(e) => {
+                let expected = "expected {\"term\", \"candidate\", \"len\", \"last_term\"}";
+                return Response::json(400, json!({ "error": format!("{expected}: {e}") }));
+            }
         };
-        let mut core = self.core.lock().await;
-        let before = core.raft.hard;
+        let mut node = self.node.lock().await;
+        let before = node.raft.hard;
         let mut hard = before;
-        let granted = raft::decide_vote(&mut hard, core.log.entries(), &request);
+        let granted = raft::decide_vote(&mut hard, node.core.log.entries(), &request);
         if hard.term > before.term {
             // A newer term: this node follows, whoever wins it.
-            self.adopt_term(&mut core, hard.term);
+            self.adopt_term(&mut node, hard.term);
         }
-        if hard != core.raft.hard {
-            core.raft.hard = hard;
+        if hard != node.raft.hard {
+            node.raft.hard = hard;
             self.persist(hard);
         }
         if granted {
-            core.raft.heard = Instant::now();
+            node.raft.heard = Instant::now();
             if before.voted_for != Some(request.candidate) || before.term != request.term {
                 info!("voted for {} in term {}", node_name(request.candidate), request.term);
             }
         }
-        Response::json(200, json!({"term": core.raft.hard.term, "granted": granted}))
+        Response::json(200, json!(VoteReply { term: node.raft.hard.term, granted }))
     }
 
-    /// A client operation in an election mode: served here if this node is the primary, else forwarded
-    /// to the primary it knows, else (no primary known) held until one is elected or time runs out.
-    pub(crate) async fn perform_elected(&self, key: &str, op: Op, request: &Request, forwarded: bool) -> Response {
+    /// A client's command: served here if this node is the primary, else forwarded to the primary it
+    /// knows, else (no primary known) held until one is elected or time runs out. `forwarded`: a
+    /// follower passed it on, so it is served here or refused, never passed on again (two nodes that
+    /// each take the other for the primary would pass it back and forth).
+    pub async fn perform(&self, command: &Command, request: &Request, forwarded: bool) -> Response {
         let deadline = Instant::now() + self.config.request_timeout;
         loop {
             let mut changed = self.progress.subscribe();
             let (role, leader) = {
-                let core = self.core.lock().await;
-                (core.raft.role, core.raft.leader)
+                let node = self.node.lock().await;
+                (node.raft.role, node.raft.leader)
             };
             if role == Role::Primary {
-                return self.serve(key, op, deadline).await;
+                return self.serve(command, deadline).await;
             }
             if forwarded {
                 return Response::json(503, json!({"error": "not the primary (any more)", "applied": false}));
             }
             if let Some(leader) = leader.filter(|l| *l != self.config.id) {
-                return self.forward_to(leader, &format!("/internal{}", request.path), request).await;
+                return self.peers.forward_to(leader, &format!("/internal{}", request.path), request).await;
             }
             if tokio::time::timeout_at(deadline.into(), changed.changed()).await.is_err() {
                 return Response::json(
@@ -570,93 +635,85 @@ impl Node {
         }
     }
 
-    /// The primary's handling of a client operation.
-    async fn serve(&self, key: &str, op: Op, deadline: Instant) -> Response {
-        let mut core = self.core.lock().await;
-        if core.raft.role != Role::Primary {
+    /// The primary's handling of a client's command. One that writes is one log entry, answered once a
+    /// majority holds it (a transaction's writes with it: all or none); one that writes nothing is
+    /// answered by ReadIndex.
+    async fn serve(&self, command: &Command, deadline: Instant) -> Response {
+        let mut node = self.node.lock().await;
+        if node.raft.role != Role::Primary {
             return Response::json(503, json!({"error": "no longer the primary", "applied": false}));
         }
-        let term = core.raft.hard.term;
-        let is_read = matches!(op, Op::Read);
-        let value = match next_value(core.state.get(key), op) {
-            None if self.config.mode == Mode::Unsafe => return read(&core, key),
-            None if self.config.mode == Mode::StaleLeader => {
-                // The bug: whatever this node committed, as long as it thinks it is the primary.
-                drop(core);
-                let since_elected =
-                    |core: &Core| core.committed > 0 && core.log.entries()[core.committed - 1].term == term;
-                return match self.await_primary(term, deadline, since_elected).await {
-                    Ok(()) => read_value(self.core.lock().await.committed_state.get(key)),
-                    Err(waited) => not_confirmed(waited),
-                };
+        let term = node.raft.hard.term;
+        if self.config.mode == Mode::StaleLeader && command.read_only() {
+            // The bug: whatever this node committed, as long as it thinks it is the primary.
+            drop(node);
+            let since_elected =
+                |node: &Replica| node.committed > 0 && node.core.log.entries()[node.committed - 1].term == term;
+            return match self.await_primary(term, deadline, since_elected).await {
+                Ok(()) => command.judge(&self.node.lock().await.committed_state).answer,
+                Err(waited) => not_confirmed(waited),
+            };
+        }
+        let judged = command.judge(&node.core.state);
+        if !judged.writes.is_empty() {
+            let entry = Entry { term, writes: judged.writes };
+            if let Err(e) = tokio::task::block_in_place(|| node.core.log.append(std::slice::from_ref(&entry))) {
+                error!("writing the log: {e}");
+                // The append may be partly on disk: the client cannot know.
+                return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
             }
-            None => Err(core.state.get(key).cloned()),
-            Some(Err(current)) if self.config.mode == Mode::Unsafe => {
-                return Response::json(412, json!({"error": "mismatch", "value": current}))
+            apply(&mut node.core.state, std::slice::from_ref(&entry));
+            if self.config.mode == Mode::Unsafe {
+                return judged.answer;
             }
-            Some(Err(current)) => Err(Some(current)),
-            Some(Ok(value)) => Ok(value),
-        };
-        let seen = match value {
-            Ok(value) => {
-                let entry = Entry { term, key: key.to_string(), value };
-                if let Err(e) = tokio::task::block_in_place(|| core.log.append(std::slice::from_ref(&entry))) {
-                    error!("writing the log: {e}");
-                    // The append may be partly on disk: the client cannot know.
-                    return Response::json(504, json!({"error": format!("writing the log: {e}"), "applied": null}));
-                }
-                apply(&mut core.state, std::slice::from_ref(&entry));
-                if self.config.mode == Mode::Unsafe {
-                    return Response::json(200, json!({"ok": true}));
-                }
-                let len = core.log.len();
-                self.advance_commit(&mut core);
-                drop(core);
-                self.wake_all();
-                return match self.await_primary(term, deadline, |core| core.committed >= len).await {
-                    Ok(()) => Response::json(200, json!({"ok": true})),
-                    Err(Waited::Deposed) => Response::json(
-                        504,
-                        json!({"error": "no longer the primary before a majority had it; may take effect later", "applied": null}),
-                    ),
-                    Err(Waited::TimedOut) => Response::json(
-                        504,
-                        json!({"error": "no majority has it yet; logged, may take effect later", "applied": null}),
-                    ),
-                };
-            }
-            Err(seen) => seen,
-        };
+            let len = node.core.log.len();
+            self.advance_commit(&mut node);
+            drop(node);
+            self.wake_all();
+            return match self.await_primary(term, deadline, |node| node.committed >= len).await {
+                Ok(()) => judged.answer,
+                Err(Waited::Deposed) => Response::json(
+                    504,
+                    json!({"error": "no longer the primary before a majority had it; may take effect later", "applied": null}),
+                ),
+                Err(Waited::TimedOut) => Response::json(
+                    504,
+                    json!({"error": "no majority has it yet; logged, may take effect later", "applied": null}),
+                ),
+            };
+        }
+        if self.config.mode == Mode::Unsafe {
+            return judged.answer;
+        }
         // ReadIndex: what this node's log says now, once every entry of it is committed and a majority
         // has confirmed this node is still the primary, after this moment.
-        let len = core.log.len();
-        core.raft.round += 1;
-        let round = core.raft.round;
-        self.advance_commit(&mut core);
-        drop(core);
+        let len = node.core.log.len();
+        node.raft.round += 1;
+        let round = node.raft.round;
+        self.advance_commit(&mut node);
+        drop(node);
         self.wake_all();
         let nodes = self.nodes();
-        let confirmed = |core: &Core| {
-            let acks = 1 + core.raft.acked_round.values().filter(|r| **r >= round).count();
-            core.committed >= len && raft::is_majority(acks, nodes)
+        let confirmed = |node: &Replica| {
+            let acks = 1 + node.raft.acked_round.values().filter(|r| **r >= round).count();
+            node.committed >= len && raft::is_majority(acks, nodes)
         };
         match self.await_primary(term, deadline, confirmed).await {
-            Ok(()) if is_read => read_value(seen.as_ref()),
-            Ok(()) => Response::json(412, json!({"error": "mismatch", "value": seen.unwrap_or(Value::Null)})),
+            Ok(()) => judged.answer,
             Err(waited) => not_confirmed(waited),
         }
     }
 
     /// Waits until `done` holds, as long as this node stays the primary of `term`.
-    async fn await_primary(&self, term: u64, deadline: Instant, done: impl Fn(&Core) -> bool) -> Result<(), Waited> {
+    async fn await_primary(&self, term: u64, deadline: Instant, done: impl Fn(&Replica) -> bool) -> Result<(), Waited> {
         loop {
             let mut changed = self.progress.subscribe();
             {
-                let core = self.core.lock().await;
-                if core.raft.role != Role::Primary || core.raft.hard.term != term {
+                let node = self.node.lock().await;
+                if node.raft.role != Role::Primary || node.raft.hard.term != term {
                     return Err(Waited::Deposed);
                 }
-                if done(&core) {
+                if done(&node) {
                     return Ok(());
                 }
             }
@@ -675,4 +732,9 @@ fn not_confirmed(waited: Waited) -> Response {
         Waited::TimedOut => "no majority confirmed this primary in time",
     };
     Response::json(503, json!({"error": why, "applied": false}))
+}
+
+/// A message as it goes over the wire.
+fn wire(message: &impl serde::Serialize) -> String {
+    serde_json::to_string(message).expect("a message of numbers and JSON values serializes")
 }

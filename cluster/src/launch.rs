@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::Mode;
+use crate::args::NodeArgs;
+use crate::config::Mode;
 
 /// The settings of a reference node that a test may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,26 +37,12 @@ pub fn node_args(
     cluster: &str,
     options: &NodeOptions,
 ) -> Vec<String> {
-    let mode = options.mode.as_str();
-    [
-        "node",
-        "--id",
-        &id.to_string(),
-        "--listen",
-        listen,
-        "--peers",
-        peers,
-        "--mode",
-        mode,
-        "--data-dir",
-        &data_dir.display().to_string(),
-        "--replication-delay",
-        &format!("{}ms", options.replication_delay.as_millis()),
-        "--flush-interval",
-        &format!("{}ms", options.flush_interval.as_millis()),
-        "--cluster-id",
-        cluster,
-    ]
-    .map(String::from)
-    .to_vec()
+    let args = NodeArgs {
+        mode: options.mode,
+        flush_interval: options.flush_interval,
+        replication_delay: options.replication_delay,
+        cluster_id: Some(cluster.to_string()),
+        ..NodeArgs::with_defaults(id, listen, peers, data_dir)
+    };
+    std::iter::once("node".to_string()).chain(args.to_args()).collect()
 }

@@ -1,10 +1,11 @@
-//! A node's log on disk: one JSON line per entry (`{"term": T, "key": K, "value": V}`), in order; the
-//! Raft term is 0 in the modes without elections, and a line without one (an older log) reads as term 0.
+//! A node's log on disk: one JSON line per entry (`{"term": T, "writes": [[K, V], ...]}`), in order: a
+//! write or compare-and-set sets one key, a transaction every key it wrote, a new primary's no-op none.
+//! The Raft term is 0 in the modes without elections, and a line without one reads as term 0.
 //! A node rebuilds its state from it when it restarts, so a SIGKILL loses nothing that was written, and a
 //! torn last line (a write cut short by the kill) is dropped and cut off the file.
 //!
 //! `Fsync` durability syncs every append before it returns. `Lazy` keeps appends in memory and writes
-//! them out only when [`Log::flush_lazy`] runs (every 200 ms in `unsafe` mode), without syncing: a kill
+//! them out only when [`Log::flush_lazy`] runs (every `--flush-interval` in `unsafe` mode), without syncing: a kill
 //! loses the entries not yet written, which is exactly the bug `unsafe` mode exists to exhibit.
 //! `Unsynced` writes every append out at once and never syncs (`nosync` mode): a kill loses nothing, as
 //! the kernel keeps what was written, but a power loss (the `crash` fault) loses what the disk never got.
@@ -13,13 +14,21 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::Path;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// The Raft term of the primary that appended it (0 in the modes without elections).
+    #[serde(default)]
     pub term: u64,
-    /// Empty for the no-op entry a new primary appends to commit its term (client keys never are).
-    pub key: String,
-    pub value: serde_json::Value,
+    /// The keys it sets and their new values, applied in order and all at once. None for the no-op
+    /// entry a new primary appends to commit its term.
+    pub writes: Vec<(String, serde_json::Value)>,
+}
+
+impl Entry {
+    /// An entry that sets one key.
+    pub fn write(term: u64, key: &str, value: serde_json::Value) -> Entry {
+        Entry { term, writes: vec![(key.to_string(), value)] }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,12 +60,8 @@ impl Log {
         let mut end = 0u64;
         for line in BufReader::new(&file).split(b'\n') {
             let line = line?;
-            let parsed = serde_json::from_slice::<serde_json::Value>(&line).ok().and_then(|v| {
-                let term = v.get("term").map_or(Some(0), serde_json::Value::as_u64)?;
-                Some(Entry { term, key: v.get("key")?.as_str()?.to_string(), value: v.get("value")?.clone() })
-            });
             // A torn or garbled line ends the log: what follows it was never acknowledged as durable.
-            let Some(entry) = parsed else { break };
+            let Ok(entry) = serde_json::from_slice::<Entry>(&line) else { break };
             offsets.push(end);
             entries.push(entry);
             end += line.len() as u64 + 1;
@@ -125,7 +130,7 @@ impl Log {
         let mut bytes = Vec::new();
         let mut offset = self.end;
         for entry in &self.entries[self.offsets.len()..] {
-            let line = serde_json::json!({ "term": entry.term, "key": entry.key, "value": entry.value }).to_string();
+            let line = serde_json::to_string(entry).map_err(io::Error::other)?;
             self.offsets.push(offset);
             offset += line.len() as u64 + 1;
             bytes.extend_from_slice(line.as_bytes());
@@ -142,7 +147,7 @@ mod tests {
     use super::*;
 
     fn entry(k: &str, v: i64) -> Entry {
-        Entry { term: 1, key: k.into(), value: serde_json::json!(v) }
+        Entry::write(1, k, serde_json::json!(v))
     }
 
     #[test]
@@ -159,7 +164,7 @@ mod tests {
             .append(true)
             .open(dir.join("log.jsonl"))
             .unwrap()
-            .write_all(b"{\"key\":\"d\",\"va")
+            .write_all(b"{\"term\":1,\"writes\":[[\"d\",")
             .unwrap();
         let mut log = Log::open(&dir, Durability::Fsync).unwrap();
         assert_eq!(log.entries(), &[entry("a", 1), entry("b", 2), entry("c", 4)]);

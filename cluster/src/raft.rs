@@ -1,7 +1,8 @@
 //! Raft's rules (Ongaro and Ousterhout, "In Search of an Understandable Consensus Algorithm", figure 2)
 //! as plain functions of a node's term, vote and log: granting a vote, matching a leader's entries
-//! against this log (and where to cut a divergent tail), and how far a leader may commit. No network and
-//! no clock: [`crate::node`] drives them, the tests below check them.
+//! against this log (and where to cut a divergent tail), and how far a leader may commit; and the
+//! messages nodes send each other, as they go over the wire. No network and no clock:
+//! [`crate::consensus`] drives them, the tests below check them.
 //!
 //! Lengths, not indexes: `prev_len` entries precede the ones a leader sends, a follower "has" `n` entries,
 //! a leader commits the first `n` entries of its log.
@@ -9,13 +10,13 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::log::Entry;
 
 /// What a node must remember across restarts before it answers anyone: its term and whom it voted for
 /// in it. Forgetting either would let it vote twice in one term, and so two leaders be elected in it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {
     pub term: u64,
     pub voted_for: Option<usize>,
@@ -34,16 +35,8 @@ impl HardState {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HardState::default()),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let parsed = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
-            let term = v.get("term")?.as_u64()?;
-            let voted_for = match v.get("voted_for")? {
-                serde_json::Value::Null => None,
-                id => Some(id.as_u64()? as usize),
-            };
-            Some(HardState { term, voted_for })
-        });
-        parsed.ok_or_else(|| {
-            format!("{}: expected {{\"term\": N, \"voted_for\": ID or null}}, found {text:?}", path.display())
+        serde_json::from_str(&text).map_err(|e| {
+            format!("{}: expected {{\"term\": N, \"voted_for\": ID or null}}, found {text:?} ({e})", path.display())
         })
     }
 
@@ -53,7 +46,7 @@ impl HardState {
         let path = HardState::path(dir);
         let next = dir.join("raft.json.next");
         let mut file = std::fs::File::create(&next)?;
-        file.write_all(json!({"term": self.term, "voted_for": self.voted_for}).to_string().as_bytes())?;
+        file.write_all(&serde_json::to_vec(self)?)?;
         file.sync_all()?;
         std::fs::rename(&next, &path)?;
         std::fs::File::open(dir)?.sync_all()
@@ -65,14 +58,44 @@ pub fn last_term(log: &[Entry]) -> u64 {
     log.last().map_or(0, |e| e.term)
 }
 
-/// A candidate's request for this node's vote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A candidate's request for this node's vote (`POST /raft/vote`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoteRequest {
     pub term: u64,
     pub candidate: usize,
     /// The candidate's log: its length and the term of its last entry.
     pub len: usize,
     pub last_term: u64,
+}
+
+/// The answer to a [`VoteRequest`]: the voter's term after it, and whether it voted for the candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteReply {
+    pub term: u64,
+    pub granted: bool,
+}
+
+/// A primary's entries for a follower, or a heartbeat when there are none (`POST /raft/append`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Append<'a> {
+    pub term: u64,
+    pub leader: usize,
+    /// How many entries of the primary's log precede the ones sent, and the term of the last of them.
+    pub prev_len: usize,
+    pub prev_term: u64,
+    /// Borrowed from the primary's log when sent, owned when received.
+    pub entries: std::borrow::Cow<'a, [Entry]>,
+    /// How many entries of its log the primary knows to be committed.
+    pub commit: usize,
+}
+
+/// The answer to an [`Append`]: the follower's term, whether it took the entries, and its log's length
+/// (on a conflict, where the primary should retry from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendReply {
+    pub term: u64,
+    pub success: bool,
+    pub len: usize,
 }
 
 /// Decides a vote request against this node's `hard` state and `log`, updating `hard` (a newer term is
@@ -152,7 +175,7 @@ mod tests {
 
     /// A log whose entries have these terms.
     fn log(terms: &[u64]) -> Vec<Entry> {
-        terms.iter().enumerate().map(|(i, &t)| Entry { term: t, key: format!("k{i}"), value: json!(i) }).collect()
+        terms.iter().enumerate().map(|(i, &t)| Entry::write(t, &format!("k{i}"), serde_json::json!(i))).collect()
     }
 
     fn request(term: u64, candidate: usize, terms: &[u64]) -> VoteRequest {
