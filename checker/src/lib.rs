@@ -15,6 +15,7 @@ pub mod model;
 pub mod sequential;
 pub mod session;
 pub mod synth;
+pub mod txn;
 pub mod value;
 
 pub use error::Error;
