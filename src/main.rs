@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
 use faultline_checker::linear::Verdict;
-use faultline_checker::model::{CasFail, ModelKind, NilRead};
+use faultline_checker::model::{CasFail, NilRead};
 use faultline_checker::{synth, Value};
 use faultline_harness::check::{self, CheckOptions};
 use faultline_harness::spec::parse_duration;
@@ -17,11 +17,13 @@ use faultline_nemesis::FaultKind;
 use faultline_reports::results::CheckResults;
 use faultline_workloads::transport::ClientKind;
 
+mod txn_check;
+
 /// Exit codes a CI gate can rely on.
-const EXIT_VALID: u8 = 0;
-const EXIT_INVALID: u8 = 1;
-const EXIT_UNKNOWN: u8 = 2;
-const EXIT_ERROR: u8 = 3;
+pub(crate) const EXIT_VALID: u8 = 0;
+pub(crate) const EXIT_INVALID: u8 = 1;
+pub(crate) const EXIT_UNKNOWN: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 3;
 
 #[derive(Parser)]
 #[command(name = "faultline", version, about = "A Jepsen-style tester for distributed key-value stores")]
@@ -74,7 +76,12 @@ enum Command {
   faultline node --id 0 --listen 127.0.0.1:7000 --data-dir /tmp/n0 \\
                  --peers 0=127.0.0.1:7000,1=127.0.0.1:7001,2=127.0.0.1:7002")]
     Node(faultline_cluster::NodeArgs),
-    /// Write a synthetic register history with a known verdict (for benchmarks and tests) to stdout.
+    /// Write a synthetic history with a known verdict (for benchmarks and tests) to stdout: registers, or
+    /// list-append transactions (--workload list-append).
+    #[command(after_help = "Examples:
+  faultline synth --ops 100000 --keys 4 > h.jsonl   a linearizable register history
+  faultline synth --workload list-append --ops 1000000 --keys 10 --fail 0.01 --info 0.01 > t.jsonl
+                                                    a strict serializable list-append history")]
     Synth(SynthArgs),
 }
 
@@ -83,9 +90,10 @@ struct CheckArgs {
     /// History files (faultline JSONL, Jepsen EDN, or Porcupine logs); `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Model: register, cas-register or kv. Default: what the format or the operation names imply.
+    /// Model: register, cas-register or kv; or list-append or rw-register (transactions). Default: what
+    /// the format or the operation names imply (`f` of `txn`: transactional, see --require).
     #[arg(long)]
-    model: Option<ModelKind>,
+    model: Option<txn_check::ModelArg>,
     /// History format: jsonl, edn or porcupine-log. Default: detected from the first line.
     #[arg(long)]
     format: Option<Format>,
@@ -127,9 +135,17 @@ struct CheckArgs {
     #[arg(long, default_value = "linearizable")]
     consistency: Consistency,
     /// The model that must hold for exit code 0 (linearizable, sequential, causal, read-your-writes, ...,
-    /// eventual). A model other than linearizable runs the ladder.
-    #[arg(long, default_value = "linearizable", value_parser = parse_level)]
-    require: Level,
+    /// eventual). A model other than linearizable runs the ladder. For transactional histories, an
+    /// isolation level (read-uncommitted ... serializable, strict-serializable; linearizable means
+    /// strict-serializable).
+    #[arg(long, default_value = "linearizable", value_parser = |s: &str| txn_check::parse_require(s, parse_level))]
+    require: txn_check::Require,
+    /// rw-register: assume each process's transactions see each key's versions in order.
+    #[arg(long)]
+    sequential_keys: bool,
+    /// rw-register: assume each key is linearizable (real time orders its versions).
+    #[arg(long)]
+    linearizable_keys: bool,
     /// Write a self-contained HTML report of the history here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -312,7 +328,10 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct SynthArgs {
-    /// Operations in the history.
+    /// register, or list-append (transactions of 1 to 4 appends and reads).
+    #[arg(long, default_value = "register", value_parser = ["register", "list-append"])]
+    workload: String,
+    /// Operations (transactions, for list-append) in the history.
     #[arg(long, default_value_t = 1000)]
     ops: usize,
     /// Keys the operations are spread over.
@@ -324,9 +343,19 @@ struct SynthArgs {
     /// Share of writes whose outcome is unknown (info), e.g. 0.005.
     #[arg(long, default_value_t = 0.0)]
     info_writes: f64,
-    /// Plant one read that returns a provably stale value, making the history not linearizable.
+    /// Plant one read that returns a provably stale value, making the history not linearizable (not strict
+    /// serializable, for list-append).
     #[arg(long)]
     stale_read: bool,
+    /// list-append: appends a key takes before a fresh key takes its slot.
+    #[arg(long, default_value_t = 32)]
+    max_writes_per_key: usize,
+    /// list-append: share of transactions that fail, e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    fail: f64,
+    /// list-append: share of transactions whose outcome is unknown (info), e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    info: f64,
     /// Seed of the generator: the same seed, the same history.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -335,7 +364,7 @@ struct SynthArgs {
 /// Writes a verdict's text to standard output. A reader that went away (`faultline check FILE | head -1`)
 /// is not the check's failure: the rest is dropped and the exit code still says the verdict; any other
 /// write error is said on stderr.
-fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -411,6 +440,26 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_ERROR)
             }
         },
+        Command::Synth(args) if args.workload == "list-append" => {
+            let spec = faultline_checker::txn::synth::Spec {
+                txns: args.ops,
+                keys: args.keys,
+                max_writes_per_key: args.max_writes_per_key,
+                clients: args.clients,
+                fail: args.fail,
+                info: args.info,
+                stale_read: args.stale_read,
+                seed: args.seed,
+            };
+            match faultline_checker::txn::synth::write(std::io::stdout().lock(), &spec) {
+                Ok(()) => ExitCode::from(EXIT_VALID),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_VALID),
+                Err(e) => {
+                    eprintln!("faultline synth: {e}");
+                    ExitCode::from(EXIT_ERROR)
+                }
+            }
+        }
         Command::Synth(args) => {
             let spec = synth::Spec {
                 ops: args.ops,
@@ -434,12 +483,34 @@ fn main() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
+    let unsupported = [
+        ("--report", args.report.is_some()),
+        ("--junit", args.junit.is_some()),
+        ("--markdown", args.markdown.is_some()),
+        ("--consistency all", args.consistency == Consistency::All),
+    ];
+    if let Some(code) = txn_check::check(txn_check::TxnArgs {
+        files: &args.files,
+        format: args.format,
+        model: args.model,
+        require: args.require,
+        json: args.json,
+        sequential_keys: args.sequential_keys,
+        linearizable_keys: args.linearizable_keys,
+        unsupported: unsupported.iter().filter(|(_, given)| *given).map(|(flag, _)| *flag).collect(),
+    }) {
+        return ExitCode::from(code);
+    }
+    if let txn_check::Require::Txn(level) = args.require {
+        eprintln!("faultline check: --require {level} is an isolation level, for transactional histories (--model list-append or rw-register, or operations with f \"txn\")");
+        return ExitCode::from(EXIT_ERROR);
+    }
     if args.files.len() > 1 && args.report.is_some() {
         eprintln!("faultline check: --report renders one history; give one file");
         return ExitCode::from(EXIT_ERROR);
     }
     let opts = CheckOptions {
-        model: args.model,
+        model: args.model.and_then(txn_check::ModelArg::register),
         format: args.format,
         initial: args.initial,
         cas_fail: args.cas_fail,
@@ -450,7 +521,7 @@ fn check(args: CheckArgs) -> ExitCode {
         all_keys: args.all_keys,
         explain_time: args.explain_budget,
         ladder: args.consistency == Consistency::All,
-        required: args.require,
+        required: args.require.register(),
         ..CheckOptions::new()
     };
     let mut files = Vec::new();

@@ -16,6 +16,7 @@ pub mod model;
 pub mod sequential;
 pub mod session;
 pub mod synth;
+pub mod txn;
 pub mod value;
 
 pub use error::Error;

@@ -1,0 +1,351 @@
+//! List-append inference (Elle's, and one step further). Every read of a key returns a prefix of the key's
+//! one true list, so the longest read is the version order of everything ever seen, and reads that are not
+//! prefixes of one another are an `incompatible-order`. From that order: ww between consecutive appends, wr
+//! from the writer of a read's last element, rw from a reader to the writer of the element after its last.
+//! Beyond Elle: an append that no read ever saw (by a transaction known to have committed) can only come
+//! after the longest read, so it follows that read's last writer (ww) and every reader of the whole list
+//! missed it (rw). Without these edges a cycle through such an append goes unseen.
+
+use super::anomaly::{Cases, Name};
+use super::graph::{Edge, Kind, Why};
+use super::history::{MopKind, Txns, NONE};
+use crate::history::Outcome;
+
+/// A read of a key: the transaction and the index of its micro-op in `Txns::mops`.
+#[derive(Clone, Copy)]
+struct Read {
+    txn: u32,
+    mop: u32,
+    /// Before any append of the same key by the same transaction.
+    external: bool,
+}
+
+pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
+    let keys = txns.keys.len();
+    // Reads grouped by key (counting sort).
+    let mut start = vec![0u32; keys + 1];
+    for t in 0..txns.txns.len() as u32 {
+        if txns.txns[t as usize].outcome == Outcome::Ok {
+            for m in txns.mops(t).iter().filter(|m| m.known()) {
+                start[m.key as usize + 1] += 1;
+            }
+        }
+    }
+    for k in 0..keys {
+        start[k + 1] += start[k];
+    }
+    let mut fill = start.clone();
+    let mut reads = vec![Read { txn: 0, mop: 0, external: false }; start[keys] as usize];
+    for (t, txn) in txns.txns.iter().enumerate() {
+        if txn.outcome != Outcome::Ok {
+            continue;
+        }
+        for i in txn.mops.0..txn.mops.1 {
+            let m = &txns.mops[i as usize];
+            if m.known() {
+                let external = !txns.mops[txn.mops.0 as usize..i as usize]
+                    .iter()
+                    .any(|p| p.kind == MopKind::Append && p.key == m.key);
+                reads[fill[m.key as usize] as usize] = Read { txn: t as u32, mop: i, external };
+                fill[m.key as usize] += 1;
+            }
+        }
+        internal(txns, t as u32, cases);
+    }
+
+    // Pass 1: each key's version order (its longest read), the position of every version in it, and which
+    // transactions were seen to take effect.
+    let mut longest: Vec<Option<Read>> = vec![None; keys];
+    let mut pos = vec![NONE; txns.versions.len()];
+    let mut stamp = vec![NONE; txns.versions.len()];
+    let mut seen_txn = vec![false; txns.txns.len()];
+    for k in 0..keys {
+        let reads = &reads[start[k] as usize..start[k + 1] as usize];
+        let mut best: Option<Read> = None;
+        for (i, r) in reads.iter().enumerate() {
+            let list = txns.list(&txns.mops[r.mop as usize]);
+            let mut duplicate = None;
+            for &v in list {
+                if stamp[v as usize] == i as u32 + start[k] {
+                    duplicate = Some(v);
+                }
+                stamp[v as usize] = i as u32 + start[k];
+            }
+            if let Some(v) = duplicate {
+                cases.add(Name::DuplicateElements, vec![r.txn], || {
+                    format!(
+                        "T{} read key {} as {} with {} in it twice",
+                        r.txn,
+                        txns.key(k as u32),
+                        show(txns, list),
+                        txns.value(v)
+                    )
+                });
+                continue;
+            }
+            if best.is_none_or(|b| txns.mops[b.mop as usize].len < list.len() as u32) {
+                best = Some(*r);
+            }
+        }
+        let Some(best) = best else { continue };
+        let order = txns.list(&txns.mops[best.mop as usize]);
+        let incompatible = reads.iter().find(|r| {
+            let list = txns.list(&txns.mops[r.mop as usize]);
+            list.len() <= order.len() && list != &order[..list.len()]
+        });
+        if let Some(r) = incompatible {
+            let list = txns.list(&txns.mops[r.mop as usize]);
+            cases.add(Name::IncompatibleOrder, vec![r.txn, best.txn], || {
+                format!(
+                    "T{} read key {} as {} and T{} read it as {}: neither is a prefix of the other, so the key \
+                     has no single order of appends",
+                    r.txn,
+                    txns.key(k as u32),
+                    show(txns, list),
+                    best.txn,
+                    show(txns, order)
+                )
+            });
+            continue;
+        }
+        longest[k] = Some(best);
+        for (i, &v) in order.iter().enumerate() {
+            pos[v as usize] = i as u32;
+            if txns.writer[v as usize] != NONE {
+                seen_txn[txns.writer[v as usize] as usize] = true;
+            }
+        }
+    }
+
+    // Appends never seen, by transactions known to have happened: they come after the longest read.
+    let mut tail_start = vec![0u32; keys + 1];
+    let mut tails: Vec<(u32, u32)> = Vec::new();
+    {
+        let mut per_key: Vec<Vec<(u32, u32)>> = Vec::new();
+        per_key.resize_with(keys, Vec::new);
+        for (t, txn) in txns.txns.iter().enumerate() {
+            let committed = txn.outcome == Outcome::Ok || (txn.outcome == Outcome::Info && seen_txn[t]);
+            if !committed {
+                continue;
+            }
+            for m in txns.mops(t as u32) {
+                if m.kind == MopKind::Append && pos[m.value as usize] == NONE && longest[m.key as usize].is_some() {
+                    per_key[m.key as usize].push((t as u32, m.value));
+                }
+            }
+        }
+        for (k, list) in per_key.into_iter().enumerate() {
+            tails.extend(list);
+            tail_start[k + 1] = tails.len() as u32;
+        }
+    }
+
+    // Pass 2: edges and the anomalies of single reads.
+    for k in 0..keys {
+        let Some(best) = longest[k] else { continue };
+        let key = k as u32;
+        let order = txns.list(&txns.mops[best.mop as usize]);
+        let tail = &tails[tail_start[k] as usize..tail_start[k + 1] as usize];
+        for pair in order.windows(2) {
+            let (w1, w2) = (txns.writer[pair[0] as usize], txns.writer[pair[1] as usize]);
+            if w1 != NONE && w2 != NONE && w1 != w2 {
+                edges.push(Edge {
+                    from: w1,
+                    to: w2,
+                    key,
+                    v1: pair[0],
+                    v2: pair[1],
+                    witness: best.txn,
+                    kind: Kind::Ww,
+                    why: Why::Read,
+                });
+            }
+        }
+        if let Some(&last) = order.last() {
+            let w1 = txns.writer[last as usize];
+            for &(t, v) in tail {
+                if w1 != NONE && w1 != t {
+                    edges.push(Edge {
+                        from: w1,
+                        to: t,
+                        key,
+                        v1: last,
+                        v2: v,
+                        witness: best.txn,
+                        kind: Kind::Ww,
+                        why: Why::Tail,
+                    });
+                }
+            }
+        }
+        // Aborted appends in the order: read by whoever read that far, and followed by committed ones.
+        let aborted =
+            order.iter().position(|&v| txns.writer[v as usize] != NONE && !txns.happened(txns.writer[v as usize]));
+        if let Some(p) = aborted {
+            let (v, w) = (order[p], txns.writer[order[p] as usize]);
+            if let Some(later) = order[p + 1..]
+                .iter()
+                .find(|&&u| txns.writer[u as usize] != NONE && txns.happened(txns.writer[u as usize]))
+            {
+                let w2 = txns.writer[*later as usize];
+                cases.add(Name::DirtyUpdate, vec![w, w2], || {
+                    format!(
+                        "T{w} failed, yet its append of {} to key {} was followed by T{w2}'s append of {}",
+                        txns.value(v),
+                        txns.key(key),
+                        txns.value(*later)
+                    )
+                });
+            }
+        }
+        let reads_k = &reads[start[k] as usize..start[k + 1] as usize];
+        for r in reads_k {
+            let list = txns.list(&txns.mops[r.mop as usize]);
+            if let Some(&v) = list.iter().find(|&&v| txns.writer[v as usize] == NONE) {
+                cases.add(Name::GarbageRead, vec![r.txn], || {
+                    format!(
+                        "T{} read {} from key {}, a value no transaction appended",
+                        r.txn,
+                        txns.value(v),
+                        txns.key(key)
+                    )
+                });
+            }
+            if let Some(p) = aborted.filter(|&p| p < list.len()) {
+                let (v, w) = (order[p], txns.writer[order[p] as usize]);
+                cases.add(Name::G1a, vec![w, r.txn], || {
+                    format!(
+                        "T{} read key {} as {}, which holds {} appended by T{w}, a transaction that failed",
+                        r.txn,
+                        txns.key(key),
+                        show(txns, list),
+                        txns.value(v)
+                    )
+                });
+            }
+            if !r.external {
+                continue;
+            }
+            if let Some(&own) = list.iter().find(|&&v| txns.writer[v as usize] == r.txn) {
+                cases.add(Name::FutureRead, vec![r.txn], || {
+                    format!(
+                        "T{} read key {} as {} before appending {} itself",
+                        r.txn,
+                        txns.key(key),
+                        show(txns, list),
+                        txns.value(own)
+                    )
+                });
+            }
+            let len = list.len();
+            let last = list.last().copied().unwrap_or(NONE);
+            if last != NONE {
+                let w = txns.writer[last as usize];
+                if w != NONE && w != r.txn {
+                    edges.push(Edge {
+                        from: w,
+                        to: r.txn,
+                        key,
+                        v1: last,
+                        v2: NONE,
+                        witness: NONE,
+                        kind: Kind::Wr,
+                        why: Why::Read,
+                    });
+                    if !final_append(txns, w, key, last) {
+                        cases.add(Name::G1b, vec![w, r.txn], || {
+                            format!(
+                                "T{} read key {} as {}, ending in {}, which T{w} appended but followed with another append to the same key",
+                                r.txn,
+                                txns.key(key),
+                                show(txns, list),
+                                txns.value(last)
+                            )
+                        });
+                    }
+                }
+            }
+            if len < order.len() {
+                let next = order[len];
+                let w2 = txns.writer[next as usize];
+                if w2 != NONE && w2 != r.txn {
+                    edges.push(Edge {
+                        from: r.txn,
+                        to: w2,
+                        key,
+                        v1: last,
+                        v2: next,
+                        witness: best.txn,
+                        kind: Kind::Rw,
+                        why: Why::Read,
+                    });
+                }
+            } else {
+                for &(t, v) in tail.iter().filter(|(t, _)| *t != r.txn) {
+                    edges.push(Edge {
+                        from: r.txn,
+                        to: t,
+                        key,
+                        v1: last,
+                        v2: v,
+                        witness: best.txn,
+                        kind: Kind::Rw,
+                        why: Why::Tail,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// True if `version` is the last thing `t` appended to `key`.
+fn final_append(txns: &Txns, t: u32, key: u32, version: u32) -> bool {
+    txns.mops(t).iter().rev().find(|m| m.kind == MopKind::Append && m.key == key).is_some_and(|m| m.value == version)
+}
+
+/// Internal consistency: a read of a key the transaction already read or appended to must show that: the
+/// earlier read followed by its appends since, or (with no earlier read) end with its appends.
+fn internal(txns: &Txns, t: u32, cases: &mut Cases) {
+    let mops = txns.mops(t);
+    for (i, m) in mops.iter().enumerate() {
+        if !m.known() {
+            continue;
+        }
+        let before = &mops[..i];
+        let Some(first) = before.iter().position(|p| p.key == m.key) else { continue };
+        let prior_read = before.iter().rposition(|p| p.key == m.key && p.known());
+        let appends_since: Vec<u32> = before[prior_read.map_or(first, |r| r + 1)..]
+            .iter()
+            .filter(|p| p.key == m.key && p.kind == MopKind::Append)
+            .map(|p| p.value)
+            .collect();
+        let list = txns.list(m);
+        let ok = match prior_read {
+            Some(r) => {
+                let earlier = txns.list(&before[r]);
+                list.len() == earlier.len() + appends_since.len()
+                    && &list[..earlier.len()] == earlier
+                    && list[earlier.len()..] == appends_since[..]
+            }
+            None => list.ends_with(&appends_since),
+        };
+        if !ok {
+            let expected = match prior_read {
+                Some(r) => format!("{} followed by its appends", show(txns, txns.list(&before[r]))),
+                None => format!("a list ending in its own appends {}", show(txns, &appends_since)),
+            };
+            cases.add(Name::Internal, vec![t], || {
+                format!(
+                    "T{t} read key {} as {}, but its own earlier micro-ops say {expected}",
+                    txns.key(m.key),
+                    show(txns, list)
+                )
+            });
+        }
+    }
+}
+
+pub fn show(txns: &Txns, list: &[u32]) -> String {
+    let shown: Vec<String> = list.iter().map(|&v| txns.value(v)).collect();
+    format!("[{}]", shown.join(" "))
+}
