@@ -170,6 +170,7 @@ pub fn generate(spec: &Spec) -> Vec<Event> {
                 error: None,
                 node: None,
                 line: 0,
+                final_read: false,
             }
         })
         .collect()
