@@ -1,8 +1,10 @@
 //! Machine-readable results: the full verdicts and anomalies as JSON, for CI and other tools.
 
 use faultline_checker::availability::Availability;
-use faultline_checker::ladder::{Ladder, Level, Status};
-use faultline_checker::linear::{Analysis, Verdict};
+use faultline_checker::judge::{judge, required_verdict};
+use faultline_checker::ladder::{Ladder, Level};
+use faultline_checker::linear::Analysis;
+use faultline_checker::Verdict;
 use serde::{Serialize, Serializer};
 
 /// The check of one history file.
@@ -38,23 +40,7 @@ impl FileResult {
 
     /// The required model's own verdict.
     pub fn required_verdict(&self) -> Verdict {
-        match (self.required_level(), &self.ladder) {
-            (level, Some(ladder)) if level != Level::Linearizable => match ladder.rung(level).status {
-                Status::Holds => Verdict::Valid,
-                Status::Violated => Verdict::Invalid,
-                Status::Unknown => Verdict::Unknown,
-            },
-            _ => self.linearizability.verdict,
-        }
-    }
-}
-
-/// A history's verdict from its required model's: availability can only take "valid" away (a
-/// counterexample proves a violation however little else succeeded).
-pub fn judge(required: Verdict, availability: Option<&Availability>) -> Verdict {
-    match (required, availability) {
-        (Verdict::Valid, Some(a)) if !a.is_available() => Verdict::Unknown,
-        (v, _) => v,
+        required_verdict(self.required_level(), self.ladder.as_ref(), self.linearizability.verdict)
     }
 }
 
