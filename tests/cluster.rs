@@ -424,7 +424,7 @@ fn sequential_mode_serves_stale_reads_but_stays_sequentially_consistent() {
     let model = faultline_checker::model::ModelOptions::new(faultline_checker::model::ModelKind::CasRegister);
     let sequential =
         faultline_checker::sequential::check(&history, &faultline_checker::sequential::Options::new(model)).unwrap();
-    assert_eq!(sequential.verdict, faultline_checker::linear::Verdict::Valid, "{:?}", sequential.explanation);
+    assert_eq!(sequential.verdict, faultline_checker::Verdict::Valid, "{:?}", sequential.explanation);
 }
 
 #[test]

@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use faultline_checker::causal::{self, Status};
 use faultline_checker::format;
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::CasFail;
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
+use faultline_checker::Verdict;
 use faultline_checker::{eventual, sequential, session, History};
 
 /// The system allocator, counting bytes in use and their peak, so that each checker's peak memory can be

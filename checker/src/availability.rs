@@ -21,8 +21,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::history::{History, Outcome};
-use crate::linear::Verdict;
 use crate::value::Value;
+use crate::verdict::Verdict;
 
 /// Which histories count as showing enough to be judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

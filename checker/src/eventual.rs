@@ -32,9 +32,10 @@ use serde::Serialize;
 use crate::causal::{parse, Meaning, Source};
 use crate::error::Error;
 use crate::history::History;
-use crate::linear::{OpRef, Verdict};
 use crate::model::ModelOptions;
+use crate::op_ref::OpRef;
 use crate::value::Value;
+use crate::verdict::Verdict;
 
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -27,10 +27,11 @@ pub use crate::causal::Status;
 use crate::causal::{self, Variant};
 use crate::eventual;
 use crate::history::{History, Process};
-use crate::linear::{self, Verdict};
+use crate::linear;
 use crate::model::ModelOptions;
 use crate::sequential;
 use crate::session::{self, Guarantee};
+use crate::verdict::Verdict;
 
 #[derive(Clone, Debug)]
 pub struct Options {

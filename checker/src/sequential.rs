@@ -28,10 +28,12 @@ use std::time::{Duration, Instant};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
+use crate::budget::{Budget, Limit};
 use crate::error::Error;
 use crate::history::History;
-use crate::linear::{partition, Budget, Limit, Verdict};
+use crate::linear::partition;
 use crate::model::{self, Model, ModelKind, ModelOptions, Problem};
+use crate::verdict::Verdict;
 
 pub use graph::{Cycle, CycleEdge, EdgeReason};
 use step::Step;
@@ -487,7 +489,7 @@ fn explain<M: Model>(
     );
     // An operation, and what it needs of the state beside what the state is at the deepest configuration.
     let describe = |process: u64, step: &Step<M::Op>, with_state: bool| {
-        let op = crate::linear::OpRef::new(history, step.id);
+        let op = crate::op_ref::OpRef::new(history, step.id);
         let key = history
             .invocation(&history.operations[step.id as usize])
             .key

@@ -173,8 +173,9 @@ pub fn write<W: Write>(out: W, spec: &Spec) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::history::History;
-    use crate::linear::{self, Verdict};
+    use crate::linear;
     use crate::model::{ModelKind, ModelOptions};
+    use crate::verdict::Verdict;
 
     fn verdict(spec: &Spec) -> Verdict {
         let history = History::new("synth", generate(spec)).unwrap();

@@ -456,8 +456,8 @@ fn a_large_synthetic_history_holds_and_its_stale_read_is_causal() {
 /// elsewhere an arbitrary order is the hint. Either way the verdicts are the oracle's.
 #[test]
 fn a_view_hint_spares_the_fixpoint_and_never_changes_a_verdict() {
-    use faultline_checker::linear::Verdict;
     use faultline_checker::sequential;
+    use faultline_checker::Verdict;
     let mut rng = Rng(13);
     let (mut spared, mut arbitrary) = (0, 0);
     let model = ModelOptions::new(ModelKind::Register);

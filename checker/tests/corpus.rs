@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use faultline_checker::format;
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::CasFail;
+use faultline_checker::Verdict;
 
 #[path = "../../tests/common/skip.rs"]
 mod skip;

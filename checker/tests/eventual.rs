@@ -4,8 +4,8 @@ use faultline_checker::causal::Status;
 use faultline_checker::eventual::{self, Options};
 use faultline_checker::format::jsonl;
 use faultline_checker::ladder::{self, Level};
-use faultline_checker::linear::Verdict;
 use faultline_checker::model::{ModelKind, ModelOptions};
+use faultline_checker::Verdict;
 
 const FINAL: u64 = 1_000_000_000;
 

@@ -7,12 +7,13 @@ use faultline_checker::causal::{self, Status};
 use faultline_checker::eventual;
 use faultline_checker::format::jsonl;
 use faultline_checker::ladder::{self, Level};
-use faultline_checker::linear::{self, Verdict};
+use faultline_checker::linear;
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::sequential;
 use faultline_checker::session;
 use faultline_checker::synth::{self, Spec};
 use faultline_checker::History;
+use faultline_checker::Verdict;
 use faultline_rng::Rng;
 
 /// A random register history with unique written values: processes run concurrent operations; a write takes

@@ -4,11 +4,12 @@
 use faultline_checker::causal::{self, Status};
 use faultline_checker::eventual;
 use faultline_checker::format;
-use faultline_checker::linear::{self, Verdict};
+use faultline_checker::linear;
 use faultline_checker::model::{ModelKind, ModelOptions, NilRead};
 use faultline_checker::sequential;
 use faultline_checker::session;
 use faultline_checker::History;
+use faultline_checker::Verdict;
 
 const FINAL: u64 = 1_000_000_000;
 

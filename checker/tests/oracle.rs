@@ -8,8 +8,9 @@
 //! reports must itself be non-linearizable by the oracle.
 
 use faultline_checker::format::jsonl;
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{CasFail, ModelKind, ModelOptions};
+use faultline_checker::Verdict;
 use faultline_checker::{History, Outcome, Value};
 use faultline_rng::Rng;
 

@@ -17,10 +17,10 @@
 //! 19,215 with indeterminate writes, 20,070 with failed cas; 2–8 s.
 
 use faultline_checker::format::jsonl;
-use faultline_checker::linear::Verdict;
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::sequential::{self, EdgeReason, Method, Options};
 use faultline_checker::Value;
+use faultline_checker::Verdict;
 use faultline_rng::Rng;
 
 #[derive(Clone, Debug, PartialEq)]

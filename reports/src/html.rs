@@ -15,8 +15,11 @@ use std::fmt::Write;
 use faultline_checker::availability::{thousands, Availability};
 use faultline_checker::format::jsonl;
 use faultline_checker::history::FINAL_READ_PROCESS_BASE;
+use faultline_checker::judge::judge;
 use faultline_checker::ladder::Level;
-use faultline_checker::linear::{self, Anomaly, Verdict};
+use faultline_checker::linear::{self, Anomaly};
+use faultline_checker::op_ref::OpRef;
+use faultline_checker::Verdict;
 use faultline_checker::{sequential, History, Outcome, Value};
 
 use crate::escape::{html as esc, json_in_script};
@@ -77,7 +80,7 @@ impl<'a> ReportInput<'a> {
 
     /// The verdict the exit code gives: the required model's, unknown where too little succeeded.
     pub fn verdict(&self) -> Verdict {
-        crate::results::judge(
+        judge(
             ladder::required_verdict(&self.ladder(), self.required),
             self.availability,
             self.interrupted.is_some(),
@@ -382,7 +385,7 @@ fn render_anomalies(
 /// linearizable prefix and the line that breaks it marked. A row each keeps every label clear of the
 /// others however far apart the operations are.
 fn anomaly_svg(h: &History, clock: Clock, spans: &[Span], faults: &[FaultPeriod], a: &Anomaly) -> String {
-    let mut ops: Vec<(&linear::OpRef, Span)> = a.counterexample.iter().map(|o| (o, spans[o.id as usize])).collect();
+    let mut ops: Vec<(&OpRef, Span)> = a.counterexample.iter().map(|o| (o, spans[o.id as usize])).collect();
     ops.sort_by_key(|(o, s)| (s.start, o.id));
     let at_line =
         |line: Option<u32>| line.and_then(|l| h.events.iter().position(|e| e.line == l)).map(|pos| clock.at(h, pos));

@@ -12,12 +12,13 @@
 use std::fmt::Write;
 
 use faultline_checker::availability::Availability;
+use faultline_checker::judge::judge;
 use faultline_checker::ladder::Level;
-use faultline_checker::linear::Verdict;
+use faultline_checker::Verdict;
 
 use crate::escape::xml;
 use crate::ladder::{self, LadderRow, Role};
-use crate::results::{self, CheckResults};
+use crate::results::CheckResults;
 
 /// The models' rows of one history, under the history's name, and what it must keep.
 #[derive(Clone, Debug)]
@@ -58,7 +59,7 @@ impl Suite {
 
     /// What the exit code says of this history.
     pub fn verdict(&self) -> Verdict {
-        results::judge(
+        judge(
             ladder::required_verdict(&self.rows, self.required),
             self.availability.as_ref(),
             self.interrupted.is_some(),

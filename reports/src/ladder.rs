@@ -3,8 +3,10 @@
 //! model added to the checker needs one constructor here to appear everywhere.
 
 use faultline_checker::ladder::{Ladder, Level, Rung, Status};
-use faultline_checker::linear::{self, KeyResult, OpRef, Verdict};
+use faultline_checker::linear::{self, KeyResult};
+use faultline_checker::op_ref::OpRef;
 use faultline_checker::sequential;
+use faultline_checker::Verdict;
 
 /// One model's verdict on one history.
 #[derive(Clone, Debug)]
@@ -116,11 +118,7 @@ impl LadderRow {
 
     /// A row from a rung of the ladder: its status, its summary, and its anomalies in words.
     pub fn rung(rung: &Rung) -> LadderRow {
-        let verdict = match rung.status {
-            Status::Holds => Verdict::Valid,
-            Status::Violated => Verdict::Invalid,
-            Status::Unknown => Verdict::Unknown,
-        };
+        let verdict = rung.status.into();
         let mut explanation = capitalised(&rung.summary);
         if !explanation.ends_with('.') {
             explanation.push('.');

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use faultline_checker::availability::{thousands, Availability, Tally};
-use faultline_checker::linear::Verdict;
+use faultline_checker::Verdict;
 
 use crate::junit::Suite;
 use crate::ladder::Role;

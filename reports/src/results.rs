@@ -1,8 +1,10 @@
 //! Machine-readable results: the full verdicts and anomalies as JSON, for CI and other tools.
 
 use faultline_checker::availability::Availability;
-use faultline_checker::ladder::{Ladder, Level, Status};
-use faultline_checker::linear::{Analysis, Verdict};
+use faultline_checker::judge::{judge, required_verdict};
+use faultline_checker::ladder::{Ladder, Level};
+use faultline_checker::linear::Analysis;
+use faultline_checker::Verdict;
 use serde::{Serialize, Serializer};
 
 /// The check of one history file.
@@ -43,25 +45,7 @@ impl FileResult {
 
     /// The required model's own verdict.
     pub fn required_verdict(&self) -> Verdict {
-        match (self.required_level(), &self.ladder) {
-            (level, Some(ladder)) if level != Level::Linearizable => match ladder.rung(level).status {
-                Status::Holds => Verdict::Valid,
-                Status::Violated => Verdict::Invalid,
-                Status::Unknown => Verdict::Unknown,
-            },
-            _ => self.linearizability.verdict,
-        }
-    }
-}
-
-/// A history's verdict from its required model's: availability and an interruption can only take "valid"
-/// away (a counterexample proves a violation however little else succeeded, and however early the run
-/// stopped).
-pub fn judge(required: Verdict, availability: Option<&Availability>, interrupted: bool) -> Verdict {
-    match (required, availability) {
-        (Verdict::Valid, _) if interrupted => Verdict::Unknown,
-        (Verdict::Valid, Some(a)) if !a.is_available() => Verdict::Unknown,
-        (v, _) => v,
+        required_verdict(self.required_level(), self.ladder.as_ref(), self.linearizability.verdict)
     }
 }
 

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use faultline_checker::availability::{thousands, Availability, Tally};
 use faultline_checker::ladder::{Ladder, Level, Status};
-use faultline_checker::linear::{KeyResult, Verdict};
+use faultline_checker::linear::KeyResult;
+use faultline_checker::Verdict;
 
 use crate::results::{CheckResults, FileResult};
 

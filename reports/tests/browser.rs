@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use faultline_checker::format::jsonl;
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
+use faultline_checker::Verdict;
 use faultline_checker::{sequential, Event, EventKind, Process, Value};
 use faultline_reports::html::{render, ReportInput};
 use support::chromium;

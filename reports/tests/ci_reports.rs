@@ -3,9 +3,10 @@
 
 use faultline_checker::availability;
 use faultline_checker::format::jsonl;
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
+use faultline_checker::Verdict;
 use faultline_checker::{sequential, History};
 use faultline_reports::junit::{self, Suite};
 use faultline_reports::ladder::LadderRow;

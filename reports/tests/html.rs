@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use faultline_checker::format::{self, jsonl};
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{CasFail, ModelKind, ModelOptions};
 use faultline_checker::synth::{self, Spec};
+use faultline_checker::Verdict;
 
 #[path = "../../tests/common/skip.rs"]
 mod skip;

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faultline_checker::format::jsonl;
-use faultline_checker::linear::{self, Options, Verdict};
+use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{ModelKind, ModelOptions};
+use faultline_checker::Verdict;
 use faultline_checker::{EventKind, Outcome};
 use faultline_workloads::adapter::Adapter;
 use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};

@@ -7,8 +7,8 @@ use rustc_hash::FxHashMap;
 use super::decision::{Decision, Proof};
 use crate::graph::Edge;
 use crate::history::History;
-use crate::linear::OpRef;
 use crate::model::{Model, Problem};
+use crate::op_ref::OpRef;
 use crate::sequential::step::Step;
 
 /// What a kept operation does to its key.

@@ -2,7 +2,7 @@
 //! decide. The cycles are part of the checker's results (serialized), so these types stand apart from the
 //! graph they are found in.
 
-use crate::linear::OpRef;
+use crate::op_ref::OpRef;
 
 /// What the graph method concluded.
 pub(crate) enum Decision {

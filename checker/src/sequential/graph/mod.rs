@@ -59,10 +59,11 @@ mod topo;
 
 use rustc_hash::FxHashMap;
 
+use crate::budget::Budget;
 use crate::graph::{disjoint_cycles, Adjacency, Edge, Edges};
 use crate::history::History;
-use crate::linear::{Budget, OpRef};
 use crate::model::{Model, Problem};
+use crate::op_ref::OpRef;
 use crate::sequential::step::Step;
 use build::{build, Graph, Role, NONE};
 pub(super) use decision::Decision;

@@ -5,8 +5,8 @@ use super::decision::{Cycle, CycleEdge, EdgeReason, Proof};
 use super::sat::{Assumption, Learned};
 use crate::graph::Edge;
 use crate::history::Outcome as OpOutcome;
-use crate::linear::OpRef;
 use crate::model::{Model, Problem};
+use crate::op_ref::OpRef;
 
 pub(super) fn prove<M: Model>(g: &Graph<'_, M::Op>, problems: &[Problem<M>], cycles: Vec<Learned>) -> Proof {
     let cycles: Vec<Cycle> = cycles.iter().map(|(c, assumed)| narrate(g, problems, c, assumed)).collect();
