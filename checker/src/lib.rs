@@ -16,6 +16,7 @@ pub mod sequential;
 pub mod session;
 pub mod synth;
 pub mod value;
+pub mod worlds;
 
 pub use error::Error;
 pub use history::{Event, EventKind, History, Operation, Outcome, Process};
