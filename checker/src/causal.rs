@@ -793,6 +793,20 @@ impl Checker<'_> {
         }
     }
 
+    /// "process 2 read the initial value of key "x" (line 9)", or for a failed cas, what it is read as.
+    fn saw_initial(&self, r: u32) -> String {
+        match &self.parsed.meaning[self.g.nodes[r as usize].id as usize] {
+            Meaning::Differs { not, .. } => format!(
+                "process {}'s cas{} ({}) failed its comparison with {not}, so it saw another value: the initial \
+                 value here",
+                self.process(r),
+                self.key_words(r),
+                self.at(r)
+            ),
+            _ => format!("process {} read the initial value{} ({})", self.process(r), self.key_words(r), self.at(r)),
+        }
+    }
+
     fn value_written(&self, v: u32) -> Value {
         match &self.parsed.meaning[self.g.nodes[v as usize].id as usize] {
             Meaning::Write { value, .. } => value.clone(),
@@ -1044,11 +1058,8 @@ fn check_world(
             match src {
                 Src::Init => {
                     let text = format!(
-                        "process {} read the initial value{} ({}), but it had already causally seen {} ({}), \
-                         which overwrote it.",
-                        checker.process(r),
-                        checker.key_words(r),
-                        checker.at(r),
+                        "{}, but it had already causally seen {} ({}), which overwrote it.",
+                        checker.saw_initial(r),
                         checker.op(z).describe(),
                         checker.at(z)
                     );
@@ -1619,11 +1630,8 @@ fn check_cm(c: &Checker<'_>, forced: &[bool], deadline: Option<Instant>) -> Vari
                             })
                             .find_map(|&t| because.get(&t).map(|&(y, by)| (t, y, by)));
                         let mut text = format!(
-                            "process {} read the initial value{} ({}), but in its view {} ({}) happened before \
-                             that read.",
-                            c.process(r),
-                            c.key_words(r),
-                            c.at(r),
+                            "{}, but in its view {} ({}) happened before that read.",
+                            c.saw_initial(r),
                             c.op(z).describe(),
                             c.at(z)
                         );
