@@ -92,12 +92,17 @@ pub(crate) fn sources(history: &History, parsed: &Parsed, initial: &Value) -> So
         let end = op.complete.unwrap_or(op.invoke);
         let init = (*observed == *initial) != not;
         let writes = &parsed.key_writes[key as usize];
-        let choice = if !not {
-            let list: Vec<u32> = match parsed.repeated.get(&(key, observed.clone())) {
-                Some(list) => list.clone(),
-                None => parsed.writers.get(&(key, observed.clone())).map_or(vec![], |&w| vec![w]),
-            };
-            let list: Vec<u32> = list.into_iter().filter(|&w| w != id as u32).collect();
+        let repeated = if not { None } else { parsed.repeated.get(&(key, observed.clone())) };
+        let choice = if let (false, None) = (not, repeated) {
+            // The usual case, without allocating: one writer, or the initial value, or nothing.
+            match parsed.writers.get(&(key, observed.clone())) {
+                Some(&w) if w != id as u32 && !init => Choice::One(Source::Write(w)),
+                Some(&w) if w != id as u32 => ordered(vec![w], init, &|w| invoked(w) < end, &invoked),
+                _ if init => Choice::One(Source::Init),
+                _ => Choice::One(Source::ThinAir),
+            }
+        } else if let Some(list) = repeated {
+            let list: Vec<u32> = list.iter().copied().filter(|&w| w != id as u32).collect();
             ordered(list, init, &|w| invoked(w) < end, &invoked)
         } else {
             // Every write of the key of another value: count them before listing them.
