@@ -72,8 +72,9 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::history::{History, Outcome};
 use crate::linear::OpRef;
-use crate::model::{cas_pair, ModelOptions};
+use crate::model::{cas_pair, CasFail, ModelOptions};
 use crate::value::Value;
+use crate::worlds;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -218,11 +219,17 @@ pub(crate) enum Meaning {
         from: Option<Value>,
         definite: bool,
     },
+    /// A cas whose comparison failed (read only where failed cas are observations): the key held a value
+    /// other than `not`.
+    Differs {
+        key: u32,
+        not: Value,
+    },
     Skip,
 }
 
 /// Where a read's value came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Source {
     Init,
     /// History operation id of the write.
@@ -234,8 +241,13 @@ pub(crate) struct Parsed {
     pub keys: Vec<Option<Value>>,
     /// One per history operation.
     pub meaning: Vec<Meaning>,
-    /// For each (key, written value), the writing operation.
+    /// For each (key, written value), the (first) writing operation.
     pub writers: FxHashMap<(u32, Value), u32>,
+    /// For each (key, value) written more than once, or written although it is the initial value, every
+    /// operation writing it (only where [`parse_observing`] allows them).
+    pub repeated: FxHashMap<(u32, Value), Vec<u32>>,
+    /// Per key, its writing operations in history order.
+    pub key_writes: Vec<Vec<u32>>,
 }
 
 impl Parsed {
@@ -248,12 +260,26 @@ impl Parsed {
     }
 }
 
-/// Reads every operation as a read, a write, or nothing; checks that written values are unique per key.
+/// Reads every operation as a read, a write, or nothing; checks that written values are unique per key
+/// (and never the initial value), so that every read names its source. A failed cas is left out.
 pub(crate) fn parse(history: &History, opts: &ModelOptions) -> Result<Parsed, Error> {
+    parse_with(history, opts, false)
+}
+
+/// As [`parse`], but a value may be written more than once or be the initial value (its readers' sources
+/// are then a choice, see [`crate::worlds`]), and a cas whose comparison failed is, under
+/// `--cas-fail observe`, an observation that the key held another value.
+pub(crate) fn parse_observing(history: &History, opts: &ModelOptions) -> Result<Parsed, Error> {
+    parse_with(history, opts, true)
+}
+
+fn parse_with(history: &History, opts: &ModelOptions, observing: bool) -> Result<Parsed, Error> {
     let mut key_ids: FxHashMap<Option<Value>, u32> = FxHashMap::default();
     let mut keys = Vec::new();
     let mut meaning = Vec::with_capacity(history.operations.len());
     let mut writers: FxHashMap<(u32, Value), u32> = FxHashMap::default();
+    let mut repeated: FxHashMap<(u32, Value), Vec<u32>> = FxHashMap::default();
+    let mut key_writes: Vec<Vec<u32>> = Vec::new();
     for (id, op) in history.operations.iter().enumerate() {
         let inv = history.invocation(op);
         let key = *key_ids.entry(inv.key.clone()).or_insert_with(|| {
@@ -271,6 +297,9 @@ pub(crate) fn parse(history: &History, opts: &ModelOptions) -> Result<Parsed, Er
                 o => Meaning::Write { key, value: inv.value.clone(), from: None, definite: o == Outcome::Ok },
             },
             "cas" => match op.outcome {
+                Outcome::Fail if observing && opts.cas_fail == CasFail::Observe && !history.observed_nothing(op) => {
+                    Meaning::Differs { key, not: cas_pair(history, id)?.0 }
+                }
                 Outcome::Fail => Meaning::Skip,
                 o => {
                     let (from, to) = cas_pair(history, id)?;
@@ -288,7 +317,17 @@ pub(crate) fn parse(history: &History, opts: &ModelOptions) -> Result<Parsed, Er
                 ))
             }
         };
-        if let Meaning::Write { value, .. } = &m {
+        if let (true, Meaning::Write { value, .. }) = (observing, &m) {
+            key_writes.resize(keys.len(), Vec::new());
+            key_writes[key as usize].push(id as u32);
+            if *value == opts.initial {
+                repeated.entry((key, value.clone())).or_default().push(id as u32);
+            } else if let Some(&first) = writers.get(&(key, value.clone())) {
+                repeated.entry((key, value.clone())).or_insert_with(|| vec![first]).push(id as u32);
+            } else {
+                writers.insert((key, value.clone()), id as u32);
+            }
+        } else if let Meaning::Write { value, .. } = &m {
             if *value == opts.initial {
                 return Err(Error::input(
                     &history.source,
@@ -311,7 +350,8 @@ pub(crate) fn parse(history: &History, opts: &ModelOptions) -> Result<Parsed, Er
         }
         meaning.push(m);
     }
-    Ok(Parsed { keys, meaning, writers })
+    key_writes.resize(keys.len(), Vec::new());
+    Ok(Parsed { keys, meaning, writers, repeated, key_writes })
 }
 
 // ---- The causal graph ----
@@ -352,19 +392,21 @@ struct Graph {
     po_pred: Vec<Option<u32>>,
 }
 
-fn build(history: &History, parsed: &Parsed, opts: &ModelOptions) -> Graph {
+/// The causal graph of one world: `world[id]` is the source of operation `id`'s observation, `None` where
+/// it observes nothing or its observation is left out (see [`crate::worlds`]).
+fn build(history: &History, parsed: &Parsed, world: &[Option<Source>]) -> Graph {
     let mut observed = vec![false; history.operations.len()];
     let mut reads: Vec<Option<Source>> = vec![None; history.operations.len()];
     // Operations that certainly happened observe what they read; an indeterminate cas observes its `from`
     // only once it is itself known to have happened (observed), else its read may never have taken place.
     let mut pending = Vec::new();
     for (id, m) in parsed.meaning.iter().enumerate() {
-        let (key, value, definite) = match m {
-            Meaning::Read { key, value } => (*key, value, true),
-            Meaning::Write { key, from: Some(from), definite, .. } => (*key, from, *definite),
+        let definite = match m {
+            Meaning::Read { .. } | Meaning::Differs { .. } => true,
+            Meaning::Write { from: Some(_), definite, .. } => *definite,
             _ => continue,
         };
-        let source = parsed.source(key, value, &opts.initial);
+        let Some(source) = world[id] else { continue };
         reads[id] = Some(source);
         match source {
             Source::Write(w) if definite => observed[w as usize] = true,
@@ -387,7 +429,7 @@ fn build(history: &History, parsed: &Parsed, opts: &ModelOptions) -> Graph {
         }
     }
     let included = |id: usize, observed: &[bool]| match &parsed.meaning[id] {
-        Meaning::Read { .. } => true,
+        Meaning::Read { .. } | Meaning::Differs { .. } => reads[id].is_some(),
         Meaning::Write { definite, .. } => *definite || observed[id],
         Meaning::Skip => false,
     };
@@ -410,7 +452,7 @@ fn build(history: &History, parsed: &Parsed, opts: &ModelOptions) -> Graph {
         });
         slot_len[slot as usize] += 1;
         let (key, writes) = match &parsed.meaning[id] {
-            Meaning::Read { key, .. } => (*key, false),
+            Meaning::Read { key, .. } | Meaning::Differs { key, .. } => (*key, false),
             Meaning::Write { key, .. } => (*key, true),
             Meaning::Skip => unreachable!(),
         };
@@ -741,11 +783,27 @@ impl Checker<'_> {
         self.key(v).map_or(String::new(), |k| format!(" of key {k}"))
     }
 
-    fn value_read(&self, v: u32) -> Value {
+    /// What `v` observed, in words: the value it read, or for a failed cas "a value other than 1".
+    fn value_read(&self, v: u32) -> String {
         match &self.parsed.meaning[self.g.nodes[v as usize].id as usize] {
-            Meaning::Read { value, .. } => value.clone(),
-            Meaning::Write { from: Some(f), .. } => f.clone(),
-            _ => Value::Null,
+            Meaning::Read { value, .. } => value.to_string(),
+            Meaning::Write { from: Some(f), .. } => f.to_string(),
+            Meaning::Differs { not, .. } => format!("a value other than {not}"),
+            _ => Value::Null.to_string(),
+        }
+    }
+
+    /// "process 2 read the initial value of key "x" (line 9)", or for a failed cas, what it is read as.
+    fn saw_initial(&self, r: u32) -> String {
+        match &self.parsed.meaning[self.g.nodes[r as usize].id as usize] {
+            Meaning::Differs { not, .. } => format!(
+                "process {}'s cas{} ({}) failed its comparison with {not}, so it saw another value: the initial \
+                 value here",
+                self.process(r),
+                self.key_words(r),
+                self.at(r)
+            ),
+            _ => format!("process {} read the initial value{} ({})", self.process(r), self.key_words(r), self.at(r)),
         }
     }
 
@@ -782,12 +840,25 @@ impl Checker<'_> {
             Meaning::Write { value, from: Some(f), .. } => {
                 format!("cas{key} from {f} to {value} by process {}", o.process)
             }
+            Meaning::Differs { not, .. } => {
+                format!("failed cas{key} from {not} by process {} (it saw another value)", o.process)
+            }
             _ => format!("read of{key} by process {} returned {}", o.process, self.value_read(v)),
         };
         format!("{what} ({})", o.lines())
     }
 
     fn thin_air(&self, r: u32) -> Anomaly {
+        if let Meaning::Differs { not, .. } = &self.parsed.meaning[self.g.nodes[r as usize].id as usize] {
+            let text = format!(
+                "process {}'s cas{} ({}) failed its comparison, so the key held a value other than {not}, but it \
+                 never held another value: the initial value and every write of it are {not}.",
+                self.process(r),
+                self.key_words(r),
+                self.at(r)
+            );
+            return self.anomaly(AnomalyKind::ThinAirRead, &[r], text);
+        }
         let text = format!(
             "process {} read {}{} ({}), but no operation wrote that value to that key.",
             self.process(r),
@@ -821,11 +892,86 @@ impl Checker<'_> {
     }
 }
 
-/// Checks a history for CC, CM and CCv.
+/// Checks a history for CC, CM and CCv: in its one world where every observation names its source, else
+/// in every world while they are few (a model holds if it holds in some world), else in the likeliest world
+/// and the one without the ambiguous observations (see [`crate::worlds`]).
 pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     let started = Instant::now();
-    let parsed = parse(history, &opts.model)?;
-    let g = build(history, &parsed, &opts.model);
+    let parsed = parse_observing(history, &opts.model)?;
+    let sources = worlds::sources(history, &parsed, &opts.model.initial);
+    let first = check_world(history, &parsed, &sources.world(0), opts, started)?;
+    if sources.ambiguous() == 0 {
+        return Ok(first);
+    }
+    let mut best = first;
+    let settled = |a: &Analysis| [&a.cc, &a.cm, &a.ccv].iter().all(|r| r.status == Status::Holds);
+    // A variant's result in another world replaces the first world's where it is better: holds over unknown
+    // over violated.
+    let rank = |s: Status| match s {
+        Status::Holds => 2,
+        Status::Unknown => 1,
+        Status::Violated => 0,
+    };
+    let merge = |best: &mut Analysis, other: Analysis| {
+        for (b, o) in [(&mut best.cc, other.cc), (&mut best.cm, other.cm), (&mut best.ccv, other.ccv)] {
+            if rank(o.status) > rank(b.status) {
+                *b = o;
+            }
+        }
+    };
+    let operations = history.operations.len();
+    if worlds::exact(sources.worlds, operations) {
+        for n in 1..sources.worlds {
+            if settled(&best) {
+                break;
+            }
+            let other = check_world(history, &parsed, &sources.world(n), opts, started)?;
+            merge(&mut best, other);
+        }
+        for r in [&mut best.cc, &mut best.cm, &mut best.ccv] {
+            if r.status == Status::Violated {
+                let note = format!(
+                    " (The history can be read in {} ways, its repeated values or failed cas having more than \
+                     one possible source; this is one of them, and every one is violated.)",
+                    sources.worlds
+                );
+                r.anomalies.iter_mut().for_each(|a| a.explanation.push_str(&note));
+            }
+        }
+    } else if !settled(&best) {
+        // Leaving the ambiguous observations out can only drop constraints: what it violates, every world does.
+        let relaxed = check_world(history, &parsed, &sources.relaxed(), opts, started)?;
+        let cause = worlds::beyond_cause(sources.ambiguous(), sources.worlds, operations);
+        for (b, r) in [(&mut best.cc, relaxed.cc), (&mut best.cm, relaxed.cm), (&mut best.ccv, relaxed.ccv)] {
+            if b.status == Status::Holds {
+                continue;
+            }
+            if r.status == Status::Violated {
+                *b = r;
+            } else {
+                *b = VariantResult {
+                    variant: b.variant,
+                    status: Status::Unknown,
+                    anomalies: vec![],
+                    anomaly_count: 0,
+                    unknown_cause: Some(b.unknown_cause.clone().unwrap_or_else(|| cause.clone())),
+                };
+            }
+        }
+    }
+    best.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(best)
+}
+
+/// Checks one world of a history (`world[id]`: operation `id`'s source, see [`build`]).
+fn check_world(
+    history: &History,
+    parsed: &Parsed,
+    world: &[Option<Source>],
+    opts: &Options,
+    started: Instant,
+) -> Result<Analysis, Error> {
+    let g = build(history, parsed, world);
     let n = g.nodes.len();
     let processes = g.slots;
     let result = |variant, status, anomalies: Vec<Anomaly>, count, cause: Option<String>| VariantResult {
@@ -846,7 +992,7 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
     };
     let (order, done) = topological(n, &|v, out| co_preds(&g, v, out));
     let empty = Clocks { width: 1, row_of: vec![], rows: vec![0], chunks: vec![0; CHUNK] };
-    let mut checker = Checker { history, parsed: &parsed, g, clocks: empty, max: opts.max_anomalies };
+    let mut checker = Checker { history, parsed, g, clocks: empty, max: opts.max_anomalies };
     let mut cc: Vec<Anomaly> = Vec::new();
     let mut cc_count = 0;
     let push = |list: &mut Vec<Anomaly>, count: &mut usize, a: Anomaly, max: usize| {
@@ -912,11 +1058,8 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
             match src {
                 Src::Init => {
                     let text = format!(
-                        "process {} read the initial value{} ({}), but it had already causally seen {} ({}), \
-                         which overwrote it.",
-                        checker.process(r),
-                        checker.key_words(r),
-                        checker.at(r),
+                        "{}, but it had already causally seen {} ({}), which overwrote it.",
+                        checker.saw_initial(r),
                         checker.op(z).describe(),
                         checker.at(z)
                     );
@@ -1487,11 +1630,8 @@ fn check_cm(c: &Checker<'_>, forced: &[bool], deadline: Option<Instant>) -> Vari
                             })
                             .find_map(|&t| because.get(&t).map(|&(y, by)| (t, y, by)));
                         let mut text = format!(
-                            "process {} read the initial value{} ({}), but in its view {} ({}) happened before \
-                             that read.",
-                            c.process(r),
-                            c.key_words(r),
-                            c.at(r),
+                            "{}, but in its view {} ({}) happened before that read.",
+                            c.saw_initial(r),
                             c.op(z).describe(),
                             c.at(z)
                         );

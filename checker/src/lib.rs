@@ -22,6 +22,7 @@ pub mod synth;
 pub mod txn;
 pub mod value;
 pub mod verdict;
+pub mod worlds;
 
 pub use error::Error;
 pub use history::{Event, EventKind, History, Operation, Outcome, Process};

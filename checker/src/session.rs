@@ -2,40 +2,50 @@
 //! what one client can rely on about its own reads and writes, even from a weakly consistent store.
 //!
 //! A session is a client process id (a Jepsen process; a client that timed out goes on under a new id, and
-//! so in a new session). Each guarantee is reported on its own:
+//! so in a new session). As in Viotti and Vukolić's survey (2016) and Jepsen's model map, a guarantee holds
+//! when an order of versions exists under which it is kept; no real-time order is assumed. Keys are
+//! independent objects: per key, some world (see [`crate::worlds`]: a source for every read, where a value
+//! was written more than once or a cas failed) and, for every session, an order of the key's versions
+//! (its writes, after the initial value: the session's view of the key) must satisfy, with `x ⪯ y` for "x
+//! precedes or is y" in that order:
 //!
-//! - **read-your-writes**: a read sees the session's own earlier writes of its key (or something newer).
-//! - **monotonic reads**: a read of a key never returns a version older than an earlier read of the session.
-//! - **monotonic writes**: writes of a session become visible in order: once another session has read a
-//!   session's write, it never reads a key at a version older than an earlier write of that session.
-//! - **writes-follow-reads**: a write follows the reads that preceded it in its session: once another
-//!   session has read it, it never reads a key at a version older than what the writer had read before
-//!   writing.
+//! - **read-your-writes**: every write of the session before a read precedes or is the version it read.
+//! - **monotonic reads**: each read's version precedes or is every later read's (of the same key).
+//! - **monotonic writes**: once the session has read a write `w2` of process `q`, every write of `q` (of
+//!   the key) before `w2` precedes or is each version the session reads from then on.
+//! - **writes-follow-reads**: once the session has read a write `w2` of process `q`, every version `q`
+//!   read (of the key) before writing `w2`, a cas's own comparison included, precedes or is each version
+//!   the session reads from then on.
 //!
-//! Version order. Values are unique per key, so a read names the write it read from (a value nobody wrote
-//! is the eventual checker's thin-air read, and is skipped here). The versions of a key are ordered by the
-//! written integer values when every written value of the key is an integer and they increase in invocation
-//! order (the workloads' convention), otherwise by the real-time order of write completions; the initial
-//! value precedes every write. A version counts as *older* than another only when that order is certain:
-//! its write completed (`ok`) before the other write was invoked. Writes that overlapped in real time (or
-//! an indeterminate write, which has no completion) may have been applied in either order, so going "back"
-//! across them is not reported. For the integer convention this agrees with the integer order wherever it
-//! decides; it also makes every check sound for linearizable histories, which never violate a guarantee.
+//! So a read of 2 and then of 1 is no violation of monotonic reads alone (1 may be the newer version); a
+//! session that reads 1, 2 and 1 again is. Causal memory, causal convergence and so sequential consistency
+//! imply all four (a process's view, or the one arbitration order, is the order that exists); weak causal
+//! consistency implies every one but monotonic reads (a process may see 1, 2, 1 under it). A read of a value
+//! no write could have produced is left to the thin-air checks (eventual consistency, CC).
 //!
-//! Cost: O(n · W) for n operations and W writing (or, for writes-follow-reads, reading) sessions of a key,
-//! plus O(log n) per lookup.
+//! How it is decided. For one session and key, the constraints of every guarantee have one shape: each read
+//! `i` (in session order) must return a version `t_i` that every version of a set `S_i` precedes or is,
+//! where `S_i` only grows along the session. Such constraints have an order exactly when no version `x`
+//! entered `S` before (or at) the last read of another version `y` while `y` entered `S` before the last
+//! read of `x` (a cycle of the order's constraints shortens to one of two versions), and no version entered
+//! `S` before the last read of the initial value, which precedes every version. With each version's entry
+//! into `S` and last read computed along the session, sorting the versions by entry finds such a pair:
+//! O(n log n) per world for n operations. Keys with more than one world are searched world by world while
+//! that stays within [`worlds::EXACT_WORK`]; beyond that the likeliest world can show a guarantee holds and
+//! the world without the ambiguous reads that it is violated, and otherwise it is unknown.
 
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::causal::{parse, Meaning, Source};
+use crate::causal::{parse_observing, Meaning, Parsed, Source};
 use crate::error::Error;
 use crate::history::{History, Outcome};
 use crate::linear::OpRef;
 use crate::model::ModelOptions;
 use crate::value::Value;
+use crate::worlds;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,8 +81,8 @@ pub struct Violation {
     pub process: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Value>,
-    /// The violating pair (the earlier operation, then the read that contradicts it), then any operations
-    /// that explain why the pair conflicts.
+    /// The two reads whose versions no order can put each before the other (or the one read of the
+    /// initial value), then the operations that explain why each version had to come first.
     pub ops: Vec<OpRef>,
     pub explanation: String,
 }
@@ -81,18 +91,21 @@ pub struct Violation {
 pub struct GuaranteeResult {
     pub guarantee: Guarantee,
     pub holds: bool,
+    /// Sessions and keys (pairs) for which no order of the key's versions keeps the guarantee.
     pub violations: usize,
     /// The first violations, in full.
     pub examples: Vec<Violation>,
+    /// Why the guarantee could not be decided (then `holds` is false and there are no violations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_cause: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Analysis {
     pub guarantees: Vec<GuaranteeResult>,
     pub sessions: usize,
-    /// Keys whose versions are ordered by their integer values, and by write completion order.
-    pub keys_by_value: usize,
-    pub keys_by_completion: usize,
+    /// Keys some read of which could have read from more than one write, decided by trying every world.
+    pub keys_searched: usize,
     pub elapsed_ms: f64,
 }
 
@@ -109,303 +122,428 @@ impl Analysis {
 /// How many violations of each guarantee are reported in full.
 const EXAMPLES: usize = 10;
 
-/// A version, as far as ordering goes: event positions of its write's invocation and (definite) completion.
-/// The initial value is `(0, None)` with `init`.
-#[derive(Clone, Copy, Debug)]
-struct Version {
-    write: Option<u32>,
-    invoke: u32,
-    complete: Option<u32>,
+/// A violation found in one world: the session, the operations, the words.
+struct Found {
+    process: u64,
+    ops: Vec<u32>,
+    explanation: String,
 }
 
-impl Version {
-    const INIT: Version = Version { write: None, invoke: 0, complete: None };
-
-    /// Certainly older than `other`.
-    fn older(&self, other: &Version) -> bool {
-        match (self.write, other.write) {
-            (None, Some(_)) => true,
-            (Some(_), Some(_)) => self.complete.is_some_and(|c| c < other.invoke),
-            _ => false,
-        }
-    }
-}
-
-/// A session's read of a key: its position in the session, the version read, and the newest invocation rank
-/// read so far.
-type SessionRead = (u32, Version, u32);
-
-struct Step {
-    op: u32,
-    key: u32,
-    read: Option<Version>,
-    writes: bool,
+/// What the check of a key needs, built once.
+struct Context<'a> {
+    history: &'a History,
+    parsed: &'a Parsed,
+    /// Per key, per process, its operations of the key in program order.
+    steps: Vec<Vec<(u64, Vec<u32>)>>,
+    /// Each operation's place among its process's operations of its key.
+    place: Vec<u32>,
 }
 
 /// Checks the four session guarantees.
 pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> {
     let started = Instant::now();
-    let parsed = parse(history, opts)?;
-    let version_of = |w: u32| {
-        let o = &history.operations[w as usize];
-        Version {
-            write: Some(w),
-            invoke: o.invoke,
-            complete: (o.outcome == Outcome::Ok).then_some(o.complete).flatten(),
-        }
-    };
-    let read_version = |key: u32, value: &Value| match parsed.source(key, value, &opts.initial) {
-        Source::Init => Some(Version::INIT),
-        Source::Write(w) => Some(version_of(w)),
-        Source::ThinAir => None,
-    };
-    // Which keys follow the integer convention (for the report; the certainty rule decides violations).
-    let mut last_int: Vec<Option<Option<i64>>> = vec![Some(None); parsed.keys.len()];
-    for m in &parsed.meaning {
-        if let Meaning::Write { key, value, .. } = m {
-            let slot = &mut last_int[*key as usize];
-            *slot = match (*slot, value) {
-                (Some(prev), Value::Int(v)) if prev.is_none_or(|p| p < *v) => Some(Some(*v)),
-                _ => None,
-            };
-        }
-    }
-    let written: Vec<bool> = (0..parsed.keys.len() as u32)
-        .map(|k| parsed.meaning.iter().any(|m| matches!(m, Meaning::Write { key, .. } if *key == k)))
-        .collect();
-    let keys_by_value = (0..parsed.keys.len()).filter(|&k| written[k] && last_int[k].is_some()).count();
-    let keys_by_completion = written.iter().filter(|&&w| w).count() - keys_by_value;
-
-    // Each session's definite operations, in program order.
-    let mut sessions: FxHashMap<u64, Vec<Step>> = FxHashMap::default();
+    let parsed = parse_observing(history, opts)?;
+    let sources = worlds::sources(history, &parsed, &opts.initial);
+    let mut by_key: Vec<FxHashMap<u64, Vec<u32>>> = vec![FxHashMap::default(); parsed.keys.len()];
+    let mut place = vec![0u32; history.operations.len()];
     for (id, op) in history.operations.iter().enumerate() {
-        let step = match &parsed.meaning[id] {
-            Meaning::Read { key, value } => match read_version(*key, value) {
-                Some(v) => Step { op: id as u32, key: *key, read: Some(v), writes: false },
-                None => continue,
-            },
-            Meaning::Write { key, from, definite: true, .. } => {
-                Step { op: id as u32, key: *key, read: from.as_ref().and_then(|f| read_version(*key, f)), writes: true }
-            }
-            _ => continue,
+        let key = match &parsed.meaning[id] {
+            Meaning::Read { key, .. } | Meaning::Write { key, .. } | Meaning::Differs { key, .. } => *key,
+            Meaning::Skip => continue,
         };
-        sessions.entry(op.process).or_default().push(step);
+        let list = by_key[key as usize].entry(op.process).or_default();
+        place[id] = list.len() as u32;
+        list.push(id as u32);
     }
-    let mut order: Vec<u64> = sessions.keys().copied().collect();
-    order.sort_unstable();
+    let mut sessions: Vec<u64> = by_key.iter().flat_map(|m| m.keys().copied()).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    let steps = by_key
+        .into_iter()
+        .map(|m| {
+            let mut list: Vec<(u64, Vec<u32>)> = m.into_iter().collect();
+            list.sort_unstable_by_key(|(p, _)| *p);
+            list
+        })
+        .collect();
+    let c = Context { history, parsed: &parsed, steps, place };
 
-    // Per (session, key): its writes as (position in session, version), and its reads as (position,
-    // version read, the newest-invoked version read so far at or before that position).
-    let mut writes_of: FxHashMap<(u64, u32), Vec<(u32, Version)>> = FxHashMap::default();
-    let mut reads_of: FxHashMap<(u64, u32), Vec<SessionRead>> = FxHashMap::default();
-    let mut key_writers: Vec<Vec<u64>> = vec![Vec::new(); parsed.keys.len()];
-    let mut key_readers: Vec<Vec<u64>> = vec![Vec::new(); parsed.keys.len()];
-    // Where each write sits: (session, position).
-    let mut position: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
-    for &p in &order {
-        for (i, s) in sessions[&p].iter().enumerate() {
-            if s.writes {
-                let list = writes_of.entry((p, s.key)).or_default();
-                if list.is_empty() {
-                    key_writers[s.key as usize].push(p);
+    let mut results: Vec<GuaranteeResult> = Guarantee::ALL
+        .iter()
+        .map(|&g| GuaranteeResult { guarantee: g, holds: true, violations: 0, examples: vec![], unknown_cause: None })
+        .collect();
+    let likeliest = sources.world(0);
+    let mut keys_searched = 0;
+    for (key, (ambiguous, count)) in sources.per_key(&parsed).into_iter().enumerate() {
+        let key = key as u32;
+        let first = check_key(&c, key, &likeliest);
+        let mut outcome: Vec<KeyOutcome> = first.into_iter().map(KeyOutcome::Found).collect();
+        if !ambiguous.is_empty() {
+            let unsettled = |o: &[KeyOutcome]| o.iter().any(|x| matches!(x, KeyOutcome::Found(f) if !f.is_empty()));
+            let operations: usize = c.steps[key as usize].iter().map(|(_, l)| l.len()).sum();
+            if worlds::exact(count, operations) {
+                keys_searched += 1;
+                let mut world = likeliest.clone();
+                for n in 1..count {
+                    if !unsettled(&outcome) {
+                        break;
+                    }
+                    sources.set(&mut world, &ambiguous, n);
+                    for (o, f) in outcome.iter_mut().zip(check_key(&c, key, &world)) {
+                        if f.is_empty() {
+                            *o = KeyOutcome::Found(f);
+                        }
+                    }
                 }
-                list.push((i as u32, version_of(s.op)));
-                position.insert(s.op, (p, i as u32));
+            } else if unsettled(&outcome) {
+                let mut relaxed = likeliest.clone();
+                sources.drop(&mut relaxed, &ambiguous);
+                for (o, f) in outcome.iter_mut().zip(check_key(&c, key, &relaxed)) {
+                    if matches!(o, KeyOutcome::Found(found) if !found.is_empty()) {
+                        *o = if f.is_empty() { KeyOutcome::Unknown } else { KeyOutcome::Found(f) };
+                    }
+                }
             }
-            if let Some(v) = s.read {
-                let list = reads_of.entry((p, s.key)).or_default();
-                if list.is_empty() {
-                    key_readers[s.key as usize].push(p);
+        }
+        for (r, o) in results.iter_mut().zip(outcome) {
+            match o {
+                KeyOutcome::Found(found) => {
+                    for f in found {
+                        r.holds = false;
+                        r.violations += 1;
+                        if r.examples.len() < EXAMPLES {
+                            let mut explanation = f.explanation;
+                            if !ambiguous.is_empty() {
+                                explanation.push_str(
+                                    " (The key's repeated values or failed cas can be read in more than one way; \
+                                     this is one of them, and none keeps the guarantee.)",
+                                );
+                            }
+                            r.examples.push(Violation {
+                                guarantee: r.guarantee,
+                                process: f.process,
+                                key: parsed.keys[key as usize].clone(),
+                                ops: f.ops.iter().map(|&o| OpRef::new(history, o)).collect(),
+                                explanation,
+                            });
+                        }
+                    }
                 }
-                // The newest version read so far, by invocation (the one later versions must not precede).
-                let best = match list.last() {
-                    Some(&(_, _, b)) => b.max(v.invoke_rank()),
-                    None => v.invoke_rank(),
-                };
-                list.push((i as u32, v, best));
+                KeyOutcome::Unknown => {
+                    if r.unknown_cause.is_none() {
+                        let k = parsed.keys[key as usize].as_ref().map_or(String::new(), |k| format!("key {k}: "));
+                        let operations: usize = c.steps[key as usize].iter().map(|(_, l)| l.len()).sum();
+                        r.unknown_cause =
+                            Some(format!("{k}{}", worlds::beyond_cause(ambiguous.len(), count, operations)));
+                    }
+                }
             }
         }
     }
+    for r in &mut results {
+        // A violation anywhere decides; otherwise an undecided key leaves the guarantee unknown.
+        if r.violations > 0 {
+            r.unknown_cause = None;
+        }
+        r.holds = r.violations == 0 && r.unknown_cause.is_none();
+    }
+    Ok(Analysis {
+        guarantees: results,
+        sessions: sessions.len(),
+        keys_searched,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
 
-    let mut found: FxHashMap<Guarantee, (usize, Vec<Violation>)> = FxHashMap::default();
-    let key_of = |k: u32| parsed.keys[k as usize].clone();
-    let key_words = |k: u32| parsed.keys[k as usize].as_ref().map_or(String::new(), |k| format!(" of key {k}"));
-    // A version in words: "2 (written by process 0 at lines 3–4)".
-    let what = |v: &Version| match v.write {
-        None => "the initial value".to_string(),
-        Some(w) => {
-            let o = OpRef::new(history, w);
-            let value = match &parsed.meaning[w as usize] {
+/// One guarantee's verdict on one key.
+enum KeyOutcome {
+    /// The violations of the world it was decided in (none: it holds).
+    Found(Vec<Found>),
+    Unknown,
+}
+
+/// Which operations of a key's world happened: definite ones, and indeterminate ones an included
+/// observation read from (an indeterminate cas's own observation counts only once it is included).
+fn included(c: &Context<'_>, key: u32, world: &[Option<Source>]) -> FxHashMap<u32, bool> {
+    let mut inc: FxHashMap<u32, bool> = FxHashMap::default();
+    let definite = |id: u32| {
+        c.history.operations[id as usize].outcome == Outcome::Ok
+            || matches!(c.parsed.meaning[id as usize], Meaning::Read { .. } | Meaning::Differs { .. })
+    };
+    let mut pending = Vec::new();
+    for (_, ids) in &c.steps[key as usize] {
+        for &id in ids {
+            let yes = definite(id);
+            inc.insert(id, yes);
+            if let Some(Source::Write(w)) = world[id as usize] {
+                pending.push((id, w));
+            }
+        }
+    }
+    loop {
+        let mut grew = false;
+        pending.retain(|&(reader, w)| {
+            if inc[&reader] {
+                if !inc[&w] {
+                    inc.insert(w, true);
+                    grew = true;
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if !grew {
+            return inc;
+        }
+    }
+}
+
+/// A version: the initial value or a write.
+type Version = Source;
+
+/// The violations of each guarantee (in [`Guarantee::ALL`] order) on one key in one world.
+fn check_key(c: &Context<'_>, key: u32, world: &[Option<Source>]) -> [Vec<Found>; 4] {
+    let inc = included(c, key, world);
+    let observes = |id: u32| match world[id as usize] {
+        Some(Source::ThinAir) | None => None,
+        Some(s) if inc[&id] => Some(s),
+        _ => None,
+    };
+    let writes = |id: u32| inc[&id] && matches!(c.parsed.meaning[id as usize], Meaning::Write { .. });
+    let process_of = |id: u32| c.history.operations[id as usize].process;
+    let steps_of: FxHashMap<u64, &Vec<u32>> = c.steps[key as usize].iter().map(|(p, l)| (*p, l)).collect();
+    let mut out: [Vec<Found>; 4] = Default::default();
+    for (s, ids) in &c.steps[key as usize] {
+        let reads: Vec<(u32, Version)> = ids.iter().filter_map(|&id| observes(id).map(|v| (id, v))).collect();
+        if reads.is_empty() {
+            continue;
+        }
+        // The last read of each version.
+        let mut last: FxHashMap<Version, usize> = FxHashMap::default();
+        for (i, &(_, v)) in reads.iter().enumerate() {
+            last.insert(v, i);
+        }
+        for (gi, g) in Guarantee::ALL.into_iter().enumerate() {
+            // Entry of each version into S: (read index, why), and the first entry of any write.
+            let mut entry: FxHashMap<Version, (usize, Why)> = FxHashMap::default();
+            let mut first_write: Option<(usize, Version, Why)> = None;
+            let mut enter = |v: Version, i: usize, why: Why, entry: &mut FxHashMap<Version, (usize, Why)>| {
+                if v != Source::Init && first_write.is_none() {
+                    first_write = Some((i, v, why));
+                }
+                entry.entry(v).or_insert((i, why));
+            };
+            match g {
+                Guarantee::ReadYourWrites => {
+                    let mut i = 0;
+                    for &id in ids.iter() {
+                        while i < reads.len() && reads[i].0 <= id {
+                            i += 1;
+                        }
+                        if writes(id) && i < reads.len() {
+                            enter(Source::Write(id), i, Why::Wrote(id), &mut entry);
+                        }
+                    }
+                }
+                Guarantee::MonotonicReads => {
+                    for (i, &(id, v)) in reads.iter().enumerate() {
+                        if i + 1 < reads.len() {
+                            enter(v, i + 1, Why::Read(id), &mut entry);
+                        }
+                    }
+                }
+                Guarantee::MonotonicWrites | Guarantee::WritesFollowReads => {
+                    // Per writer, the furthest of its operations of the key read so far.
+                    let mut furthest: FxHashMap<u64, u32> = FxHashMap::default();
+                    for (i, &(rid, v)) in reads.iter().enumerate() {
+                        let Source::Write(w2) = v else { continue };
+                        let q = process_of(w2);
+                        let at = c.place[w2 as usize];
+                        let before = furthest.get(&q).copied();
+                        if before.is_some_and(|b| b >= at) {
+                            continue;
+                        }
+                        furthest.insert(q, at);
+                        // Behind it already: q's writes before its place (monotonic writes), or what q observed
+                        // up to and at it (writes-follow-reads).
+                        let from = before.map_or(0, |b| b as usize + usize::from(g == Guarantee::WritesFollowReads));
+                        let qsteps = steps_of[&q];
+                        // The operations of q now behind the furthest read: its writes before w2, or what it
+                        // observed up to w2 (a cas's own comparison included).
+                        let upto = if g == Guarantee::MonotonicWrites { at as usize } else { at as usize + 1 };
+                        for &o in &qsteps[from.min(upto)..upto] {
+                            if g == Guarantee::MonotonicWrites {
+                                if writes(o) {
+                                    enter(Source::Write(o), i, Why::WroteBefore(o, w2, rid), &mut entry);
+                                }
+                            } else if let Some(x) = observes(o) {
+                                enter(x, i, Why::ReadBefore(o, w2, rid), &mut entry);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(f) = conflict(c, *s, g, &reads, &last, &entry, first_write) {
+                out[gi].push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Why a version entered a session's set of versions that later reads must not precede.
+#[derive(Clone, Copy, Debug)]
+enum Why {
+    /// The session wrote it.
+    Wrote(u32),
+    /// The session read it.
+    Read(u32),
+    /// Its writer wrote it before the write (second) the session read (third).
+    WroteBefore(u32, u32, u32),
+    /// The writer of the write (second) the session read (third) had observed it at the first.
+    ReadBefore(u32, u32, u32),
+}
+
+/// The violation of one session and key, if its constraints have no order (see the module's comment).
+fn conflict(
+    c: &Context<'_>,
+    s: u64,
+    g: Guarantee,
+    reads: &[(u32, Version)],
+    last: &FxHashMap<Version, usize>,
+    entry: &FxHashMap<Version, (usize, Why)>,
+    first_write: Option<(usize, Version, Why)>,
+) -> Option<Found> {
+    let key_words = |id: u32| {
+        let key = match &c.parsed.meaning[id as usize] {
+            Meaning::Read { key, .. } | Meaning::Write { key, .. } | Meaning::Differs { key, .. } => *key,
+            Meaning::Skip => 0,
+        };
+        c.parsed.keys[key as usize].as_ref().map_or(String::new(), |k| format!(" of key {k}"))
+    };
+    // The initial value precedes every version: no write may enter before its last read.
+    if let (Some(&li), Some((ei, v, why))) = (last.get(&Source::Init), first_write) {
+        if ei <= li {
+            let r = reads[li].0;
+            let text = format!(
+                "process {s} read the initial value{} at {}, after {}: under {}, {} must precede that read's \
+                 version, but the initial value precedes every version.",
+                key_words(r),
+                OpRef::new(c.history, r).lines(),
+                reason(c, why),
+                g.name(),
+                version(c, v)
+            );
+            let mut ops = vec![r];
+            ops.extend(why_ops(why));
+            return Some(Found { process: s, ops, explanation: text });
+        }
+    }
+    // Versions both read and entered, by entry; the two largest last reads of each prefix.
+    let mut both: Vec<(usize, usize, Version)> = entry
+        .iter()
+        .filter(|(v, _)| **v != Source::Init)
+        .filter_map(|(v, (e, _))| last.get(v).map(|&l| (*e, l, *v)))
+        .collect();
+    both.sort_unstable_by_key(|&(e, l, _)| (e, l));
+    let mut top: [Option<(usize, Version)>; 2] = [None, None];
+    let mut prefix: Vec<[Option<(usize, Version)>; 2]> = Vec::with_capacity(both.len());
+    for &(_, l, v) in &both {
+        if top[0].is_none_or(|(tl, _)| l > tl) {
+            top = [Some((l, v)), top[0]];
+        } else if top[1].is_none_or(|(tl, _)| l > tl) {
+            top[1] = Some((l, v));
+        }
+        prefix.push(top);
+    }
+    for &(ey, ly, y) in &both {
+        // Among the versions entered by y's last read, one (not y) last read at or after y's entry.
+        let k = both.partition_point(|&(e, _, _)| e <= ly);
+        let Some(t) = k.checked_sub(1).map(|k| prefix[k]) else { continue };
+        let Some((lx, x)) = t.into_iter().flatten().find(|&(_, v)| v != y) else { continue };
+        if lx < ey {
+            continue;
+        }
+        let (ry, rx) = (reads[ly].0, reads[lx].0);
+        let (why_x, why_y) = (entry[&x].1, entry[&y].1);
+        let text = format!(
+            "process {s} read {}{} at {} after {}, and read {} at {} after {}: under {}, each of the two versions \
+             must precede the other in the session's view of the key.",
+            version(c, y),
+            key_words(ry),
+            OpRef::new(c.history, ry).lines(),
+            reason(c, why_x),
+            version(c, x),
+            OpRef::new(c.history, rx).lines(),
+            reason(c, why_y),
+            g.name()
+        );
+        let mut ops = vec![ry, rx];
+        ops.extend(why_ops(why_x));
+        ops.extend(why_ops(why_y));
+        ops.dedup();
+        return Some(Found { process: s, ops, explanation: text });
+    }
+    None
+}
+
+/// "2 (written by process 0 at lines 3–4)", "the initial value".
+fn version(c: &Context<'_>, v: Version) -> String {
+    match v {
+        Source::Write(w) => {
+            let o = OpRef::new(c.history, w);
+            let value = match &c.parsed.meaning[w as usize] {
                 Meaning::Write { value, .. } => value.clone(),
                 _ => o.value.clone(),
             };
             format!("{value} (written by process {} at {})", o.process, o.lines())
         }
-    };
-    // A write in words: "1 to key "x" (lines 1–2)".
-    let written = |w: u32| {
-        let o = OpRef::new(history, w);
-        match &parsed.meaning[w as usize] {
-            Meaning::Write { key, value, .. } => {
-                format!("{value}{} ({})", key_words(*key).replace(" of ", " to "), o.lines())
-            }
-            _ => o.describe(),
-        }
-    };
-    let mut report = |g: Guarantee, process: u64, key: u32, ops: Vec<u32>, explanation: String| {
-        let entry = found.entry(g).or_default();
-        entry.0 += 1;
-        if entry.1.len() < EXAMPLES {
-            entry.1.push(Violation {
-                guarantee: g,
-                process,
-                key: key_of(key),
-                ops: ops.into_iter().map(|o| OpRef::new(history, o)).collect(),
-                explanation,
-            });
-        }
-    };
-
-    for &p in &order {
-        let steps = &sessions[&p];
-        // Per key: this session's newest own write and newest read, by invocation rank.
-        let mut own: FxHashMap<u32, (Version, u32)> = FxHashMap::default();
-        let mut seen: FxHashMap<u32, (Version, u32)> = FxHashMap::default();
-        // Per other session: the latest position of its writes this session has read, and that read.
-        let mut observed: FxHashMap<u64, (u32, u32, u32)> = FxHashMap::default();
-        for s in steps {
-            if let Some(v) = s.read {
-                let here = s.op;
-                if let Some(&(w, wop)) = own.get(&s.key) {
-                    if v.older(&w) {
-                        let text = format!(
-                            "process {p} wrote {}{} ({}) and then read {} at {}, an older version: it did not \
-                             read its own write.",
-                            OpRef::new(history, wop).value,
-                            key_words(s.key).replace(" of ", " to "),
-                            OpRef::new(history, wop).lines(),
-                            what(&v),
-                            OpRef::new(history, here).lines()
-                        );
-                        report(Guarantee::ReadYourWrites, p, s.key, vec![wop, here], text);
-                    }
-                }
-                if let Some(&(prev, prev_read)) = seen.get(&s.key) {
-                    if v.older(&prev) {
-                        // "the older 3 (written by ...)", but "the initial value", which is older than any write.
-                        let older = match v.write {
-                            None => what(&v),
-                            Some(_) => format!("the older {}", what(&v)),
-                        };
-                        let text = format!(
-                            "process {p} read {}{} at {}, then read {older} at {}: its reads went back in time.",
-                            what(&prev),
-                            key_words(s.key).replace(" of ", " from "),
-                            OpRef::new(history, prev_read).lines(),
-                            OpRef::new(history, here).lines()
-                        );
-                        report(Guarantee::MonotonicReads, p, s.key, vec![prev_read, here], text);
-                    }
-                }
-                // Monotonic writes: writers this session has observed, and their earlier writes of this key.
-                for &q in &key_writers[s.key as usize] {
-                    let Some(&(pos, w2, r2)) = observed.get(&q) else { continue };
-                    if q == p {
-                        continue;
-                    }
-                    let list = &writes_of[&(q, s.key)];
-                    let k = list.partition_point(|&(i, _)| i < pos);
-                    let Some(&(_, w1)) = k.checked_sub(1).map(|k| &list[k]) else { continue };
-                    if v.older(&w1) {
-                        let w1op = w1.write.expect("a write");
-                        let text = format!(
-                            "process {q} wrote {} and later {}; process {p} read the later write at {} but then \
-                             read {} at {}, older than the earlier write: process {q}'s writes became visible out \
-                             of order.",
-                            written(w1op),
-                            written(w2),
-                            OpRef::new(history, r2).lines(),
-                            what(&v),
-                            OpRef::new(history, here).lines()
-                        );
-                        report(Guarantee::MonotonicWrites, q, s.key, vec![w1op, here, w2, r2], text);
-                    }
-                }
-                // Writes-follow-reads: what the writers this session observed had read before writing.
-                for &q in &key_readers[s.key as usize] {
-                    let Some(&(pos, w2, r2)) = observed.get(&q) else { continue };
-                    if q == p {
-                        continue;
-                    }
-                    let list = &reads_of[&(q, s.key)];
-                    let k = list.partition_point(|&(i, _, _)| i < pos);
-                    let Some(&(_, _, best)) = k.checked_sub(1).map(|k| &list[k]) else { continue };
-                    // The read of q with the newest version before its write.
-                    let Some(&(_, r1v, _)) = list[..k].iter().find(|(_, v, _)| v.invoke_rank() == best) else {
-                        continue;
-                    };
-                    if v.older(&r1v) {
-                        let r1 = steps_op(&sessions[&q], list[..k].iter().find(|(_, v, _)| v.invoke_rank() == best));
-                        let text = format!(
-                            "process {q} read {} at {} before writing {}; process {p} read that write at {} but \
-                             then read {} at {}, older than what the writer had read: the write was visible \
-                             without the reads it followed.",
-                            what(&r1v),
-                            OpRef::new(history, r1).lines(),
-                            written(w2),
-                            OpRef::new(history, r2).lines(),
-                            what(&v),
-                            OpRef::new(history, here).lines()
-                        );
-                        report(Guarantee::WritesFollowReads, q, s.key, vec![r1, here, w2, r2], text);
-                    }
-                }
-                if let Some(w) = v.write {
-                    if let Some(&(q, pos)) = position.get(&w) {
-                        let e = observed.entry(q).or_insert((pos, w, here));
-                        if pos > e.0 {
-                            *e = (pos, w, here);
-                        }
-                    }
-                }
-                let e = seen.entry(s.key).or_insert((v, here));
-                if v.invoke_rank() > e.0.invoke_rank() {
-                    *e = (v, here);
-                }
-            }
-            if s.writes {
-                own.insert(s.key, (version_of(s.op), s.op));
-            }
-        }
+        _ => "the initial value".to_string(),
     }
-    let guarantees = Guarantee::ALL
-        .iter()
-        .map(|&g| {
-            let (violations, examples) = found.remove(&g).unwrap_or_default();
-            GuaranteeResult { guarantee: g, holds: violations == 0, violations, examples }
-        })
-        .collect();
-    Ok(Analysis {
-        guarantees,
-        sessions: order.len(),
-        keys_by_value,
-        keys_by_completion,
-        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-    })
 }
 
-/// The operation of a session's read found by its position.
-fn steps_op(steps: &[Step], found: Option<&SessionRead>) -> u32 {
-    found.map_or(0, |&(i, _, _)| steps[i as usize].op)
+/// Why a version had to come first, in words.
+fn reason(c: &Context<'_>, why: Why) -> String {
+    let at = |id: u32| OpRef::new(c.history, id).lines();
+    let observed = |id: u32| match &c.parsed.meaning[id as usize] {
+        Meaning::Write { from: Some(f), .. } => format!("compared it with {f}"),
+        Meaning::Differs { not, .. } => format!("saw a value other than {not}"),
+        _ => "read it".to_string(),
+    };
+    match why {
+        Why::Wrote(w) => format!("writing {} itself", version(c, Source::Write(w))),
+        Why::Read(r) => format!("reading {} at {}", value_of(c, r), at(r)),
+        Why::WroteBefore(w1, w2, r) => format!(
+            "reading at {} the write {}, which its writer made after writing {}",
+            at(r),
+            version(c, Source::Write(w2)),
+            version(c, Source::Write(w1))
+        ),
+        Why::ReadBefore(o, w2, r) => format!(
+            "reading at {} the write {}, whose writer first {} at {}",
+            at(r),
+            version(c, Source::Write(w2)),
+            observed(o),
+            at(o)
+        ),
+    }
 }
 
-impl Version {
-    /// A rank by which "newest" is judged: later invocation is never certainly older. The initial value
-    /// ranks lowest.
-    fn invoke_rank(&self) -> u32 {
-        match self.write {
-            None => 0,
-            Some(_) => self.invoke + 1,
-        }
+/// The value an observation saw, in words.
+fn value_of(c: &Context<'_>, id: u32) -> String {
+    match &c.parsed.meaning[id as usize] {
+        Meaning::Read { value, .. } => value.to_string(),
+        Meaning::Write { from: Some(f), .. } => f.to_string(),
+        Meaning::Differs { not, .. } => format!("a value other than {not}"),
+        _ => String::new(),
+    }
+}
+
+fn why_ops(why: Why) -> Vec<u32> {
+    match why {
+        Why::Wrote(w) => vec![w],
+        Why::Read(r) => vec![r],
+        Why::WroteBefore(a, b, r) | Why::ReadBefore(a, b, r) => vec![a, b, r],
     }
 }
