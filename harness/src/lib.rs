@@ -115,12 +115,6 @@ pub enum RunError {
     Unreachable(String),
 }
 
-impl From<String> for RunError {
-    fn from(e: String) -> RunError {
-        RunError::Error(e)
-    }
-}
-
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -131,6 +125,14 @@ impl std::fmt::Display for RunError {
 
 /// Runs the test; errors are for the user, with the cause.
 pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
+    // The run's errors are the user's sentences; the one that means nothing could be tested (no target
+    // answered) is flagged on the way out, for its exit code.
+    let untested = std::cell::Cell::new(false);
+    run_flagging(plan, &untested)
+        .map_err(|e| if untested.get() { RunError::Unreachable(e) } else { RunError::Error(e) })
+}
+
+fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<TestOutcome, String> {
     // Declared first, dropped last: once every remote connection is closed, on every way out.
     let _control = ControlDirGuard;
     // A cluster on remote hosts has one node per host, whatever --nodes says.
@@ -139,11 +141,9 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
     let plan = match &remote {
         Some(r) => {
             if plan.lab.is_some() {
-                return Err(RunError::Error(
-                    "--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are applied \
-                     on the hosts"
-                        .into(),
-                ));
+                return Err("--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are \
+                            applied on the hosts"
+                    .into());
             }
             adjusted = TestPlan { node_count: r.hosts.len(), ..plan.clone() };
             &adjusted
@@ -159,11 +159,9 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
     let external = !plan.targets.is_empty();
     let commands = plan.nemesis_commands.as_deref().map(CommandBackend::load).transpose()?;
     if external && !plan.nemesis.is_empty() && commands.is_none() {
-        return Err(RunError::Error(
-            "faults against a cluster faultline does not start need --nemesis-commands FILE (shell commands per \
-             fault); without it, run with --nemesis none"
-                .into(),
-        ));
+        return Err("faults against a cluster faultline does not start need --nemesis-commands FILE (shell \
+                    commands per fault); without it, run with --nemesis none"
+            .into());
     }
     let mut schedule = Schedule::new(plan.nemesis.clone(), seed);
     schedule.interval = plan.nemesis_interval;
@@ -182,12 +180,10 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
         && plan.nemesis_targets.explicit(FaultKind::Partition).is_some()
         && schedule.shapes != [PartitionShape::Clients]
     {
-        return Err(RunError::Error(
-            "--partition draws the shape of each partition and --nemesis-targets aims partitions at nodes \
-             (isolating them): give one of them (or --partition clients, to cut the clients off from the aimed \
-             nodes)"
-                .into(),
-        ));
+        return Err("--partition draws the shape of each partition and --nemesis-targets aims partitions at nodes \
+                    (isolating them): give one of them (or --partition clients, to cut the clients off from the \
+                    aimed nodes)"
+            .into());
     }
     // Who leads is asked of the cluster: faultline knows how for the reference cluster and for a spec
     // with [primary]; a cluster it does not start cannot be asked, so aiming at its primary is refused.
@@ -203,7 +199,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
             .filter(|k| plan.nemesis_targets.of(**k) == Targets::Primaries)
             .map(|k| k.as_str())
             .collect();
-        return Err(RunError::Error(match &plan.cluster {
+        return Err(match &plan.cluster {
             Some(spec) => format!(
                 "--nemesis-targets aims {} at the primaries, but the cluster spec {} has no [primary] probe saying \
                  who leads (see the README); aim at named nodes instead (e.g. kill=n1)",
@@ -216,7 +212,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
                  spec with [primary]",
                 aimed.join(", ")
             ),
-        }));
+        });
     }
     schedule.targets = plan.nemesis_targets.clone();
     if plan.open_with_primary_kill
@@ -227,9 +223,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
         schedule.opening = Some((FaultKind::Kill, Targets::Primaries));
     }
     if external && plan.cluster.is_some() {
-        return Err(RunError::Error(
-            "--cluster starts a cluster and --target names one already running: give one of them".into(),
-        ));
+        return Err("--cluster starts a cluster and --target names one already running: give one of them".into());
     }
     let tls_files = plan.tls.clone().or(&plan.cluster.as_ref().and_then(|c| c.tls.clone()).unwrap_or_default());
     let https = match &plan.cluster {
@@ -248,7 +242,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
     if let Some(spec) = &plan.cluster {
         if let Some(why) = spec.refuses_lab(network) {
             let how = if plan.lab.is_none() { " (the default lab here; choose one with --lab)" } else { "" };
-            return Err(RunError::Error(format!("{why}{how}")));
+            return Err(format!("{why}{how}"));
         }
     }
     // A spec is checked (placeholders, program, faults) on made-up addresses and the folder the run will get.
@@ -268,7 +262,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
             _ => faultline_nemesis::lab::refuses(network, *kind, &program),
         };
         if let Some(why) = refusal {
-            return Err(RunError::Error(format!("cannot inject {kind} faults: {why}")));
+            return Err(format!("cannot inject {kind} faults: {why}"));
         }
     }
 
@@ -301,10 +295,8 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
         unreachable = runtime.block_on(reach::probe(&named, probe_timeout));
         let lines = || unreachable.iter().map(|u| format!("\n  {}", u.describe())).collect::<String>();
         if unreachable.len() == named.len() {
-            return Err(RunError::Unreachable(format!(
-                "no target answered, so nothing was tested (unknown):{}",
-                lines()
-            )));
+            untested.set(true);
+            return Err(format!("no target answered, so nothing was tested (unknown):{}", lines()));
         }
         if !unreachable.is_empty() {
             eprintln!(
