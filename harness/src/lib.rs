@@ -44,6 +44,9 @@ pub struct TestPlan {
     /// The reference cluster, when faultline starts it.
     pub node_options: NodeOptions,
     pub node_count: usize,
+    /// `node_count` was asked for (`--nodes`), not the default: a cluster on remote hosts refuses one
+    /// that disagrees with its host list.
+    pub node_count_chosen: bool,
     /// How the reference cluster is networked; `None` picks namespaces when root, proxies otherwise.
     pub lab: Option<Network>,
     pub clients: usize,
@@ -100,7 +103,7 @@ pub struct TestOutcome {
 pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
     // Declared first, dropped last: once every remote connection is closed, on every way out.
     let _control = ControlDirGuard;
-    // A cluster on remote hosts has one node per host, whatever --nodes says.
+    // A cluster on remote hosts has one node per host; a --nodes that says otherwise is refused.
     let remote = plan.cluster.as_ref().and_then(|c| c.remote.clone());
     let adjusted;
     let plan = match &remote {
@@ -109,6 +112,16 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
                 return Err("--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are \
                             applied on the hosts"
                     .into());
+            }
+            if plan.node_count_chosen && plan.node_count != r.hosts.len() {
+                return Err(format!(
+                    "--nodes {} disagrees with cluster spec {}: its [remote] table lists {} hosts, one node each \
+                     (leave --nodes out, or list {} hosts)",
+                    plan.node_count,
+                    plan.cluster.as_ref().map_or("", |c| c.source.as_str()),
+                    r.hosts.len(),
+                    plan.node_count
+                ));
             }
             adjusted = TestPlan { node_count: r.hosts.len(), ..plan.clone() };
             &adjusted

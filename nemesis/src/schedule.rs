@@ -219,12 +219,26 @@ fn least_time_to_act(schedule: &Schedule) -> Duration {
 }
 
 /// A step's completion: the fault, how long applying (or removing) it took, and the probe or the error.
+/// A backend that measures applying apart from its probe (the remote lab: [`crate::remote::APPLIED_MS`],
+/// with the round trips each host took) says so in its finding: its figures are the step's `applied_ms`
+/// and `round_trips`, and the whole step, probe included, is `step_ms`.
 fn outcome(fault: &Fault, result: Result<Value, String>, took: Duration) -> Value {
     let mut value = fault.describe();
     if let Value::Object(map) = &mut value {
         map.insert("applied_ms".into(), json!(took.as_millis() as u64));
         match result {
-            Ok(probe) => map.insert("probe".into(), probe),
+            Ok(mut probe) => {
+                if let Some(found) = probe.as_object_mut() {
+                    if let Some(applied) = found.remove(crate::remote::APPLIED_MS) {
+                        map.insert("step_ms".into(), json!(took.as_millis() as u64));
+                        map.insert("applied_ms".into(), applied);
+                    }
+                    if let Some(trips) = found.remove(crate::remote::ROUND_TRIPS) {
+                        map.insert("round_trips".into(), trips);
+                    }
+                }
+                map.insert("probe".into(), probe)
+            }
             Err(e) => map.insert("error".into(), Value::String(e)),
         };
     }

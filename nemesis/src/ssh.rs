@@ -66,6 +66,8 @@ pub struct Host {
     /// The port sshd listens on, which faults never cut.
     pub ssh_port: u16,
     session: Session,
+    /// Commands run on the host so far: each is one round trip (a channel on the master connection).
+    round_trips: std::sync::atomic::AtomicUsize,
 }
 
 impl Host {
@@ -113,6 +115,7 @@ impl Host {
             sudo: options.sudo,
             ssh_port: port,
             session,
+            round_trips: Default::default(),
         };
         host.facts = host.learn_facts().await?;
         Ok(host)
@@ -177,8 +180,15 @@ impl Host {
         }
     }
 
+    /// Commands run on the host so far, each one round trip: what a fault costs on the host is the
+    /// difference across it.
+    pub fn round_trips(&self) -> usize {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `sh -c script` on the host with `stdin`, to its end; an error names the host.
     async fn output(&self, script: &str, stdin: Stdio) -> Result<std::process::Output, String> {
+        self.round_trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.session
             .command("sh")
             .arg("-c")
