@@ -1,6 +1,6 @@
 //! The remote lab: a cluster's nodes on remote hosts, one node per host, started, faulted and torn down
 //! over SSH ([`crate::ssh`]). It does what the local lab does, so that the run and the schedule do not
-//! care where nodes run ([`crate::lab::Lab::remote`] wraps it):
+//! care where nodes run (both are a [`crate::target::FaultTarget`]):
 //!
 //! - each run gets a working directory for each node on its host, `ROOT/RUN-NAME` (uploads in `bin/`, `data/NAME`, the
 //!   node's output in `logs/NAME.log`, its pid in `NAME.pid`), marked with the run's owner so that
@@ -22,11 +22,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 use crate::fault::{ClockSkew, Fault, FaultKind};
-use crate::lab::{grudge_indexes, node_indexes, NetworkFaults, NodeAddress, NodeSpec};
+use crate::net::{grudge_indexes, node_indexes, NetworkFaults};
+use crate::node::{taken, NodeAddress, NodeSpec};
+use crate::probe::{log_tail, process_alive, tcp_ready};
 use crate::ssh::{quote, Host};
+use crate::target::{FaultTarget, NodeLab, APPLIED_MS, ROUND_TRIPS};
 
 /// The environment variable that marks a remote node with its run's working directory.
 pub const REMOTE_ENV: &str = "FAULTLINE_REMOTE";
@@ -188,7 +192,7 @@ impl RemoteLab {
             delayed: BTreeSet::new(),
         };
         let owner = format!("{} {}", local_hostname(), std::process::id());
-        let prepared = crate::lab::join_all((0..lab.hosts.len()).map(|i| lab.prepare(i, &owner))).await;
+        let prepared = futures_util::future::join_all((0..lab.hosts.len()).map(|i| lab.prepare(i, &owner))).await;
         prepared.into_iter().collect::<Result<Vec<()>, String>>()?;
         Ok(lab)
     }
@@ -246,7 +250,7 @@ impl RemoteLab {
             self.processes.push(RemoteProcess { spec, pid: None, clock });
         }
         for (node, host) in self.nodes.iter().zip(&self.hosts) {
-            crate::lab::taken(node, &format!(" (host {})", host.name)).await?;
+            taken(node, &format!(" (host {})", host.name)).await?;
         }
         self.spawn_all(&(0..self.nodes.len()).collect::<Vec<_>>()).await?;
         for i in 0..self.nodes.len() {
@@ -258,7 +262,7 @@ impl RemoteLab {
     /// Starts nodes `indexes`, every host at once, each in one round trip (which first checks that the
     /// program is there); the first failure, in node order, is the error.
     async fn spawn_all(&mut self, indexes: &[usize]) -> Result<(), String> {
-        let started = crate::lab::join_all(indexes.iter().map(|&i| self.spawn(i))).await;
+        let started = futures_util::future::join_all(indexes.iter().map(|&i| self.spawn(i))).await;
         let mut first_error = None;
         for (&i, started) in indexes.iter().zip(started) {
             match started {
@@ -342,16 +346,13 @@ impl RemoteLab {
             if !self.alive(i).await {
                 self.fetch_log(i).await;
                 self.processes[i].pid = None;
-                return Err(format!(
-                    "node {name} (host {host}) exited{when} before it was ready; {}",
-                    crate::lab::log_tail(&log)
-                ));
+                return Err(format!("node {name} (host {host}) exited{when} before it was ready; {}", log_tail(&log)));
             }
             if Instant::now() > deadline {
                 self.fetch_log(i).await;
                 return Err(format!(
                     "node {name} (host {host}) was not ready{when} within {timeout:?}{last}; {}",
-                    crate::lab::log_tail(&log)
+                    log_tail(&log)
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -461,7 +462,7 @@ impl RemoteLab {
         let targets: Vec<(usize, u32)> =
             self.indexes(nodes)?.into_iter().filter_map(|i| self.processes[i].pid.map(|pid| (i, pid))).collect();
         let this = &*self;
-        let killed = crate::lab::join_all(targets.iter().map(|&(i, pid)| async move {
+        let killed = futures_util::future::join_all(targets.iter().map(|&(i, pid)| async move {
             // SIGCONT first: a paused node must run again to die.
             let script = format!(
                 "kill -s CONT {pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null\nn=0\n\
@@ -480,7 +481,7 @@ impl RemoteLab {
             // sockets: the port closes a moment later, so wait for it (1 s at most).
             let mut closed = false;
             for _ in 0..20 {
-                closed = !crate::lab::tcp_ready(this.nodes[i].listen, Duration::from_millis(300)).await;
+                closed = !tcp_ready(this.nodes[i].listen, Duration::from_millis(300)).await;
                 if closed || !gone {
                     break;
                 }
@@ -591,7 +592,7 @@ impl RemoteLab {
         let targets: Vec<(usize, u32)> =
             self.indexes(nodes)?.into_iter().filter_map(|i| self.processes[i].pid.map(|pid| (i, pid))).collect();
         let hosts = &self.hosts;
-        let states = crate::lab::join_all(targets.iter().map(|&(i, pid)| async move {
+        let states = futures_util::future::join_all(targets.iter().map(|&(i, pid)| async move {
             let script = format!("kill -s {signal} {pid} 2>/dev/null; sleep 0.02; {}; echo \"$s\"", state_script(pid));
             hosts[i].run(&script).await.map(|s| s.trim().to_string()).unwrap_or_default()
         }))
@@ -603,7 +604,7 @@ impl RemoteLab {
 
     /// Sets the clock offset of each of `indexes`, every host at once; the probe is each observed offset.
     async fn set_clocks(&self, indexes: &[usize], offset_ms: i64) -> Result<Value, String> {
-        let seen = crate::lab::join_all(indexes.iter().map(|&i| self.set_clock(i, offset_ms))).await;
+        let seen = futures_util::future::join_all(indexes.iter().map(|&i| self.set_clock(i, offset_ms))).await;
         let mut probes = serde_json::Map::new();
         for (&i, seen) in indexes.iter().zip(seen) {
             probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen?}));
@@ -668,7 +669,7 @@ impl RemoteLab {
                 })
             })
             .collect();
-        let applied = crate::lab::join_all(scripts.iter().enumerate().map(|(i, script)| async move {
+        let applied = futures_util::future::join_all(scripts.iter().enumerate().map(|(i, script)| async move {
             match script {
                 Some(script) => self.hosts[i].run(script).await.map(|_| ()),
                 None => Ok(()),
@@ -688,7 +689,7 @@ impl RemoteLab {
             .filter(|(i, want)| *want || self.delayed.contains(i))
             .collect();
         let hosts = &self.hosts;
-        let done = crate::lab::join_all(changes.iter().map(|&(i, want)| {
+        let done = futures_util::future::join_all(changes.iter().map(|&(i, want)| {
             let peer = hosts[(i + 1) % n].ip;
             let tc = hosts[i].privileged("tc");
             let action = if want {
@@ -740,7 +741,7 @@ impl RemoteLab {
     async fn probe_partition(&self) -> Value {
         let pairs: Vec<(usize, usize)> =
             self.net.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
-        let reachable = crate::lab::join_all(pairs.iter().map(|&(victim, source)| async move {
+        let reachable = futures_util::future::join_all(pairs.iter().map(|&(victim, source)| async move {
             let to = self.nodes[source].peer_listen;
             let script =
                 format!("timeout 0.5 bash -c 'exec 3<>/dev/tcp/{}/{}' 2>/dev/null; echo $?", to.ip(), to.port());
@@ -754,6 +755,34 @@ impl RemoteLab {
             .map(|((v, s), _)| format!("{}<-{}", self.nodes[*v].name, self.nodes[*s].name))
             .collect();
         json!({"pairs_checked": pairs.len(), "pairs_cut": pairs.len() - open.len(), "still_open": open})
+    }
+}
+
+impl FaultTarget for RemoteLab {
+    fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn refuses(&self, kind: FaultKind) -> Option<String> {
+        RemoteLab::refuses(self, kind)
+    }
+
+    fn start_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(RemoteLab::start_fault(self, fault))
+    }
+
+    fn stop_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(RemoteLab::stop_fault(self, fault))
+    }
+
+    fn heal_all(&mut self) -> Option<LocalBoxFuture<'_, Result<Value, String>>> {
+        Some(Box::pin(RemoteLab::heal_all(self)))
+    }
+}
+
+impl NodeLab for RemoteLab {
+    fn nodes(&self) -> &[NodeAddress] {
+        &self.nodes
     }
 }
 
@@ -794,7 +823,7 @@ impl Drop for RemoteLab {
 
 /// A fault step's finding with what applying it cost: `applied_ms`, the time until it was in force (its
 /// probe excluded), and `round_trips`, the commands each touched host ran for it (one, by design). The
-/// schedule lifts both into the step's event ([`crate::schedule`]).
+/// schedule lifts both into the step's event ([`crate::target::APPLIED_MS`]).
 fn with_cost(probe: Value, (took, round_trips): (Duration, BTreeMap<String, usize>)) -> Value {
     let mut map = match probe {
         Value::Object(map) => map,
@@ -805,10 +834,6 @@ fn with_cost(probe: Value, (took, round_trips): (Duration, BTreeMap<String, usiz
     map.insert(ROUND_TRIPS.into(), json!(round_trips));
     Value::Object(map)
 }
-
-/// The keys [`with_cost`] adds to a finding.
-pub const APPLIED_MS: &str = "applied_ms";
-pub const ROUND_TRIPS: &str = "round_trips";
 
 /// `ip saddr { ... } ACTION` and `ip6 saddr { ... } ACTION`, as the addresses need.
 fn saddr_rules(addrs: &[IpAddr], action: &str) -> Vec<String> {
@@ -893,8 +918,7 @@ pub async fn clean(hosts: &[Host], roots: &[String]) -> Result<Vec<String>, Stri
             let mut words = line.rsplitn(3, ' ');
             let (pid, owner, dir) = (words.next(), words.next(), words.next());
             let (Some(pid), Some(owner), Some(dir)) = (pid, owner, dir) else { continue };
-            let alive = owner == me
-                && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && crate::lab::process_alive(p));
+            let alive = owner == me && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && process_alive(p));
             if alive {
                 live.push(dir.to_string())
             } else {

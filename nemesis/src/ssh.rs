@@ -244,7 +244,7 @@ impl Host {
 
 /// Connects to every host at once; the first refusal (in host order) is the error.
 pub async fn connect_all(names: &[String], options: &SshOptions) -> Result<Vec<Host>, String> {
-    let attempts = crate::lab::join_all(names.iter().map(|n| Host::connect(n, options))).await;
+    let attempts = futures_util::future::join_all(names.iter().map(|n| Host::connect(n, options))).await;
     attempts.into_iter().collect()
 }
 
@@ -271,7 +271,7 @@ pub fn clean_control_dirs() -> Vec<String> {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let Some(pid) = name.strip_prefix(CONTROL_PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if crate::lab::process_alive(pid) {
+        if crate::probe::process_alive(pid) {
             continue;
         }
         // One folder per connection (openssh's `.ssh-connection*`), its socket `master` inside.
