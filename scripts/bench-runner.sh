@@ -22,8 +22,17 @@ for _ in $(seq 50); do curl -sf -o /dev/null -X PUT -H 'content-type: applicatio
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 runner() { # CLIENT CONNECTIONS
   "$bin" test --target "http://127.0.0.1:$port" --mix 1:0:0 --clients "$2" --time-limit "${secs}s" --http-client "$1" \
-    --no-final-reads --nemesis none --store "$dir/store" --seed 1 2>/dev/null | awk '/operations on/ {print $1 / $7}'
+    --no-final-reads --nemesis none --store "$dir/store" --seed 1 2>&1 | rate
   rm -rf "$dir/store"
+}
+# Operations per second from the run's closing line, "34,207 workload operations (before the final reads)
+# on 171 keys in 10.0 s, ..."; nothing (and so a failed run below) if the line is not there.
+rate() {
+  awk '/ workload operations / { n = $1; gsub(",", "", n); for (i = 1; i < NF; i++) if ($i == "in" && $(i + 2) ~ /^s,?$/) { print n / $(i + 1); exit } }'
+}
+# A figure that is missing or zero means the run or its parsing broke: say so, rather than print a table of 0s.
+check() { # NAME FILE
+  awk -v name="$1" '$1 > 0 { n++ } END { if (n != NR || NR == 0) { print name ": a run gave no figure" > "/dev/stderr"; exit 1 } }' "$2"
 }
 echo "| connections | wrk (req/s) | faultline runner (ops/s) | ratio | runner with --http-client reqwest (ops/s) | ratio |"
 echo "|---:|---:|---:|---:|---:|---:|"
@@ -34,6 +43,7 @@ for conns in 4 10 50; do
     runner hyper "$conns" >>"$dir/fl"
     runner reqwest "$conns" >>"$dir/rq"
   done
+  check wrk "$dir/wrk"; check "faultline (hyper)" "$dir/fl"; check "faultline (reqwest)" "$dir/rq"
   w=$(median <"$dir/wrk"); f=$(median <"$dir/fl"); r=$(median <"$dir/rq")
   awk -v c="$conns" -v w="$w" -v f="$f" -v r="$r" \
     'BEGIN { printf "| %d | %.0f | %.0f | %.2f | %.0f | %.2f |\n", c, w, f, f / w, r, r / w }'

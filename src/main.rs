@@ -279,9 +279,10 @@ struct TestArgs {
     /// Default: netns when root, else proxy.
     #[arg(long)]
     lab: Option<faultline_nemesis::Network>,
-    /// Nodes of the cluster faultline starts (the reference cluster, or --cluster).
-    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
-    nodes: usize,
+    /// Nodes of the cluster faultline starts (the reference cluster, or --cluster) [default: 3; on
+    /// remote hosts, one per host of the spec's [remote] table, and another number is refused].
+    #[arg(long, value_parser = parse_positive)]
+    nodes: Option<usize>,
     /// The reference cluster in sequential mode: how long the primary waits before each shipment to its
     /// followers (makes stale reads likely).
     #[arg(long, default_value = "0ms", value_parser = parse_duration, conflicts_with_all = ["targets", "cluster"])]
@@ -593,7 +594,8 @@ fn test(args: TestArgs) -> ExitCode {
             replication_delay: args.replication_delay,
             flush_interval: args.flush_interval,
         },
-        node_count: args.nodes,
+        node_count: args.nodes.unwrap_or(3),
+        node_count_chosen: args.nodes.is_some(),
         lab: args.lab,
         clients: args.clients,
         time_limit: args.time_limit,

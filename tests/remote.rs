@@ -413,6 +413,21 @@ fn the_reference_cluster_on_three_hosts_stays_valid_under_partitions_kills_pause
             assert!(seen.is_some_and(|seen| (seen - wanted).abs() < 1_000), "asked {wanted} ms: {c}");
         }
     }
+    // Each step of a fault ran one command on each host it touched, all hosts at once, and the event
+    // says how long putting it in force took (a partition's probe, which waits out 500 ms, apart).
+    let steps: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["process"] == "nemesis" && e["type"] == "info" && e["f"] != "heal")
+        .filter(|e| e["value"].get("error").is_none())
+        .collect();
+    assert!(!steps.is_empty(), "{text}");
+    for step in steps {
+        let trips = step["value"]["round_trips"].as_object().unwrap_or_else(|| panic!("no round_trips: {step}"));
+        assert!(!trips.is_empty() && trips.values().all(|n| n == 1), "one round trip per host: {step}");
+        let applied = step["value"]["applied_ms"].as_u64().unwrap();
+        assert!(applied < 500, "applied in {applied} ms: {step}");
+        eprintln!("{}: applied in {applied} ms, {} host(s)", step["f"], trips.len());
+    }
     // The nodes' logs came back from the hosts; the run says where it ran.
     for n in ["n1", "n2", "n3"] {
         let log = std::fs::read_to_string(dir.join("nodes").join(format!("{n}.log"))).unwrap();
@@ -643,4 +658,49 @@ fn clients_can_be_cut_off_a_host_while_its_node_still_hears_its_peers_and_loss_a
     let loss = nemesis(&events, "start-loss");
     assert!(!loss.is_empty() && loss.iter().all(|l| l["value"].get("error").is_none()), "{loss:?}");
     assert_eq!(hosts.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn nodes_that_disagree_with_the_remote_hosts_are_refused_before_anything_starts() {
+    // Addresses of TEST-NET-1 (RFC 5737): nothing answers there, and nothing needs to, since the refusal
+    // comes before any host is reached.
+    let dir = std::env::temp_dir().join(format!("faultline-remote-nodes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("three.toml");
+    std::fs::write(
+        &spec,
+        "command = [\"/bin/true\"]\nclient_port = 7000\n[remote]\nhosts = [\"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\"]\n",
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let started = Instant::now();
+    let (code, text) = test(&store, &["--cluster", spec.to_str().unwrap(), "--nodes", "5", "--time-limit", "2s"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("--nodes 5") && text.contains("3 hosts"), "{text}");
+    assert!(run_folder(&store).is_none(), "a refused run makes no run folder: {text}");
+    assert!(started.elapsed() < Duration::from_secs(2), "refused only after {:?}: {text}", started.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn hosts_that_share_a_filesystem_and_one_workdir_keep_every_node_apart() {
+    if !fixture_possible() {
+        return;
+    }
+    let hosts = Hosts::start(3, &[]);
+    let store = hosts.dir.join("store");
+    // One working directory root for every host (no {host}), as hosts sharing an NFS home would have.
+    let spec = hosts.spec("shared.toml", REFERENCE, "");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("/{host}\"", "\"");
+    std::fs::write(&spec, text).unwrap();
+    let args =
+        ["--cluster", spec.to_str().unwrap(), "--nemesis", "kill", "--nemesis-fixed", "--nemesis-interval", "1s"];
+    let (code, text) = test(&store, &[&args[..], &["--time-limit", "4s", "--seed", "3"]].concat());
+    assert_eq!(code, Some(0), "{text}");
+    let dir = run_folder(&store).unwrap();
+    for n in ["n1", "n2", "n3"] {
+        let log = std::fs::read_to_string(dir.join("nodes").join(format!("{n}.log"))).unwrap();
+        assert!(!log.trim().is_empty(), "{n}'s log is empty: {text}");
+    }
+    assert_eq!(hosts.leftovers(), Vec::<String>::new(), "the run leaves nothing on the hosts");
 }

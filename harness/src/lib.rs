@@ -22,8 +22,11 @@ use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;
 use faultline_nemesis::primary::PrimaryProbe;
-use faultline_nemesis::schedule::{self, Backend, Schedule, Step};
-use faultline_nemesis::{FaultKind, Lab, Network, NodeSpec, PartitionShape, TargetChoice, Targets};
+use faultline_nemesis::remote::RemoteLab;
+use faultline_nemesis::schedule::{self, Schedule, Step};
+use faultline_nemesis::{
+    FaultKind, FaultTarget, Lab, Network, NodeLab, NodeSpec, PartitionShape, TargetChoice, Targets,
+};
 use faultline_reports::results::CheckResults;
 
 use crate::check::CheckOptions;
@@ -46,6 +49,9 @@ pub struct TestPlan {
     /// The reference cluster, when faultline starts it.
     pub node_options: NodeOptions,
     pub node_count: usize,
+    /// `node_count` was asked for (`--nodes`), not the default: a cluster on remote hosts refuses one
+    /// that disagrees with its host list.
+    pub node_count_chosen: bool,
     /// How the reference cluster is networked; `None` picks namespaces when root, proxies otherwise.
     pub lab: Option<Network>,
     pub clients: usize,
@@ -135,7 +141,7 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, RunError> {
 fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<TestOutcome, String> {
     // Declared first, dropped last: once every remote connection is closed, on every way out.
     let _control = ControlDirGuard;
-    // A cluster on remote hosts has one node per host, whatever --nodes says.
+    // A cluster on remote hosts has one node per host; a --nodes that says otherwise is refused.
     let remote = plan.cluster.as_ref().and_then(|c| c.remote.clone());
     let adjusted;
     let plan = match &remote {
@@ -144,6 +150,16 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
                 return Err("--lab does not apply to a cluster on remote hosts ([remote] in the spec): faults are \
                             applied on the hosts"
                     .into());
+            }
+            if plan.node_count_chosen && plan.node_count != r.hosts.len() {
+                return Err(format!(
+                    "--nodes {} disagrees with cluster spec {}: its [remote] table lists {} hosts, one node each \
+                     (leave --nodes out, or list {} hosts)",
+                    plan.node_count,
+                    plan.cluster.as_ref().map_or("", |c| c.source.as_str()),
+                    r.hosts.len(),
+                    plan.node_count
+                ));
             }
             adjusted = TestPlan { node_count: r.hosts.len(), ..plan.clone() };
             &adjusted
@@ -157,7 +173,7 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
     let adapter = Adapter::by_name_or_file(&plan.adapter)?;
     let (mix, distribution) = (Mix::parse(&plan.mix)?, KeyDistribution::parse(&plan.key_dist)?);
     let external = !plan.targets.is_empty();
-    let commands = plan.nemesis_commands.as_deref().map(CommandBackend::load).transpose()?;
+    let mut commands = plan.nemesis_commands.as_deref().map(CommandBackend::load).transpose()?;
     if external && !plan.nemesis.is_empty() && commands.is_none() {
         return Err("faults against a cluster faultline does not start need --nemesis-commands FILE (shell \
                     commands per fault); without it, run with --nemesis none"
@@ -327,15 +343,16 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
         let targets: Vec<String> = if external {
             plan.targets.iter().map(|t| t.trim_end_matches('/').to_string()).collect()
         } else {
-            let started = match (&plan.cluster, hosts.take()) {
-                (Some(spec), Some(hosts)) => start_remote_cluster(plan, spec, hosts, &run_dir).await?,
-                (Some(spec), None) => start_spec_cluster(plan, spec, network, &run_dir).await?,
-                (None, _) => start_reference_cluster(plan, network, &run_dir).await?,
+            // The one place that picks a lab; from here on, any lab is a NodeLab (and so a FaultTarget).
+            let started: Box<dyn NodeLab> = match (&plan.cluster, hosts.take()) {
+                (Some(spec), Some(hosts)) => Box::new(start_remote_cluster(plan, spec, hosts, &run_dir).await?),
+                (Some(spec), None) => Box::new(start_spec_cluster(plan, spec, network, &run_dir).await?),
+                (None, _) => Box::new(start_reference_cluster(plan, network, &run_dir).await?),
             };
             let url = |n: &faultline_nemesis::NodeAddress| {
                 plan.cluster.as_ref().map_or(n.client_url.clone(), |s| s.client_url(n))
             };
-            let urls = started.nodes.iter().map(url).collect();
+            let urls = started.nodes().iter().map(url).collect();
             lab = Some(started);
             urls
         };
@@ -347,13 +364,13 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
         if let (Some(template), Some(lab)) = (&probe_template, &lab) {
             let requests = match &plan.cluster {
                 Some(spec) => spec.primary_requests(
-                    &lab.nodes,
+                    lab.nodes(),
                     &spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path },
                 )?,
                 None => {
                     let reference = spec::ClusterSpec::resolve("reference")?;
                     reference.primary_requests(
-                        &lab.nodes,
+                        lab.nodes(),
                         &spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path },
                     )?
                 }
@@ -367,15 +384,16 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
                 timeout,
             }));
         }
-        let mut backend = match (&mut lab, &commands) {
-            (Some(lab), _) => Some(Backend::Lab(lab)),
-            (None, Some(c)) => Some(Backend::Command(c)),
+        let has_commands = commands.is_some();
+        let mut backend: Option<&mut dyn FaultTarget> = match (&mut lab, &mut commands) {
+            (Some(lab), _) => Some(lab.as_mut()),
+            (None, Some(c)) => Some(c),
             (None, None) => None,
         };
         if let Some(backend) = &backend {
-            schedule::check_supported(&schedule, backend)?;
+            schedule::check_supported(&schedule, &**backend)?;
         }
-        if external && names.len() != targets.len() && commands.is_some() {
+        if external && names.len() != targets.len() && has_commands {
             return Err(format!(
                 "{} names {} nodes but {} targets were given",
                 plan.nemesis_commands.as_ref().map_or(String::new(), |p| p.display().to_string()),
@@ -471,7 +489,7 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
         let workload = runner::run(&spec, &recorder, stop.clone());
         let summary = match &mut backend {
             Some(backend) if !schedule.kinds.is_empty() => {
-                let nemesis = schedule::run(&schedule, backend, until, &stop, &mut record);
+                let nemesis = schedule::run(&schedule, &mut **backend, until, &stop, &mut record);
                 let (summary, ()) = tokio::join!(workload, nemesis);
                 summary
             }
@@ -716,30 +734,19 @@ async fn start_remote_cluster(
     spec: &spec::ClusterSpec,
     hosts: Vec<faultline_nemesis::ssh::Host>,
     run_dir: &RunDir,
-) -> Result<Lab, String> {
+) -> Result<RemoteLab, String> {
     let remote = spec.remote.as_ref().expect("a [remote] spec");
     let logs = run_dir.path.join("nodes");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
     let run = remote_run_name(plan, run_dir);
     let uploads = remote.uploads(&ctx)?;
-    let lab = faultline_nemesis::remote::RemoteLab::create(
-        hosts,
-        &remote.roots(),
-        &run,
-        spec.client_port,
-        spec.peer_port,
-        &uploads,
-    )
-    .await
-    .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
-    let mut lab = Lab::remote(lab);
-    let specs = {
-        let inner = lab.as_remote().expect("a remote lab");
-        (0..lab.nodes.len())
-            .map(|i| spec.node_in(&lab.nodes, i, &ctx, Some(inner.paths(i))))
-            .collect::<Result<Vec<_>, _>>()?
-    };
+    let mut lab = RemoteLab::create(hosts, &remote.roots(), &run, spec.client_port, spec.peer_port, &uploads)
+        .await
+        .map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
+    let specs = (0..lab.nodes.len())
+        .map(|i| spec.node_in(&lab.nodes, i, &ctx, Some(lab.paths(i))))
+        .collect::<Result<Vec<_>, _>>()?;
     lab.start(specs).await.map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
     Ok(lab)
 }

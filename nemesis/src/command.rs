@@ -23,10 +23,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::fault::{ClockSkew, Fault, FaultKind};
+use crate::target::FaultTarget;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +191,29 @@ fn fill(template: &str, vars: &BTreeMap<&str, String>) -> String {
         out = out.replace(&format!("{{{name}}}"), value);
     }
     out
+}
+
+impl FaultTarget for CommandBackend {
+    fn node_names(&self) -> Vec<String> {
+        CommandBackend::node_names(self)
+    }
+
+    fn refuses(&self, kind: FaultKind) -> Option<String> {
+        CommandBackend::refuses(self, kind)
+    }
+
+    fn start_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(CommandBackend::start_fault(self, fault))
+    }
+
+    fn stop_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(CommandBackend::stop_fault(self, fault))
+    }
+
+    /// The commands file's stop commands are the heal: there is nothing more to undo.
+    fn heal_all(&mut self) -> Option<LocalBoxFuture<'_, Result<Value, String>>> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -12,143 +12,64 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
+use crate::clean::LAB_ENV;
 use crate::clock;
-use crate::fault::{ClockSkew, Fault, FaultKind, Grudge};
+use crate::fault::{ClockSkew, Fault, FaultKind};
 use crate::lazyfs::LazyMount;
+use crate::net::{grudge_indexes, node_indexes, Network, NetworkFaults};
 use crate::netns::NetnsNetwork;
+use crate::node::Readiness;
+use crate::node::{NodeAddress, NodeSpec};
+use crate::probe::{log_tail, process_state};
 use crate::proxy::{Links, PathState, Proxies};
-use crate::remote::RemoteLab;
+use crate::target::{FaultTarget, NodeLab};
 
-/// The environment variable every lab node carries, naming its lab: how `lab clean` finds orphans.
-pub const LAB_ENV: &str = "FAULTLINE_LAB";
-
-/// How a lab's nodes are networked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Network {
-    /// One network namespace per node, nftables for cuts and loss, netem for delay (root only).
-    Namespaces,
-    /// Loopback, with node-to-node traffic through faultline's proxies (any user).
-    Proxies,
-    /// Loopback, nothing in between: process and clock faults only.
-    Loopback,
-    /// One node per remote host, over SSH ([`crate::remote`]): nftables on the hosts, signals, clocks.
-    Remote,
-}
-
-impl std::str::FromStr for Network {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Network, String> {
-        match s {
-            "netns" => Ok(Network::Namespaces),
-            "proxy" => Ok(Network::Proxies),
-            "none" => Ok(Network::Loopback),
-            _ => Err(format!("unknown lab network {s:?}; expected netns, proxy or none")),
-        }
-    }
-}
-
-impl Network {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Network::Namespaces => "netns",
-            Network::Proxies => "proxy",
-            Network::Loopback => "none",
-            Network::Remote => "remote",
-        }
-    }
-
-    /// Namespaces where the machine allows them, proxies otherwise; with the reason, for the user.
-    pub fn best_available() -> (Network, String) {
-        match crate::netns::unavailable() {
-            None => (Network::Namespaces, "root, with ip and nft".to_string()),
-            Some(why) => (Network::Proxies, format!("{why}, so the proxy lab runs instead")),
-        }
-    }
-}
+// Where these lived before they had modules of their own.
+pub use crate::clean::clean;
+pub use crate::probe::{free_loopback_port, http_round_trip, http_status, process_alive};
 
 const NO_NETEM: &str = "delay in a namespaced lab needs tc netem, and this kernel has no sch_netem (nor nft \
                         queue for a userspace delayer): use --lab proxy for delay";
 
 /// Why a lab on `network` would refuse `kind` of fault for nodes running `program`, if it would: the
 /// capability table of the README, known before any run folder, lab or node exists. [`Lab::refuses`] says
-/// the same of a lab that exists.
+/// the same of a lab that exists; both read the one table, [`refusal`].
 pub fn refuses(network: Network, kind: FaultKind, program: &Path) -> Option<String> {
+    refusal(
+        kind,
+        network,
+        crate::netns::netem_available,
+        || clock::library().is_some(),
+        || clock::unsupported(program),
+        crate::lazyfs::unavailable,
+    )
+}
+
+/// The local lab's table of the faults it can take, written once. What it asks of the machine, the
+/// program and the lab comes as closures, asked only for the fault that needs the answer (some are
+/// slow: whether libfaketime can reach a program reads the whole program).
+fn refusal(
+    kind: FaultKind,
+    network: Network,
+    netem: impl FnOnce() -> bool,
+    faketime: impl FnOnce() -> bool,
+    program_clock: impl FnOnce() -> Option<String>,
+    crash: impl FnOnce() -> Option<String>,
+) -> Option<String> {
     match (kind, network) {
         (FaultKind::Partition | FaultKind::Loss | FaultKind::Delay, Network::Loopback) => {
             Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
         }
-        (FaultKind::Delay, Network::Namespaces) if !crate::netns::netem_available() => Some(NO_NETEM.into()),
+        (FaultKind::Delay, Network::Namespaces) if !netem() => Some(NO_NETEM.into()),
         // The hosts decide, once faultline has reached them: crate::remote::refuses.
         (_, Network::Remote) => None,
-        (FaultKind::Clock, _) => match clock::library() {
-            None => Some("clock faults need libfaketime (Debian: faketime)".into()),
-            Some(_) => clock::unsupported(program),
-        },
-        (FaultKind::Crash, _) => crate::lazyfs::unavailable(),
+        (FaultKind::Clock, _) if !faketime() => Some("clock faults need libfaketime (Debian: faketime)".into()),
+        (FaultKind::Clock, _) => program_clock(),
+        (FaultKind::Crash, _) => crash(),
         _ => None,
-    }
-}
-
-/// Where a node listens, where its clients reach it, and where it must send to reach each peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeAddress {
-    pub name: String,
-    /// Where the node serves clients.
-    pub listen: SocketAddr,
-    pub client_url: String,
-    /// Where the node serves its peers: `listen` itself, unless the lab was made with a separate peer
-    /// port ([`Lab::create_with_peer_port`]).
-    pub peer_listen: SocketAddr,
-    /// `peers[j]`: the address this node uses for node `j`'s `peer_listen` (its own for itself); in a
-    /// proxy lab, the proxy of the link.
-    pub peers: Vec<SocketAddr>,
-}
-
-/// How to run one node: the program, its arguments and environment (already filled in for this node).
-#[derive(Clone, Debug)]
-pub struct NodeSpec {
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    /// The node's output goes here (appended across restarts).
-    pub log: PathBuf,
-    /// How long the node may take to become ready.
-    pub ready_timeout: Duration,
-    /// What "ready" means, at start and after a restart.
-    pub ready: Readiness,
-}
-
-/// How the lab tells that a node it started serves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Readiness {
-    /// It accepts TCP connections on its listen address.
-    Listen,
-    /// It accepts TCP connections on this address.
-    Tcp(SocketAddr),
-    /// A GET of this URL (`http://HOST:PORT/PATH`) answers with a 2xx status.
-    Http(String),
-}
-
-impl Readiness {
-    /// One attempt (at most `attempt` long) for a node listening on `listen`; what an HTTP probe last got
-    /// goes into `last`, for the error if the node never becomes ready.
-    pub(crate) async fn probe(&self, listen: SocketAddr, attempt: Duration, last: &mut String) -> bool {
-        match self {
-            Readiness::Listen => tcp_ready(listen, attempt).await,
-            Readiness::Tcp(addr) => tcp_ready(*addr, attempt).await,
-            Readiness::Http(url) => match http_status(url, attempt).await {
-                Ok(status) => {
-                    *last = format!("; last answer: status {status}");
-                    (200..300).contains(&status)
-                }
-                Err(e) => {
-                    *last = format!("; last attempt: {e}");
-                    false
-                }
-            },
-        }
     }
 }
 
@@ -175,81 +96,9 @@ pub struct Lab {
     /// The lazy filesystem over each node's data directory, by node, when the run may crash nodes. Fields
     /// drop after [`Lab::drop`] has killed the nodes, so nothing uses a mount when it is unmounted.
     lazy: BTreeMap<usize, LazyMount>,
-    /// The nodes run on remote hosts: every call goes there instead.
-    remote: Option<Box<RemoteLab>>,
-}
-
-/// The network faults in force, by node index, that a lab puts into its network (namespaces' nftables,
-/// the proxies, or the remote hosts' tables): one state for the local and the remote lab, so that both
-/// take and heal a fault alike.
-#[derive(Default)]
-pub(crate) struct NetworkFaults {
-    /// Victim -> the nodes it no longer hears.
-    pub(crate) grudge: BTreeMap<usize, BTreeSet<usize>>,
-    pub(crate) clients_cut: BTreeSet<usize>,
-    pub(crate) loss: (BTreeSet<usize>, u32),
-    pub(crate) delay: (BTreeSet<usize>, Duration, Duration),
-}
-
-impl NetworkFaults {
-    /// Forgets `fault` if it is a network fault (partition, clients cut off, loss, delay).
-    pub(crate) fn heal(&mut self, fault: &Fault) {
-        match fault {
-            Fault::Partition { .. } => self.grudge.clear(),
-            Fault::IsolateClients { .. } => self.clients_cut.clear(),
-            Fault::Loss { .. } => self.loss = Default::default(),
-            Fault::Delay { .. } => self.delay = Default::default(),
-            _ => {}
-        }
-    }
-}
-
-/// The index of the node called `name` among `nodes`.
-pub(crate) fn node_index(nodes: &[NodeAddress], name: &str) -> Result<usize, String> {
-    nodes.iter().position(|n| n.name == name).ok_or_else(|| format!("no node {name:?} in this lab"))
-}
-
-/// The indexes of the nodes called `names` among `nodes`.
-pub(crate) fn node_indexes(nodes: &[NodeAddress], names: &[String]) -> Result<BTreeSet<usize>, String> {
-    names.iter().map(|n| node_index(nodes, n)).collect()
-}
-
-/// A grudge by node name as one by node index.
-pub(crate) fn grudge_indexes(
-    nodes: &[NodeAddress],
-    grudge: &Grudge,
-) -> Result<BTreeMap<usize, BTreeSet<usize>>, String> {
-    grudge
-        .iter()
-        .map(|(victim, sources)| {
-            Ok((node_index(nodes, victim)?, node_indexes(nodes, &sources.iter().cloned().collect::<Vec<_>>())?))
-        })
-        .collect()
 }
 
 impl Lab {
-    /// A lab whose nodes run on remote hosts ([`RemoteLab`]); the run and the schedule use it as any lab.
-    pub fn remote(remote: RemoteLab) -> Lab {
-        Lab {
-            network: Network::Remote,
-            nodes: remote.nodes.clone(),
-            tag: format!("{}-remote", std::process::id()),
-            netns: None,
-            proxies: None,
-            processes: Vec::new(),
-            clock: None,
-            strobes: BTreeMap::new(),
-            net: NetworkFaults::default(),
-            lazy: BTreeMap::new(),
-            remote: Some(Box::new(remote)),
-        }
-    }
-
-    /// The remote lab inside, when the nodes run on remote hosts.
-    pub fn as_remote(&self) -> Option<&RemoteLab> {
-        self.remote.as_deref()
-    }
-
     /// Builds the network for `count` nodes named n1, n2, ...; with namespaces every node listens on
     /// `port` at its own address, on loopback every node gets a free port. Control files for clocks go
     /// under `dir/clock`.
@@ -278,7 +127,7 @@ impl Lab {
                 let nodes = addresses(&names, &listen, &peer_listen, |_, j| peer_listen[j]);
                 (Some(Arc::new(net)), None, nodes)
             }
-            Network::Remote => return Err("a remote lab is made from its hosts: Lab::remote".into()),
+            Network::Remote => return Err("a remote lab is made from its hosts: RemoteLab::create".into()),
             Network::Proxies | Network::Loopback => {
                 let free = || -> Result<Vec<SocketAddr>, String> {
                     (0..count)
@@ -328,7 +177,6 @@ impl Lab {
             strobes: BTreeMap::new(),
             net: NetworkFaults::default(),
             lazy: BTreeMap::new(),
-            remote: None,
         })
     }
 
@@ -345,35 +193,23 @@ impl Lab {
 
     /// Why this lab cannot apply `kind` of fault, if it cannot (the capability table of the README).
     pub fn refuses(&self, kind: FaultKind) -> Option<String> {
-        if let Some(remote) = &self.remote {
-            return remote.refuses(kind);
-        }
-        match (kind, self.network) {
-            (FaultKind::Partition | FaultKind::Loss | FaultKind::Delay, Network::Loopback) => {
-                Some(format!("the {kind} fault needs a lab network (--lab netns or --lab proxy)"))
-            }
-            (FaultKind::Delay, Network::Namespaces) if !self.netns.as_ref().is_some_and(|n| n.netem) => {
-                Some(NO_NETEM.into())
-            }
-            (FaultKind::Clock, _) => {
-                if self.clock.is_none() {
-                    return Some("clock faults need libfaketime (Debian: faketime)".into());
-                }
-                self.processes.iter().find_map(|p| p.clock_refusal.clone())
-            }
-            (FaultKind::Crash, _) if self.lazy.len() < self.nodes.len() => {
-                Some("crash faults need the lazy filesystem over every data directory (Lab::mount_lazy)".into())
-            }
-            _ => None,
-        }
+        refusal(
+            kind,
+            self.network,
+            || self.netns.as_ref().is_some_and(|n| n.netem),
+            || self.clock.is_some(),
+            || self.processes.iter().find_map(|p| p.clock_refusal.clone()),
+            || {
+                (self.lazy.len() < self.nodes.len()).then(|| {
+                    "crash faults need the lazy filesystem over every data directory (Lab::mount_lazy)".to_string()
+                })
+            },
+        )
     }
 
     /// Starts every node (one spec per node, in order), then waits until each is ready. Async, so that the
     /// proxies (tasks of the same runtime) carry peer traffic while the nodes find each other.
     pub async fn start(&mut self, specs: Vec<NodeSpec>) -> Result<(), String> {
-        if let Some(remote) = &mut self.remote {
-            return remote.start(specs).await;
-        }
         assert_eq!(specs.len(), self.nodes.len(), "one spec per node");
         let mut refusals: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
         for spec in specs {
@@ -438,9 +274,6 @@ impl Lab {
 
     /// Applies `fault`; returns the probe's finding (what was checked after applying it).
     pub async fn start_fault(&mut self, fault: &Fault) -> Result<Value, String> {
-        if let Some(remote) = &mut self.remote {
-            return remote.start_fault(fault).await;
-        }
         if let Some(why) = self.refuses(fault.kind()) {
             return Err(why);
         }
@@ -504,9 +337,6 @@ impl Lab {
 
     /// Undoes `fault` (restarts killed nodes, resumes paused ones, resets clocks, heals links).
     pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
-        if let Some(remote) = &mut self.remote {
-            return remote.stop_fault(fault).await;
-        }
         match fault {
             Fault::Partition { .. } | Fault::IsolateClients { .. } | Fault::Loss { .. } | Fault::Delay { .. } => {
                 self.net.heal(fault);
@@ -535,9 +365,6 @@ impl Lab {
 
     /// Heals everything: network, clocks, paused and dead nodes. Used before the final reads and on exit.
     pub async fn heal_all(&mut self) -> Result<Value, String> {
-        if let Some(remote) = &mut self.remote {
-            return remote.heal_all().await;
-        }
         let all: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let mut healed = serde_json::Map::new();
         let network = self.network != Network::Loopback;
@@ -727,7 +554,7 @@ impl Lab {
             }
         });
         // All pairs at once: a cut pair costs the probe's whole timeout.
-        let reachable = join_all(probes).await;
+        let reachable = futures_util::future::join_all(probes).await;
         let open: Vec<String> = pairs
             .iter()
             .zip(&reachable)
@@ -754,6 +581,34 @@ impl Lab {
             _ => None,
         };
         json!({"from": self.nodes[i].name, "to": self.nodes[j].name, "round_trip_ms": measured.map(|d| d.as_secs_f64() * 1e3)})
+    }
+}
+
+impl FaultTarget for Lab {
+    fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn refuses(&self, kind: FaultKind) -> Option<String> {
+        Lab::refuses(self, kind)
+    }
+
+    fn start_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(Lab::start_fault(self, fault))
+    }
+
+    fn stop_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(Lab::stop_fault(self, fault))
+    }
+
+    fn heal_all(&mut self) -> Option<LocalBoxFuture<'_, Result<Value, String>>> {
+        Some(Box::pin(Lab::heal_all(self)))
+    }
+}
+
+impl NodeLab for Lab {
+    fn nodes(&self) -> &[NodeAddress] {
+        &self.nodes
     }
 }
 
@@ -789,237 +644,4 @@ fn addresses(
             peers: (0..names.len()).map(|j| peer(i, j)).collect(),
         })
         .collect()
-}
-
-/// A loopback port nothing listens on now, for a node to listen on: below the kernel's ephemeral range
-/// (`net.ipv4.ip_local_port_range`) when there is room. A port of that range is what the kernel hands out
-/// for every outgoing connection and every bind to port 0, so one released there is soon taken again by a
-/// client's connection or another program's listener, and the node that was to listen on it cannot: that
-/// was the cause of runs that tested a stranger's server. Below the range only a program that asks for the
-/// port by number takes it; each process starts at its own place in the stretch (from its id and the
-/// clock) and goes on from there, so two runs side by side do not pick the same ports.
-pub fn free_loopback_port() -> Result<u16, String> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let (low, high) = below_ephemeral();
-    let span = u32::from(high - low);
-    if span >= 1024 {
-        if NEXT.load(Ordering::Relaxed) == u32::MAX {
-            let nanos =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-            let start = (std::process::id().wrapping_mul(2_654_435_761) ^ nanos) % span;
-            let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
-        }
-        for _ in 0..256 {
-            let port = low + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
-            if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                return Ok(port);
-            }
-        }
-    }
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
-}
-
-/// The ports from 10,000 up to the kernel's ephemeral range (32,768 when it cannot be read).
-fn below_ephemeral() -> (u16, u16) {
-    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
-        .unwrap_or(32_768);
-    (10_000, first_ephemeral.max(10_000))
-}
-
-/// The state letter of a process in /proc (R, S, T for stopped, ...), after the signal had a moment.
-/// The process's state letter once `settled` holds for it, or as it is after a second. A signal takes
-/// effect when its target is next scheduled: on a loaded machine a busy process can still be running
-/// (`R`) tens of milliseconds after its SIGSTOP.
-async fn process_state(pid: i32, settled: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_string))
-            .unwrap_or_else(|| "gone".into());
-        if settled(&state) || state == "gone" || Instant::now() >= deadline {
-            return state;
-        }
-    }
-}
-
-/// An error when something already listens where `node` is to listen (`host` qualifies its name): the
-/// node could not listen there, and a readiness probe would take that server for it. A remote host is
-/// a long-lived machine where a server of its own, or of a run that was never cleaned up, may hold the
-/// port; a local lab's ports are fresh (its own namespaces, or picked free), so it relies on
-/// `Lab::wait_ready` alone.
-pub(crate) async fn taken(node: &NodeAddress, host: &str) -> Result<(), String> {
-    let mut addresses = vec![node.listen];
-    if node.peer_listen != node.listen {
-        addresses.push(node.peer_listen);
-    }
-    for addr in addresses {
-        if tcp_ready(addr, Duration::from_millis(300)).await {
-            return Err(format!(
-                "node {}{host}: something already listens on {addr}, where the node is to listen, before it \
-                 started: another server holds that port (stop it, or give the cluster spec other ports)",
-                node.name
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) async fn tcp_ready(addr: SocketAddr, limit: Duration) -> bool {
-    tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await.is_ok_and(|r| r.is_ok())
-}
-
-/// The status of a GET of `url` (`http://HOST:PORT/PATH`), within `limit`.
-pub async fn http_status(url: &str, limit: Duration) -> Result<u16, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs can be probed"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
-        let request = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 256];
-        while !head.contains(&b'\n') {
-            let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        let line = String::from_utf8_lossy(&head);
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {:?}", line.lines().next().unwrap_or("")))
-    };
-    tokio::time::timeout(limit, attempt).await.map_err(|_| format!("no answer within {limit:?}"))?
-}
-
-/// The last lines of a node's log, for an error message.
-pub(crate) fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        return format!("its log {} is empty", log.display());
-    }
-    let tail: Vec<&str> = lines[lines.len().saturating_sub(3)..].iter().map(|l| l.trim()).collect();
-    let mut tail = tail.join(" | ");
-    let chars = tail.chars().count();
-    if chars > 600 {
-        tail = format!("...{}", tail.chars().skip(chars - 600).collect::<String>());
-    }
-    format!("the end of its log ({}): {tail}", log.display())
-}
-
-/// Runs futures concurrently and collects their outputs in order.
-pub(crate) async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
-}
-
-/// Sends a minimal HTTP request to `addr` and times the first byte of the answer; `None` if none came
-/// within `limit`. Every HTTP server answers it, with some status.
-pub async fn http_round_trip(addr: SocketAddr, limit: Duration) -> Option<Duration> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let started = Instant::now();
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        stream.write_all(b"GET /faultline-probe HTTP/1.1\r\nhost: probe\r\nconnection: close\r\n\r\n").await.ok()?;
-        let mut byte = [0u8; 1];
-        (stream.read(&mut byte).await.ok()? == 1).then(|| started.elapsed())
-    };
-    tokio::time::timeout(limit, attempt).await.ok().flatten()
-}
-
-/// Whether a process with this pid exists.
-pub fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Kills node processes a killed run left behind (found by their [`LAB_ENV`] variable naming a faultline
-/// process that is gone), then unmounts its lazy filesystems and removes namespaces and links the same
-/// way. Returns what it removed.
-pub fn clean() -> Vec<String> {
-    let mut removed = Vec::new();
-    let me = std::process::id();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
-            if pid == me {
-                continue;
-            }
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
-            let prefix = format!("{LAB_ENV}=");
-            let owner = environ.split(|b| *b == 0).find_map(|var| {
-                let tag = std::str::from_utf8(var.strip_prefix(prefix.as_bytes())?).ok()?;
-                tag.split('-').next()?.parse::<u32>().ok()
-            });
-            if owner.is_some_and(|owner| !process_alive(owner)) {
-                // SAFETY: kill has no memory preconditions.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGCONT);
-                    libc::kill(pid as i32, libc::SIGKILL);
-                }
-                removed.push(format!("process {pid}"));
-            }
-        }
-    }
-    // After the nodes that used them are dead.
-    removed.extend(crate::lazyfs::clean());
-    if crate::netns::unavailable().is_none() {
-        removed.extend(crate::netns::clean());
-    }
-    removed.extend(crate::ssh::clean_control_dirs());
-    removed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_ports_come_from_below_the_ephemeral_range_and_skip_taken_ones() {
-        let (low, high) = below_ephemeral();
-        let first = free_loopback_port().unwrap();
-        if high - low < 1024 {
-            eprintln!("the ephemeral range starts at {high}: no room below it, so ports come from the kernel");
-            return;
-        }
-        assert!((low..high).contains(&first), "{first} is not in {low}..{high}");
-        // The next pick is the next port, unless something listens there: hold it, and the pick passes it.
-        let held = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, first + 1));
-        let second = free_loopback_port().unwrap();
-        assert_ne!(second, first);
-        if held.is_ok() && first + 2 < high {
-            assert_eq!(second, first + 2, "the held port {} was picked", first + 1);
-        }
-        assert!(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, second)).is_ok());
-    }
 }

@@ -255,7 +255,7 @@ pub fn clean() -> Vec<String> {
     if let Ok(list) = run("ip", &["netns", "list"]) {
         for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
             let Some((owner, lab)) = parse_namespace(ns) else { continue };
-            if crate::lab::process_alive(owner) {
+            if crate::probe::process_alive(owner) {
                 continue;
             }
             dead_labs.insert(lab);

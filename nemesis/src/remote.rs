@@ -1,8 +1,8 @@
 //! The remote lab: a cluster's nodes on remote hosts, one node per host, started, faulted and torn down
 //! over SSH ([`crate::ssh`]). It does what the local lab does, so that the run and the schedule do not
-//! care where nodes run ([`crate::lab::Lab::remote`] wraps it):
+//! care where nodes run (both are a [`crate::target::FaultTarget`]):
 //!
-//! - each run gets a working directory on each host, `ROOT/RUN` (uploads in `bin/`, `data/NAME`, the
+//! - each run gets a working directory for each node on its host, `ROOT/RUN-NAME` (uploads in `bin/`, `data/NAME`, the
 //!   node's output in `logs/NAME.log`, its pid in `NAME.pid`), marked with the run's owner so that
 //!   [`clean`] can tell a killed run's leftovers from a live run's;
 //! - a node is started with `setsid`, detached from the SSH channel, carrying `FAULTLINE_REMOTE=WORKDIR`
@@ -22,11 +22,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 use crate::fault::{ClockSkew, Fault, FaultKind};
-use crate::lab::{grudge_indexes, node_indexes, NetworkFaults, NodeAddress, NodeSpec};
+use crate::net::{grudge_indexes, node_indexes, NetworkFaults};
+use crate::node::{taken, NodeAddress, NodeSpec};
+use crate::probe::{log_tail, process_alive, tcp_ready};
 use crate::ssh::{quote, Host};
+use crate::target::{FaultTarget, NodeLab, APPLIED_MS, ROUND_TRIPS};
 
 /// The environment variable that marks a remote node with its run's working directory.
 pub const REMOTE_ENV: &str = "FAULTLINE_REMOTE";
@@ -159,7 +163,13 @@ impl RemoteLab {
                 peers: peer_listen.clone(),
             })
             .collect();
-        let paths = roots.iter().map(|root| RemotePaths::new(format!("{root}/{run}"), uploads)).collect();
+        // One working directory per run and node: hosts that share a filesystem (an NFS home, or the
+        // test's namespaces) must not share one, or one node's teardown removes another's files.
+        let paths = roots
+            .iter()
+            .zip(&names)
+            .map(|(root, name)| RemotePaths::new(format!("{root}/{run}-{name}"), uploads))
+            .collect();
         let keepalive = {
             let hosts = hosts.clone();
             tokio::spawn(async move {
@@ -182,7 +192,7 @@ impl RemoteLab {
             delayed: BTreeSet::new(),
         };
         let owner = format!("{} {}", local_hostname(), std::process::id());
-        let prepared = crate::lab::join_all((0..lab.hosts.len()).map(|i| lab.prepare(i, &owner))).await;
+        let prepared = futures_util::future::join_all((0..lab.hosts.len()).map(|i| lab.prepare(i, &owner))).await;
         prepared.into_iter().collect::<Result<Vec<()>, String>>()?;
         Ok(lab)
     }
@@ -240,18 +250,33 @@ impl RemoteLab {
             self.processes.push(RemoteProcess { spec, pid: None, clock });
         }
         for (node, host) in self.nodes.iter().zip(&self.hosts) {
-            crate::lab::taken(node, &format!(" (host {})", host.name)).await?;
+            taken(node, &format!(" (host {})", host.name)).await?;
         }
-        for i in 0..self.nodes.len() {
-            self.spawn(i).await?;
-        }
+        self.spawn_all(&(0..self.nodes.len()).collect::<Vec<_>>()).await?;
         for i in 0..self.nodes.len() {
             self.wait_ready(i, "").await?;
         }
         Ok(())
     }
 
-    async fn spawn(&mut self, i: usize) -> Result<(), String> {
+    /// Starts nodes `indexes`, every host at once, each in one round trip (which first checks that the
+    /// program is there); the first failure, in node order, is the error.
+    async fn spawn_all(&mut self, indexes: &[usize]) -> Result<(), String> {
+        let started = futures_util::future::join_all(indexes.iter().map(|&i| self.spawn(i))).await;
+        let mut first_error = None;
+        for (&i, started) in indexes.iter().zip(started) {
+            match started {
+                Ok(pid) => self.processes[i].pid = Some(pid),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Starts node `i`, detached; its pid.
+    async fn spawn(&self, i: usize) -> Result<u32, String> {
         let (host, paths, name) = (&self.hosts[i], &self.paths[i], &self.nodes[i].name);
         let process = &self.processes[i];
         let spec = &process.spec;
@@ -269,34 +294,30 @@ impl RemoteLab {
         }
         let args: Vec<String> = spec.args.iter().map(|a| quote(a)).collect();
         let work = quote(&paths.work);
-        let found = format!("[ -x {program} ] || command -v {program} >/dev/null 2>&1");
-        if host.run(&found).await.is_err() {
+        let script = format!(
+            "if ! {{ [ -x {program} ] || command -v {program} >/dev/null 2>&1; }}; then echo missing; exit 0; fi\n\
+             cd {work}\nsetsid env {env} {program} {args} >>{work}/logs/{name}.log 2>&1 </dev/null &\n\
+             echo $! > {work}/{name}.pid\necho $!\n",
+            env = env.join(" "),
+            args = args.join(" "),
+        );
+        let out = host.run(&script).await.map_err(|e| format!("node {name}: {e}"))?;
+        if out.trim() == "missing" {
             return Err(format!(
                 "node {name} (host {}): the program {} is not on this host (add it to upload in [remote])",
                 host.name,
                 spec.program.display()
             ));
         }
-        let script = format!(
-            "cd {work}\nsetsid env {env} {program} {args} >>{work}/logs/{name}.log 2>&1 </dev/null &\n\
-             echo $! > {work}/{name}.pid\necho $!\n",
-            env = env.join(" "),
-            args = args.join(" "),
-        );
-        let out = host.run(&script).await.map_err(|e| format!("node {name}: {e}"))?;
-        let pid = out
-            .trim()
+        out.trim()
             .parse::<u32>()
-            .map_err(|_| format!("node {name} (host {}): no pid from its start: {out:?}", host.name))?;
-        self.processes[i].pid = Some(pid);
-        Ok(())
+            .map_err(|_| format!("node {name} (host {}): no pid from its start: {out:?}", host.name))
     }
 
     /// Copies node `i`'s log from its host into the run folder (`RUN/nodes/NAME.log`).
     async fn fetch_log(&self, i: usize) {
         let Some(process) = self.processes.get(i) else { return };
-        let remote = format!("{}/logs/{}.log", self.paths[i].work, self.nodes[i].name);
-        if let Ok(text) = self.hosts[i].run(&format!("cat {} 2>/dev/null || true", quote(&remote))).await {
+        if let Ok(text) = self.hosts[i].run(&format!("cat {} 2>/dev/null || true", quote(&self.log_file(i)))).await {
             let _ = std::fs::write(&process.spec.log, text);
         }
     }
@@ -325,16 +346,13 @@ impl RemoteLab {
             if !self.alive(i).await {
                 self.fetch_log(i).await;
                 self.processes[i].pid = None;
-                return Err(format!(
-                    "node {name} (host {host}) exited{when} before it was ready; {}",
-                    crate::lab::log_tail(&log)
-                ));
+                return Err(format!("node {name} (host {host}) exited{when} before it was ready; {}", log_tail(&log)));
             }
             if Instant::now() > deadline {
                 self.fetch_log(i).await;
                 return Err(format!(
                     "node {name} (host {host}) was not ready{when} within {timeout:?}{last}; {}",
-                    crate::lab::log_tail(&log)
+                    log_tail(&log)
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -345,17 +363,47 @@ impl RemoteLab {
         node_indexes(&self.nodes, names)
     }
 
-    /// Applies `fault`; returns the probe's finding, as the local lab does.
+    /// Round trips run on each host so far.
+    fn round_trips(&self) -> Vec<usize> {
+        self.hosts.iter().map(|h| h.round_trips()).collect()
+    }
+
+    /// Applies `fault`: its rules, signals or clock offsets in one round trip per host it touches, all
+    /// hosts at once; then the probe, as the local lab does. The probe's finding carries what applying
+    /// cost ([`with_cost`]): how long it took, the probe excluded, and the round trips on each host.
     pub async fn start_fault(&mut self, fault: &Fault) -> Result<Value, String> {
         if let Some(why) = self.refuses(fault.kind()) {
             return Err(why);
         }
+        let (before, started) = (self.round_trips(), Instant::now());
+        let applied = self.apply(fault).await?;
+        let cost = (started.elapsed(), self.round_trips_since(&before));
+        let probe = match fault {
+            Fault::Partition { .. } => self.probe_partition().await,
+            Fault::Delay { .. } => self.probe_delay().await,
+            _ => applied,
+        };
+        Ok(with_cost(probe, cost))
+    }
+
+    /// Round trips each touched host has run since `before`, by host name.
+    fn round_trips_since(&self, before: &[usize]) -> BTreeMap<String, usize> {
+        let now = self.round_trips();
+        (0..self.hosts.len())
+            .filter(|&i| now[i] > before[i])
+            .map(|i| (self.hosts[i].name.clone(), now[i] - before[i]))
+            .collect()
+    }
+
+    /// Puts `fault` in force; returns what applying it found (the probe, for faults whose probe is
+    /// applying's own answer: a process's state, an observed clock).
+    async fn apply(&mut self, fault: &Fault) -> Result<Value, String> {
         match fault {
             Fault::Crash { .. } => Err(CRASH_NOT_REMOTE.into()),
             Fault::Partition { grudge, .. } => {
                 self.net.grudge = grudge_indexes(&self.nodes, grudge)?;
                 self.apply_network().await?;
-                Ok(self.probe_partition().await)
+                Ok(Value::Null)
             }
             Fault::IsolateClients { nodes } => {
                 if let Some(host) = self.hosts.iter().find(|h| h.facts.control_ip.is_none()) {
@@ -373,74 +421,100 @@ impl RemoteLab {
             Fault::Delay { nodes, delay, jitter } => {
                 self.net.delay = (self.indexes(nodes)?, *delay, *jitter);
                 self.apply_delay().await?;
-                Ok(self.probe_delay().await)
+                Ok(Value::Null)
             }
-            Fault::Kill { nodes } => {
-                let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    let Some(pid) = self.processes[i].pid else { continue };
-                    // SIGCONT first: a paused node must run again to die. One round trip: the host waits
-                    // (2 s at most) until the process is gone.
-                    let script = format!(
-                        "kill -s CONT {pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null\nn=0\n\
-                         while [ $n -lt 100 ]; do {}; [ \"$s\" = gone ] && break; sleep 0.02; n=$((n + 1)); done\n\
-                         echo \"$s\"",
-                        state_script(pid)
-                    );
-                    let gone = self.hosts[i].run(&script).await.is_ok_and(|s| s.trim() == "gone");
-                    // A zombie thread-group leader can show `Z` while its other threads still hold the
-                    // process's sockets: the port closes a moment later, so wait for it (1 s at most).
-                    let mut closed = false;
-                    for _ in 0..20 {
-                        closed = !crate::lab::tcp_ready(self.nodes[i].listen, Duration::from_millis(300)).await;
-                        if closed || !gone {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    self.fetch_log(i).await;
-                    self.processes[i].pid = None;
-                    probes.insert(self.nodes[i].name.clone(), json!({"exited": gone, "port_closed": closed}));
-                }
-                Ok(Value::Object(probes))
-            }
+            Fault::Kill { nodes } => self.kill(nodes).await,
             Fault::Pause { nodes } => self.signal(nodes, "STOP").await,
             Fault::Clock { nodes, skew } => {
-                let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    match skew {
-                        ClockSkew::Bump { offset_ms } => {
-                            let seen = self.set_clock(i, *offset_ms).await?;
-                            probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
-                        }
-                        ClockSkew::Strobe { offset_ms, period } => {
-                            if let Some(old) = self.strobes.remove(&i) {
-                                old.abort();
-                            }
-                            // The first "on" is set and probed here, so the probe sees the offset; then
-                            // the task switches it off and on every period.
-                            let seen = self.set_clock(i, *offset_ms).await?;
-                            let (host, control, offset_ms, period) =
-                                (self.hosts[i].clone(), self.clock_file(i), *offset_ms, *period);
-                            let task = tokio::spawn(async move {
-                                for on in [false, true].into_iter().cycle() {
-                                    tokio::time::sleep(period).await;
-                                    let _ =
-                                        host.run(&set_offset_script(&control, if on { offset_ms } else { 0 })).await;
-                                }
-                            });
-                            self.strobes.insert(i, task);
-                            probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
-                        }
+                let (offset_ms, strobe) = match skew {
+                    ClockSkew::Bump { offset_ms } => (*offset_ms, None),
+                    ClockSkew::Strobe { offset_ms, period } => (*offset_ms, Some(*period)),
+                };
+                let indexes: Vec<usize> = self.indexes(nodes)?.into_iter().collect();
+                for i in &indexes {
+                    if let Some(old) = self.strobes.remove(i) {
+                        old.abort();
                     }
                 }
-                Ok(Value::Object(probes))
+                // A strobe's first "on" is set and probed here, so the probe sees the offset; then a task
+                // switches it off and on every period.
+                let probes = self.set_clocks(&indexes, offset_ms).await?;
+                if let Some(period) = strobe {
+                    for &i in &indexes {
+                        let (host, control) = (self.hosts[i].clone(), self.clock_file(i));
+                        let task = tokio::spawn(async move {
+                            for on in [false, true].into_iter().cycle() {
+                                tokio::time::sleep(period).await;
+                                let _ = host.run(&set_offset_script(&control, if on { offset_ms } else { 0 })).await;
+                            }
+                        });
+                        self.strobes.insert(i, task);
+                    }
+                }
+                Ok(probes)
             }
         }
     }
 
-    /// Undoes `fault`, as the local lab does.
+    /// Kills the nodes' processes, each host in one round trip that also waits (2 s at most) until the
+    /// process is gone and brings its log back; then waits for each port to close.
+    async fn kill(&mut self, nodes: &[String]) -> Result<Value, String> {
+        let targets: Vec<(usize, u32)> =
+            self.indexes(nodes)?.into_iter().filter_map(|i| self.processes[i].pid.map(|pid| (i, pid))).collect();
+        let this = &*self;
+        let killed = futures_util::future::join_all(targets.iter().map(|&(i, pid)| async move {
+            // SIGCONT first: a paused node must run again to die.
+            let script = format!(
+                "kill -s CONT {pid} 2>/dev/null; kill -s KILL {pid} 2>/dev/null\nn=0\n\
+                 while [ $n -lt 100 ]; do {}; [ \"$s\" = gone ] && break; sleep 0.02; n=$((n + 1)); done\n\
+                 echo \"$s\"\ncat {} 2>/dev/null\ntrue",
+                state_script(pid),
+                quote(&this.log_file(i))
+            );
+            let out = this.hosts[i].run(&script).await.ok();
+            let (state, log) = out.as_deref().map_or(("", None), |o| {
+                let (state, log) = o.split_once('\n').unwrap_or((o, ""));
+                (state.trim(), Some(log.to_string()))
+            });
+            let gone = state == "gone";
+            // A zombie thread-group leader can show `Z` while its other threads still hold the process's
+            // sockets: the port closes a moment later, so wait for it (1 s at most).
+            let mut closed = false;
+            for _ in 0..20 {
+                closed = !tcp_ready(this.nodes[i].listen, Duration::from_millis(300)).await;
+                if closed || !gone {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (gone, closed, log)
+        }))
+        .await;
+        let mut probes = serde_json::Map::new();
+        for (&(i, _), (gone, closed, log)) in targets.iter().zip(killed) {
+            if let Some(log) = log {
+                let _ = std::fs::write(&self.processes[i].spec.log, log);
+            }
+            self.processes[i].pid = None;
+            probes.insert(self.nodes[i].name.clone(), json!({"exited": gone, "port_closed": closed}));
+        }
+        Ok(Value::Object(probes))
+    }
+
+    /// Undoes `fault`, as the local lab does, in one round trip per host it touches; a restart's wait
+    /// for its nodes to be ready is its probe. The finding carries the cost, as [`RemoteLab::start_fault`]'s.
     pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
+        let (before, started) = (self.round_trips(), Instant::now());
+        let Fault::Kill { nodes } = fault else {
+            let undone = self.undo(fault).await?;
+            return Ok(with_cost(undone, (started.elapsed(), self.round_trips_since(&before))));
+        };
+        let dead = self.respawn(nodes).await?;
+        let cost = (started.elapsed(), self.round_trips_since(&before));
+        Ok(with_cost(self.await_restarted(dead).await, cost))
+    }
+
+    async fn undo(&mut self, fault: &Fault) -> Result<Value, String> {
         match fault {
             Fault::Crash { .. } => Err(CRASH_NOT_REMOTE.into()),
             Fault::Partition { .. } | Fault::IsolateClients { .. } | Fault::Loss { .. } | Fault::Delay { .. } => {
@@ -454,33 +528,38 @@ impl RemoteLab {
                 Ok(json!({"healed": true}))
             }
             Fault::Kill { nodes } => {
-                let mut probes = serde_json::Map::new();
-                // All restart before any is awaited: a node may be ready only once a quorum is back.
-                let dead: Vec<usize> =
-                    self.indexes(nodes)?.into_iter().filter(|i| self.processes[*i].pid.is_none()).collect();
-                for &i in &dead {
-                    self.spawn(i).await?;
-                }
-                for i in dead {
-                    let ready = self.wait_ready(i, " after restart").await;
-                    probes
-                        .insert(self.nodes[i].name.clone(), json!({"restarted": ready.is_ok(), "error": ready.err()}));
-                }
-                Ok(Value::Object(probes))
+                let dead = self.respawn(nodes).await?;
+                Ok(self.await_restarted(dead).await)
             }
             Fault::Pause { nodes } => self.signal(nodes, "CONT").await,
             Fault::Clock { nodes, .. } => {
-                let mut probes = serde_json::Map::new();
-                for i in self.indexes(nodes)? {
-                    if let Some(task) = self.strobes.remove(&i) {
+                let indexes: Vec<usize> = self.indexes(nodes)?.into_iter().collect();
+                for i in &indexes {
+                    if let Some(task) = self.strobes.remove(i) {
                         task.abort();
                     }
-                    let seen = self.set_clock(i, 0).await?;
-                    probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen}));
                 }
-                Ok(Value::Object(probes))
+                self.set_clocks(&indexes, 0).await
             }
         }
+    }
+
+    /// Starts again those of `nodes` that are dead, all at once; returns their indexes.
+    async fn respawn(&mut self, nodes: &[String]) -> Result<Vec<usize>, String> {
+        let dead: Vec<usize> = self.indexes(nodes)?.into_iter().filter(|i| self.processes[*i].pid.is_none()).collect();
+        self.spawn_all(&dead).await?;
+        Ok(dead)
+    }
+
+    /// Waits until each restarted node is ready (all were started before any is awaited: a node may be
+    /// ready only once a quorum is back); the probe of a restart.
+    async fn await_restarted(&mut self, dead: Vec<usize>) -> Value {
+        let mut probes = serde_json::Map::new();
+        for i in dead {
+            let ready = self.wait_ready(i, " after restart").await;
+            probes.insert(self.nodes[i].name.clone(), json!({"restarted": ready.is_ok(), "error": ready.err()}));
+        }
+        Value::Object(probes)
     }
 
     /// Heals everything: network, delay, clocks, paused and dead nodes.
@@ -501,25 +580,40 @@ impl RemoteLab {
         }
         if self.processes.iter().any(|p| p.clock) {
             let clock = Fault::Clock { nodes: all.clone(), skew: ClockSkew::Bump { offset_ms: 0 } };
-            healed.insert("clock".into(), self.stop_fault(&clock).await?);
+            healed.insert("clock".into(), self.undo(&clock).await?);
         }
-        healed.insert("pause".into(), self.stop_fault(&Fault::Pause { nodes: all.clone() }).await?);
-        healed.insert("kill".into(), self.stop_fault(&Fault::Kill { nodes: all }).await?);
+        healed.insert("pause".into(), self.undo(&Fault::Pause { nodes: all.clone() }).await?);
+        healed.insert("kill".into(), self.undo(&Fault::Kill { nodes: all }).await?);
         Ok(Value::Object(healed))
     }
 
-    /// Sends SIGSTOP or SIGCONT; the probe is each process's state afterwards.
+    /// Sends SIGSTOP or SIGCONT, every host at once; the probe is each process's state afterwards.
     async fn signal(&mut self, nodes: &[String], signal: &str) -> Result<Value, String> {
+        let targets: Vec<(usize, u32)> =
+            self.indexes(nodes)?.into_iter().filter_map(|i| self.processes[i].pid.map(|pid| (i, pid))).collect();
+        let hosts = &self.hosts;
+        let states = futures_util::future::join_all(targets.iter().map(|&(i, pid)| async move {
+            let script = format!("kill -s {signal} {pid} 2>/dev/null; sleep 0.02; {}; echo \"$s\"", state_script(pid));
+            hosts[i].run(&script).await.map(|s| s.trim().to_string()).unwrap_or_default()
+        }))
+        .await;
+        let probes =
+            targets.iter().zip(states).map(|(&(i, _), state)| (self.nodes[i].name.clone(), json!({"state": state})));
+        Ok(Value::Object(probes.collect()))
+    }
+
+    /// Sets the clock offset of each of `indexes`, every host at once; the probe is each observed offset.
+    async fn set_clocks(&self, indexes: &[usize], offset_ms: i64) -> Result<Value, String> {
+        let seen = futures_util::future::join_all(indexes.iter().map(|&i| self.set_clock(i, offset_ms))).await;
         let mut probes = serde_json::Map::new();
-        for i in self.indexes(nodes)? {
-            if let Some(pid) = self.processes[i].pid {
-                let script =
-                    format!("kill -s {signal} {pid} 2>/dev/null; sleep 0.02; {}; echo \"$s\"", state_script(pid));
-                let state = self.hosts[i].run(&script).await.map(|s| s.trim().to_string()).unwrap_or_default();
-                probes.insert(self.nodes[i].name.clone(), json!({"state": state}));
-            }
+        for (&i, seen) in indexes.iter().zip(seen) {
+            probes.insert(self.nodes[i].name.clone(), json!({"observed_offset_ms": seen?}));
         }
         Ok(Value::Object(probes))
+    }
+
+    fn log_file(&self, i: usize) -> String {
+        format!("{}/logs/{}.log", self.paths[i].work, self.nodes[i].name)
     }
 
     fn clock_file(&self, i: usize) -> String {
@@ -575,7 +669,7 @@ impl RemoteLab {
                 })
             })
             .collect();
-        let applied = crate::lab::join_all(scripts.iter().enumerate().map(|(i, script)| async move {
+        let applied = futures_util::future::join_all(scripts.iter().enumerate().map(|(i, script)| async move {
             match script {
                 Some(script) => self.hosts[i].run(script).await.map(|_| ()),
                 None => Ok(()),
@@ -585,17 +679,19 @@ impl RemoteLab {
         applied.into_iter().collect()
     }
 
-    /// Puts a netem qdisc on each delayed host's interface towards its peers, and removes the others.
+    /// Puts a netem qdisc on each delayed host's interface towards its peers, and removes the others: one
+    /// round trip per host that changes, all at once.
     async fn apply_delay(&mut self) -> Result<(), String> {
         let (nodes, delay, jitter) = self.net.delay.clone();
         let n = self.nodes.len();
-        for i in 0..n {
-            let want = nodes.contains(&i) && !delay.is_zero();
-            if !want && !self.delayed.contains(&i) {
-                continue;
-            }
-            let peer = self.hosts[(i + 1) % n].ip;
-            let tc = self.hosts[i].privileged("tc");
+        let changes: Vec<(usize, bool)> = (0..n)
+            .map(|i| (i, nodes.contains(&i) && !delay.is_zero()))
+            .filter(|(i, want)| *want || self.delayed.contains(i))
+            .collect();
+        let hosts = &self.hosts;
+        let done = futures_util::future::join_all(changes.iter().map(|&(i, want)| {
+            let peer = hosts[(i + 1) % n].ip;
+            let tc = hosts[i].privileged("tc");
             let action = if want {
                 format!("replace dev \"$dev\" root netem delay {}ms {}ms", delay.as_millis(), jitter.as_millis())
             } else {
@@ -604,15 +700,20 @@ impl RemoteLab {
             let script = format!(
                 "dev=$(ip route get {peer} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | head -n 1)\n{tc} qdisc {action}\n"
             );
-            let done = self.hosts[i].run(&script).await;
-            if want {
-                done?;
-                self.delayed.insert(i);
-            } else {
+            async move { hosts[i].run(&script).await }
+        }))
+        .await;
+        let mut first_error = None;
+        for (&(i, want), done) in changes.iter().zip(done) {
+            if !want {
                 self.delayed.remove(&i);
+            } else if let Err(e) = done {
+                first_error.get_or_insert(e);
+            } else {
+                self.delayed.insert(i);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Measures, from a delayed node's host, the time a TCP connection to the next node's peer port takes
@@ -640,7 +741,7 @@ impl RemoteLab {
     async fn probe_partition(&self) -> Value {
         let pairs: Vec<(usize, usize)> =
             self.net.grudge.iter().flat_map(|(v, s)| s.iter().map(move |s| (*v, *s))).collect();
-        let reachable = crate::lab::join_all(pairs.iter().map(|&(victim, source)| async move {
+        let reachable = futures_util::future::join_all(pairs.iter().map(|&(victim, source)| async move {
             let to = self.nodes[source].peer_listen;
             let script =
                 format!("timeout 0.5 bash -c 'exec 3<>/dev/tcp/{}/{}' 2>/dev/null; echo $?", to.ip(), to.port());
@@ -654,6 +755,34 @@ impl RemoteLab {
             .map(|((v, s), _)| format!("{}<-{}", self.nodes[*v].name, self.nodes[*s].name))
             .collect();
         json!({"pairs_checked": pairs.len(), "pairs_cut": pairs.len() - open.len(), "still_open": open})
+    }
+}
+
+impl FaultTarget for RemoteLab {
+    fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn refuses(&self, kind: FaultKind) -> Option<String> {
+        RemoteLab::refuses(self, kind)
+    }
+
+    fn start_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(RemoteLab::start_fault(self, fault))
+    }
+
+    fn stop_fault<'a>(&'a mut self, fault: &'a Fault) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(RemoteLab::stop_fault(self, fault))
+    }
+
+    fn heal_all(&mut self) -> Option<LocalBoxFuture<'_, Result<Value, String>>> {
+        Some(Box::pin(RemoteLab::heal_all(self)))
+    }
+}
+
+impl NodeLab for RemoteLab {
+    fn nodes(&self) -> &[NodeAddress] {
+        &self.nodes
     }
 }
 
@@ -673,7 +802,7 @@ impl Drop for RemoteLab {
                     let _ = std::fs::write(&process.spec.log, text);
                 }
             }
-            let mut script = kill_script(&format!("{REMOTE_ENV}={work}"), &[]);
+            let mut script = kill_script(&format!("{REMOTE_ENV}={work}"), false, &[]);
             if host.facts.nft.is_none() {
                 script.push_str(&format!("{} delete table inet {TABLE} 2>/dev/null\n", host.privileged("nft")));
             }
@@ -690,6 +819,20 @@ impl Drop for RemoteLab {
             }
         }
     }
+}
+
+/// A fault step's finding with what applying it cost: `applied_ms`, the time until it was in force (its
+/// probe excluded), and `round_trips`, the commands each touched host ran for it (one, by design). The
+/// schedule lifts both into the step's event ([`crate::target::APPLIED_MS`]).
+fn with_cost(probe: Value, (took, round_trips): (Duration, BTreeMap<String, usize>)) -> Value {
+    let mut map = match probe {
+        Value::Object(map) => map,
+        Value::Null => serde_json::Map::new(),
+        other => [("found".to_string(), other)].into_iter().collect(),
+    };
+    map.insert(APPLIED_MS.into(), json!(took.as_millis() as u64));
+    map.insert(ROUND_TRIPS.into(), json!(round_trips));
+    Value::Object(map)
 }
 
 /// `ip saddr { ... } ACTION` and `ip6 saddr { ... } ACTION`, as the addresses need.
@@ -725,12 +868,12 @@ fn set_offset_script(control: &str, offset_ms: i64) -> String {
     format!("printf '%s\\n' '{sign}{}.{:03}' > {}", ms / 1000, ms % 1000, quote(control))
 }
 
-/// A shell script that kills (SIGCONT, then SIGKILL) every process whose environment holds a variable
-/// that starts with `marker` (as `NAME=VALUE`), except those of the run directories in `spare`, and
-/// prints `process PID` for each.
-fn kill_script(marker: &str, spare: &[String]) -> String {
+/// A shell script that kills (SIGCONT, then SIGKILL) every process whose environment holds the variable
+/// `marker` (as `NAME=VALUE`; with `prefix`, any that starts with it), except those of the run
+/// directories in `spare`, and prints `process PID` for each.
+fn kill_script(marker: &str, prefix: bool, spare: &[String]) -> String {
     let spare: Vec<String> = spare.iter().map(|d| quote(&format!("{REMOTE_ENV}={d}"))).collect();
-    let marker_pattern = format!("{}*", quote(marker));
+    let marker_pattern = format!("{}{}", quote(marker), if prefix { "*" } else { "" });
     format!(
         "for e in /proc/[0-9]*/environ; do\n\
            v=$(tr '\\0' '\\n' < \"$e\" 2>/dev/null | grep -m 1 '^{REMOTE_ENV}=')\n\
@@ -775,15 +918,14 @@ pub async fn clean(hosts: &[Host], roots: &[String]) -> Result<Vec<String>, Stri
             let mut words = line.rsplitn(3, ' ');
             let (pid, owner, dir) = (words.next(), words.next(), words.next());
             let (Some(pid), Some(owner), Some(dir)) = (pid, owner, dir) else { continue };
-            let alive = owner == me
-                && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && crate::lab::process_alive(p));
+            let alive = owner == me && pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && process_alive(p));
             if alive {
                 live.push(dir.to_string())
             } else {
                 dead.push(dir.to_string())
             }
         }
-        let mut script = kill_script(&format!("{REMOTE_ENV}={root}/"), &live);
+        let mut script = kill_script(&format!("{REMOTE_ENV}={root}/"), true, &live);
         for dir in &dead {
             script.push_str(&format!("rm -rf {0} && echo \"directory \"{0}\n", quote(dir)));
         }
@@ -842,7 +984,7 @@ mod tests {
         };
         let (mut a, mut b) = (spawn(&dead), spawn(&live));
         let mut unmarked = std::process::Command::new("sleep").arg("30").spawn().unwrap();
-        let script = kill_script(&format!("{REMOTE_ENV}={}/", root.display()), &[live.display().to_string()]);
+        let script = kill_script(&format!("{REMOTE_ENV}={}/", root.display()), true, &[live.display().to_string()]);
         let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
         let said = String::from_utf8_lossy(&out.stdout);
         assert_eq!(said.trim(), format!("process {}", a.id()), "{script}");

@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use faultline_rng::Rng;
 use serde_json::{json, Value};
 
-use crate::command::CommandBackend;
 use crate::fault::{complete, ClockSkew, Fault, FaultKind, PartitionShape, TargetChoice, Targets};
-use crate::lab::Lab;
 use crate::primary::PrimaryProbe;
+use crate::target::{FaultTarget, APPLIED_MS, ROUND_TRIPS};
 
 /// What a schedule may do, and how often.
 #[derive(Clone, Debug)]
@@ -64,45 +63,9 @@ impl Schedule {
     }
 }
 
-/// What the faults are applied to.
-pub enum Backend<'a> {
-    Lab(&'a mut Lab),
-    Command(&'a CommandBackend),
-}
-
-impl Backend<'_> {
-    pub fn node_names(&self) -> Vec<String> {
-        match self {
-            Backend::Lab(lab) => lab.nodes.iter().map(|n| n.name.clone()).collect(),
-            Backend::Command(c) => c.node_names(),
-        }
-    }
-
-    pub fn refuses(&self, kind: FaultKind) -> Option<String> {
-        match self {
-            Backend::Lab(lab) => lab.refuses(kind),
-            Backend::Command(c) => c.refuses(kind),
-        }
-    }
-
-    pub async fn start_fault(&mut self, fault: &Fault) -> Result<Value, String> {
-        match self {
-            Backend::Lab(lab) => lab.start_fault(fault).await,
-            Backend::Command(c) => c.start_fault(fault).await,
-        }
-    }
-
-    pub async fn stop_fault(&mut self, fault: &Fault) -> Result<Value, String> {
-        match self {
-            Backend::Lab(lab) => lab.stop_fault(fault).await,
-            Backend::Command(c) => c.stop_fault(fault).await,
-        }
-    }
-}
-
 /// Checks up front that the backend can apply every kind asked for: a fault a mode cannot apply is
 /// refused before the run, never silently skipped.
-pub fn check_supported(schedule: &Schedule, backend: &Backend<'_>) -> Result<(), String> {
+pub fn check_supported(schedule: &Schedule, backend: &dyn FaultTarget) -> Result<(), String> {
     for kind in &schedule.kinds {
         if let Some(why) = backend.refuses(*kind) {
             return Err(format!("cannot inject {kind} faults: {why}"));
@@ -124,7 +87,7 @@ pub enum Step {
 /// probe's finding or the error): `start-<fault>`, `stop-<fault>`, and a final `heal`.
 pub async fn run(
     schedule: &Schedule,
-    backend: &mut Backend<'_>,
+    backend: &mut dyn FaultTarget,
     until: Instant,
     stop: &Arc<AtomicBool>,
     record: &mut dyn FnMut(Step, &str, Value),
@@ -205,9 +168,9 @@ pub async fn run(
         let stopped = backend.stop_fault(&fault).await;
         record(Step::Done, &stop_name, aim_record(outcome(&fault, stopped, applying.elapsed()), false));
     }
-    if let Backend::Lab(lab) = backend {
+    if let Some(healing) = backend.heal_all() {
         record(Step::Invoke, "heal", Value::Null);
-        let healed = lab.heal_all().await;
+        let healed = healing.await;
         record(Step::Done, "heal", healed.unwrap_or_else(|e| json!({ "error": e })));
     }
 }
@@ -219,12 +182,26 @@ fn least_time_to_act(schedule: &Schedule) -> Duration {
 }
 
 /// A step's completion: the fault, how long applying (or removing) it took, and the probe or the error.
+/// A backend that measures applying apart from its probe (the remote lab: [`APPLIED_MS`],
+/// with the round trips each host took) says so in its finding: its figures are the step's `applied_ms`
+/// and `round_trips`, and the whole step, probe included, is `step_ms`.
 fn outcome(fault: &Fault, result: Result<Value, String>, took: Duration) -> Value {
     let mut value = fault.describe();
     if let Value::Object(map) = &mut value {
         map.insert("applied_ms".into(), json!(took.as_millis() as u64));
         match result {
-            Ok(probe) => map.insert("probe".into(), probe),
+            Ok(mut probe) => {
+                if let Some(found) = probe.as_object_mut() {
+                    if let Some(applied) = found.remove(APPLIED_MS) {
+                        map.insert("step_ms".into(), json!(took.as_millis() as u64));
+                        map.insert("applied_ms".into(), applied);
+                    }
+                    if let Some(trips) = found.remove(ROUND_TRIPS) {
+                        map.insert("round_trips".into(), trips);
+                    }
+                }
+                map.insert("probe".into(), probe)
+            }
             Err(e) => map.insert("error".into(), Value::String(e)),
         };
     }

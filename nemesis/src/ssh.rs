@@ -66,6 +66,8 @@ pub struct Host {
     /// The port sshd listens on, which faults never cut.
     pub ssh_port: u16,
     session: Session,
+    /// Commands run on the host so far: each is one round trip (a channel on the master connection).
+    round_trips: std::sync::atomic::AtomicUsize,
 }
 
 impl Host {
@@ -113,6 +115,7 @@ impl Host {
             sudo: options.sudo,
             ssh_port: port,
             session,
+            round_trips: Default::default(),
         };
         host.facts = host.learn_facts().await?;
         Ok(host)
@@ -177,8 +180,15 @@ impl Host {
         }
     }
 
+    /// Commands run on the host so far, each one round trip: what a fault costs on the host is the
+    /// difference across it.
+    pub fn round_trips(&self) -> usize {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `sh -c script` on the host with `stdin`, to its end; an error names the host.
     async fn output(&self, script: &str, stdin: Stdio) -> Result<std::process::Output, String> {
+        self.round_trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.session
             .command("sh")
             .arg("-c")
@@ -234,7 +244,7 @@ impl Host {
 
 /// Connects to every host at once; the first refusal (in host order) is the error.
 pub async fn connect_all(names: &[String], options: &SshOptions) -> Result<Vec<Host>, String> {
-    let attempts = crate::lab::join_all(names.iter().map(|n| Host::connect(n, options))).await;
+    let attempts = futures_util::future::join_all(names.iter().map(|n| Host::connect(n, options))).await;
     attempts.into_iter().collect()
 }
 
@@ -261,7 +271,7 @@ pub fn clean_control_dirs() -> Vec<String> {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let Some(pid) = name.strip_prefix(CONTROL_PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if crate::lab::process_alive(pid) {
+        if crate::probe::process_alive(pid) {
             continue;
         }
         // One folder per connection (openssh's `.ssh-connection*`), its socket `master` inside.

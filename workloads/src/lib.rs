@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod generator;
+pub mod outcome;
 pub mod recorder;
 pub mod runner;
 pub mod store;

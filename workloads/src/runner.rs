@@ -347,21 +347,7 @@ pub async fn final_reads(spec: &RunSpec, recorder: &Recorder, keys: &[String]) {
             }
         }
     });
-    futures_join_all(readers).await;
-}
-
-/// Runs futures concurrently to completion (a few, one per node), without another dependency.
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
+    futures_util::future::join_all(readers).await;
 }
 
 #[cfg(test)]

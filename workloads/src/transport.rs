@@ -28,7 +28,7 @@ use reqwest::header::HeaderName;
 use reqwest::Method;
 use tokio::time::Instant;
 
-use crate::adapter::{Outcome, NOT_SENT};
+use crate::outcome::{Outcome, NOT_SENT};
 use crate::tls::{is_tls_error, Tls};
 
 /// An answer larger than this is not a register's value: refuse to hold it in memory.

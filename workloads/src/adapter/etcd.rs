@@ -9,7 +9,7 @@ use base64::Engine;
 use faultline_checker::Value;
 use serde_json::json;
 
-use super::native::encode_segment;
+use super::encode_segment;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 

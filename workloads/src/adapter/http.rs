@@ -40,7 +40,7 @@ use base64::Engine;
 use faultline_checker::Value;
 use serde::Deserialize;
 
-use super::native::encode_segment;
+use super::encode_segment;
 use reqwest::header::HeaderName;
 use reqwest::Method;
 

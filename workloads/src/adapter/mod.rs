@@ -13,24 +13,15 @@ mod etcd;
 mod http;
 mod native;
 
-use std::fmt;
-
 use faultline_checker::Value;
 
 pub use etcd::{EtcdV2, EtcdV3};
 pub use http::HttpAdapter;
 pub use native::Native;
 
+// The words of the classification, where they were before they had a module of their own.
+pub use crate::outcome::{Outcome, CAS_MISMATCH, NOT_APPLIED, NOT_SENT};
 use crate::transport::HttpClient;
-
-/// The `error` of a compare-and-set whose comparison failed: the checker reads it as an observation.
-pub const CAS_MISMATCH: &str = "cas-mismatch";
-/// The prefix of the `error` of an operation that never reached the store (see
-/// `faultline_checker::history::NOT_SENT`).
-pub const NOT_SENT: &str = faultline_checker::history::NOT_SENT;
-/// The prefix of the `error` of an operation the store refused without comparing anything (see
-/// `faultline_checker::history::NOT_APPLIED`).
-pub const NOT_APPLIED: &str = faultline_checker::history::NOT_APPLIED;
 
 /// A register operation on one key.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,36 +37,6 @@ impl Op {
             Op::Read => "read",
             Op::Write(_) => "write",
             Op::Cas(..) => "cas",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// It happened; for a read, the value read (null: the key does not exist).
-    Ok(Value),
-    /// It certainly did not happen; `error` says why.
-    Fail { error: String },
-    /// It may or may not have happened; `error` says why faultline cannot tell.
-    Info { error: String },
-}
-
-impl Outcome {
-    pub(crate) fn fail(error: impl Into<String>) -> Outcome {
-        Outcome::Fail { error: error.into() }
-    }
-
-    pub(crate) fn info(error: impl Into<String>) -> Outcome {
-        Outcome::Info { error: error.into() }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Ok(v) => write!(f, "ok {v}"),
-            Outcome::Fail { error } => write!(f, "fail ({error})"),
-            Outcome::Info { error } => write!(f, "info ({error})"),
         }
     }
 }
@@ -157,4 +118,14 @@ pub(crate) fn encode_value(v: &Value) -> String {
 pub(crate) fn garbage(status: u16, body: &str, expected: &str) -> Outcome {
     let shown: String = body.chars().take(200).collect();
     Outcome::info(format!("unexpected answer {status} {shown:?}; expected {expected}"))
+}
+
+/// The characters a URL path segment keeps as they are: RFC 3986's unreserved ones.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Keys go into the URL path (and etcd v2's form values): percent-encode everything but unreserved
+/// characters.
+pub(crate) fn encode_segment(key: &str) -> String {
+    percent_encoding::utf8_percent_encode(key, SEGMENT).to_string()
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 
-use super::{garbage, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
+use super::{encode_segment, garbage, Op, Outcome, CAS_MISMATCH, NOT_APPLIED};
 use crate::transport::Request;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -53,17 +53,4 @@ impl Native {
             _ => garbage(status, body, "200, 404 (read), 412 (cas), 400, 503 or 504"),
         }
     }
-}
-
-/// Keys go into the URL path: percent-encode everything but unreserved characters.
-pub(crate) fn encode_segment(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
