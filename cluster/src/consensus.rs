@@ -237,10 +237,6 @@ impl Consensus {
         self.wake_all();
     }
 
-    fn others(&self) -> impl Iterator<Item = (usize, &String)> + '_ {
-        self.config.others()
-    }
-
     fn nodes(&self) -> usize {
         self.config.peers.len()
     }
@@ -346,7 +342,7 @@ impl Consensus {
         };
         let body = wire(&request);
         let mut tasks = tokio::task::JoinSet::new();
-        for (_, addr) in self.others() {
+        for (_, addr) in self.config.others() {
             let (http, url, body) = (self.raft_http.clone(), format!("http://{addr}/raft/vote"), body.clone());
             tasks.spawn(async move { peers::post::<VoteReply>(&http, &url, body).await.ok().map(|(_, reply)| reply) });
         }
@@ -387,7 +383,7 @@ impl Consensus {
         node.raft.leader = Some(self.config.id);
         node.raft.seen_primary = true;
         let (len, now) = (node.core.log.len(), Instant::now());
-        let others: Vec<usize> = self.others().map(|(id, _)| id).collect();
+        let others: Vec<usize> = self.config.others().map(|(id, _)| id).collect();
         for &id in &others {
             node.raft.next.insert(id, len);
             node.raft.matched.insert(id, 0);
@@ -414,7 +410,7 @@ impl Consensus {
     /// Commits what a majority holds, if it ends in an entry of the primary's term.
     fn advance_commit(&self, node: &mut Replica) {
         let mut matched: Vec<usize> =
-            self.others().map(|(id, _)| node.raft.matched.get(&id).copied().unwrap_or(0)).collect();
+            self.config.others().map(|(id, _)| node.raft.matched.get(&id).copied().unwrap_or(0)).collect();
         matched.push(node.core.log.len());
         let upto = raft::commit_len(&matched, node.core.log.entries(), node.raft.hard.term, node.committed);
         if upto > node.committed {
@@ -425,7 +421,9 @@ impl Consensus {
 
     /// The primary's replication to follower `id` for as long as it is the primary of `term`.
     async fn replicate(self: Arc<Self>, id: usize, term: u64) {
-        let Some(addr) = self.others().find(|(other, _)| *other == id).map(|(_, addr)| addr.clone()) else { return };
+        let Some(addr) = self.config.others().find(|(other, _)| *other == id).map(|(_, addr)| addr.clone()) else {
+            return;
+        };
         let url = format!("http://{addr}/raft/append");
         loop {
             let (body, prev_len, sent, round) = {
