@@ -12,20 +12,22 @@
 //!   divergent follower log by stepping back a term at a time. A follower cut off only stalls its own
 //!   task: the primary commits once a majority, itself included, holds an entry of its term.
 //! - **Clients.** A follower forwards client requests to the primary it knows; with none it waits up to
-//!   the request timeout for an election, then answers 503. A write is answered 200 once committed (504
-//!   if the node loses its primacy or time runs out first: it may still take effect). Reads, and
-//!   compare-and-sets that find another value, use ReadIndex: the state they saw is answered once every
+//!   the request timeout for an election, then answers 503. A write, or a transaction that writes (one
+//!   entry for all its writes), is answered 200 once committed (504 if the node loses its primacy or
+//!   time runs out first: it may still take effect). Reads, read-only transactions, and commands that
+//!   turn out to change nothing (a compare-and-set that finds another value, a refused transaction) use
+//!   ReadIndex: the state they saw is answered once every
 //!   entry before it is committed and a majority has answered a heartbeat sent after the request
 //!   arrived, which proves no other primary had been elected by then. No clock is trusted, so no lease:
 //!   a paused primary or a skewed clock cannot make it answer stale.
 //! - A primary that has heard from no majority for 800 ms steps down (it answers nothing meanwhile
 //!   anyway), so that `GET /status` does not keep naming a primary that a partition deposed.
 //!
-//! `stale-leader` mode is the same except for reads: the primary answers them at once from its committed
-//! state, without the heartbeat round, and never steps down on its own. A primary cut off from the others
-//! keeps answering reads while the majority elects another and takes writes: the classic stale read. (A
-//! primary paused long enough to be replaced does the same with the requests waiting for it when it
-//! resumes, until its first heartbeat answer tells it of the new term.)
+//! `stale-leader` mode is the same except for reads and read-only transactions: the primary answers them
+//! at once from its committed state, without the heartbeat round, and never steps down on its own. A
+//! primary cut off from the others keeps answering reads while the majority elects another and takes
+//! writes: the classic stale read. (A primary paused long enough to be replaced does the same with the
+//! requests waiting for it when it resumes, until its first heartbeat answer tells it of the new term.)
 //!
 //! `unsafe` mode acknowledges a write as soon as the primary has it in memory, and reads from there. The
 //! log is written out (never fsynced) every flush interval, and a primary ships only what it has written:
@@ -119,11 +121,6 @@ impl Replica {
         }
         apply(&mut self.committed_state, &self.core.log.entries()[self.committed..upto]);
         self.committed = upto;
-    }
-
-    /// Rebuilds the state from the whole log (after its tail was cut).
-    fn reapply(&mut self) {
-        self.core.reapply();
     }
 }
 
@@ -564,7 +561,7 @@ impl Consensus {
                     len + 1,
                     node.core.log.len()
                 );
-                node.reapply();
+                node.core.reapply();
             }
             None => apply(&mut node.core.state, new),
         }
