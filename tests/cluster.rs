@@ -841,7 +841,7 @@ fn sequential_followers_read_transactions_from_a_prefix() {
 /// `eventual` applies each micro-op on its own, last writer wins: two nodes appending to one key at
 /// once each keep their own list, and when they converge one append is lost, acknowledged as it was.
 #[test]
-fn eventual_mode_loses_concurrent_appends_to_last_writer_wins() {
+fn eventual_transactions_lose_concurrent_appends_to_last_writer_wins() {
     let cluster = Cluster::start("txn-eventual", "eventual");
     let mut lost = None;
     for attempt in 0..20 {

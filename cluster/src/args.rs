@@ -56,11 +56,17 @@ impl NodeArgs {
     /// above and nowhere else.
     pub fn with_defaults(id: usize, listen: &str, peers: &str, data_dir: &std::path::Path) -> NodeArgs {
         use clap::Parser;
-        let required = ["--id".into(), id.to_string().into(), "--listen".into(), listen.into()];
-        let required = required.into_iter().chain(["--peers".into(), peers.into(), "--data-dir".into()]);
-        let argv = std::iter::once(std::ffi::OsString::from("node")).chain(required).chain([data_dir.into()]);
-        // Cannot fail: the values are taken as they are, and the defaults parse (the tests below).
-        NodeCommand::parse_from(argv).args
+        // Only the defaults come from parsing: the required flags get stand-ins, replaced below, so
+        // that no value given here can make parsing fail.
+        let stand_ins = ["node", "--id", "0", "--listen", "x", "--peers", "x", "--data-dir", "x"];
+        let defaults = NodeCommand::try_parse_from(stand_ins).expect("the defaults parse (tested below)").args;
+        NodeArgs {
+            id,
+            listen: listen.to_string(),
+            peers: peers.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            ..defaults
+        }
     }
 
     /// The flags as `faultline node` takes them (without the subcommand's name).

@@ -12,20 +12,22 @@
 //!   divergent follower log by stepping back a term at a time. A follower cut off only stalls its own
 //!   task: the primary commits once a majority, itself included, holds an entry of its term.
 //! - **Clients.** A follower forwards client requests to the primary it knows; with none it waits up to
-//!   the request timeout for an election, then answers 503. A write is answered 200 once committed (504
-//!   if the node loses its primacy or time runs out first: it may still take effect). Reads, and
-//!   compare-and-sets that find another value, use ReadIndex: the state they saw is answered once every
+//!   the request timeout for an election, then answers 503. A write, or a transaction that writes (one
+//!   entry for all its writes), is answered 200 once committed (504 if the node loses its primacy or
+//!   time runs out first: it may still take effect). Reads, read-only transactions, and commands that
+//!   turn out to change nothing (a compare-and-set that finds another value, a refused transaction) use
+//!   ReadIndex: the state they saw is answered once every
 //!   entry before it is committed and a majority has answered a heartbeat sent after the request
 //!   arrived, which proves no other primary had been elected by then. No clock is trusted, so no lease:
 //!   a paused primary or a skewed clock cannot make it answer stale.
 //! - A primary that has heard from no majority for 800 ms steps down (it answers nothing meanwhile
 //!   anyway), so that `GET /status` does not keep naming a primary that a partition deposed.
 //!
-//! `stale-leader` mode is the same except for reads: the primary answers them at once from its committed
-//! state, without the heartbeat round, and never steps down on its own. A primary cut off from the others
-//! keeps answering reads while the majority elects another and takes writes: the classic stale read. (A
-//! primary paused long enough to be replaced does the same with the requests waiting for it when it
-//! resumes, until its first heartbeat answer tells it of the new term.)
+//! `stale-leader` mode is the same except for reads and read-only transactions: the primary answers them
+//! at once from its committed state, without the heartbeat round, and never steps down on its own. A
+//! primary cut off from the others keeps answering reads while the majority elects another and takes
+//! writes: the classic stale read. (A primary paused long enough to be replaced does the same with the
+//! requests waiting for it when it resumes, until its first heartbeat answer tells it of the new term.)
 //!
 //! `unsafe` mode acknowledges a write as soon as the primary has it in memory, and reads from there. The
 //! log is written out (never fsynced) every flush interval, and a primary ships only what it has written:
@@ -119,11 +121,6 @@ impl Replica {
         }
         apply(&mut self.committed_state, &self.core.log.entries()[self.committed..upto]);
         self.committed = upto;
-    }
-
-    /// Rebuilds the state from the whole log (after its tail was cut).
-    fn reapply(&mut self) {
-        self.core.reapply();
     }
 }
 
@@ -237,10 +234,6 @@ impl Consensus {
         self.wake_all();
     }
 
-    fn others(&self) -> impl Iterator<Item = (usize, &String)> + '_ {
-        self.config.others()
-    }
-
     fn nodes(&self) -> usize {
         self.config.peers.len()
     }
@@ -346,7 +339,7 @@ impl Consensus {
         };
         let body = wire(&request);
         let mut tasks = tokio::task::JoinSet::new();
-        for (_, addr) in self.others() {
+        for (_, addr) in self.config.others() {
             let (http, url, body) = (self.raft_http.clone(), format!("http://{addr}/raft/vote"), body.clone());
             tasks.spawn(async move { peers::post::<VoteReply>(&http, &url, body).await.ok().map(|(_, reply)| reply) });
         }
@@ -387,7 +380,7 @@ impl Consensus {
         node.raft.leader = Some(self.config.id);
         node.raft.seen_primary = true;
         let (len, now) = (node.core.log.len(), Instant::now());
-        let others: Vec<usize> = self.others().map(|(id, _)| id).collect();
+        let others: Vec<usize> = self.config.others().map(|(id, _)| id).collect();
         for &id in &others {
             node.raft.next.insert(id, len);
             node.raft.matched.insert(id, 0);
@@ -414,7 +407,7 @@ impl Consensus {
     /// Commits what a majority holds, if it ends in an entry of the primary's term.
     fn advance_commit(&self, node: &mut Replica) {
         let mut matched: Vec<usize> =
-            self.others().map(|(id, _)| node.raft.matched.get(&id).copied().unwrap_or(0)).collect();
+            self.config.others().map(|(id, _)| node.raft.matched.get(&id).copied().unwrap_or(0)).collect();
         matched.push(node.core.log.len());
         let upto = raft::commit_len(&matched, node.core.log.entries(), node.raft.hard.term, node.committed);
         if upto > node.committed {
@@ -425,7 +418,9 @@ impl Consensus {
 
     /// The primary's replication to follower `id` for as long as it is the primary of `term`.
     async fn replicate(self: Arc<Self>, id: usize, term: u64) {
-        let Some(addr) = self.others().find(|(other, _)| *other == id).map(|(_, addr)| addr.clone()) else { return };
+        let Some(addr) = self.config.others().find(|(other, _)| *other == id).map(|(_, addr)| addr.clone()) else {
+            return;
+        };
         let url = format!("http://{addr}/raft/append");
         loop {
             let (body, prev_len, sent, round) = {
@@ -566,7 +561,7 @@ impl Consensus {
                     len + 1,
                     node.core.log.len()
                 );
-                node.reapply();
+                node.core.reapply();
             }
             None => apply(&mut node.core.state, new),
         }

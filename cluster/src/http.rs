@@ -86,7 +86,8 @@ async fn read(request: hyper::Request<hyper::body::Incoming>) -> Result<Request,
         body.to_bytes()
     };
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
-    let cluster = parts.headers.get(crate::config::CLUSTER_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let cluster =
+        parts.headers.get(crate::config::CLUSTER_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     Ok(Request { method: parts.method, path, body, cluster })
 }
 

@@ -18,12 +18,10 @@ pub struct NodeOptions {
 }
 
 impl Default for NodeOptions {
+    /// The node's own defaults ([`NodeArgs`]).
     fn default() -> NodeOptions {
-        NodeOptions {
-            mode: Mode::Linearizable,
-            replication_delay: Duration::ZERO,
-            flush_interval: Duration::from_millis(200),
-        }
+        let args = NodeArgs::with_defaults(0, "", "", Path::new(""));
+        NodeOptions { mode: args.mode, replication_delay: args.replication_delay, flush_interval: args.flush_interval }
     }
 }
 
@@ -45,4 +43,19 @@ pub fn node_args(
         ..NodeArgs::with_defaults(id, listen, peers, data_dir)
     };
     std::iter::once("node".to_string()).chain(args.to_args()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_options_are_the_nodes_defaults() {
+        let options = NodeOptions::default();
+        assert_eq!(options.mode, Mode::Linearizable);
+        assert_eq!((options.replication_delay, options.flush_interval), (Duration::ZERO, Duration::from_millis(200)));
+        let args = node_args(1, "127.0.0.1:7001", "0=a:1,1=b:2", Path::new("/d/n2"), "run", &options);
+        assert_eq!(args[..3], ["node", "--id", "1"]);
+        assert!(args.windows(2).any(|w| w == ["--cluster-id", "run"]), "{args:?}");
+    }
 }

@@ -70,8 +70,9 @@ impl Shipper {
         });
     }
 
-    /// A client's command. `forwarded` plays no part: followers pass commands to the fixed primary at
-    /// their own path.
+    /// A client's command: read-only ones from this node's own state; the others ordered by the
+    /// primary, to which a follower passes them on (at their own path: the primary is fixed, so a
+    /// request is never passed on twice).
     pub async fn perform(&self, command: &Command, request: &Request) -> Response {
         if command.read_only() {
             return command.judge(&self.node.lock().await.core.state).answer;
