@@ -199,6 +199,7 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
             }
         }
         let reads_k = &reads[start[k] as usize..start[k + 1] as usize];
+        lost_updates(txns, key, reads_k, cases);
         for r in reads_k {
             let list = txns.list(&txns.mops[r.mop as usize]);
             if let Some(&v) = list.iter().find(|&&v| txns.writer[v as usize] == NONE) {
@@ -293,6 +294,34 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
                         why: Why::Tail,
                     });
                 }
+            }
+        }
+    }
+}
+
+/// Two committed transactions that read the same state of a key and both appended to it after: whichever
+/// came second overwrote a state it never saw.
+fn lost_updates(txns: &Txns, key: u32, reads: &[Read], cases: &mut Cases) {
+    let mut by_state: rustc_hash::FxHashMap<(u32, u32), u32> = Default::default();
+    for r in reads.iter().filter(|r| r.external) {
+        let appends = txns.mops(r.txn).iter().any(|m| m.kind == MopKind::Append && m.key == key);
+        if !appends {
+            continue;
+        }
+        let list = txns.list(&txns.mops[r.mop as usize]);
+        let state = (list.len() as u32, list.last().copied().unwrap_or(NONE));
+        match by_state.get(&state) {
+            Some(&other) if other != r.txn => cases.add(Name::LostUpdate, vec![other, r.txn], || {
+                format!(
+                    "T{other} and T{} both read key {} as {} and both appended to it: one did not see the other's append",
+                    r.txn,
+                    txns.key(key),
+                    show(txns, list)
+                )
+            }),
+            Some(_) => {}
+            None => {
+                by_state.insert(state, r.txn);
             }
         }
     }
