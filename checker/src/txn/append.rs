@@ -1,6 +1,7 @@
 //! List-append inference (Elle's, and one step further). Every read of a key returns a prefix of the key's
 //! one true list, so the longest read is the version order of everything ever seen, and reads that are not
-//! prefixes of one another are an `incompatible-order`. From that order: ww between consecutive appends, wr
+//! prefixes of one another are an `incompatible-order` (reads after the transaction's own appends show those
+//! before they committed, so only reads before them count). From that order: ww between consecutive appends, wr
 //! from the writer of a read's last element, rw from a reader to the writer of the element after its last.
 //! Beyond Elle: an append that no read ever saw (by a transaction known to have committed) can only come
 //! after the longest read, so it follows that read's last writer (ww) and every reader of the whole list
@@ -18,6 +19,17 @@ struct Read {
     mop: u32,
     /// Before any append of the same key by the same transaction.
     external: bool,
+    /// The transaction's first read of the key.
+    first: bool,
+    /// How much of the list others' appends make up: a read after the transaction's own appends ends with
+    /// them, uncommitted, after the state it saw. NONE if the list holds its own appends elsewhere too.
+    view: u32,
+}
+
+impl Read {
+    fn view<'t>(&self, txns: &'t Txns) -> Option<&'t [u32]> {
+        (self.view != NONE).then(|| &txns.list(&txns.mops[self.mop as usize])[..self.view as usize])
+    }
 }
 
 pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
@@ -35,7 +47,7 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
         start[k + 1] += start[k];
     }
     let mut fill = start.clone();
-    let mut reads = vec![Read { txn: 0, mop: 0, external: false }; start[keys] as usize];
+    let mut reads = vec![Read { txn: 0, mop: 0, external: false, first: false, view: 0 }; start[keys] as usize];
     for (t, txn) in txns.txns.iter().enumerate() {
         if txn.outcome != Outcome::Ok {
             continue;
@@ -43,10 +55,21 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
         for i in txn.mops.0..txn.mops.1 {
             let m = &txns.mops[i as usize];
             if m.known() {
-                let external = !txns.mops[txn.mops.0 as usize..i as usize]
-                    .iter()
-                    .any(|p| p.kind == MopKind::Append && p.key == m.key);
-                reads[fill[m.key as usize] as usize] = Read { txn: t as u32, mop: i, external };
+                let before = &txns.mops[txn.mops.0 as usize..i as usize];
+                let external = !before.iter().any(|p| p.kind == MopKind::Append && p.key == m.key);
+                let first = !before.iter().any(|p| p.known() && p.key == m.key);
+                let list = txns.list(m);
+                let mut view = list.len();
+                if !external {
+                    while view > 0 && txns.writer[list[view - 1] as usize] == t as u32 {
+                        view -= 1;
+                    }
+                    if list[..view].iter().any(|&v| txns.writer[v as usize] == t as u32) {
+                        view = NONE as usize;
+                    }
+                }
+                reads[fill[m.key as usize] as usize] =
+                    Read { txn: t as u32, mop: i, external, first, view: view as u32 };
                 fill[m.key as usize] += 1;
             }
         }
@@ -83,18 +106,15 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
                 });
                 continue;
             }
-            if best.is_none_or(|b| txns.mops[b.mop as usize].len < list.len() as u32) {
+            if r.view != NONE && best.is_none_or(|b| b.view < r.view) {
                 best = Some(*r);
             }
         }
         let Some(best) = best else { continue };
-        let order = txns.list(&txns.mops[best.mop as usize]);
-        let incompatible = reads.iter().find(|r| {
-            let list = txns.list(&txns.mops[r.mop as usize]);
-            list.len() <= order.len() && list != &order[..list.len()]
-        });
+        let order = best.view(txns).expect("the best read has a view");
+        let incompatible = reads.iter().find(|r| r.view(txns).is_some_and(|list| list != &order[..list.len()]));
         if let Some(r) = incompatible {
-            let list = txns.list(&txns.mops[r.mop as usize]);
+            let list = r.view(txns).expect("found by its view");
             cases.add(Name::IncompatibleOrder, vec![r.txn, best.txn], || {
                 format!(
                     "T{} read key {} as {} and T{} read it as {}: neither is a prefix of the other, so the key \
@@ -144,10 +164,23 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
     for k in 0..keys {
         let Some(best) = longest[k] else { continue };
         let key = k as u32;
-        let order = txns.list(&txns.mops[best.mop as usize]);
+        let order = best.view(txns).expect("the best read has a view");
         let tail = &tails[tail_start[k] as usize..tail_start[k + 1] as usize];
         for pair in order.windows(2) {
             let (w1, w2) = (txns.writer[pair[0] as usize], txns.writer[pair[1] as usize]);
+            // One transaction's appends, side by side but in the other order than it made them.
+            if w1 != NONE && w1 == w2 && append_index(txns, w1, pair[1]) < append_index(txns, w1, pair[0]) {
+                cases.add(Name::IncompatibleOrder, vec![w1, best.txn], || {
+                    format!(
+                        "T{} read key {} as {}, with {} before {}, which T{w1} appended in the other order",
+                        best.txn,
+                        txns.key(key),
+                        show(txns, order),
+                        txns.value(pair[0]),
+                        txns.value(pair[1])
+                    )
+                });
+            }
             if w1 != NONE && w2 != NONE && w1 != w2 {
                 edges.push(Edge {
                     from: w1,
@@ -199,6 +232,7 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
             }
         }
         let reads_k = &reads[start[k] as usize..start[k + 1] as usize];
+        lost_updates(txns, key, reads_k, cases);
         for r in reads_k {
             let list = txns.list(&txns.mops[r.mop as usize]);
             if let Some(&v) = list.iter().find(|&&v| txns.writer[v as usize] == NONE) {
@@ -211,8 +245,9 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
                     )
                 });
             }
-            if let Some(p) = aborted.filter(|&p| p < list.len()) {
-                let (v, w) = (order[p], txns.writer[order[p] as usize]);
+            let failed = |v: &u32| txns.writer[*v as usize] != NONE && !txns.happened(txns.writer[*v as usize]);
+            if let Some(&v) = list.iter().find(|v| failed(v)) {
+                let w = txns.writer[v as usize];
                 cases.add(Name::G1a, vec![w, r.txn], || {
                     format!(
                         "T{} read key {} as {}, which holds {} appended by T{w}, a transaction that failed",
@@ -223,20 +258,21 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
                     )
                 });
             }
-            if !r.external {
-                continue;
+            if r.external {
+                if let Some(&own) = list.iter().find(|&&v| txns.writer[v as usize] == r.txn) {
+                    cases.add(Name::FutureRead, vec![r.txn], || {
+                        format!(
+                            "T{} read key {} as {} before appending {} itself",
+                            r.txn,
+                            txns.key(key),
+                            show(txns, list),
+                            txns.value(own)
+                        )
+                    });
+                }
             }
-            if let Some(&own) = list.iter().find(|&&v| txns.writer[v as usize] == r.txn) {
-                cases.add(Name::FutureRead, vec![r.txn], || {
-                    format!(
-                        "T{} read key {} as {} before appending {} itself",
-                        r.txn,
-                        txns.key(key),
-                        show(txns, list),
-                        txns.value(own)
-                    )
-                });
-            }
+            // The first read of a key places its transaction in the order, by the state it saw.
+            let Some(list) = r.view(txns).filter(|_| r.first) else { continue };
             let len = list.len();
             let last = list.last().copied().unwrap_or(NONE);
             if last != NONE {
@@ -296,6 +332,39 @@ pub fn infer(txns: &Txns, edges: &mut Vec<Edge>, cases: &mut Cases) {
             }
         }
     }
+}
+
+/// Two committed transactions that read the same state of a key and both appended to it after: whichever
+/// came second overwrote a state it never saw.
+fn lost_updates(txns: &Txns, key: u32, reads: &[Read], cases: &mut Cases) {
+    let mut by_state: rustc_hash::FxHashMap<(u32, u32), u32> = Default::default();
+    for r in reads.iter().filter(|r| r.external) {
+        let appends = txns.mops(r.txn).iter().any(|m| m.kind == MopKind::Append && m.key == key);
+        if !appends {
+            continue;
+        }
+        let list = txns.list(&txns.mops[r.mop as usize]);
+        let state = (list.len() as u32, list.last().copied().unwrap_or(NONE));
+        match by_state.get(&state) {
+            Some(&other) if other != r.txn => cases.add(Name::LostUpdate, vec![other, r.txn], || {
+                format!(
+                    "T{other} and T{} both read key {} as {} and both appended to it: one did not see the other's append",
+                    r.txn,
+                    txns.key(key),
+                    show(txns, list)
+                )
+            }),
+            Some(_) => {}
+            None => {
+                by_state.insert(state, r.txn);
+            }
+        }
+    }
+}
+
+/// Where among its micro-ops `t` appended `version`.
+fn append_index(txns: &Txns, t: u32, version: u32) -> usize {
+    txns.mops(t).iter().position(|m| m.kind == MopKind::Append && m.value == version).unwrap_or(usize::MAX)
 }
 
 /// True if `version` is the last thing `t` appended to `key`.

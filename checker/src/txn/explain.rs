@@ -25,7 +25,7 @@ pub struct Step {
 pub struct Verifier<'a> {
     txns: &'a Txns,
     history: &'a History,
-    /// Versions that some `ok` read returned (list-append), computed when first needed.
+    /// Versions that some `ok` read of another transaction returned (list-append), computed when first needed.
     read_somewhere: Option<Vec<bool>>,
 }
 
@@ -57,22 +57,25 @@ impl<'a> Verifier<'a> {
         self.txns.workload == super::history::Workload::ListAppend
     }
 
-    /// The transaction's external read of the key (before its own writes of it), if known.
-    fn external_read(&self, txn: u32, key: u32) -> Option<&'a Mop> {
+    /// The transaction's first read of the key, if known; for rw-register, only before its own writes.
+    fn first_read(&self, txn: u32, key: u32) -> Option<&'a Mop> {
         if self.txns.txns[txn as usize].outcome != Outcome::Ok {
             return None;
         }
+        let list = self.list();
         self.txns
             .mops(txn)
             .iter()
-            .take_while(|m| !(m.key == key && m.kind != MopKind::Read))
+            .take_while(|m| list || !(m.key == key && m.kind != MopKind::Read))
             .find(|m| m.key == key && m.known())
     }
 
-    /// The last version an external read returned: for a list its last element (NONE if empty).
-    fn read_last(&self, m: &Mop) -> u32 {
+    /// The last version a read saw of others' writes: for a list, its last element that the reader did not
+    /// append itself (NONE if none).
+    fn read_last(&self, txn: u32, m: &Mop) -> u32 {
         if self.list() {
-            self.txns.list(m).last().copied().unwrap_or(NONE)
+            let own = |v: &&u32| self.txns.writer[**v as usize] == txn;
+            self.txns.list(m).iter().rev().find(|v| !own(v)).copied().unwrap_or(NONE)
         } else {
             m.value
         }
@@ -96,8 +99,8 @@ impl<'a> Verifier<'a> {
                 if !self.writes(e.from, e.key, e.v1) {
                     return Err("the first did not write that value".into());
                 }
-                let read = self.external_read(e.to, e.key).ok_or("the second has no read of that key")?;
-                if self.read_last(read) != e.v1 {
+                let read = self.first_read(e.to, e.key).ok_or("the second has no read of that key")?;
+                if self.read_last(e.to, read) != e.v1 {
                     return Err("the second's read did not end in that value".into());
                 }
                 Ok(())
@@ -112,8 +115,8 @@ impl<'a> Verifier<'a> {
                 if !self.writes(e.to, e.key, e.v2) {
                     return Err("the second did not write that value".into());
                 }
-                let read = self.external_read(e.from, e.key).ok_or("the first has no read of that key")?;
-                let last = self.read_last(read);
+                let read = self.first_read(e.from, e.key).ok_or("the first has no read of that key")?;
+                let last = self.read_last(e.from, read);
                 if last != e.v1 && !(self.list() && e.v1 == NONE && last == NONE) {
                     return Err("the first's read did not end in that value".into());
                 }
@@ -145,10 +148,7 @@ impl<'a> Verifier<'a> {
                 }
             }
             Why::Tail => {
-                let ends = witness_read()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .any(|m| t.list(m).last().copied().unwrap_or(NONE) == e.v1);
+                let ends = witness_read().unwrap_or_default().into_iter().any(|m| self.read_last(e.witness, m) == e.v1);
                 if !ends {
                     return Err("the witness's read does not end in the first value".into());
                 }
@@ -161,7 +161,7 @@ impl<'a> Verifier<'a> {
                 (e.v1 == NIL).then_some(()).ok_or_else(|| "the first version is not the initial null".into())
             }
             Why::WriteFollowsRead => {
-                let read = self.external_read(e.witness, e.key).ok_or("the witness did not read the key")?;
+                let read = self.first_read(e.witness, e.key).ok_or("the witness did not read the key")?;
                 if read.value == e.v1 && self.writes(e.witness, e.key, e.v2) {
                     Ok(())
                 } else {
@@ -199,7 +199,7 @@ impl<'a> Verifier<'a> {
             for txn in 0..t.txns.len() as u32 {
                 if t.txns[txn as usize].outcome == Outcome::Ok {
                     for m in t.mops(txn).iter().filter(|m| m.known()) {
-                        for &v in t.list(m) {
+                        for &v in t.list(m).iter().filter(|&&v| t.writer[v as usize] != txn) {
                             seen[v as usize] = true;
                         }
                     }
