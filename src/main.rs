@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
-use faultline_checker::model::{CasFail, ModelKind, NilRead};
+use faultline_checker::model::{CasFail, NilRead};
 use faultline_checker::Verdict;
 use faultline_checker::{synth, Value};
 use faultline_harness::check::{self, CheckOptions};

@@ -1680,7 +1680,7 @@ fn check_cm(c: &Checker<'_>, forced: &[bool], deadline: Option<Instant>) -> Vari
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::Rng;
+    use faultline_rng::Rng;
 
     /// A random acyclic causal graph: `clients` clients run operations in turn, each a write (of one of
     /// `keys` keys) or a read of an earlier write or of the initial value; after an operation a client goes

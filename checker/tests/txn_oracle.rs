@@ -19,9 +19,9 @@
 //! serializability and strict serializability are compared.
 
 use faultline_checker::format;
-use faultline_checker::synth::Rng;
 use faultline_checker::txn::levels::{Holds, Level};
 use faultline_checker::txn::{self, Options};
+use faultline_rng::Rng;
 
 #[derive(Clone, Debug)]
 enum Mop {

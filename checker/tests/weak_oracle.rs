@@ -42,8 +42,8 @@ use faultline_checker::format::jsonl;
 use faultline_checker::ladder::{self, Level};
 use faultline_checker::model::{ModelKind, ModelOptions};
 use faultline_checker::session::{self, Guarantee};
-use faultline_checker::synth::Rng;
 use faultline_checker::History;
+use faultline_rng::Rng;
 
 /// A value: `None` is null, the initial value.
 type V = Option<i64>;

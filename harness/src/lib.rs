@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
-use faultline_checker::linear::Verdict;
 use faultline_checker::model::ModelKind;
+use faultline_checker::Verdict;
 use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;

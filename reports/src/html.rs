@@ -80,11 +80,7 @@ impl<'a> ReportInput<'a> {
 
     /// The verdict the exit code gives: the required model's, unknown where too little succeeded.
     pub fn verdict(&self) -> Verdict {
-        judge(
-            ladder::required_verdict(&self.ladder(), self.required),
-            self.availability,
-            self.interrupted.is_some(),
-        )
+        judge(ladder::required_verdict(&self.ladder(), self.required), self.availability, self.interrupted.is_some())
     }
 }
 

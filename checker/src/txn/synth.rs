@@ -13,8 +13,8 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::history::{Event, EventKind, Process};
-use crate::synth::Rng;
 use crate::value::Value;
+use faultline_rng::Rng;
 
 #[derive(Clone, Debug)]
 pub struct Spec {
