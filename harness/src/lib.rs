@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
 use faultline_checker::model::ModelKind;
+use faultline_checker::nemesis_action::NemesisAction;
 use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;
@@ -376,19 +377,20 @@ pub fn run(plan: &TestPlan) -> Result<TestOutcome, String> {
             });
         }
         let mut faults = 0;
-        let mut record = |step: Step, f: &str, value: serde_json::Value| {
-            faults += usize::from(step == Step::Invoke && f.starts_with("start-"));
+        let mut record = |step: Step, action: &NemesisAction, value: serde_json::Value| {
+            let starts = matches!(action, NemesisAction::Start(_));
+            faults += usize::from(step == Step::Invoke && starts);
             if let Ok(mut current) = in_force.lock() {
-                match (step, f.strip_prefix("start-")) {
-                    (Step::Done, Some(kind)) => *current = describe_fault(kind, &value),
-                    (Step::Invoke, None) => current.clear(),
+                match (step, action) {
+                    (Step::Done, NemesisAction::Start(kind)) => *current = describe_fault(kind, &value),
+                    (Step::Invoke, _) if !starts => current.clear(),
                     _ => {}
                 }
             }
             recorder.record(Record {
                 kind: if step == Step::Invoke { EventKind::Invoke } else { EventKind::Info },
                 process: Process::Nemesis,
-                f,
+                f: &action.to_string(),
                 key: None,
                 value: Value::from_json(&value),
                 error: None,
