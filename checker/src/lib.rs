@@ -15,6 +15,7 @@ pub mod judge;
 pub mod ladder;
 pub mod linear;
 pub mod model;
+pub mod nemesis_action;
 pub mod op_ref;
 pub mod sequential;
 pub mod session;

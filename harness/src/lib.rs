@@ -18,6 +18,7 @@ use faultline_checker::format::Format;
 use faultline_checker::ladder::Level;
 use faultline_checker::model::ModelKind;
 use faultline_checker::Verdict;
+use faultline_checker::nemesis_action::NemesisAction;
 use faultline_checker::{EventKind, Process, Value};
 use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;
@@ -460,15 +461,16 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
             });
         }
         let (mut faults, mut failed_faults) = (0, 0);
-        let mut record = |step: Step, f: &str, value: serde_json::Value| {
-            faults += usize::from(step == Step::Invoke && f.starts_with("start-"));
+        let mut record = |step: Step, action: &NemesisAction, value: serde_json::Value| {
+            let starts = matches!(action, NemesisAction::Start(_));
+            faults += usize::from(step == Step::Invoke && starts);
             // A fault whose command or action erred is counted as failed: it may never have acted.
-            let failed = step == Step::Done && f.starts_with("start-") && value.get("error").is_some();
+            let failed = step == Step::Done && starts && value.get("error").is_some();
             failed_faults += usize::from(failed);
             if let Ok(mut current) = in_force.lock() {
-                match (step, f.strip_prefix("start-")) {
-                    (Step::Done, Some(kind)) if !failed => *current = describe_fault(kind, &value),
-                    (Step::Invoke, None) => current.clear(),
+                match (step, action) {
+                    (Step::Done, NemesisAction::Start(kind)) if !failed => *current = describe_fault(kind, &value),
+                    (Step::Invoke, _) if !starts => current.clear(),
                     _ => {}
                 }
             }
@@ -478,7 +480,7 @@ fn run_flagging(plan: &TestPlan, untested: &std::cell::Cell<bool>) -> Result<Tes
             recorder.record(Record {
                 kind: if step == Step::Invoke { EventKind::Invoke } else { EventKind::Info },
                 process: Process::Nemesis,
-                f,
+                f: &action.to_string(),
                 key: None,
                 value: Value::from_json(&value),
                 error: None,

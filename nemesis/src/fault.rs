@@ -464,7 +464,7 @@ impl Fault {
         }
     }
 
-    /// The name of the fault in the history: `start-<name>` and `stop-<name>`.
+    /// The name of the fault in the history (see `NemesisAction`): `start-<name>` and `stop-<name>`.
     pub fn name(&self) -> &'static str {
         match self {
             Fault::IsolateClients { .. } => "partition-clients",

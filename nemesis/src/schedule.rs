@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use faultline_checker::nemesis_action::NemesisAction;
 use faultline_rng::Rng;
 use serde_json::{json, Value};
 
@@ -90,7 +91,7 @@ pub async fn run(
     backend: &mut dyn FaultTarget,
     until: Instant,
     stop: &Arc<AtomicBool>,
-    record: &mut dyn FnMut(Step, &str, Value),
+    record: &mut dyn FnMut(Step, &NemesisAction, Value),
 ) {
     let mut rng = Rng(schedule.seed ^ 0x006e_656d_6573_6973);
     let nodes = backend.node_names();
@@ -141,7 +142,7 @@ pub async fn run(
         let Some(fault) = fault else {
             // Nothing to aim at (no node leads, or the targets cut nothing): the fault is skipped, with why,
             // and its turn passes quietly.
-            let skip = format!("skip-{kind}");
+            let skip = NemesisAction::Skip(kind.to_string());
             let why = match (&aimed, &finding) {
                 (Some(Targets::Primaries), Some(finding)) => {
                     finding.none_because().unwrap_or_else(|| "no primary to aim at".into())
@@ -157,7 +158,7 @@ pub async fn run(
             pause(next_interval(schedule, &mut rng), until, stop).await;
             continue;
         };
-        let (start, stop_name) = (format!("start-{}", fault.name()), format!("stop-{}", fault.name()));
+        let (start, stop_name) = (NemesisAction::Start(fault.name().into()), NemesisAction::Stop(fault.name().into()));
         record(Step::Invoke, &start, aim_record(fault.describe(), true));
         let applying = Instant::now();
         let started = backend.start_fault(&fault).await;
@@ -169,9 +170,9 @@ pub async fn run(
         record(Step::Done, &stop_name, aim_record(outcome(&fault, stopped, applying.elapsed()), false));
     }
     if let Some(healing) = backend.heal_all() {
-        record(Step::Invoke, "heal", Value::Null);
+        record(Step::Invoke, &NemesisAction::Heal, Value::Null);
         let healed = healing.await;
-        record(Step::Done, "heal", healed.unwrap_or_else(|e| json!({ "error": e })));
+        record(Step::Done, &NemesisAction::Heal, healed.unwrap_or_else(|e| json!({ "error": e })));
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use faultline_checker::nemesis_action::NemesisAction;
 use faultline_checker::{EventKind, History, Process};
 use serde_json::Value;
 
@@ -36,9 +37,9 @@ pub fn rows(h: &History, clock: Clock) -> Vec<FaultRow> {
         if e.process != Process::Nemesis || e.kind != EventKind::Info {
             continue;
         }
-        let (name, skipped) = match (e.f.strip_prefix("start-"), e.f.strip_prefix("skip-")) {
-            (Some(name), _) => (name, false),
-            (_, Some(name)) => (name, true),
+        let (name, skipped) = match e.f.parse() {
+            Ok(NemesisAction::Start(name)) => (name, false),
+            Ok(NemesisAction::Skip(name)) => (name, true),
             _ => continue,
         };
         let v = e.value.to_json();
@@ -61,7 +62,7 @@ pub fn rows(h: &History, clock: Clock) -> Vec<FaultRow> {
             at: clock.display(clock.at(h, pos)),
             name: match v["shape"].as_str() {
                 Some(shape) => format!("{name} ({shape})"),
-                None => name.to_string(),
+                None => name,
             },
             skipped,
             failed: !skipped && v["error"].is_string(),
