@@ -18,7 +18,7 @@
 //! ambiguous observations left out, which can only show it is violated (leaving an observation out drops
 //! constraints, never adds one); a model neither settles is `unknown`, with [`beyond_cause`] as its cause.
 
-use crate::causal::{Meaning, Parsed, Source};
+use crate::causal::parse::{Meaning, Parsed, Source};
 use crate::history::History;
 use crate::value::Value;
 
