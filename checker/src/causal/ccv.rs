@@ -11,7 +11,7 @@ use super::types::{AnomalyKind, Status, Variant, VariantResult};
 /// `witness` the read that forced each.
 ///
 /// The same edges, read per reading process, are causal memory's extra happens-before edges of its first
-/// round: `forced[slot]` says whether any read of that slot's process forced one (see [`check_cm`]).
+/// round: `forced[slot]` says whether any read of that slot's process forced one (see [`super::cm::check_cm`]).
 pub(super) struct Conflicts {
     pub(super) cf: Vec<Vec<u32>>,
     pub(super) witness: FxHashMap<(u32, u32), u32>,

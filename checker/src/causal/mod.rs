@@ -12,20 +12,23 @@
 //! - **CCv** (causal convergence): as CC, and all processes agree on one arbitration order of conflicting
 //!   writes, so replicas converge. Bad patterns: CC's, plus `CyclicCF`.
 //!
-//! The theorem of the paper: for a *differentiated* history (every value is written at most once per key),
-//! a history satisfies a variant exactly when it contains none of that variant's bad patterns. Workloads
-//! write unique values, so a read's value names the write it read from; a value written twice to one key is
-//! an input error.
-//!
-//! Definitions. Program order `po` orders each process's operations (per Jepsen process id). Reads-from
-//! `rf` maps a write of `v` on `k` to each read of `v` on `k`. Causal order `co = (po ∪ rf)+`.
+//! The definitions (the paper's): over a causal order `co` containing program order `po` (each Jepsen
+//! process's operations in order) and reads-from `rf` (the write each read read from), CC asks that every
+//! operation's causal past have an order extending `co` in which it sees what it saw; CM, that the order
+//! keep the results of every earlier operation of its process too; CCv, that one order of all operations do
+//! it for every operation. The paper's theorem: for a *differentiated* history (every value written at most
+//! once per key, so that `rf` is known and `co = (po ∪ rf)+`), a history satisfies a variant exactly when
+//! it contains none of that variant's bad patterns. Where `rf` is not known (a value written twice, the
+//! initial value written, a failed cas), each choice of it is a *world* (see [`crate::worlds`]), a
+//! differentiated history of its own, and a variant holds when it holds in some world.
 //!
 //! How operations are read: a `fail` write never happened; an `info` write happened if some read observed
 //! its value and is ignored otherwise (nothing could tell it apart from one that never happened); `fail` and
 //! `info` reads observed nothing. A successful `cas [a, b]` is a read of `a` followed atomically by a write
-//! of `b`; an `info` cas is included (as both) when `b` was observed. A failed cas, including one that
-//! failed its comparison (`cas-mismatch`), is ignored: it wrote nothing, and the observation "the value was
-//! not `a`" names no write, so it cannot be expressed as reads-from. This can only miss violations.
+//! of `b`; an `info` cas is included (as both) when `b` was observed. A cas that failed its comparison
+//! (`--cas-fail observe`, unless its error says it never reached the store) wrote nothing and observed a
+//! value other than `a`: a read whose possible sources are the other values' writes and, if it is not `a`,
+//! the initial value. Under `--cas-fail drop` it is ignored.
 //!
 //! Algorithms and cost, for n operations, P process ids, W writers of a key:
 //!
@@ -48,7 +51,7 @@
 //!   CC's scan) has `hb` = causal order, and satisfies CM once CC holds; a process for which one shared
 //!   order of the whole history (causal order, conflict edges, overlapping writes as later reads ordered
 //!   them, else real time), restricted to the causal past of its last operation, is a valid view satisfies
-//!   CM by definition (see [`served_by_view`]): one binary search per read, and as many vector-clock
+//!   CM by definition (see [`cm::served_by_view`]): one binary search per read, and as many vector-clock
 //!   lookups as there are writes of its key between the write it read and itself in that order; then the
 //!   same with the order a caller may give ([`Options::view_hint`]: the ladder gives a sequential witness
 //!   of the history less the processes of the cycles that refuted sequential consistency). The

@@ -23,7 +23,7 @@ pub struct Options {
     /// asks only what is cheap, since sequential consistency, when it holds, implies CM.
     pub cm_fixpoint: bool,
     /// Another candidate view for causal memory, tried on the processes the shared order of
-    /// [`view_order`] does not serve before any is left to the fixpoint: history operation ids, in an
+    /// [`super::cm::view_order`] does not serve before any is left to the fixpoint: history operation ids, in an
     /// order that should extend causal order (the ladder's: a sequential witness of the history less the
     /// processes of the cycles that refuted sequential consistency). Ids it leaves out go after the
     /// rest. Like the shared order, it can only spare the fixpoint work, never decide a verdict.
