@@ -135,7 +135,10 @@ fn parse_with(history: &History, opts: &ModelOptions, observing: bool) -> Result
                 return Err(Error::input(
                     &history.source,
                     inv.line,
-                    format!("this write writes the initial value {value}, so reads of it cannot be told apart"),
+                    format!(
+                        "this write writes the initial value {value}, so reads of it cannot be told apart (this check \
+                         needs unique written values; the causal and session checks do not)"
+                    ),
                 ));
             }
             if let Some(&other) = writers.get(&(key, value.clone())) {
@@ -144,8 +147,8 @@ fn parse_with(history: &History, opts: &ModelOptions, observing: bool) -> Result
                     &history.source,
                     inv.line,
                     format!(
-                        "value {value} is written to this key again (first at line {line}); causal checking needs \
-                         every value written at most once per key"
+                        "value {value} is written to this key again (first at line {line}); this check needs every \
+                         value written at most once per key (the causal and session checks do not)"
                     ),
                 ));
             }
