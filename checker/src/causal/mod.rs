@@ -135,6 +135,8 @@ pub fn check(history: &History, opts: &Options) -> Result<Analysis, Error> {
             }
         }
     } else if !settled(&best) {
+        let other = check_world(history, &parsed, &sources.second_guess(), opts, started)?;
+        merge(&mut best, other);
         // Leaving the ambiguous observations out can only drop constraints: what it violates, every world does.
         let relaxed = check_world(history, &parsed, &sources.relaxed(), opts, started)?;
         let cause = worlds::beyond_cause(sources.ambiguous(), sources.worlds, operations);
