@@ -173,6 +173,7 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
         .map(|&g| GuaranteeResult { guarantee: g, holds: true, violations: 0, examples: vec![], unknown_cause: None })
         .collect();
     let likeliest = sources.world(0);
+    let second = sources.second_guess();
     let mut keys_searched = 0;
     for (key, (ambiguous, count)) in sources.per_key(&parsed).into_iter().enumerate() {
         let key = key as u32;
@@ -196,6 +197,11 @@ pub fn check(history: &History, opts: &ModelOptions) -> Result<Analysis, Error> 
                     }
                 }
             } else if unsettled(&outcome) {
+                for (o, f) in outcome.iter_mut().zip(check_key(&c, key, &second)) {
+                    if f.is_empty() {
+                        *o = KeyOutcome::Found(f);
+                    }
+                }
                 let mut relaxed = likeliest.clone();
                 sources.drop(&mut relaxed, &ambiguous);
                 for (o, f) in outcome.iter_mut().zip(check_key(&c, key, &relaxed)) {

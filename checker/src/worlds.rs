@@ -14,11 +14,12 @@
 //! worlds times the operations stay within [`EXACT_WORK`], the checkers try every world (stopping once each
 //! model holds in one), which decides the history exactly. Beyond that they
 //! try the likeliest world (each ambiguous observation reading the latest write invoked before it
-//! completed that could have produced it), which can only show that a model holds, and the world with the
+//! completed that could have produced it) and a second guess (the write that completed last before it was
+//! invoked), which can only show that a model holds, and the world with the
 //! ambiguous observations left out, which can only show it is violated (leaving an observation out drops
 //! constraints, never adds one); a model neither settles is `unknown`, with [`beyond_cause`] as its cause.
 
-use crate::causal::{Meaning, Parsed, Source};
+use crate::causal::parse::{Meaning, Parsed, Source};
 use crate::history::History;
 use crate::value::Value;
 
@@ -45,6 +46,9 @@ pub(crate) struct Sources {
     choices: Vec<Choice>,
     /// The ambiguous operations (history operation ids), in history order.
     ambiguous: Vec<u32>,
+    /// Per ambiguous operation, a second guess: the possible write that completed last before it was
+    /// invoked (what a read served in real time would return), or the initial value.
+    second: Vec<Option<Source>>,
     /// How many worlds there are (saturating).
     pub worlds: u64,
 }
@@ -70,6 +74,12 @@ pub(crate) fn sources(history: &History, parsed: &Parsed, initial: &Value) -> So
     let n = history.operations.len();
     let mut choices = Vec::with_capacity(n);
     let mut ambiguous = Vec::new();
+    let mut second = Vec::new();
+    // Where a write completed, if it completed ok.
+    let completed = |w: u32| {
+        let o = &history.operations[w as usize];
+        o.complete.filter(|_| o.outcome == crate::history::Outcome::Ok)
+    };
     let mut worlds: u64 = 1;
     // The written value of a write, and where it was invoked.
     let written = |w: u32| match &parsed.meaning[w as usize] {
@@ -126,6 +136,24 @@ pub(crate) fn sources(history: &History, parsed: &Parsed, initial: &Value) -> So
                 ordered(list, init, &|w| invoked(w) < end, &invoked)
             }
         };
+        // The second guess, among the possible writes invoked before the observation was (the last 64 of
+        // them at most, for a failed cas with many).
+        if matches!(choice, Choice::Many(_) | Choice::TooMany(_)) {
+            let before = writes.partition_point(|&w| invoked(w) < op.invoke);
+            let fits = |w: u32| w != id as u32 && (written(w) == observed) != not;
+            let best = writes[..before]
+                .iter()
+                .rev()
+                .filter(|&&w| fits(w))
+                .take(64)
+                .filter_map(|&w| completed(w).filter(|&c| c < op.invoke).map(|c| (c, w)))
+                .max();
+            second.push(match best {
+                Some((_, w)) => Some(Source::Write(w)),
+                None if init => Some(Source::Init),
+                None => None,
+            });
+        }
         match &choice {
             Choice::Many(list) => {
                 ambiguous.push(id as u32);
@@ -139,7 +167,7 @@ pub(crate) fn sources(history: &History, parsed: &Parsed, initial: &Value) -> So
         }
         choices.push(choice);
     }
-    Sources { choices, ambiguous, worlds }
+    Sources { choices, ambiguous, second, worlds }
 }
 
 /// The choice among writers `list` (and the initial value if `init`), the likeliest first: the latest
@@ -185,6 +213,17 @@ impl Sources {
                 }
             })
             .collect()
+    }
+
+    /// The likeliest world, with each ambiguous observation's second guess where it has one.
+    pub fn second_guess(&self) -> Vec<Option<Source>> {
+        let mut world = self.world(0);
+        for (&id, s) in self.ambiguous.iter().zip(&self.second) {
+            if s.is_some() {
+                world[id as usize] = *s;
+            }
+        }
+        world
     }
 
     /// The world with every ambiguous observation left out.

@@ -297,7 +297,14 @@ fn run(shape: Shape, kind: ModelKind, cas_fail: CasFail, seeds: std::ops::Range<
         model.cas_fail = cas_fail;
         model.initial = Value::from_json(&initial(shape));
         let expected = oracle_verdict(&history, &model);
-        let opts = Options { threads: 1, all_keys: true, ..Options::new(model.clone()) };
+        // Explaining gets all the time it needs: minimality is asserted below, and a machine under load
+        // can otherwise cut a small explanation short (the budget's own test is below).
+        let opts = Options {
+            threads: 1,
+            all_keys: true,
+            explain_time: std::time::Duration::from_secs(10),
+            ..Options::new(model.clone())
+        };
         let got = linear::check(&history, &opts).unwrap();
         assert_eq!(got.verdict, expected, "seed {seed}: checker says {:?}, oracle {:?}\n{text}", got.verdict, expected);
         counts[(expected == Verdict::Invalid) as usize] += 1;

@@ -695,3 +695,45 @@ fn repeated_values_and_the_initial_value_written_are_decided() {
     // writes, which concerns other sessions, orders a process's own writes).
     assert_eq!(checked_session(&h), [Status::Holds; 4]);
 }
+
+/// Beyond the exact search (here 2^30 ways of reading key y, whose 30 reads of 1 may each have read
+/// either of two writes of 1): the likeliest world decides what holds, the world without the ambiguous
+/// reads what is violated, and the rest is unknown with the reason.
+#[test]
+fn beyond_the_exact_search_the_likeliest_world_and_the_relaxed_one_decide_or_it_is_unknown() {
+    let op = |p: u64, f: &str, key: &str, value: &str| {
+        let inv = if f == "write" { value } else { "null" };
+        format!(
+            "{{\"type\":\"invoke\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{inv}}}\n\
+             {{\"type\":\"ok\",\"process\":{p},\"f\":\"{f}\",\"key\":\"{key}\",\"value\":{value}}}\n"
+        )
+    };
+    let mut noise = op(1, "write", "y", "1") + &op(2, "write", "y", "1");
+    for p in 100..130 {
+        noise += &op(p, "read", "y", "1");
+    }
+    let analyse =
+        |text: &str| causal::check(&jsonl::parse("h", text).unwrap(), &causal::Options::new(model())).unwrap();
+    // Consistent: the likeliest world (each read of the latest write of 1 before it) shows it.
+    let a = analyse(&noise);
+    assert_eq!([a.cc.status, a.cm.status, a.ccv.status], [Status::Holds; 3]);
+    // Process 3 read 2 and then 1: the likeliest 1 (process 0's, invoked last) was overwritten by 2, but
+    // process 5's 1 was not. No world decides it within the bound: unknown, with the reason.
+    let x = [op(5, "write", "x", "1"), op(0, "write", "x", "1"), op(0, "write", "x", "2")].concat()
+        + &op(3, "read", "x", "2")
+        + &op(3, "read", "x", "1");
+    let a = analyse(&format!("{noise}{x}"));
+    assert_eq!(a.cc.status, Status::Unknown, "{:?}", a.cc);
+    let cause = a.cc.unknown_cause.as_deref().unwrap();
+    assert!(cause.contains("31 operations could have read from more than one write"), "{cause}");
+    // The session guarantees search key x's two worlds exactly, whatever key y has.
+    let s = session::check(&jsonl::parse("h", &format!("{noise}{x}")).unwrap(), &model()).unwrap();
+    assert!(s.holds(), "{s:#?}");
+    // A violation among the operations that name their source is found without any world: process 4
+    // read 3 and then the 1 only process 0 wrote, before its 3.
+    let bad =
+        [op(0, "write", "z", "1"), op(0, "write", "z", "3"), op(4, "read", "z", "3"), op(4, "read", "z", "1")].concat();
+    let a = analyse(&format!("{noise}{x}{bad}"));
+    assert_eq!(a.cc.status, Status::Violated);
+    assert!(a.cc.anomalies[0].explanation.contains("process 4 read 1"), "{}", a.cc.anomalies[0].explanation);
+}
