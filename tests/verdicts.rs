@@ -157,29 +157,49 @@ fn every_ci_file_states_the_required_models_verdict() {
 
 #[test]
 fn a_run_against_a_dead_target_is_unknown_and_says_why() {
-    // Port 1 on loopback: nothing listens, every connection is refused at once.
+    // Port 1 on loopback: nothing listens, every connection is refused at once. Found before the run: unknown
+    // at once, naming the node and its error, and no run folder.
     let dir = temp_dir("dead");
-    // 6 s: long enough for one progress line, which a log that is not a terminal gets every 5 s.
+    let started = std::time::Instant::now();
     let out = faultline_in(&dir, &["test", "--target", "http://127.0.0.1:1", "--time-limit", "6s", "--settle", "0s"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{}\n{err}", stdout(&out));
-    let progress: Vec<&str> = err.lines().filter(|l| l.contains(" ops/s, ok ")).collect();
-    assert!(!progress.is_empty(), "no progress line: {err}");
-    assert!(progress[0].starts_with("faultline test: 5.") && progress[0].ends_with("fault in force: none"), "{err}");
-    assert!(progress[0].contains(", ok 0, fail "), "{err}");
-    let text = stdout(&out);
-    assert!(text.contains("UNKNOWN — too little succeeded to judge it"), "{text}");
-    assert!(text.contains("no operation succeeded") && text.contains("connection refused"), "{text}");
-    assert!(text.contains("Check that the cluster is up"), "{text}");
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("store/latest/results.json")).unwrap()).unwrap();
-    assert_eq!(results["verdict"], "unknown");
-    assert_eq!(results["files"][0]["availability"]["rule"], "every-kind");
-    assert!(std::fs::read_to_string(dir.join("store/latest/summary.md")).unwrap().contains("UNKNOWN"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "it waited: {:?}", started.elapsed());
+    assert!(err.contains("no target answered") && err.contains("n1 (http://127.0.0.1:1): Connection refused"), "{err}");
+    assert!(!dir.join("store").exists(), "a run folder for a run that could not run");
     // --require cannot make it green.
     let out = faultline_in(
         &dir,
         &["test", "--target", "http://127.0.0.1:1", "--time-limit", "1s", "--settle", "0s", "--require", "eventual"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+}
+
+#[test]
+fn a_run_in_which_nothing_succeeds_is_unknown_and_says_why() {
+    // A target that takes connections and closes each at once: it answers the probe, and no operation.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || listener.incoming().for_each(drop));
+    let dir = temp_dir("mute");
+    // 6 s: long enough for one progress line, which a log that is not a terminal gets every 5 s.
+    let out = faultline_in(&dir, &["test", "--target", &url, "--time-limit", "6s", "--settle", "0s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}\n{err}", stdout(&out));
+    let progress: Vec<&str> = err.lines().filter(|l| l.contains(" ops/s, ok ")).collect();
+    assert!(!progress.is_empty(), "no progress line: {err}");
+    assert!(progress[0].starts_with("faultline test: 5.") && progress[0].ends_with("fault in force: none"), "{err}");
+    assert!(progress[0].contains(", ok 0, "), "{err}");
+    let text = stdout(&out);
+    assert!(text.contains("UNKNOWN — too little succeeded to judge it"), "{text}");
+    assert!(text.contains("no operation succeeded"), "{text}");
+    assert!(text.contains("Check that the cluster is up"), "{text}");
+    assert!(!text.contains("the strongest model"), "an unknown run names no model as holding: {text}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("store/latest/results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "unknown");
+    assert_eq!(results["files"][0]["availability"]["rule"], "every-kind");
+    assert!(std::fs::read_to_string(dir.join("store/latest/summary.md")).unwrap().contains("UNKNOWN"));
+    // The final reads were tried and none succeeded: said so, not "no final reads".
+    assert!(text.contains("the final reads were tried"), "{text}");
 }
