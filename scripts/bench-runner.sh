@@ -26,9 +26,10 @@ runner() { # CLIENT CONNECTIONS
   rm -rf "$dir/store"
 }
 # Operations per second from the run's closing line, "34,207 workload operations (before the final reads)
-# on 171 keys in 10.0 s, ..."; nothing (and so a failed run below) if the line is not there.
+# on 171 keys in 10.0 s, ..."; 0 (and so a failed run below) if the line is not there.
 rate() {
-  awk '/ workload operations / { n = $1; gsub(",", "", n); for (i = 1; i < NF; i++) if ($i == "in" && $(i + 2) ~ /^s,?$/) { print n / $(i + 1); exit } }'
+  awk '/ workload operations / { n = $1; gsub(",", "", n); for (i = 1; i < NF; i++) if ($i == "in" && $(i + 2) ~ /^s,?$/) { r = n / $(i + 1); exit } }
+       END { print r + 0 }'
 }
 # A figure that is missing or zero means the run or its parsing broke: say so, rather than print a table of 0s.
 check() { # NAME FILE

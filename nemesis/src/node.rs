@@ -15,7 +15,7 @@ pub struct NodeAddress {
     pub listen: SocketAddr,
     pub client_url: String,
     /// Where the node serves its peers: `listen` itself, unless the lab was made with a separate peer
-    /// port ([`Lab::create_with_peer_port`]).
+    /// port ([`crate::lab::Lab::create_with_peer_port`]).
     pub peer_listen: SocketAddr,
     /// `peers[j]`: the address this node uses for node `j`'s `peer_listen` (its own for itself); in a
     /// proxy lab, the proxy of the link.
