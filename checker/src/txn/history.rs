@@ -198,12 +198,14 @@ pub fn read(history: &History, workload: Option<Workload>) -> Result<Txns, Error
     // A value written twice to one key would make every edge through it ambiguous.
     let mut writer = vec![NONE; b.out.versions.len()];
     for t in 0..b.out.txns.len() as u32 {
-        for m in b.out.mops(t) {
+        let mops = b.out.mops(t);
+        for (i, m) in mops.iter().enumerate() {
             if m.kind == MopKind::Read {
                 continue;
             }
             let w = &mut writer[m.value as usize];
-            if *w != NONE && *w != t {
+            let again = *w == t && mops[..i].iter().any(|p| p.kind != MopKind::Read && p.value == m.value);
+            if *w != NONE && (*w != t || again) {
                 let (k, v) = &b.out.versions[m.value as usize];
                 return Err(Error::input(
                     source,
