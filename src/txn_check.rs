@@ -82,6 +82,20 @@ pub struct TxnArgs<'a> {
     pub unsupported: Vec<&'static str>,
 }
 
+/// The text of a history file (`-`: standard input) and the name it goes by in messages.
+fn read(path: &Path) -> Result<(String, String), faultline_checker::Error> {
+    let from_stdin = path.as_os_str() == "-";
+    let source = if from_stdin { format::STDIN.to_string() } else { path.display().to_string() };
+    let io_error = |e: std::io::Error| faultline_checker::Error::Io { source: source.clone(), message: e.to_string() };
+    let mut text = String::new();
+    if from_stdin {
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(io_error)?;
+    } else {
+        text = std::fs::read_to_string(path).map_err(io_error)?;
+    }
+    Ok((source, text))
+}
+
 /// True if the file's first operation is a transaction (`f` is `txn`). Standard input is not read here
 /// (it could be read only once): name `--model` for it.
 fn looks_transactional(path: &Path, format: Option<Format>) -> bool {
@@ -137,11 +151,8 @@ pub fn check(args: TxnArgs) -> Option<u8> {
     let mut json = Vec::new();
     for path in args.files {
         let started = Instant::now();
-        let checked = format::load(path, args.format).and_then(|imported| {
-            for w in &imported.warnings {
-                eprintln!("faultline check: {w}");
-            }
-            txn::check(&imported.history, &opts)
+        let checked = read(path).and_then(|(source, text)| {
+            txn::check_text(&source, &text, args.format, &opts, |w| eprintln!("faultline check: {w}"))
         });
         let report = match checked {
             Ok(report) => report,

@@ -355,6 +355,10 @@ fn the_checker_agrees_with_the_oracle_on_random_list_append_histories() {
         let text = to_jsonl(&txns);
         let imported = format::parse("random", &text, None).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
         let report = txn::check(&imported.history, &Options::default()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        // The fast JSON Lines path reads the same text to the same verdicts.
+        let fast = txn::check_text("random", &text, None, &Options::default(), |_| {}).unwrap();
+        assert_eq!(fast.levels, report.levels, "seed {seed}: fast path");
+        assert_eq!(fast.anomalies, report.anomalies, "seed {seed}: fast path");
         let defs: &[(Def, Level)] = if final_read {
             &[
                 (Def::Serializable, Level::Serializable),

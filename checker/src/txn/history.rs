@@ -133,10 +133,17 @@ impl Txns {
 /// Errors name the line: an operation that is not a txn, a malformed micro-op, a read of the wrong shape, a
 /// value appended or written twice to one key, or append and write micro-ops mixed.
 pub fn read(history: &History, workload: Option<Workload>) -> Result<Txns, Error> {
+    read_with(history, workload, None)
+}
+
+/// As [`read`], with each event's value given as its JSON text (`raw[event position]`) instead of in the
+/// events (see [`super::fast`]).
+pub fn read_with(history: &History, workload: Option<Workload>, raw: Option<&[&str]>) -> Result<Txns, Error> {
     let source = &history.source;
-    let workload = match workload {
-        Some(w) => w,
-        None => detect(history),
+    let workload = match (workload, raw) {
+        (Some(w), _) => w,
+        (None, Some(raw)) => super::fast::detect(raw),
+        (None, None) => detect(history),
     };
     let mut b = Builder {
         out: Txns {
@@ -152,10 +159,15 @@ pub fn read(history: &History, workload: Option<Workload>) -> Result<Txns, Error
         version_ids: FxHashMap::default(),
         last_read: Vec::new(),
     };
+    let mut scratch = super::fast::Scratch::default();
     for op in &history.operations {
         let invocation = history.invocation(op);
+        let is_null = |pos: u32| match raw {
+            Some(raw) => raw[pos as usize] == "null",
+            None => history.events[pos as usize].value.is_null(),
+        };
         let (event_pos, reads_known) = match (op.outcome, op.complete) {
-            (Outcome::Ok, Some(c)) if !history.events[c as usize].value.is_null() => (c, true),
+            (Outcome::Ok, Some(c)) if !is_null(c) => (c, true),
             _ => (op.invoke, false),
         };
         let event = &history.events[event_pos as usize];
@@ -171,19 +183,30 @@ pub fn read(history: &History, workload: Option<Workload>) -> Result<Txns, Error
                 ),
             ));
         }
-        let Some(mops) = event.value.as_list() else {
-            return Err(bad(format!(
-                "a txn's value is a list of micro-ops such as [\"r\", \"x\", null], not {}",
-                event.value
-            )));
-        };
-        let t = b.out.txns.len() as u32;
         let start = b.out.mops.len() as u32;
-        for (i, mop) in mops.iter().enumerate() {
-            let m = b
-                .mop(t, mop, reads_known && op.outcome == Outcome::Ok)
-                .map_err(|e| bad(format!("micro-op {} of this txn: {e}", i + 1)))?;
-            b.out.mops.push(m);
+        let known = reads_known && op.outcome == Outcome::Ok;
+        if let Some(raw) = raw {
+            let mut i = 0;
+            super::fast::mops(raw[event_pos as usize], &mut scratch, |f, key, value| {
+                i += 1;
+                let m = b.mop(f, key, value, known).map_err(|e| format!("micro-op {i} of this txn: {e}"))?;
+                b.out.mops.push(m);
+                Ok(())
+            })
+            .map_err(bad)?;
+        } else {
+            let Some(mops) = event.value.as_list() else {
+                return Err(bad(format!(
+                    "a txn's value is a list of micro-ops such as [\"r\", \"x\", null], not {}",
+                    event.value
+                )));
+            };
+            for (i, mop) in mops.iter().enumerate() {
+                let m = decompose(mop, b.out.workload)
+                    .and_then(|(f, key, value)| b.mop(f, key, value, known))
+                    .map_err(|e| bad(format!("micro-op {} of this txn: {e}", i + 1)))?;
+                b.out.mops.push(m);
+            }
         }
         b.out.txns.push(Txn {
             process: op.process,
@@ -198,12 +221,14 @@ pub fn read(history: &History, workload: Option<Workload>) -> Result<Txns, Error
     // A value written twice to one key would make every edge through it ambiguous.
     let mut writer = vec![NONE; b.out.versions.len()];
     for t in 0..b.out.txns.len() as u32 {
-        for m in b.out.mops(t) {
+        let mops = b.out.mops(t);
+        for (i, m) in mops.iter().enumerate() {
             if m.kind == MopKind::Read {
                 continue;
             }
             let w = &mut writer[m.value as usize];
-            if *w != NONE && *w != t {
+            let again = *w == t && mops[..i].iter().any(|p| p.kind != MopKind::Read && p.value == m.value);
+            if *w != NONE && (*w != t || again) {
                 let (k, v) = &b.out.versions[m.value as usize];
                 return Err(Error::input(
                     source,
@@ -277,35 +302,27 @@ impl Builder {
         v
     }
 
-    fn mop(&mut self, _t: u32, mop: &Value, known: bool) -> Result<Mop, String> {
+    fn mop(&mut self, f: &str, key: &Value, value: MopValue, known: bool) -> Result<Mop, String> {
         let workload = self.out.workload;
-        let expected = match workload {
-            Workload::ListAppend => "[\"append\", key, value] or [\"r\", key, list]",
-            Workload::RwRegister => "[\"w\", key, value] or [\"r\", key, value]",
-        };
-        let parts = mop.as_list().ok_or_else(|| format!("expected {expected}, not {mop}"))?;
-        let (f, key, value) = match parts {
-            [f, key, value] => (f, key, value),
-            [f, key] if f.as_str() == Some("r") => (f, key, &Value::Null),
-            _ => return Err(format!("expected {expected}, not {mop}")),
-        };
+        let expected = expected(workload);
         if !scalar(key) || key.is_null() {
             return Err(format!("a key is a scalar (string, number, keyword), not {key}"));
         }
-        let kind = match (f.as_str(), workload) {
-            (Some("append"), Workload::ListAppend) => MopKind::Append,
-            (Some("w"), Workload::RwRegister) => MopKind::Write,
-            (Some("r"), _) => MopKind::Read,
-            (Some(other @ ("append" | "w")), _) => {
+        let kind = match (f, workload) {
+            ("append", Workload::ListAppend) => MopKind::Append,
+            ("w", Workload::RwRegister) => MopKind::Write,
+            ("r", _) => MopKind::Read,
+            (other @ ("append" | "w"), _) => {
                 return Err(format!("{other:?} does not belong in a {} history; expected {expected}", workload.name()))
             }
-            _ => return Err(format!("unknown micro-op {f}; expected {expected}")),
+            _ => return Err(format!("unknown micro-op {f:?}; expected {expected}")),
         };
         let k = self.key(key);
         if kind != MopKind::Read {
-            if !scalar(value) || value.is_null() {
-                return Err(format!("the value {} to key {key} is a scalar other than null, not {value}", f));
-            }
+            let value = match value {
+                MopValue::One(v) if !v.is_null() => v,
+                other => return Err(format!("the value to {f} to key {key} is a scalar other than null, not {other}")),
+            };
             let v = self.version(k, value);
             return Ok(Mop { kind, key: k, value: v, len: 0 });
         }
@@ -314,16 +331,16 @@ impl Builder {
         }
         match workload {
             Workload::RwRegister => {
-                if !scalar(value) {
+                let MopValue::One(value) = value else {
                     return Err(format!("a read of key {key} in rw-register returns one value or null, not {value}"));
-                }
+                };
                 let v = if value.is_null() { NIL } else { self.version(k, value) };
                 Ok(Mop { kind, key: k, value: v, len: 0 })
             }
             Workload::ListAppend => {
                 let list: &[Value] = match value {
-                    Value::Null => &[],
-                    Value::List(l) => l,
+                    MopValue::One(Value::Null) => &[],
+                    MopValue::List(l) => l,
                     other => return Err(format!("a read of key {key} in list-append returns a list, not {other}")),
                 };
                 let start = self.out.read_values.len() as u32;
@@ -350,6 +367,48 @@ impl Builder {
     }
 }
 
-fn scalar(v: &Value) -> bool {
+fn expected(workload: Workload) -> &'static str {
+    match workload {
+        Workload::ListAppend => "[\"append\", key, value] or [\"r\", key, list]",
+        Workload::RwRegister => "[\"w\", key, value] or [\"r\", key, value]",
+    }
+}
+
+/// A micro-op's value: one value, or a list (kept apart so a list need not be built as a [`Value`]).
+#[derive(Clone, Copy)]
+pub enum MopValue<'v> {
+    One(&'v Value),
+    List(&'v [Value]),
+}
+
+impl std::fmt::Display for MopValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MopValue::One(v) => write!(f, "{v}"),
+            MopValue::List(l) => write!(f, "{}", Value::List(l.iter().cloned().collect())),
+        }
+    }
+}
+
+/// A micro-op's three parts: `[f, key, value]`, or `[f, key]` for a read.
+fn decompose(mop: &Value, workload: Workload) -> Result<(&str, &Value, MopValue<'_>), String> {
+    const NULL: &Value = &Value::Null;
+    fn value(v: &Value) -> MopValue<'_> {
+        match v {
+            Value::List(l) => MopValue::List(l),
+            v => MopValue::One(v),
+        }
+    }
+    match mop.as_list() {
+        Some([Value::Str(f), key, v]) => Ok((f, key, value(v))),
+        Some([Value::Str(f), key]) if &**f == "r" => Ok((f, key, MopValue::One(NULL))),
+        Some([f, _, _]) if f.as_str().is_none() => {
+            Err(format!("unknown micro-op {f}; expected {}", expected(workload)))
+        }
+        _ => Err(format!("expected {}, not {mop}", expected(workload))),
+    }
+}
+
+pub(super) fn scalar(v: &Value) -> bool {
     !matches!(v, Value::List(_))
 }

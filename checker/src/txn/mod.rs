@@ -15,6 +15,7 @@ pub mod anomaly;
 pub mod append;
 pub mod cycle;
 pub mod explain;
+pub mod fast;
 pub mod graph;
 pub mod history;
 pub mod levels;
@@ -100,9 +101,33 @@ impl Report {
     }
 }
 
+/// Checks a transactional history given as text: JSON Lines through [`fast`] where it reads, otherwise
+/// through the general readers of [`crate::format`]. Warnings (a torn last line skipped) go to `warn`.
+pub fn check_text(
+    source: &str,
+    text: &str,
+    format: Option<crate::format::Format>,
+    opts: &Options,
+    warn: impl Fn(&str),
+) -> Result<Report, Error> {
+    let jsonl = format.or_else(|| crate::format::Format::detect(text)) == Some(crate::format::Format::Jsonl);
+    if let Some((history, raw)) = jsonl.then(|| fast::read(source, text)).flatten() {
+        if let Ok(txns) = history::read_with(&history, opts.workload, Some(&raw[..])) {
+            return check_txns(&history, txns, opts);
+        }
+    }
+    let imported = crate::format::parse(source, text, format)?;
+    imported.warnings.iter().for_each(|w| warn(w));
+    check(&imported.history, opts)
+}
+
 /// Checks a transactional history. Errors are bad input, naming the line.
 pub fn check(history: &History, opts: &Options) -> Result<Report, Error> {
     let txns = history::read(history, opts.workload)?;
+    check_txns(history, txns, opts)
+}
+
+fn check_txns(history: &History, txns: Txns, opts: &Options) -> Result<Report, Error> {
     let mut edges: Vec<Edge> = Vec::new();
     let mut cases = Cases::default();
     match txns.workload {
