@@ -42,8 +42,8 @@ use serde::Serialize;
 use crate::causal::{parse_observing, Meaning, Parsed, Source};
 use crate::error::Error;
 use crate::history::{History, Outcome};
-use crate::linear::OpRef;
 use crate::model::ModelOptions;
+use crate::op_ref::OpRef;
 use crate::value::Value;
 use crate::worlds;
 

@@ -11,9 +11,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-// (Named here, crate-wide, only for the tests of `causal.rs`, which issue 24 is changing now: they should
-// take it from `faultline_rng` when that file is split.)
-pub(crate) use faultline_rng::Rng;
+use faultline_rng::Rng;
 
 use crate::history::{Event, EventKind, Process};
 use crate::value::Value;

@@ -6,7 +6,7 @@ use super::graph::{writers, Graph, Src, Writes};
 use super::parse::{Meaning, Parsed};
 use super::types::{Anomaly, AnomalyKind};
 use crate::history::History;
-use crate::linear::OpRef;
+use crate::op_ref::OpRef;
 use crate::value::Value;
 
 pub(super) struct Checker<'a> {

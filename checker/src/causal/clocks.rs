@@ -163,7 +163,7 @@ mod tests {
 
     use super::*;
     use crate::causal::graph::{co_preds, topological, Node};
-    use crate::synth::Rng;
+    use faultline_rng::Rng;
 
     /// A random acyclic causal graph: `clients` clients run operations in turn, each a write (of one of
     /// `keys` keys) or a read of an earlier write or of the initial value; after an operation a client goes

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::linear::OpRef;
 use crate::model::ModelOptions;
+use crate::op_ref::OpRef;
 use crate::value::Value;
 
 #[derive(Clone, Debug)]

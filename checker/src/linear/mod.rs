@@ -29,9 +29,6 @@ use crate::value::Value;
 use crate::verdict::Verdict;
 pub use explain::Anomaly;
 pub use search::Outcome;
-// (Named here, crate-wide, only for causal.rs and session.rs, which issue 24 is changing now: they should
-// take it from `crate::op_ref` when that change is in.)
-pub(crate) use crate::op_ref::OpRef;
 
 #[derive(Clone, Debug)]
 pub struct Options {

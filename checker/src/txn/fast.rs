@@ -76,6 +76,7 @@ fn lines(text: &str, first_line: u32) -> Option<(Vec<Event>, Vec<&str>)> {
             error: l.error,
             node: l.node.map(|n| Arc::from(&*n)),
             line: first_line + i as u32,
+            final_read: false,
         });
         raw.push(l.value.map_or("null", RawValue::get));
     }
