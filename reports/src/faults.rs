@@ -171,9 +171,5 @@ mod tests {
         assert_eq!(tally(&rows), (2, 1), "two started, one of them failed; the skip is neither");
         let html = render(&h, Clock::of(&h));
         assert!(html.contains("<tr class=\"failed\"><td>1.00 s</td><td>kill <b>failed</b></td>"), "{html}");
-        let md = crate::markdown::faults(&h);
-        assert!(md.contains("2 started, 1 failed, 1 skipped"), "{md}");
-        assert!(md.contains("| kill | n1 | ❌ failed | command exited with 7 |"), "{md}");
-        assert!(md.contains("| kill |  | skipped | no primary to aim at |"), "{md}");
     }
 }
