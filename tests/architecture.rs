@@ -66,7 +66,7 @@ fn ours_in_section(manifest: &str, section: &str) -> Vec<String> {
         if line.starts_with('[') {
             inside = line == section;
         } else if inside && line.starts_with("faultline-") {
-            found.push(line.split(|c: char| c == '.' || c == ' ' || c == '=').next().unwrap().to_string());
+            found.push(line.split(['.', ' ', '=']).next().unwrap().to_string());
         }
     }
     found
