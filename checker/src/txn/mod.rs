@@ -2,7 +2,8 @@
 //! graph between transactions, a complete search for every cycle anomaly, and the isolation levels those
 //! anomalies rule out.
 //!
-//! - [`history`]: transactions and micro-ops as integer ids;
+//! - [`history`]: transactions and micro-ops as integer ids ([`mop`] what micro-ops are made of, [`fast`] a
+//!   reader of large JSON Lines histories that skips building values);
 //! - [`append`], [`register`]: what the reads say about each key's version order, as ww/wr/rw edges and
 //!   anomalies of single reads (G1a, G1b, internal, ...);
 //! - [`graph`]: the edges, process order, real-time order (transitively reduced);
@@ -19,6 +20,7 @@ pub mod fast;
 pub mod graph;
 pub mod history;
 pub mod levels;
+pub mod mop;
 pub mod register;
 pub mod report;
 pub mod synth;
