@@ -45,6 +45,7 @@ fn a_synthetic_history_is_strict_serializable_and_a_planted_stale_read_is_not() 
     assert_eq!(json["verdict"], "invalid");
     assert_eq!(json["require"], "strict-serializable");
     assert_eq!(json["levels"]["read-committed"], "holds");
+    assert!(json["cycles"][0]["txns"][0]["value"].is_array(), "each transaction shows its micro-ops");
     let steps = json["cycles"][0]["steps"].as_array().unwrap();
     assert!(steps.len() >= 2 && steps.iter().all(|s| s["explanation"].is_string() && s["kind"].is_string()));
 }

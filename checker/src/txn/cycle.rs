@@ -286,40 +286,51 @@ impl<'g> Component<'g> {
         let g = self.subgraph(allowed);
         let (comp, comps) = tarjan(&g);
         // Only an rw edge whose tail's component completed no later than its head's can close a cycle.
-        let candidates: Vec<(u32, u32, u32)> = self
+        // Batches of 64 edges with nearby tails, so that each propagates over a window of components
+        // (from the lowest tail to the highest head) rather than all of them: rw edges mostly join
+        // transactions close in the order, which keeps the total near linear.
+        let mut candidates: Vec<(u32, u32, u32)> = self
             .edges
             .iter()
             .copied()
             .filter(|&(a, b, e)| self.kind(e) == Kind::Rw && comp[a as usize] <= comp[b as usize])
             .collect();
+        candidates.sort_unstable_by_key(|&(a, _, _)| comp[a as usize]);
         // Members of each component, to propagate component by component.
         let mut by_comp: Vec<Vec<u32>> = vec![Vec::new(); comps as usize];
         for v in 0..g.n() as u32 {
             by_comp[comp[v as usize] as usize].push(v);
         }
+        let mut mask = vec![0u64; comps as usize];
         for batch in candidates.chunks(64) {
-            let mut mask = vec![0u64; comps as usize];
+            let lo = batch.iter().map(|&(a, _, _)| comp[a as usize]).min().unwrap_or(0) as usize;
+            let hi = batch.iter().map(|&(_, b, _)| comp[b as usize]).max().unwrap_or(0) as usize;
             for (i, &(a, _, _)) in batch.iter().enumerate() {
                 mask[comp[a as usize] as usize] |= 1 << i;
             }
-            // mask[c]: which batch tails component c reaches. Successors completed earlier, so one pass.
-            for c in 0..comps as usize {
+            // mask[c]: which batch tails component c reaches. Successors completed earlier, so one pass;
+            // those below the window reach no tail of the batch.
+            for c in lo..=hi {
                 let mut m = mask[c];
                 for &v in &by_comp[c] {
                     for i in g.range(v) {
-                        m |= mask[comp[g.to[i] as usize] as usize];
+                        let d = comp[g.to[i] as usize] as usize;
+                        if d >= lo {
+                            m |= mask[d];
+                        }
                     }
                 }
                 mask[c] = m;
             }
-            for (i, &(a, b, e)) in batch.iter().enumerate() {
-                if mask[comp[b as usize] as usize] & (1 << i) != 0 {
-                    let path = bfs(&g, b, a).expect("the masks say b reaches a");
-                    let mut cycle = vec![e];
-                    cycle.extend(path.into_iter().map(|(_, e)| e));
-                    return Found::Cycle(cycle);
-                }
+            let found =
+                batch.iter().enumerate().find(|(i, &(_, b, _))| mask[comp[b as usize] as usize] & (1 << i) != 0);
+            if let Some((_, &(a, b, e))) = found {
+                let path = bfs(&g, b, a).expect("the masks say b reaches a");
+                let mut cycle = vec![e];
+                cycle.extend(path.into_iter().map(|(_, e)| e));
+                return Found::Cycle(cycle);
             }
+            mask[lo..=hi].iter_mut().for_each(|m| *m = 0);
         }
         Found::None
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::history::{MopValue, Workload};
+use super::mop::{MopValue, Workload};
 use crate::history::{Event, EventKind, History, Process};
 use crate::value::Value;
 

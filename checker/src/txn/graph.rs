@@ -130,12 +130,11 @@ pub fn process_edges(txns: &Txns, edges: &mut Vec<Edge>) {
     }
 }
 
-/// Real-time order as its transitive reduction: `a -> b` when `a` completed before `b` was invoked and no
-/// `c` completed after `a` did and before `b` began... more exactly, with a frontier of completed
-/// transactions that no later completion has covered. When `b` is invoked it gets an edge from each member
-/// of the frontier; when `b` completes, those members leave the frontier (they reach everything later
-/// through `b`) and `b` joins it. The frontier stays as small as the concurrency, so the edges are
-/// linear in the history. `events` is the history's length: positions index a table of it.
+/// Real-time order as its transitive reduction, with a frontier of completed items that no later
+/// completion has covered. When `b` is invoked it gets an edge from each member of the frontier; when `b`
+/// completes, those members leave the frontier (they reach everything later through `b`) and `b` joins it.
+/// The frontier stays as small as the concurrency, so the edges are linear in the history. Items are
+/// `(id, invoke position, end position)`; `events` is the history's length (positions index a table).
 pub fn realtime_edges(
     events: usize,
     items: impl Iterator<Item = (u32, u32, Option<u32>)>,

@@ -172,8 +172,7 @@ pub fn judge(found: &[Name], unsure: &[Name]) -> Vec<(Level, Holds)> {
         .collect()
 }
 
-/// The weakest of the violated levels: those that no other violated level is implied by... that is, the
-/// violated levels none of whose implied levels is violated.
+/// The weakest of the violated levels: those none of whose implied (weaker) levels is violated.
 pub fn weakest_violated(verdicts: &[(Level, Holds)]) -> Vec<Level> {
     let violated: Vec<Level> = verdicts.iter().filter(|(_, h)| *h == Holds::Violated).map(|(l, _)| *l).collect();
     violated.iter().copied().filter(|l| !l.with_implied().iter().skip(1).any(|m| violated.contains(m))).collect()

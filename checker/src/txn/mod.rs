@@ -2,7 +2,8 @@
 //! graph between transactions, a complete search for every cycle anomaly, and the isolation levels those
 //! anomalies rule out.
 //!
-//! - [`history`]: transactions and micro-ops as integer ids;
+//! - [`history`]: transactions and micro-ops as integer ids ([`mop`] what micro-ops are made of, [`fast`] a
+//!   reader of large JSON Lines histories that skips building values);
 //! - [`append`], [`register`]: what the reads say about each key's version order, as ww/wr/rw edges and
 //!   anomalies of single reads (G1a, G1b, internal, ...);
 //! - [`graph`]: the edges, process order, real-time order (transitively reduced);
@@ -19,6 +20,7 @@ pub mod fast;
 pub mod graph;
 pub mod history;
 pub mod levels;
+pub mod mop;
 pub mod register;
 pub mod report;
 pub mod synth;
@@ -113,7 +115,7 @@ pub fn check_text(
     let jsonl = format.or_else(|| crate::format::Format::detect(text)) == Some(crate::format::Format::Jsonl);
     if let Some((history, raw)) = jsonl.then(|| fast::read(source, text)).flatten() {
         if let Ok(txns) = history::read_with(&history, opts.workload, Some(&raw[..])) {
-            return check_txns(&history, txns, opts);
+            return check_txns(&history, txns, opts, Some(&raw[..]));
         }
     }
     let imported = crate::format::parse(source, text, format)?;
@@ -124,10 +126,11 @@ pub fn check_text(
 /// Checks a transactional history. Errors are bad input, naming the line.
 pub fn check(history: &History, opts: &Options) -> Result<Report, Error> {
     let txns = history::read(history, opts.workload)?;
-    check_txns(history, txns, opts)
+    check_txns(history, txns, opts, None)
 }
 
-fn check_txns(history: &History, txns: Txns, opts: &Options) -> Result<Report, Error> {
+/// `raw`: each event's value as JSON text, where the events do not hold it (the fast path).
+fn check_txns(history: &History, txns: Txns, opts: &Options, raw: Option<&[&str]>) -> Result<Report, Error> {
     let mut edges: Vec<Edge> = Vec::new();
     let mut cases = Cases::default();
     match txns.workload {
@@ -158,7 +161,7 @@ fn check_txns(history: &History, txns: Txns, opts: &Options) -> Result<Report, E
                 match component.search(shape, variant) {
                     Found::None => no_rw_cycle |= shape == Shape::G2Item,
                     Found::Unknown(reason) => unknown.push(Unsure { anomaly: name, reason }),
-                    Found::Cycle(ids) => match explain_cycle(&txns, history, &graph, &ids, &mut verifier) {
+                    Found::Cycle(ids) => match explain_cycle(&txns, history, raw, &graph, &ids, &mut verifier) {
                         Ok(anomaly) if Name::closure([anomaly.name]).contains(&name) => {
                             found.push(anomaly.name);
                             cycles.push(anomaly);
@@ -183,7 +186,7 @@ fn check_txns(history: &History, txns: Txns, opts: &Options) -> Result<Report, E
     for c in &cycles {
         *anomalies.entry(c.name).or_insert(0) += 1;
     }
-    let info = |t: u32| txn_info(&txns, history, t);
+    let info = |t: u32| txn_info(&txns, history, raw, t);
     let (ok, fail, info_count) = txns.txns.iter().fold((0, 0, 0), |(o, f, i), t| match t.outcome {
         Outcome::Ok => (o + 1, f, i),
         Outcome::Fail => (o, f + 1, i),
@@ -214,21 +217,21 @@ fn check_txns(history: &History, txns: Txns, opts: &Options) -> Result<Report, E
     })
 }
 
-fn txn_info(txns: &Txns, history: &History, t: u32) -> TxnInfo {
+fn txn_info(txns: &Txns, history: &History, raw: Option<&[&str]>, t: u32) -> TxnInfo {
     let txn = &txns.txns[t as usize];
-    TxnInfo {
-        id: t,
-        process: txn.process,
-        line: txn.line,
-        outcome: txn.outcome,
-        value: history.events[txn.event as usize].value.clone(),
-    }
+    let value = match raw {
+        Some(raw) => serde_json::from_str::<serde_json::Value>(raw[txn.event as usize])
+            .map_or(crate::value::Value::Null, |v| crate::value::Value::from_json(&v)),
+        None => history.events[txn.event as usize].value.clone(),
+    };
+    TxnInfo { id: t, process: txn.process, line: txn.line, outcome: txn.outcome, value }
 }
 
 /// Each edge of a cycle checked against the micro-ops and said in words; the cycle named by its edges.
 fn explain_cycle(
     txns: &Txns,
     history: &History,
+    raw: Option<&[&str]>,
     graph: &Graph,
     ids: &[u32],
     verifier: &mut Verifier,
@@ -243,7 +246,7 @@ fn explain_cycle(
     let kinds: Vec<graph::Kind> = edges.iter().map(|e| e.kind).collect();
     Ok(CycleAnomaly {
         name: cycle::classify(&kinds),
-        txns: edges.iter().map(|e| txn_info(txns, history, e.from)).collect(),
+        txns: edges.iter().map(|e| txn_info(txns, history, raw, e.from)).collect(),
         steps,
     })
 }
