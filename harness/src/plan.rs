@@ -14,10 +14,10 @@ use faultline_cluster::launch::NodeOptions;
 use faultline_nemesis::command::CommandBackend;
 use faultline_nemesis::schedule::Schedule;
 use faultline_nemesis::{FaultKind, Network, PartitionShape, TargetChoice, Targets};
+use faultline_reports::run_dir::RunDir;
 use faultline_workloads::adapter::Adapter;
 use faultline_workloads::generator::{KeyDistribution, Mix};
 use faultline_workloads::runner::ClientBinding;
-use faultline_workloads::store::RunDir;
 use faultline_workloads::tls::{Tls, TlsFiles};
 use faultline_workloads::transport::ClientKind;
 

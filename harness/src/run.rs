@@ -16,10 +16,10 @@ use faultline_nemesis::primary::PrimaryProbe;
 use faultline_nemesis::schedule::{self, Step};
 use faultline_nemesis::{FaultTarget, NodeLab};
 use faultline_reports::results::CheckResults;
+use faultline_reports::run_dir::RunDir;
 use faultline_workloads::generator::RegisterWorkload;
 use faultline_workloads::recorder::Recorder;
 use faultline_workloads::runner::{self, Node, RunSpec, RunSummary};
-use faultline_workloads::store::RunDir;
 use faultline_workloads::transport;
 
 use crate::check::{self, CheckOptions};
@@ -101,7 +101,7 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
     let run_dir = RunDir::create(&prepared.plan.store, &prepared.plan.name)
         .map_err(|e| format!("cannot create a run folder in {}: {e}", prepared.plan.store.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let run_id = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
+    let run_id = run_dir.name();
 
     let (summary, faults, failed_faults) = runtime.block_on(async {
         watch_signals(stop.clone());
@@ -129,7 +129,7 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
             }
         }
         if let (Some(leader_spec), Some(lab)) = (&prepared.leader_spec, &lab) {
-            let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
+            let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir };
             let requests = leader_spec.primary_requests(lab.nodes(), &ctx)?;
             let template = leader_spec.primary.as_ref().expect("a leader spec has [primary]");
             // Quick, so that asking delays the fault little: a node that cannot say within it is not a primary.
@@ -174,7 +174,7 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
             http_client: plan.http_client,
             tls: prepared.tls.clone(),
         };
-        check::write(&run_dir.file("config.json"), &RunConfig::new(&prepared, &targets).to_json())?;
+        check::write(&run_dir.config(), &RunConfig::new(&prepared, &targets).to_json())?;
         let recorder = Recorder::create(&run_dir.history())
             .map_err(|e| format!("cannot create {}: {e}", run_dir.history().display()))?;
         let progress = Progress::start(&recorder);
@@ -225,7 +225,7 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
     checked.result.interrupted = interrupted.clone();
     let results = CheckResults::new(vec![checked.result.clone()]);
     // A valid run's node data is no evidence of anything: it goes, unless kept (it can be hundreds of MB).
-    let data = run_dir.file("data");
+    let data = run_dir.data();
     let data_removed = results.verdict == Verdict::Valid && !plan.keep_data && data.is_dir();
     if data_removed {
         if let Err(e) = std::fs::remove_dir_all(&data) {
@@ -240,13 +240,13 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
     if let Some(why) = &interrupted {
         parameters.push(("interrupted".into(), why.clone()));
     }
-    check::write(&run_dir.file("results.json"), &results.to_json())?;
-    let report = check::html_report(&checked, parameters, node_logs(&run_dir.path));
-    check::write(&run_dir.file("report.html"), &report)?;
-    check::write(&run_dir.file("junit.xml"), &check::junit_report(&results))?;
+    check::write(&run_dir.results(), &results.to_json())?;
+    let report = check::html_report(&checked, parameters, run_dir.node_logs());
+    check::write(&run_dir.report(), &report)?;
+    check::write(&run_dir.junit(), &check::junit_report(&results))?;
     let summary_md = check::markdown_report(&format!("faultline test {}", plan.name), &results)
         + &faultline_reports::markdown::faults(&checked.history);
-    check::write(&run_dir.file("summary.md"), &summary_md)?;
+    check::write(&run_dir.summary(), &summary_md)?;
     // Only a run that ran to its end and was checked becomes the store's latest.
     if interrupted.is_none() {
         run_dir.mark_latest().map_err(|e| format!("cannot point {}/latest at the run: {e}", plan.store.display()))?;
@@ -369,18 +369,6 @@ fn run_parameters(
         ),
         ("required model".into(), plan.required.name().to_string()),
     ]
-}
-
-/// The logs of the nodes faultline started (`nodes/n1.log`, ...), relative to the run folder.
-fn node_logs(run_dir: &std::path::Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(run_dir.join("nodes")) else { return Vec::new() };
-    let mut logs: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".log"))
-        .map(|name| format!("nodes/{name}"))
-        .collect();
-    logs.sort();
-    logs
 }
 
 /// Ctrl-C and SIGTERM end the run early, through the normal teardown.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use faultline_nemesis::remote::RemoteLab;
 use faultline_nemesis::ssh::Host;
 use faultline_nemesis::{FaultKind, Lab, NodeSpec};
-use faultline_workloads::store::RunDir;
+use faultline_reports::run_dir::RunDir;
 
 use crate::plan::{Prepared, TestPlan};
 use crate::spec::{self, ClusterSpec};
@@ -18,7 +18,7 @@ pub async fn start_reference_cluster(prepared: &Prepared, run_dir: &RunDir) -> R
     let plan = &prepared.plan;
     let mut lab = Lab::create(prepared.network, prepared.node_count, 7000, &run_dir.path).await?;
     mount_lazy_if_crashing(prepared, &mut lab, run_dir)?;
-    let logs = run_dir.path.join("nodes");
+    let logs = run_dir.logs();
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let specs = lab
         .nodes
@@ -32,12 +32,12 @@ pub async fn start_reference_cluster(prepared: &Prepared, run_dir: &RunDir) -> R
                     i,
                     &node.listen.to_string(),
                     &peers.join(","),
-                    &run_dir.path.join("data").join(&node.name),
+                    &run_dir.data_dir(&node.name),
                     &spec::cluster_id(&run_dir.path),
                     &plan.node_options,
                 ),
                 env: Vec::new(),
-                log: logs.join(format!("{}.log", node.name)),
+                log: run_dir.node_log(&node.name),
                 ready_timeout: Duration::from_secs(10),
                 ready: faultline_nemesis::Readiness::Listen,
             }
@@ -53,12 +53,11 @@ pub async fn start_spec_cluster(prepared: &Prepared, spec: &ClusterSpec, run_dir
     let (plan, count) = (&prepared.plan, prepared.node_count);
     let mut lab =
         Lab::create_with_peer_port(prepared.network, count, spec.client_port, spec.peer_port, &run_dir.path).await?;
-    for dir in ["nodes", "data"] {
-        let dir = run_dir.path.join(dir);
+    for dir in [run_dir.logs(), run_dir.data()] {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     mount_lazy_if_crashing(prepared, &mut lab, run_dir)?;
-    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
+    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir };
     let specs = (0..count).map(|i| spec.node(&lab.nodes, i, &ctx)).collect::<Result<Vec<_>, _>>()?;
     lab.start(specs).await.map_err(|e| format!("cluster spec {}: {e}", spec.source))?;
     Ok(lab)
@@ -70,7 +69,7 @@ fn mount_lazy_if_crashing(prepared: &Prepared, lab: &mut Lab, run_dir: &RunDir) 
     if !prepared.schedule.kinds.contains(&FaultKind::Crash) {
         return Ok(());
     }
-    let dirs: Vec<PathBuf> = lab.nodes.iter().map(|n| run_dir.path.join("data").join(&n.name)).collect();
+    let dirs: Vec<PathBuf> = lab.nodes.iter().map(|n| run_dir.data_dir(&n.name)).collect();
     lab.mount_lazy(&dirs)
 }
 
@@ -89,7 +88,7 @@ pub fn connect_hosts(
     if let Some(why) = faultline_nemesis::remote::unusable(&hosts) {
         return Err(format!("cluster spec {}: {why}", spec.source));
     }
-    let ctx = spec::RenderContext { faultline: &prepared.plan.binary, run_dir: Path::new("") };
+    let ctx = spec::RenderContext { faultline: &prepared.plan.binary, run_dir: &RunDir::at(Path::new("")) };
     let uploaded = remote.uploads(&ctx)?.iter().any(|u| u == program);
     for kind in &prepared.schedule.kinds {
         let program = uploaded.then_some(program);
@@ -111,9 +110,9 @@ pub async fn start_remote_cluster(
 ) -> Result<RemoteLab, String> {
     let plan = &prepared.plan;
     let remote = spec.remote.as_ref().expect("a [remote] spec");
-    let logs = run_dir.path.join("nodes");
+    let logs = run_dir.logs();
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &run_dir.path };
+    let ctx = spec::RenderContext { faultline: &plan.binary, run_dir };
     let run = remote_run_name(plan, run_dir);
     let uploads = remote.uploads(&ctx)?;
     let mut lab = RemoteLab::create(hosts, &remote.roots(), &run, spec.client_port, spec.peer_port, &uploads)
@@ -129,8 +128,7 @@ pub async fn start_remote_cluster(
 /// The run's working directory name on remote hosts: the test's name and the run folder's, so that two
 /// runs never share one.
 fn remote_run_name(plan: &TestPlan, run_dir: &RunDir) -> String {
-    let folder = run_dir.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().to_string());
-    format!("{}-{folder}", plan.name)
+    format!("{}-{}", plan.name, run_dir.name())
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
         .collect()

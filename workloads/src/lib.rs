@@ -7,6 +7,5 @@ pub mod generator;
 pub mod outcome;
 pub mod recorder;
 pub mod runner;
-pub mod store;
 pub mod tls;
 pub mod transport;
