@@ -196,6 +196,10 @@ struct TestArgs {
     /// Operations per second across all clients (default: as fast as the target answers).
     #[arg(long, value_parser = parse_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
+    /// What the clients do: `register` (single-key reads, writes and compare-and-sets on rotating keys,
+    /// checked as a compare-and-set register; --mix, --keys, --key-dist and --ops-per-key shape it).
+    #[arg(long, default_value = "register")]
+    workload: faultline_workloads::workload::WorkloadKind,
     /// Operation weights read:write:cas.
     #[arg(long, default_value = "2:1:1")]
     mix: String,
@@ -586,6 +590,7 @@ fn test(args: TestArgs) -> ExitCode {
         },
         node_count: args.nodes,
         lab: args.lab,
+        workload: args.workload,
         clients: args.clients,
         time_limit: args.time_limit,
         ops: args.ops,

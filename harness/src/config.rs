@@ -14,6 +14,7 @@ pub struct RunConfig<'a> {
     /// The nodes' base URLs the clients spoke to.
     targets: &'a [String],
     adapter: &'a str,
+    workload: &'static str,
     cluster: Option<SpecCluster<'a>>,
     reference_cluster: Option<ReferenceCluster>,
     clients: usize,
@@ -87,6 +88,7 @@ impl<'a> RunConfig<'a> {
             name: &plan.name,
             targets,
             adapter: &prepared.adapter_name,
+            workload: prepared.workload.kind().as_str(),
             cluster: prepared.cluster.spec().map(|spec| SpecCluster {
                 spec: &spec.source,
                 nodes: prepared.node_count,

@@ -16,10 +16,11 @@ use faultline_nemesis::schedule::Schedule;
 use faultline_nemesis::{FaultKind, Network, PartitionShape, TargetChoice, Targets};
 use faultline_reports::run_dir::RunDir;
 use faultline_workloads::adapter::Adapter;
-use faultline_workloads::generator::{KeyDistribution, Mix};
+use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::runner::ClientBinding;
 use faultline_workloads::tls::{Tls, TlsFiles};
 use faultline_workloads::transport::ClientKind;
+use faultline_workloads::workload::{Workload, WorkloadKind};
 
 use crate::spec::{self, ClusterSpec};
 
@@ -38,6 +39,9 @@ pub struct TestPlan {
     pub node_count: Option<usize>,
     /// How the reference cluster is networked; `None` picks namespaces when root, proxies otherwise.
     pub lab: Option<Network>,
+    /// What the clients do (`--workload`); `mix`, `keys`, `key_dist` and `ops_per_key` are the register
+    /// workload's settings.
+    pub workload: WorkloadKind,
     pub clients: usize,
     pub time_limit: Duration,
     pub ops: Option<u64>,
@@ -115,8 +119,9 @@ pub struct Prepared {
     pub names: Vec<String>,
     pub adapter_name: String,
     pub adapter: Adapter,
-    pub mix: Mix,
-    pub distribution: KeyDistribution,
+    /// What the clients send, and what the history is checked against (its keys' prefix is set once the
+    /// run folder exists).
+    pub workload: Workload,
     pub seed: u64,
     /// The faults, their shapes, targets and opening; its primary probe is set once the cluster is up.
     pub schedule: Schedule,
@@ -178,7 +183,16 @@ pub fn prepare(plan: TestPlan) -> Result<Prepared, String> {
         .or_else(|| cluster.spec().and_then(|c| c.adapter.clone()))
         .unwrap_or_else(|| "native".to_string());
     let adapter = Adapter::by_name_or_file(&adapter_name)?;
-    let (mix, distribution) = (Mix::parse(&plan.mix)?, KeyDistribution::parse(&plan.key_dist)?);
+    let workload = match plan.workload {
+        WorkloadKind::Register => Workload::Register(RegisterWorkload {
+            mix: Mix::parse(&plan.mix)?,
+            keys: plan.keys,
+            distribution: KeyDistribution::parse(&plan.key_dist)?,
+            ops_per_key: plan.ops_per_key,
+            seed,
+            key_prefix: String::new(),
+        }),
+    };
 
     // The main job injects faults by default; a cluster faultline does not start gets none unless asked.
     let nemesis = match &plan.nemesis {
@@ -262,8 +276,7 @@ pub fn prepare(plan: TestPlan) -> Result<Prepared, String> {
         names,
         adapter_name,
         adapter,
-        mix,
-        distribution,
+        workload,
         seed,
         schedule,
         commands,

@@ -10,14 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faultline_checker::format::Format;
-use faultline_checker::model::ModelKind;
 use faultline_checker::Verdict;
 use faultline_nemesis::primary::PrimaryProbe;
 use faultline_nemesis::schedule::{self, Step};
 use faultline_nemesis::{FaultTarget, NodeLab};
 use faultline_reports::results::CheckResults;
 use faultline_reports::run_dir::RunDir;
-use faultline_workloads::generator::RegisterWorkload;
 use faultline_workloads::recorder::Recorder;
 use faultline_workloads::runner::{self, Node, RunSpec, RunSummary};
 use faultline_workloads::transport;
@@ -153,14 +151,11 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
                 .map(|(url, name)| Node { name: name.clone(), url: url.clone() })
                 .collect(),
             adapter: prepared.adapter.clone(),
-            workload: RegisterWorkload {
-                mix: prepared.mix.clone(),
-                keys: plan.keys,
-                distribution: prepared.distribution,
-                ops_per_key: plan.ops_per_key,
-                seed: prepared.seed,
+            workload: {
+                let mut workload = prepared.workload.clone();
                 // Keys carry the run's name and seed, so that no run sees what another one left in the store.
-                key_prefix: format!("{run_id}-{:06x}-", prepared.seed & 0xff_ffff),
+                workload.set_key_prefix(format!("{run_id}-{:06x}-", prepared.seed & 0xff_ffff));
+                workload
             },
             clients: plan.clients,
             rate: plan.rate,
@@ -214,7 +209,7 @@ fn run_flagging(mut prepared: Prepared, untested: &std::cell::Cell<bool>) -> Res
 
     let check_opts = CheckOptions {
         format: Some(Format::Jsonl),
-        model: Some(ModelKind::CasRegister),
+        model: Some(prepared.workload.model()),
         time_limit: Some(plan.check_time_limit),
         ladder: true,
         required: plan.required,
@@ -353,10 +348,7 @@ fn run_parameters(
     };
     vec![
         ("target".into(), target),
-        (
-            "workload".into(),
-            format!("register, mix {}, {} clients, {} keys ({})", plan.mix, plan.clients, plan.keys, plan.key_dist),
-        ),
+        ("workload".into(), format!("{}, {} clients", prepared.workload.describe(), plan.clients)),
         ("nemesis".into(), nemesis),
         ("seed".into(), prepared.seed.to_string()),
         (
