@@ -136,3 +136,26 @@ impl<'a> RunConfig<'a> {
         serde_json::to_string_pretty(self).expect("a run's configuration is plain JSON")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use faultline_cluster::launch::NodeOptions;
+
+    use super::RunConfig;
+    use crate::plan::tests::plan;
+    use crate::plan::{prepare, TestPlan};
+
+    #[test]
+    fn the_config_spells_names_as_the_command_line_does() {
+        let options = NodeOptions { mode: faultline_cluster::Mode::StaleLeader, ..NodeOptions::default() };
+        let prepared = prepare(TestPlan { node_options: options, ..plan() }).unwrap();
+        let targets = ["http://127.0.0.1:1".to_string()];
+        let config: serde_json::Value = serde_json::from_str(&RunConfig::new(&prepared, &targets).to_json()).unwrap();
+        assert_eq!(config["reference_cluster"]["mode"], "stale-leader", "{config}");
+        assert_eq!(config["reference_cluster"]["lab"], "proxy");
+        assert_eq!(config["workload"], "register");
+        assert_eq!(config["nemesis"], serde_json::json!(["partition", "kill", "pause"]));
+        assert_eq!(config["nemesis_opening"], "kill=primaries");
+        assert_eq!((config["seed"].as_u64(), config["cluster"].is_null()), (Some(7), true));
+    }
+}

@@ -172,7 +172,7 @@ pub fn prepare(plan: TestPlan) -> Result<Prepared, String> {
         _ => plan.node_count.unwrap_or(3).max(1),
     };
     // The run folder's name is checked now; the folder itself is made when the run starts.
-    RunDir::would_be(&plan.store, &plan.name)
+    let would_be = RunDir::would_be(&plan.store, &plan.name)
         .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
     let seed = plan.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
@@ -250,8 +250,6 @@ pub fn prepare(plan: TestPlan) -> Result<Prepared, String> {
     // A spec is checked (placeholders, program, faults) on made-up addresses and the folder the run will get.
     let program = match cluster.spec() {
         Some(spec) => {
-            let would_be = RunDir::would_be(&plan.store, &plan.name)
-                .map_err(|e| format!("cannot create a run folder in {}: {e}", plan.store.display()))?;
             let ctx = spec::RenderContext { faultline: &plan.binary, run_dir: &would_be };
             spec.check(node_count, &schedule.kinds, &ctx)?
         }
@@ -370,4 +368,4 @@ fn choose_lab(asked: Option<Network>) -> Result<Network, String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

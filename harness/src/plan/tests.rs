@@ -13,7 +13,7 @@ use super::{prepare, Cluster, TestPlan};
 use crate::spec::ClusterSpec;
 
 /// A plan `prepare` accepts: the reference cluster, proxies (any user can have them), default faults.
-fn plan() -> TestPlan {
+pub(crate) fn plan() -> TestPlan {
     TestPlan {
         targets: Vec::new(),
         cluster: None,
@@ -288,19 +288,4 @@ fn a_namespaced_lab_is_refused_where_namespaces_cannot_be_made() {
         Some(why) => assert_eq!(result.unwrap_err(), format!("--lab netns: {why}; use --lab proxy")),
         None => assert_eq!(result.unwrap().network, Network::Namespaces),
     }
-}
-
-#[test]
-fn the_config_spells_names_as_the_command_line_does() {
-    let options = NodeOptions { mode: faultline_cluster::Mode::StaleLeader, ..NodeOptions::default() };
-    let prepared = prepare(TestPlan { node_options: options, ..plan() }).unwrap();
-    let targets = ["http://127.0.0.1:1".to_string()];
-    let config: serde_json::Value =
-        serde_json::from_str(&crate::config::RunConfig::new(&prepared, &targets).to_json()).unwrap();
-    assert_eq!(config["reference_cluster"]["mode"], "stale-leader", "{config}");
-    assert_eq!(config["reference_cluster"]["lab"], "proxy");
-    assert_eq!(config["workload"], "register");
-    assert_eq!(config["nemesis"], serde_json::json!(["partition", "kill", "pause"]));
-    assert_eq!(config["nemesis_opening"], "kill=primaries");
-    assert_eq!((config["seed"].as_u64(), config["cluster"].is_null()), (Some(7), true));
 }
