@@ -343,13 +343,6 @@ fn leader_spec(plan: &TestPlan, cluster: &Cluster, schedule: &Schedule) -> Resul
     Ok(spec)
 }
 
-impl Prepared {
-    /// Whether faultline starts the cluster (in a lab, locally or on remote hosts).
-    pub fn starts_cluster(&self) -> bool {
-        !matches!(self.cluster, Cluster::External)
-    }
-}
-
 /// The lab the reference cluster (or a spec's cluster) runs in: the one asked for, which must be possible
 /// here, or the best this machine allows, said on stderr with the reason.
 fn choose_lab(asked: Option<Network>) -> Result<Network, String> {

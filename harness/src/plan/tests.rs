@@ -126,7 +126,7 @@ fn faults_asked_for_do_not_open_with_a_kill() {
 #[test]
 fn targets_get_no_faults_by_default_and_are_named_in_order() {
     let prepared = prepare(external()).unwrap();
-    assert!(matches!(prepared.cluster, Cluster::External) && !prepared.starts_cluster());
+    assert!(matches!(prepared.cluster, Cluster::External));
     assert!(prepared.schedule.kinds.is_empty() && prepared.schedule.opening.is_none());
     assert_eq!(prepared.names, ["n1", "n2"]);
     assert_eq!(prepared.network, Network::Loopback);
