@@ -196,6 +196,10 @@ struct TestArgs {
     /// Operations per second across all clients (default: as fast as the target answers).
     #[arg(long, value_parser = parse_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
+    /// What the clients do: `register` (single-key reads, writes and compare-and-sets on rotating keys,
+    /// checked as a compare-and-set register; --mix, --keys, --key-dist and --ops-per-key shape it).
+    #[arg(long, default_value = "register")]
+    workload: faultline_workloads::workload::WorkloadKind,
     /// Operation weights read:write:cas.
     #[arg(long, default_value = "2:1:1")]
     mix: String,
@@ -568,12 +572,6 @@ fn check(args: CheckArgs) -> ExitCode {
 }
 
 fn test(args: TestArgs) -> ExitCode {
-    // The main job injects faults by default; a cluster faultline does not start gets none unless asked.
-    let default_nemesis = if args.targets.is_empty() {
-        vec![FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]
-    } else {
-        Vec::new()
-    };
     let cluster = match args.cluster.as_deref().map(faultline_harness::spec::ClusterSpec::resolve).transpose() {
         Ok(cluster) => cluster,
         Err(e) => {
@@ -581,22 +579,18 @@ fn test(args: TestArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let adapter = args
-        .adapter
-        .or_else(|| cluster.as_ref().and_then(|c| c.adapter.clone()))
-        .unwrap_or_else(|| "native".to_string());
     let plan = faultline_harness::TestPlan {
         targets: args.targets,
         cluster,
-        adapter,
+        adapter: args.adapter,
         node_options: faultline_cluster::launch::NodeOptions {
             mode: args.store_mode,
             replication_delay: args.replication_delay,
             flush_interval: args.flush_interval,
         },
-        node_count: args.nodes.unwrap_or(3),
-        node_count_chosen: args.nodes.is_some(),
+        node_count: args.nodes,
         lab: args.lab,
+        workload: args.workload,
         clients: args.clients,
         time_limit: args.time_limit,
         ops: args.ops,
@@ -620,8 +614,7 @@ fn test(args: TestArgs) -> ExitCode {
         },
         final_reads: !args.no_final_reads,
         settle: args.settle,
-        open_with_primary_kill: args.nemesis.is_none(),
-        nemesis: args.nemesis.map_or(default_nemesis, |f| f.0),
+        nemesis: args.nemesis.map(|f| f.0),
         nemesis_targets: args.nemesis_targets.into_iter().fold(Default::default(), |mut all, one| {
             faultline_nemesis::TargetChoice::merge(&mut all, one);
             all
@@ -643,7 +636,8 @@ fn test(args: TestArgs) -> ExitCode {
             }
         },
     };
-    match faultline_harness::run(&plan) {
+    let outcome = faultline_harness::prepare(plan).map_err(faultline_harness::RunError::Error);
+    match outcome.and_then(faultline_harness::run) {
         Ok(outcome) => {
             emit(&faultline_reports::summary::render(&outcome.results));
             let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

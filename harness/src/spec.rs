@@ -64,6 +64,7 @@ use faultline_nemesis::primary::{LeaderRule, ProbeRequest};
 use faultline_nemesis::remote::RemotePaths;
 use faultline_nemesis::ssh::SshOptions;
 use faultline_nemesis::{FaultKind, Network, NodeAddress, NodeSpec, Readiness};
+use faultline_reports::run_dir::RunDir;
 use faultline_workloads::tls::TlsFiles;
 use serde::Deserialize;
 
@@ -247,7 +248,7 @@ pub struct ClusterSpec {
 pub struct RenderContext<'a> {
     pub faultline: &'a Path,
     /// The run's folder: data in `data/NAME`, logs in `nodes/NAME.log`.
-    pub run_dir: &'a Path,
+    pub run_dir: &'a RunDir,
 }
 
 impl ClusterSpec {
@@ -491,7 +492,7 @@ impl ClusterSpec {
             program,
             args: words[1..].to_vec(),
             env,
-            log: ctx.run_dir.join("nodes").join(format!("{}.log", node.name)),
+            log: ctx.run_dir.node_log(&node.name),
             ready_timeout: self.ready_timeout,
             ready,
         })
@@ -525,10 +526,10 @@ impl ClusterSpec {
         vars.insert("initial_cluster", peers(&|j, a| format!("{}=http://{a}", nodes[j].name)));
         vars.insert("peers", peers(&|_, a| a.to_string()));
         vars.insert("indexed_peers", peers(&|j, a| format!("{j}={a}")));
-        vars.insert("data_dir", ctx.run_dir.join("data").join(&node.name).display().to_string());
+        vars.insert("data_dir", ctx.run_dir.data_dir(&node.name).display().to_string());
         vars.insert("faultline", ctx.faultline.display().to_string());
-        vars.insert("run", run_name(ctx.run_dir));
-        vars.insert("cluster", cluster_id(ctx.run_dir));
+        vars.insert("run", run_name(&ctx.run_dir.path));
+        vars.insert("cluster", cluster_id(&ctx.run_dir.path));
         vars
     }
 }
@@ -696,7 +697,7 @@ mod tests {
         for (name, _) in BUILT_IN {
             let spec = ClusterSpec::resolve(name).unwrap();
             let dir = std::env::temp_dir();
-            let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+            let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &RunDir::at(&dir) };
             // The program may be missing here (etcd): only placeholders are checked then.
             if let Err(e) = spec.check(3, &[], &ctx) {
                 assert!(e.contains("not found in PATH"), "{name}: {e}");
@@ -735,7 +736,7 @@ mod tests {
         assert_eq!(tls.ca_cert, Some(dir.join("certs/ca.pem")));
         assert_eq!(tls.client_cert, Some(PathBuf::from("/abs/client.pem")));
         assert_eq!(tls.client_key, Some(dir.join("k.pem")));
-        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &RunDir::at(&dir) };
         let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
         let node = lone_node(listen);
         assert_eq!(spec.node(std::slice::from_ref(&node), 0, &ctx).unwrap().args, ["https://10.0.0.2:2379"]);
@@ -759,7 +760,7 @@ mod tests {
         let reference = ClusterSpec::resolve("reference").unwrap().primary.unwrap();
         assert_eq!(reference.rule, LeaderRule::Equals { pointer: "/role".into(), value: serde_json::json!("primary") });
         let dir = std::env::temp_dir();
-        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &RunDir::at(&dir) };
         let listen = SocketAddr::from(([10, 0, 0, 2], 2379));
         let node = lone_node(listen);
         let requests = etcd.primary_requests(std::slice::from_ref(&node), &ctx).unwrap();
@@ -807,7 +808,7 @@ mod tests {
         assert_eq!(remote.ssh.connect_timeout, Duration::from_secs(3));
         assert_eq!(remote.roots(), ["/srv/fl/10.0.0.1", "/srv/fl/10.0.0.2"]);
         // {faultline} and {data_dir} are the host's copies; the program is not looked up here.
-        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &RunDir::at(&dir) };
         assert_eq!(spec.check(5, &[FaultKind::Clock], &ctx).unwrap(), PathBuf::from("/bin/sh"), "the local original");
         let paths = RemotePaths::new("/srv/fl/10.0.0.1/run1".into(), &remote.uploads(&ctx).unwrap());
         let listen = SocketAddr::from(([10, 0, 0, 1], 7000));
@@ -825,7 +826,7 @@ mod tests {
         assert!(bad("hosts = [\"a\"]\npasword = \"x\"").contains("pasword"));
         let missing =
             ClusterSpec::parse("command = \"x\"\n[remote]\nhosts = [\"a\"]\nupload = [\"/no/such/file\"]\n", "t.toml");
-        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: Path::new("/tmp") };
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &RunDir::at(Path::new("/tmp")) };
         assert!(missing.unwrap().check(1, &[], &ctx).unwrap_err().contains("/no/such/file is not a file here"));
     }
 
@@ -833,7 +834,7 @@ mod tests {
     fn a_missing_program_names_the_node() {
         let spec = ClusterSpec::parse(r#"command = "no-such-server-xyz --port {client_port}""#, "t.toml").unwrap();
         let dir = std::env::temp_dir();
-        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &dir };
+        let ctx = RenderContext { faultline: Path::new("/bin/sh"), run_dir: &RunDir::at(&dir) };
         let e = spec.check(3, &[], &ctx).unwrap_err();
         assert!(e.starts_with("node n1: cluster spec t.toml: the program \"no-such-server-xyz\" was not found"), "{e}");
     }

@@ -3,7 +3,8 @@
 //!
 //! [`summary`] for the terminal, [`results`] as JSON, [`html`] a self-contained page (with [`plots`] and the
 //! [`faults`] table),
-//! [`junit`] and [`markdown`] for CI, [`serve`] to browse a store of runs. The [`ladder`] of models and the
+//! [`junit`] and [`markdown`] for CI, [`serve`] to browse a store of runs, each a [`run_dir`] whose files
+//! are named there once. The [`ladder`] of models and the
 //! [`timeline`] clock are shared, so every report says the same thing; [`escape`] keeps the target's text
 //! text.
 
@@ -15,6 +16,7 @@ pub mod ladder;
 pub mod markdown;
 pub mod plots;
 pub mod results;
+pub mod run_dir;
 pub mod serve;
 pub mod summary;
 pub mod timeline;

@@ -26,6 +26,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::escape::html as esc;
+use crate::run_dir::{RunDir, REPORT};
 
 /// The default port; the default address is loopback only.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -298,12 +299,12 @@ fn runs(store: &Path) -> Vec<Run> {
     };
     for test in dirs(store) {
         for stamp in dirs(&store.join(&test)) {
-            let dir = store.join(&test).join(&stamp);
-            let verdict = fs::read_to_string(dir.join("results.json"))
+            let dir = RunDir::at(&store.join(&test).join(&stamp));
+            let verdict = fs::read_to_string(dir.results())
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
                 .and_then(|v| v.get("verdict").and_then(|v| v.as_str()).map(str::to_string));
-            runs.push(Run { has_report: dir.join("report.html").is_file(), test: test.clone(), stamp, verdict });
+            runs.push(Run { has_report: dir.report().is_file(), test: test.clone(), stamp, verdict });
         }
     }
     runs.sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| a.test.cmp(&b.test)));
@@ -357,7 +358,7 @@ fn index(store: &Path) -> String {
     );
     for run in &runs {
         let dir = href(&[run.test.clone(), run.stamp.clone()]);
-        let link = if run.has_report { format!("{dir}/report.html") } else { format!("{dir}/") };
+        let link = if run.has_report { format!("{dir}/{REPORT}") } else { format!("{dir}/") };
         let verdict = run.verdict.as_deref();
         let _ = writeln!(
             out,

@@ -33,6 +33,13 @@ impl Mix {
     }
 }
 
+/// `2:1:1`, as `--mix` takes it.
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.read, self.write, self.cas)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum KeyDistribution {
     Uniform,
@@ -51,6 +58,16 @@ impl KeyDistribution {
                 _ => Err(format!("the zipf exponent must be a positive number, not {e:?}")),
             },
             _ => Err(format!("expected a key distribution uniform, zipf or zipf:S, not {s:?}")),
+        }
+    }
+}
+
+/// `uniform` or `zipf:S`, as `--key-dist` takes it.
+impl std::fmt::Display for KeyDistribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyDistribution::Uniform => f.write_str("uniform"),
+            KeyDistribution::Zipf(s) => write!(f, "zipf:{s}"),
         }
     }
 }
@@ -207,5 +224,14 @@ mod tests {
         assert!(Mix::parse("0:0:0").unwrap_err().contains("not all zero"));
         assert!(KeyDistribution::parse("zipf:-1").unwrap_err().contains("positive"));
         assert_eq!(KeyDistribution::parse("zipf:1.2"), Ok(KeyDistribution::Zipf(1.2)));
+    }
+
+    #[test]
+    fn options_print_as_they_parse() {
+        assert_eq!(Mix::parse("3:0:1").unwrap().to_string(), "3:0:1");
+        for dist in ["uniform", "zipf:1.5"] {
+            assert_eq!(KeyDistribution::parse(dist).unwrap().to_string(), dist);
+        }
+        assert_eq!(KeyDistribution::parse("zipf").unwrap().to_string(), "zipf:1");
     }
 }

@@ -21,10 +21,11 @@ use faultline_checker::{EventKind, Process, Value};
 use faultline_rng::Rng;
 
 use crate::adapter::{Adapter, Op, Outcome};
-use crate::generator::{Generator, RegisterWorkload};
+use crate::generator::Generator;
 use crate::recorder::{Record, Recorder};
 use crate::tls::Tls;
 use crate::transport::{self, ClientKind, HttpClient};
+use crate::workload::Workload;
 
 /// A node of the target: its name in the history, and its base URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +38,8 @@ pub struct Node {
 pub struct RunSpec {
     pub nodes: Vec<Node>,
     pub adapter: Adapter,
-    pub workload: RegisterWorkload,
+    /// What the clients send: the run's one workload, asked for its generator.
+    pub workload: Workload,
     pub clients: usize,
     /// Operations per second across all clients; `None` for as fast as the target answers.
     pub rate: Option<f64>,
@@ -91,7 +93,7 @@ pub async fn run(spec: &RunSpec, recorder: &Recorder, stop: Arc<AtomicBool>) -> 
     assert!(!spec.nodes.is_empty(), "a run needs at least one node");
     let started = Instant::now();
     let deadline = started + spec.time_limit;
-    let generator = Arc::new(Mutex::new(Generator::new(spec.workload.clone())));
+    let generator = Arc::new(Mutex::new(spec.workload.generator()));
     let invoked = Arc::new(AtomicU64::new(0));
     let pace = Arc::new(Mutex::new(started));
     let clients = spec.clients.max(1);
@@ -208,7 +210,7 @@ impl Client {
         let clients = self.spec.clients.max(1) as u64;
         let mut process = c as u64;
         let mut turn = c;
-        let mut backoff = Backoff::new(self.spec.workload.seed ^ (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut backoff = Backoff::new(self.spec.workload.seed() ^ (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         loop {
             if self.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline {
                 return;

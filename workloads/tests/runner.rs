@@ -15,6 +15,7 @@ use faultline_workloads::generator::{KeyDistribution, Mix, RegisterWorkload};
 use faultline_workloads::recorder::Recorder;
 use faultline_workloads::runner::{run, ClientBinding, Node, RunSpec};
 use faultline_workloads::transport::ClientKind;
+use faultline_workloads::workload::Workload;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -100,14 +101,14 @@ fn spec(url: &str, ops: u64) -> RunSpec {
     RunSpec {
         nodes: vec![Node { name: "n1".into(), url: url.to_string() }, Node { name: "n2".into(), url: url.to_string() }],
         adapter: Adapter::by_name("native").unwrap(),
-        workload: RegisterWorkload {
+        workload: Workload::Register(RegisterWorkload {
             mix: Mix::parse("2:1:1").unwrap(),
             keys: 4,
             distribution: KeyDistribution::Uniform,
             ops_per_key: 100,
             seed: 3,
             key_prefix: String::new(),
-        },
+        }),
         clients: 8,
         rate: None,
         time_limit: Duration::from_secs(20),
