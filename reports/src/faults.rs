@@ -120,7 +120,7 @@ pub fn render(h: &History, clock: Clock) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -154,15 +154,7 @@ mod tests {
 
     #[test]
     fn a_fault_whose_command_failed_is_counted_and_shown_as_failed() {
-        let text = concat!(
-            r#"{"type":"info","time":1000000000,"process":"nemesis","f":"start-kill","value":{"nodes":["n1"],"applied_ms":4,"error":"command exited with 7"}}"#,
-            "\n",
-            r#"{"type":"info","time":2000000000,"process":"nemesis","f":"start-pause","value":{"nodes":["n2"],"applied_ms":2}}"#,
-            "\n",
-            r#"{"type":"info","time":3000000000,"process":"nemesis","f":"skip-kill","value":{"nodes":[],"skipped":"no primary to aim at"}}"#,
-            "\n",
-        );
-        let h = faultline_checker::format::jsonl::parse("h.jsonl", text).unwrap();
+        let h = a_failed_fault();
         let rows = rows(&h, Clock::of(&h));
         assert_eq!(
             rows.iter().map(|r| (r.failed, r.skipped)).collect::<Vec<_>>(),
@@ -171,5 +163,18 @@ mod tests {
         assert_eq!(tally(&rows), (2, 1), "two started, one of them failed; the skip is neither");
         let html = render(&h, Clock::of(&h));
         assert!(html.contains("<tr class=\"failed\"><td>1.00 s</td><td>kill <b>failed</b></td>"), "{html}");
+    }
+
+    /// A kill whose command failed, a pause that worked and a kill skipped (also `markdown`'s test).
+    pub(crate) fn a_failed_fault() -> faultline_checker::History {
+        let text = concat!(
+            r#"{"type":"info","time":1000000000,"process":"nemesis","f":"start-kill","value":{"nodes":["n1"],"applied_ms":4,"error":"command exited with 7"}}"#,
+            "\n",
+            r#"{"type":"info","time":2000000000,"process":"nemesis","f":"start-pause","value":{"nodes":["n2"],"applied_ms":2}}"#,
+            "\n",
+            r#"{"type":"info","time":3000000000,"process":"nemesis","f":"skip-kill","value":{"nodes":[],"skipped":"no primary to aim at"}}"#,
+            "\n",
+        );
+        faultline_checker::format::jsonl::parse("h.jsonl", text).unwrap()
     }
 }

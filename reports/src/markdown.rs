@@ -173,15 +173,7 @@ mod tests {
 
     #[test]
     fn a_fault_whose_command_failed_is_counted_and_shown_as_failed() {
-        let text = concat!(
-            r#"{"type":"info","time":1000000000,"process":"nemesis","f":"start-kill","value":{"nodes":["n1"],"applied_ms":4,"error":"command exited with 7"}}"#,
-            "\n",
-            r#"{"type":"info","time":2000000000,"process":"nemesis","f":"start-pause","value":{"nodes":["n2"],"applied_ms":2}}"#,
-            "\n",
-            r#"{"type":"info","time":3000000000,"process":"nemesis","f":"skip-kill","value":{"nodes":[],"skipped":"no primary to aim at"}}"#,
-            "\n",
-        );
-        let md = faults(&faultline_checker::format::jsonl::parse("h.jsonl", text).unwrap());
+        let md = faults(&crate::faults::tests::a_failed_fault());
         assert!(md.contains("2 started, 1 failed, 1 skipped"), "{md}");
         assert!(md.contains("| kill | n1 | ❌ failed | command exited with 7 |"), "{md}");
         assert!(md.contains("| kill |  | skipped | no primary to aim at |"), "{md}");
