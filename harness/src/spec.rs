@@ -290,7 +290,9 @@ impl ClusterSpec {
         let file: SpecFile = toml::from_str(text).map_err(|e| format!("cluster spec {source}: {e}"))?;
         let command = match file.command {
             Command::Words(words) => words,
-            Command::Line(line) => line.split_whitespace().map(String::from).collect(),
+            // Split as a POSIX shell would (quotes and backslashes), so an argument may hold a space.
+            Command::Line(line) => shell_words::split(&line)
+                .map_err(|e| format!("cluster spec {source}: `command` {line:?}: {e} (a quote is not closed)"))?,
         };
         if command.is_empty() {
             return Err(format!("cluster spec {source}: `command` is empty; it needs at least the program"));
@@ -690,6 +692,17 @@ mod tests {
         assert!(render("{nmae}", &vars()).unwrap_err().contains("unknown placeholder {nmae}"));
         assert!(render("{peer_port}", &vars()).unwrap_err().contains("needs `peer_port` in the spec"));
         assert!(render("{name", &vars()).unwrap_err().contains("without its"));
+    }
+
+    #[test]
+    fn a_command_string_is_split_as_a_shell_would() {
+        let spec = |command: &str| ClusterSpec::parse(&format!("command = {command:?}\n"), "t.toml");
+        match spec("server --name 'my node' --flag=\"a b\" plain") {
+            Ok(s) => assert_eq!(s.command, ["server", "--name", "my node", "--flag=a b", "plain"]),
+            Err(e) => panic!("{e}"),
+        }
+        let Err(err) = spec("server --name 'unclosed") else { panic!("an unclosed quote is refused") };
+        assert!(err.contains("t.toml") && err.contains("not closed"), "{err}");
     }
 
     #[test]
