@@ -162,7 +162,7 @@ pub fn check(args: TxnArgs) -> Option<u8> {
             }
         };
         let elapsed = started.elapsed();
-        let holds = report.holds(require);
+        let holds = report.verdict(require);
         worst = match (worst, holds) {
             (Holds::Violated, _) | (_, Holds::Violated) => Holds::Violated,
             (Holds::Unknown, _) | (_, Holds::Unknown) => Holds::Unknown,

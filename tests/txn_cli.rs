@@ -123,3 +123,26 @@ fn the_model_can_be_named_and_standard_input_read() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("<stdin>: VALID — serializable, list-append model"));
 }
+
+#[test]
+fn a_history_in_which_no_transaction_succeeded_is_unknown_not_valid() {
+    // Nothing took effect, so every level "holds" vacuously: as for registers, that is not a pass (exit 2).
+    let empty = temp("empty.jsonl", "");
+    let failed = temp(
+        "all-failed.jsonl",
+        "{\"type\":\"invoke\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n\
+         {\"type\":\"fail\",\"process\":0,\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n",
+    );
+    for (file, args) in [(&empty, vec!["--model", "list-append"]), (&failed, vec![])] {
+        let mut all = vec!["check"];
+        all.extend(args);
+        all.push(file.to_str().unwrap());
+        let out = faultline(&all);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("UNKNOWN") && text.contains("no transaction completed ok"), "{text}");
+        all.insert(1, "--json");
+        let json: serde_json::Value = serde_json::from_slice(&faultline(&all).stdout).unwrap();
+        assert_eq!(json["verdict"], "unknown", "{json}");
+    }
+}

@@ -98,8 +98,25 @@ pub struct Report {
 }
 
 impl Report {
+    /// Whether `level` holds in this history, as the checker decided it.
     pub fn holds(&self, level: Level) -> Holds {
         self.levels.iter().find(|(l, _)| *l == level).map_or(Holds::Unknown, |(_, h)| *h)
+    }
+
+    /// The verdict for `level` as the exit code and the reports say it: [`Report::holds`], except that a
+    /// history in which no transaction completed `ok` shows nothing that took effect, so it is never called
+    /// valid (as `faultline check` treats a register history with no `ok`, see [`crate::availability`]);
+    /// a violation found still stands.
+    pub fn verdict(&self, level: Level) -> Holds {
+        match self.holds(level) {
+            Holds::Holds if self.too_little().is_some() => Holds::Unknown,
+            other => other,
+        }
+    }
+
+    /// Why the history cannot be judged valid whatever its levels say, if so.
+    pub fn too_little(&self) -> Option<&'static str> {
+        (self.ok == 0).then_some("no transaction completed ok: nothing that took effect to judge")
     }
 }
 

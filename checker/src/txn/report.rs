@@ -35,7 +35,7 @@ fn list(levels: &[Level]) -> String {
 /// The verdict for `require` and its explanation.
 pub fn text(report: &Report, require: Level, elapsed: Duration) -> String {
     let mut out = String::new();
-    let holds = report.holds(require);
+    let holds = report.verdict(require);
     let _ = writeln!(
         out,
         "{}: {} — {require}, {} model; {} transactions checked (ok/fail/info {}/{}/{}), {:.1} ms",
@@ -48,6 +48,9 @@ pub fn text(report: &Report, require: Level, elapsed: Duration) -> String {
         thousands(report.info as u64),
         elapsed.as_secs_f64() * 1000.0
     );
+    if let Some(why) = report.too_little() {
+        let _ = writeln!(out, "  too little succeeded to judge it: {why}");
+    }
     let violated: Vec<Level> = report.levels.iter().filter(|(_, h)| *h == Holds::Violated).map(|(l, _)| *l).collect();
     let weakest = weakest_violated(&report.levels);
     if !violated.is_empty() {
@@ -114,7 +117,10 @@ pub fn json(report: &Report, require: Level, elapsed: Duration) -> serde_json::V
     let mut value = serde_json::to_value(report).unwrap_or(serde_json::Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.insert("require".into(), require.as_str().into());
-        map.insert("verdict".into(), verdict_word(report.holds(require)).to_lowercase().into());
+        map.insert("verdict".into(), verdict_word(report.verdict(require)).to_lowercase().into());
+        if let Some(why) = report.too_little() {
+            map.insert("too_little".into(), why.into());
+        }
         map.insert("elapsed_ms".into(), (elapsed.as_secs_f64() * 1000.0).into());
         map.insert(
             "not".into(),
